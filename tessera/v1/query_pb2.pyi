@@ -1,0 +1,111 @@
+from tessera.v1 import common_pb2 as _common_pb2
+from tessera.v1 import storage_pb2 as _storage_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class QueryRequest(_message.Message):
+    __slots__ = ("query_string", "client_token", "next_token", "max_rows", "arrow_format", "allow_partial", "timeout_ms")
+    QUERY_STRING_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ARROW_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    query_string: str
+    client_token: str
+    next_token: str
+    max_rows: int
+    arrow_format: bool
+    allow_partial: bool
+    timeout_ms: int
+    def __init__(self, query_string: _Optional[str] = ..., client_token: _Optional[str] = ..., next_token: _Optional[str] = ..., max_rows: _Optional[int] = ..., arrow_format: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class Datum(_message.Message):
+    __slots__ = ("scalar_value", "null_value")
+    SCALAR_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NULL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    scalar_value: str
+    null_value: bool
+    def __init__(self, scalar_value: _Optional[str] = ..., null_value: _Optional[bool] = ...) -> None: ...
+
+class Row(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: _containers.RepeatedCompositeFieldContainer[Datum]
+    def __init__(self, data: _Optional[_Iterable[_Union[Datum, _Mapping]]] = ...) -> None: ...
+
+class ColumnInfo(_message.Message):
+    __slots__ = ("name", "type")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ...) -> None: ...
+
+class QueryStatus(_message.Message):
+    __slots__ = ("progress_percentage", "cumulative_bytes_scanned", "cumulative_bytes_metered")
+    PROGRESS_PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_BYTES_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_BYTES_METERED_FIELD_NUMBER: _ClassVar[int]
+    progress_percentage: float
+    cumulative_bytes_scanned: int
+    cumulative_bytes_metered: int
+    def __init__(self, progress_percentage: _Optional[float] = ..., cumulative_bytes_scanned: _Optional[int] = ..., cumulative_bytes_metered: _Optional[int] = ...) -> None: ...
+
+class QueryResponse(_message.Message):
+    __slots__ = ("query_id", "next_token", "rows", "column_info", "query_status", "arrow_ipc", "partial", "partial_reasons")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_INFO_FIELD_NUMBER: _ClassVar[int]
+    QUERY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_REASONS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    next_token: str
+    rows: _containers.RepeatedCompositeFieldContainer[Row]
+    column_info: _containers.RepeatedCompositeFieldContainer[ColumnInfo]
+    query_status: QueryStatus
+    arrow_ipc: bytes
+    partial: bool
+    partial_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., next_token: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., column_info: _Optional[_Iterable[_Union[ColumnInfo, _Mapping]]] = ..., query_status: _Optional[_Union[QueryStatus, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CancelQueryRequest(_message.Message):
+    __slots__ = ("query_id",)
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    def __init__(self, query_id: _Optional[str] = ...) -> None: ...
+
+class CancelQueryResponse(_message.Message):
+    __slots__ = ("cancellation_message",)
+    CANCELLATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    cancellation_message: str
+    def __init__(self, cancellation_message: _Optional[str] = ...) -> None: ...
+
+class CellScanRequest(_message.Message):
+    __slots__ = ("table_id", "range_los", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGE_LOS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_FIELD_NUMBER: _ClassVar[int]
+    START_NS_FIELD_NUMBER: _ClassVar[int]
+    END_NS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    range_los: _containers.RepeatedScalarFieldContainer[int]
+    schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    predicate: str
+    start_ns: int
+    end_ns: int
+    allow_partial: bool
+    def __init__(self, table_id: _Optional[str] = ..., range_los: _Optional[_Iterable[int]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,96 @@
+from tessera.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ScanMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCAN_DATA: _ClassVar[ScanMode]
+    SCAN_DIGEST: _ClassVar[ScanMode]
+    SCAN_MERGE: _ClassVar[ScanMode]
+SCAN_DATA: ScanMode
+SCAN_DIGEST: ScanMode
+SCAN_MERGE: ScanMode
+
+class TileId(_message.Message):
+    __slots__ = ("table_id", "range_lo", "bucket")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGE_LO_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    range_lo: int
+    bucket: int
+    def __init__(self, table_id: _Optional[str] = ..., range_lo: _Optional[int] = ..., bucket: _Optional[int] = ...) -> None: ...
+
+class AppendRequest(_message.Message):
+    __slots__ = ("tile", "arrow_ipc")
+    TILE_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    tile: TileId
+    arrow_ipc: bytes
+    def __init__(self, tile: _Optional[_Union[TileId, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+
+class AppendResponse(_message.Message):
+    __slots__ = ("accepted", "rejected")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    rejected: _containers.RepeatedCompositeFieldContainer[_common_pb2.RejectedRecord]
+    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[_common_pb2.RejectedRecord, _Mapping]]] = ...) -> None: ...
+
+class ListTilesRequest(_message.Message):
+    __slots__ = ("table_id", "min_bucket", "max_bucket")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    MAX_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    min_bucket: int
+    max_bucket: int
+    def __init__(self, table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ...) -> None: ...
+
+class ListTilesResponse(_message.Message):
+    __slots__ = ("tiles",)
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    tiles: _containers.RepeatedCompositeFieldContainer[TileId]
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
+
+class ScanRequest(_message.Message):
+    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode")
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_FIELD_NUMBER: _ClassVar[int]
+    START_NS_FIELD_NUMBER: _ClassVar[int]
+    END_NS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    tiles: _containers.RepeatedCompositeFieldContainer[TileId]
+    schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    predicate: str
+    start_ns: int
+    end_ns: int
+    mode: ScanMode
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ...) -> None: ...
+
+class ScanChunk(_message.Message):
+    __slots__ = ("arrow_ipc", "digest", "rows", "bytes_scanned", "last", "partial", "partial_reasons")
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_REASONS_FIELD_NUMBER: _ClassVar[int]
+    arrow_ipc: bytes
+    digest: int
+    rows: int
+    bytes_scanned: int
+    last: bool
+    partial: bool
+    partial_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, arrow_ipc: _Optional[bytes] = ..., digest: _Optional[int] = ..., rows: _Optional[int] = ..., bytes_scanned: _Optional[int] = ..., last: _Optional[bool] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
