@@ -1,0 +1,47 @@
+"""Command-line settings every data-plane node shares (ingest, storage, query)."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Identity and wiring of one data-plane node."""
+
+    listen: str
+    """host:port to serve gRPC on; port 0 picks a free port."""
+    discovery: str
+    """host:port of a discovery service."""
+    cell: str
+    """The cell this node belongs to."""
+    zone: str
+    """Failure domain label (a, b, c locally; an availability zone in production)."""
+    node_id: str
+    """Unique, stable node name; a restarted node keeps it."""
+    data_dir: pathlib.Path | None = None
+    """Storage nodes only: where tiles and their WALs live."""
+    ready_file: pathlib.Path | None = None
+    """Written with the bound address once serving."""
+    lease_ttl_s: int = 10
+    """Liveness lease; a node whose lease expires is reported down."""
+
+
+def parse_node_args(prog: str, argv: list[str] | None, needs_data_dir: bool = False) -> NodeConfig:
+    """Parse and validate a node's command line."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--listen", default="127.0.0.1:0")
+    p.add_argument("--discovery", required=True)
+    p.add_argument("--cell", required=True)
+    p.add_argument("--zone", required=True)
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--data-dir", type=pathlib.Path, required=needs_data_dir)
+    p.add_argument("--ready-file", type=pathlib.Path)
+    p.add_argument("--lease-ttl", type=int, default=10)
+    a = p.parse_args(argv)
+    if not 2 <= a.lease_ttl <= 300:
+        p.error("--lease-ttl must be 2..300 seconds")
+    return NodeConfig(listen=a.listen, discovery=a.discovery, cell=a.cell, zone=a.zone, node_id=a.node_id,
+                      data_dir=a.data_dir, ready_file=a.ready_file, lease_ttl_s=a.lease_ttl)

@@ -1,0 +1,259 @@
+"""Databases, tables and their flexible schemas, kept in etcd, with Timestream's names, limits and defaults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+from services.discovery import keys, routing_map
+from services.discovery.kv import KeyValueStore
+from services.discovery.registry import Registry, cell_names, dumps
+from tessera import errors, limits
+from tessera.v1 import catalog_pb2, common_pb2
+
+ARN_PREFIX = "arn:tessera:timestream:local:000000000000"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def validate_name(field: str, name: str, max_bytes: int) -> None:
+    """Timestream's create-time name rule: 3..max bytes of [a-zA-Z0-9_.-]."""
+    size = len(name.encode())
+    if not 3 <= size <= max_bytes:
+        raise errors.ValidationError(f"{field} '{name}' must be 3 to {max_bytes} bytes long (it is {size})")
+    if not limits.NAME_PATTERN.match(name):
+        raise errors.ValidationError(f"{field} '{name}' may contain only letters, digits, '_', '.' and '-'")
+
+
+def _validate_lookup(field: str, name: str, max_bytes: int) -> None:
+    if not name or len(name.encode()) > max_bytes:
+        raise errors.ValidationError(f"{field} is required and at most {max_bytes} bytes")
+
+
+def _retention(props: catalog_pb2.RetentionProperties | None) -> tuple[int, int]:
+    if props is None:
+        return limits.DEFAULT_MEMORY_RETENTION_HOURS, limits.DEFAULT_MAGNETIC_RETENTION_DAYS
+    hours = props.memory_store_retention_period_in_hours
+    days = props.magnetic_store_retention_period_in_days
+    if not limits.MEMORY_RETENTION_HOURS_MIN <= hours <= limits.MEMORY_RETENTION_HOURS_MAX:
+        raise errors.ValidationError(
+            f"RetentionProperties.MemoryStoreRetentionPeriodInHours {hours} is out of range: "
+            f"{limits.MEMORY_RETENTION_HOURS_MIN}..{limits.MEMORY_RETENTION_HOURS_MAX}")
+    if not limits.MAGNETIC_RETENTION_DAYS_MIN <= days <= limits.MAGNETIC_RETENTION_DAYS_MAX:
+        raise errors.ValidationError(
+            f"RetentionProperties.MagneticStoreRetentionPeriodInDays {days} is out of range: "
+            f"{limits.MAGNETIC_RETENTION_DAYS_MIN}..{limits.MAGNETIC_RETENTION_DAYS_MAX}")
+    return hours, days
+
+
+def _magnetic(props: catalog_pb2.MagneticStoreWriteProperties | None) -> dict[str, Any]:
+    if props is None:
+        return {"enabled": False}
+    s3 = props.magnetic_store_rejected_data_location.s3_configuration
+    if s3.encryption_option and s3.encryption_option not in ("SSE_S3", "SSE_KMS"):
+        raise errors.ValidationError(
+            f"S3Configuration.EncryptionOption '{s3.encryption_option}' must be SSE_S3 or SSE_KMS")
+    return {"enabled": props.enable_magnetic_store_writes, "bucket": s3.bucket_name,
+            "prefix": s3.object_key_prefix, "encryption": s3.encryption_option, "kms": s3.kms_key_id}
+
+
+def _page(names: list[str], max_results: int, next_token: str) -> tuple[list[str], str]:
+    if max_results == 0:
+        max_results = limits.LIST_MAX_RESULTS
+    if not 1 <= max_results <= limits.LIST_MAX_RESULTS:
+        raise errors.ValidationError(f"MaxResults {max_results} is out of range: 1..{limits.LIST_MAX_RESULTS}")
+    after = ""
+    if next_token:
+        try:
+            after = base64.urlsafe_b64decode(next_token.encode()).decode()
+        except ValueError as exc:
+            raise errors.ValidationError("NextToken is invalid: pass the token a previous call returned") from exc
+    rest = [n for n in sorted(names) if n > after]
+    page = rest[:max_results]
+    token = base64.urlsafe_b64encode(page[-1].encode()).decode() if len(rest) > max_results else ""
+    return page, token
+
+
+class Catalog:
+    """The catalog operations; every state change is one etcd transaction."""
+
+    def __init__(self, store: KeyValueStore, registry: Registry) -> None:
+        self._store = store
+        self._registry = registry
+
+    # -- databases ---------------------------------------------------------------------------------
+    async def _database_doc(self, name: str) -> dict[str, Any]:
+        _validate_lookup("DatabaseName", name, limits.DATABASE_NAME_MAX_BYTES)
+        raw = await self._store.get(keys.database(name))
+        if raw is None:
+            raise errors.NotFound(f"The database {name} does not exist.")
+        doc: dict[str, Any] = json.loads(raw)
+        return doc
+
+    async def _database_proto(self, doc: dict[str, Any]) -> catalog_pb2.Database:
+        count = len(await self._store.get_prefix(keys.tables_of(doc["name"])))
+        return catalog_pb2.Database(
+            arn=f"{ARN_PREFIX}:database/{doc['name']}", database_name=doc["name"], table_count=count,
+            kms_key_id=doc.get("kms", ""), creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"])
+
+    async def create_database(self, name: str, kms_key_id: str) -> catalog_pb2.Database:
+        validate_name("DatabaseName", name, limits.DATABASE_NAME_MAX_BYTES)
+        if len(await self._store.get_prefix(keys.DATABASES)) >= limits.MAX_DATABASES:
+            raise errors.Throttled(f"cannot create database {name}: the limit of {limits.MAX_DATABASES} databases "
+                                   "is reached (delete unused databases)")
+        now = _now_ms()
+        doc = {"name": name, "kms": kms_key_id, "created": now, "updated": now}
+        if not await self._store.create({keys.database(name): dumps(doc)}):
+            raise errors.Conflict(f"The database {name} already exists.")
+        return await self._database_proto(doc)
+
+    async def describe_database(self, name: str) -> catalog_pb2.Database:
+        return await self._database_proto(await self._database_doc(name))
+
+    async def update_database(self, name: str, kms_key_id: str) -> catalog_pb2.Database:
+        if not kms_key_id:
+            raise errors.ValidationError("KmsKeyId is required for UpdateDatabase")
+        doc = await self._database_doc(name)
+        raw = dumps(doc)
+        doc.update(kms=kms_key_id, updated=_now_ms())
+        if not await self._store.replace(keys.database(name), raw, dumps(doc)):
+            raise errors.Conflict(f"The database {name} changed during the update; retry")
+        return await self._database_proto(doc)
+
+    async def delete_database(self, name: str) -> None:
+        await self._database_doc(name)
+        if await self._store.get_prefix(keys.tables_of(name)):
+            raise errors.ValidationError(f"The database {name} is not empty: delete its tables first")
+        await self._store.delete([keys.database(name)])
+
+    async def list_databases(self, max_results: int, next_token: str) -> tuple[list[catalog_pb2.Database], str]:
+        docs = {json.loads(v)["name"]: json.loads(v) for _, v in await self._store.get_prefix(keys.DATABASES)}
+        page, token = _page(list(docs), max_results, next_token)
+        return [await self._database_proto(docs[n]) for n in page], token
+
+    # -- tables ------------------------------------------------------------------------------------
+    async def table_doc(self, db: str, name: str) -> dict[str, Any]:
+        """The stored table document, or NotFound."""
+        await self._database_doc(db)
+        _validate_lookup("TableName", name, limits.TABLE_NAME_MAX_BYTES)
+        raw = await self._store.get(keys.table(db, name))
+        if raw is None:
+            raise errors.NotFound(f"The table {name} does not exist in database {db}.")
+        doc: dict[str, Any] = json.loads(raw)
+        return doc
+
+    async def columns(self, table_id: str) -> list[common_pb2.Column]:
+        """The table's registered columns, by name."""
+        out = []
+        for _, raw in await self._store.get_prefix(keys.columns_of(table_id)):
+            c = json.loads(raw)
+            out.append(common_pb2.Column(name=c["name"], kind=c["kind"], type=c["type"]))
+        return out
+
+    async def table_proto(self, doc: dict[str, Any]) -> catalog_pb2.Table:
+        """The Timestream-shaped table description."""
+        m = doc["magnetic"]
+        return catalog_pb2.Table(
+            arn=f"{ARN_PREFIX}:database/{doc['database']}/table/{doc['name']}", table_name=doc["name"],
+            database_name=doc["database"], table_status="ACTIVE",
+            retention_properties=catalog_pb2.RetentionProperties(
+                memory_store_retention_period_in_hours=doc["memory_hours"],
+                magnetic_store_retention_period_in_days=doc["magnetic_days"]),
+            magnetic_store_write_properties=catalog_pb2.MagneticStoreWriteProperties(
+                enable_magnetic_store_writes=m["enabled"],
+                magnetic_store_rejected_data_location=catalog_pb2.MagneticStoreRejectedDataLocation(
+                    s3_configuration=catalog_pb2.S3Configuration(
+                        bucket_name=m.get("bucket", ""), object_key_prefix=m.get("prefix", ""),
+                        encryption_option=m.get("encryption", ""), kms_key_id=m.get("kms", "")))),
+            creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"], table_id=doc["table_id"],
+            columns=await self.columns(doc["table_id"]))
+
+    async def create_table(self, req: catalog_pb2.CreateTableRequest) -> catalog_pb2.Table:
+        await self._database_doc(req.database_name)
+        validate_name("TableName", req.table_name, limits.TABLE_NAME_MAX_BYTES)
+        hours, days = _retention(req.retention_properties if req.HasField("retention_properties") else None)
+        magnetic = _magnetic(req.magnetic_store_write_properties
+                             if req.HasField("magnetic_store_write_properties") else None)
+        if len(await self._store.get_prefix(keys.TABLES)) >= limits.MAX_TABLES:
+            raise errors.Throttled(f"cannot create table: the limit of {limits.MAX_TABLES} tables is reached")
+        cells = cell_names(await self._registry.cells())
+        if not cells:
+            raise errors.Unavailable("no cell is ready to own a table: a cell needs 3 storage, 1 ingest and "
+                                     "1 query node registered (see `tessera status`)")
+        counts = await routing_map.table_counts(self._store)
+        cell = min(cells, key=lambda c: (counts.get(c, 0), c))
+        now = _now_ms()
+        doc = {"name": req.table_name, "database": req.database_name, "table_id": uuid.uuid4().hex[:16],
+               "memory_hours": hours, "magnetic_days": days, "magnetic": magnetic, "created": now, "updated": now}
+        puts = {keys.table(req.database_name, req.table_name): dumps(doc),
+                keys.routing(doc["table_id"]): dumps(routing_map.initial(cell))}
+        if not await self._store.create(puts):
+            raise errors.Conflict(f"The table {req.table_name} already exists in database {req.database_name}.")
+        return await self.table_proto(doc)
+
+    async def update_table(self, req: catalog_pb2.UpdateTableRequest) -> catalog_pb2.Table:
+        doc = await self.table_doc(req.database_name, req.table_name)
+        raw = dumps(doc)
+        if req.HasField("retention_properties"):
+            doc["memory_hours"], doc["magnetic_days"] = _retention(req.retention_properties)
+        if req.HasField("magnetic_store_write_properties"):
+            doc["magnetic"] = _magnetic(req.magnetic_store_write_properties)
+        doc["updated"] = _now_ms()
+        if not await self._store.replace(keys.table(req.database_name, req.table_name), raw, dumps(doc)):
+            raise errors.Conflict(f"The table {req.table_name} changed during the update; retry")
+        return await self.table_proto(doc)
+
+    async def delete_table(self, db: str, name: str) -> None:
+        doc = await self.table_doc(db, name)
+        # The table id is never reused, so replicas' leftover tiles can never reappear under a new table.
+        await self._store.delete([keys.table(db, name), keys.routing(doc["table_id"])],
+                                 prefixes=[keys.columns_of(doc["table_id"])])
+
+    async def list_tables(self, db: str, max_results: int, next_token: str) -> tuple[list[catalog_pb2.Table], str]:
+        await self._database_doc(db)
+        docs = {json.loads(v)["name"]: json.loads(v) for _, v in await self._store.get_prefix(keys.tables_of(db))}
+        page, token = _page(list(docs), max_results, next_token)
+        return [await self.table_proto(docs[n]) for n in page], token
+
+    # -- schema and routing ------------------------------------------------------------------------
+    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
+        """Add columns first-writer-wins; an existing column keeps its kind and type. Returns the schema."""
+        await routing_map.load(self._store, table_id)  # NotFound for a deleted table
+        for c in columns:
+            doc = {"name": c.name, "kind": c.kind, "type": c.type}
+            await self._store.create({keys.column(table_id, c.name): dumps(doc)})
+        return await self.columns(table_id)
+
+    async def table_counts(self) -> dict[str, int]:
+        """How many tables each cell owns ranges of."""
+        return await routing_map.table_counts(self._store)
+
+    async def resolve(self, db: str, name: str) -> common_pb2.TableRoute:
+        """Everything a client or node needs to write to or read a table."""
+        doc = await self.table_doc(db, name)
+        route, _ = await routing_map.load(self._store, doc["table_id"])
+        return await self._route_proto(doc, route)
+
+    async def split(self, db: str, name: str, cells: list[str]) -> common_pb2.TableRoute:
+        """Spread a table over several cells; earlier owners stay readers of their ranges."""
+        doc = await self.table_doc(db, name)
+        known = set(cell_names(await self._registry.cells()))
+        unknown = [c for c in cells if c not in known]
+        if unknown:
+            raise errors.ValidationError(f"cells {unknown} are not ready cells (known: {sorted(known)})")
+        route = await routing_map.store_split(self._store, doc["table_id"], cells)
+        return await self._route_proto(doc, route)
+
+    async def _route_proto(self, doc: dict[str, Any], route: dict[str, Any]) -> common_pb2.TableRoute:
+        named = {r["cell"] for r in route["ranges"]} | {c for r in route["ranges"] for c in r["readers"]}
+        return common_pb2.TableRoute(
+            database_name=doc["database"], table_name=doc["name"], table_id=doc["table_id"],
+            epoch=route["epoch"], ranges=routing_map.to_proto(route),
+            cells=[c for c in await self._registry.cells() if c.cell in named],
+            columns=await self.columns(doc["table_id"]), memory_retention_hours=doc["memory_hours"],
+            magnetic_retention_days=doc["magnetic_days"], magnetic_writes=doc["magnetic"]["enabled"])

@@ -1,0 +1,183 @@
+"""The async client other services use to talk to discovery, with caches that outlive a control-plane outage.
+
+Static stability: when discovery or etcd is down, ``RouteCache`` and ``CellView`` keep answering from the
+last good answer, so the data plane keeps serving; only control-plane calls fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+import structlog
+
+from tessera import errors
+from tessera.runtime import GRPC_OPTIONS
+from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+
+T = TypeVar("T")
+log = structlog.get_logger()
+
+
+class DiscoveryClient:
+    """Typed calls to the Discovery service; every call has a deadline and raises TesseraError."""
+
+    def __init__(self, address: str, timeout_s: float = 5.0) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        self._stub = catalog_pb2_grpc.DiscoveryStub(self._channel)
+        self._timeout = timeout_s
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], request: object) -> T:
+        try:
+            return await fn(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def resolve(self, db: str, table: str) -> common_pb2.TableRoute:
+        return await self._call(self._stub.ResolveTable,
+                                catalog_pb2.ResolveTableRequest(database_name=db, table_name=table))
+
+    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
+        resp = await self._call(self._stub.RegisterColumns,
+                                catalog_pb2.RegisterColumnsRequest(table_id=table_id, columns=columns))
+        return list(resp.columns)
+
+    async def list_cells(self, cell: str = "") -> list[common_pb2.CellInfo]:
+        return list((await self._call(self._stub.ListCells, catalog_pb2.ListCellsRequest(cell=cell))).cells)
+
+    async def register(self, node: common_pb2.NodeInfo, ttl: int) -> int:
+        resp = await self._call(self._stub.RegisterNode, catalog_pb2.RegisterNodeRequest(node=node, ttl_seconds=ttl))
+        return int(resp.lease_id)
+
+    async def keep_alive(self, lease_id: int, node: common_pb2.NodeInfo, ttl: int) -> int:
+        req = catalog_pb2.KeepAliveRequest(lease_id=lease_id, node=node, ttl_seconds=ttl)
+        return int((await self._call(self._stub.KeepAlive, req)).lease_id)
+
+    async def deregister(self, lease_id: int, node: common_pb2.NodeInfo) -> None:
+        req = catalog_pb2.DeregisterNodeRequest(lease_id=lease_id, cell=node.cell, node_id=node.node_id)
+        await self._call(self._stub.DeregisterNode, req)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class NodeRegistration:
+    """Keeps one node registered in its cell: registers at start, refreshes its lease, deregisters at stop."""
+
+    def __init__(self, client: DiscoveryClient, node: common_pb2.NodeInfo, ttl_s: int = 10) -> None:
+        self._client = client
+        self.node = node
+        self._ttl = ttl_s
+        self._lease = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Register (waiting for discovery if it is not up yet) and start the keep-alive loop."""
+        delay = 0.1
+        while True:
+            try:
+                self._lease = await self._client.register(self.node, self._ttl)
+                break
+            except errors.Unavailable as exc:
+                log.warning("register_retry", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            try:
+                self._lease = await self._client.keep_alive(self._lease, self.node, self._ttl)
+            except errors.TesseraError as exc:  # control plane down: keep serving, keep trying
+                log.warning("keepalive_failed", error=str(exc))
+
+    async def stop(self) -> None:
+        """Stop refreshing and drop liveness; safe to call twice."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            try:
+                await self._client.deregister(self._lease, self.node)
+            except errors.TesseraError as exc:
+                log.warning("deregister_failed", error=str(exc))
+
+
+class RouteCache:
+    """Table routes by (database, table), refreshed after ``ttl_s``; the last good route survives outages."""
+
+    def __init__(self, client: DiscoveryClient, ttl_s: float = 5.0) -> None:
+        self._client = client
+        self._ttl = ttl_s
+        self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
+
+    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
+        """The route, refreshed when older than the TTL or older than ``min_epoch``."""
+        key = (db, table)
+        cached = self._routes.get(key)
+        if cached and time.monotonic() - cached[0] < self._ttl and cached[1].epoch >= min_epoch:
+            return cached[1]
+        try:
+            route = await self._client.resolve(db, table)
+        except errors.Unavailable:
+            if cached:
+                return cached[1]
+            raise
+        self._routes[key] = (time.monotonic(), route)
+        return route
+
+    def invalidate(self, db: str, table: str) -> None:
+        """Forget a route (after NotFound or a schema change)."""
+        self._routes.pop((db, table), None)
+
+    def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None:
+        """Record newly registered columns in the cached route."""
+        cached = self._routes.get((db, table))
+        if cached:
+            del cached[1].columns[:]
+            cached[1].columns.extend(columns)
+
+
+class CellView:
+    """The nodes of one cell, refreshed in the background; keeps the last good view if discovery is down."""
+
+    def __init__(self, client: DiscoveryClient, cell: str, refresh_s: float = 2.0) -> None:
+        self._client = client
+        self.cell = cell
+        self._refresh = refresh_s
+        self.nodes: list[common_pb2.NodeInfo] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the view once (waiting for discovery) and keep it fresh."""
+        while not self.nodes:
+            await self._load()
+            if not self.nodes:
+                await asyncio.sleep(0.2)
+        self._task = asyncio.create_task(self._loop())
+
+    async def _load(self) -> None:
+        try:
+            cells = await self._client.list_cells(self.cell)
+        except errors.TesseraError as exc:
+            log.warning("cell_view_refresh_failed", error=str(exc))
+            return
+        if cells:
+            self.nodes = list(cells[0].nodes)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh)
+            await self._load()
+
+    def by_role(self, role: str) -> list[common_pb2.NodeInfo]:
+        """Member nodes of a role, live or not, sorted by id."""
+        return sorted((n for n in self.nodes if n.role == role), key=lambda n: n.node_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

@@ -1,0 +1,58 @@
+"""The etcd key layout. Every key discovery reads or writes is built here.
+
+    /tessera/catalog/databases/{db}                 Database (JSON)
+    /tessera/catalog/tables/{db}/{table}            Table (JSON, with its table_id)
+    /tessera/catalog/columns/{table_id}/{column}    {"kind", "type"}: the table's flexible schema
+    /tessera/routing/{table_id}                     {"epoch", "ranges": [{"lo","hi","cell","readers"}]}
+    /tessera/cells/{cell}/members/{node_id}         NodeInfo (JSON), persistent: tile placement uses it
+    /tessera/cells/{cell}/live/{node_id}            NodeInfo (JSON), under the node's lease: liveness
+
+Names are percent-encoded so a '/' can never split a key (Timestream names cannot hold one anyway).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+ROOT = "/tessera"
+DATABASES = f"{ROOT}/catalog/databases/"
+TABLES = f"{ROOT}/catalog/tables/"
+COLUMNS = f"{ROOT}/catalog/columns/"
+ROUTING = f"{ROOT}/routing/"
+CELLS = f"{ROOT}/cells/"
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="")
+
+
+def database(db: str) -> str:
+    return DATABASES + _q(db)
+
+
+def tables_of(db: str) -> str:
+    return TABLES + _q(db) + "/"
+
+
+def table(db: str, name: str) -> str:
+    return tables_of(db) + _q(name)
+
+
+def columns_of(table_id: str) -> str:
+    return COLUMNS + table_id + "/"
+
+
+def column(table_id: str, name: str) -> str:
+    return columns_of(table_id) + _q(name)
+
+
+def routing(table_id: str) -> str:
+    return ROUTING + table_id
+
+
+def member(cell: str, node_id: str) -> str:
+    return f"{CELLS}{_q(cell)}/members/{_q(node_id)}"
+
+
+def live(cell: str, node_id: str) -> str:
+    return f"{CELLS}{_q(cell)}/live/{_q(node_id)}"

@@ -1,0 +1,70 @@
+"""Entry point: python -m services.ingest.main --discovery HOST:PORT --cell C --zone Z --node-id N."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common_config import NodeConfig, parse_node_args
+from services.discovery.client import CellView, DiscoveryClient, NodeRegistration, RouteCache
+from services.ingest.replication import QuorumWriter
+from services.ingest.server import IngestServicer
+from services.ingest.writer import Writer
+from services.storage.client import StoragePool
+from tessera import runtime
+from tessera.v1 import common_pb2, ingest_pb2_grpc, storage_pb2
+
+
+class PoolAppender:
+    """Appender over a shared pool of storage clients."""
+
+    def __init__(self, pool: StoragePool) -> None:
+        self._pool = pool
+
+    async def append(self, node: common_pb2.NodeInfo, request: storage_pb2.AppendRequest,
+                     timeout_s: float) -> storage_pb2.AppendResponse:
+        return await self._pool.get(node.address).append(request, timeout_s)
+
+
+class IngestService:
+    """An ingest node as a runtime.Service."""
+
+    name = "tessera.v1.Ingest"
+
+    def __init__(self, config: NodeConfig) -> None:
+        self._config = config
+        self._discovery = DiscoveryClient(config.discovery)
+        self._cell = CellView(self._discovery, config.cell)
+        self._pool = StoragePool()
+        self._quorum = QuorumWriter(PoolAppender(self._pool))
+        writer = Writer(config.cell, RouteCache(self._discovery), self._discovery, self._cell, self._quorum)
+        self._servicer = IngestServicer(writer)
+        self._registration: NodeRegistration | None = None
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        ingest_pb2_grpc.add_IngestServicer_to_server(self._servicer, server)
+
+    async def start(self, address: str) -> None:
+        c = self._config
+        node = common_pb2.NodeInfo(node_id=c.node_id, cell=c.cell, role="ingest", zone=c.zone, address=address)
+        self._registration = NodeRegistration(self._discovery, node, c.lease_ttl_s)
+        await self._registration.start()
+        await self._cell.start()
+
+    async def stop(self) -> None:
+        if self._registration is not None:
+            await self._registration.stop()
+        await self._cell.stop()
+        await self._quorum.drain()
+        await self._pool.close()
+        await self._discovery.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one ingest node until SIGTERM."""
+    config = parse_node_args("tessera-ingest", argv)
+    runtime.configure_logging("ingest", config.node_id)
+    runtime.run(lambda: runtime.serve(IngestService(config), config.listen, config.ready_file))
+
+
+if __name__ == "__main__":
+    main()

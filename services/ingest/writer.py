@@ -1,0 +1,123 @@
+"""The ingest write path: route check, validation, schema registration, tiling and quorum replication."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from services.ingest.replication import QuorumWriter, merge_rejections
+from tessera import arrowipc, errors, layout, placement
+from tessera.v1 import common_pb2, storage_pb2
+from tessera.validation import ColumnSpec, TableContext, Validated
+
+NS_PER_HOUR = 3600 * 1_000_000_000
+NS_PER_DAY = 24 * NS_PER_HOUR
+
+
+class Routes(Protocol):
+    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+    def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None: ...
+
+
+class ColumnRegistrar(Protocol):
+    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
+
+
+class StorageMembers(Protocol):
+    def by_role(self, role: str) -> list[common_pb2.NodeInfo]: ...
+
+
+@dataclass
+class WriteOutcome:
+    """What a write stored and what it rejected (indexes into the caller's records or rows)."""
+
+    memory_store: int
+    magnetic_store: int
+    rejected: list[common_pb2.RejectedRecord]
+
+
+def table_context(route: common_pb2.TableRoute, now_ns: int) -> TableContext:
+    """The validation context of a table from its route."""
+    return TableContext(
+        columns={c.name: ColumnSpec(kind=c.kind, type=c.type) for c in route.columns},
+        memory_retention_ns=route.memory_retention_hours * NS_PER_HOUR,
+        magnetic_retention_ns=route.magnetic_retention_days * NS_PER_DAY,
+        magnetic_writes=route.magnetic_writes, now_ns=now_ns)
+
+
+class Writer:
+    """Turns one validated write into quorum appends on the tiles of this cell."""
+
+    def __init__(self, cell: str, routes: Routes, registrar: ColumnRegistrar, members: StorageMembers,
+                 quorum: QuorumWriter) -> None:
+        self._cell = cell
+        self._routes = routes
+        self._registrar = registrar
+        self._members = members
+        self._quorum = quorum
+
+    async def write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
+                    ) -> WriteOutcome:
+        """Validate with the table's context, then store every valid row durably on 2 of 3 replicas."""
+        route = await self._routes.get(db, table, min_epoch=epoch)
+        v = validate(table_context(route, time.time_ns()))
+        if v.new_columns:
+            registered = await self._registrar.register_columns(
+                route.table_id, [common_pb2.Column(name=n, kind=s.kind, type=s.type) for n, s in v.new_columns.items()])
+            self._routes.update_columns(db, table, registered)
+            mine = {c.name: (c.kind, c.type) for c in registered}
+            if any(mine.get(n) != (s.kind, s.type) for n, s in v.new_columns.items()):
+                # Another writer registered a column first with another type: validate again against it.
+                route = await self._routes.get(db, table)
+                v = validate(table_context(route, time.time_ns()))
+        rejected = {r.record_index: r for r in v.rejected}
+        memory = magnetic = 0
+        if v.rows.num_rows:
+            rows, dim_hash = layout.with_key_columns(v.rows, v.dimension_columns, v.measure_columns, v.versions)
+            groups = self._tiles(route, rows, dim_hash)
+            results = await asyncio.gather(*(self._append(route, key, rows, idx) for key, idx in groups))
+            stored = np.ones(rows.num_rows, dtype=bool)
+            for (_, idx), bad in zip(groups, results):
+                for row, rec in bad.items():
+                    source = int(v.source_index[idx[row]])
+                    stored[idx[row]] = False
+                    rejected[source] = common_pb2.RejectedRecord(
+                        record_index=source, reason=rec.reason,
+                        existing_version=rec.existing_version if rec.HasField("existing_version") else None)
+            magnetic = int(np.count_nonzero(stored & v.magnetic))
+            memory = int(np.count_nonzero(stored)) - magnetic
+        return WriteOutcome(memory, magnetic, [rejected[i] for i in sorted(rejected)])
+
+    def _tiles(self, route: common_pb2.TableRoute, rows: pa.Table, dim_hash: np.ndarray
+               ) -> list[tuple[tuple[int, int], np.ndarray]]:
+        """Row indexes grouped by tile (range lo, time bucket); StaleRoute if a row is not this cell's."""
+        los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
+        range_idx = np.searchsorted(los, dim_hash, side="right") - 1
+        for i in np.unique(range_idx):
+            owner = route.ranges[int(i)].cell
+            if owner != self._cell:
+                raise errors.StaleRoute(
+                    f"table {route.database_name}.{route.table_name}: hash range {route.ranges[int(i)].lo:#018x} "
+                    f"is owned by cell {owner}, not {self._cell} (routing epoch {route.epoch}); refresh the route",
+                    route.epoch)
+        buckets = rows.column(layout.TIME).cast(pa.int64()).to_numpy() // layout.TILE_BUCKET_NS
+        keys = np.stack([range_idx.astype(np.int64), buckets])
+        uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        return [((int(route.ranges[int(uniq[0, g])].lo), int(uniq[1, g])), np.flatnonzero(inverse == g))
+                for g in range(uniq.shape[1])]
+
+    async def _append(self, route: common_pb2.TableRoute, key: tuple[int, int], rows: pa.Table,
+                      idx: np.ndarray) -> dict[int, common_pb2.RejectedRecord]:
+        range_lo, bucket = key
+        tile = storage_pb2.TileId(table_id=route.table_id, range_lo=range_lo, bucket=bucket)
+        replicas = placement.replicas(placement.tile_name(route.table_id, range_lo, bucket),
+                                      self._members.by_role("storage"))
+        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(rows.take(pa.array(idx))))
+        return merge_rejections(await self._quorum.write(replicas, request))

@@ -1,0 +1,146 @@
+"""The query coordinator's core: translate, prune, fan out per cell, finish in DuckDB."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from services.query.fanout import CellRead, ScanSpec, TileReader
+from services.query.translate import TableScan, translate
+from tessera import errors, layout
+from tessera.v1 import common_pb2
+
+MIN_NS = 0
+MAX_NS = (1 << 63) - 1
+
+
+class Routes(Protocol):
+    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+
+
+class CellMembers(Protocol):
+    cell: str
+
+    def by_role(self, role: str) -> list[common_pb2.NodeInfo]: ...
+
+
+class RemoteCells(Protocol):
+    """Reads a table's rows through another cell's coordinator (CellScan)."""
+
+    async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool
+                        ) -> CellRead: ...
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    bytes_scanned: int
+    partial_reasons: list[str] = field(default_factory=list)
+
+
+def _arrow_schema(columns: Sequence[common_pb2.Column], names: Sequence[str]) -> pa.Schema:
+    types = {c.name: layout.ARROW_TYPES[c.type] for c in columns}
+    types.update({layout.TIME: layout.TIME_TYPE, layout.MEASURE_NAME: pa.string()})
+    return pa.schema([(n, types[n]) for n in names])
+
+
+def _spec(scan: TableScan, route: common_pb2.TableRoute, range_los: frozenset[int] | None) -> ScanSpec:
+    schema_names = [layout.TIME, layout.MEASURE_NAME] + [c.name for c in route.columns]
+    wanted = schema_names if scan.columns is None else [n for n in schema_names if n in set(scan.columns)]
+    if layout.TIME not in wanted:
+        wanted.insert(0, layout.TIME)
+    known = set(schema_names)
+    # A predicate over a column the table has never had cannot run on replicas; the final stage reports it.
+    predicate = scan.predicate if all(c in known for c in scan.predicate_columns) else ""
+    return ScanSpec(table_id=route.table_id, range_los=range_los, schema=tuple(route.columns),
+                    columns=tuple(wanted), predicate=predicate,
+                    start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
+                    end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns))
+
+
+class Coordinator:
+    """Runs one query: every referenced table is read through each cell that holds its ranges."""
+
+    def __init__(self, routes: Routes, members: CellMembers, reader: TileReader, remote: RemoteCells,
+                 threads: int = 2, memory_limit: str = "2GB") -> None:
+        self._routes = routes
+        self._members = members
+        self._reader = reader
+        self._remote = remote
+        self._threads = threads
+        self._memory_limit = memory_limit
+        self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
+
+    async def read_local(self, spec: ScanSpec, allow_partial: bool) -> CellRead:
+        """This cell's rows for a spec (also serves other coordinators' CellScan)."""
+        return await self._reader.read(spec, self._members.by_role("storage"), allow_partial)
+
+    async def _read_table(self, scan: TableScan, allow_partial: bool) -> tuple[pa.Table, int, list[str]]:
+        route = await self._routes.get(scan.database, scan.table)
+        by_cell: dict[str, set[int]] = {}
+        for r in route.ranges:
+            for cell in r.readers or [r.cell]:
+                by_cell.setdefault(cell, set()).add(r.lo)
+        spec0 = _spec(scan, route, None)
+        nodes = {c.cell: list(c.nodes) for c in route.cells}
+        reads = []
+        for cell, los in sorted(by_cell.items()):
+            spec = _spec(scan, route, frozenset(los))
+            if cell == self._members.cell:
+                reads.append(self.read_local(spec, allow_partial))
+            else:
+                reads.append(self._remote.cell_scan(nodes.get(cell, []), spec, allow_partial))
+        results = await asyncio.gather(*reads)
+        schema = _arrow_schema(route.columns, spec0.columns)
+        parts = [t.select(list(spec0.columns)).cast(schema) for r in results for t in r.tables if t.num_rows]
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+        return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
+
+    async def execute(self, query_id: str, sql: str, allow_partial: bool) -> QueryResult:
+        """Run a query to completion; the result is an Arrow table."""
+        translation = translate(sql, time.time_ns())
+        reads = await asyncio.gather(*(self._read_table(s, allow_partial) for s in translation.scans))
+        partial = [m for _, _, msgs in reads for m in msgs]
+        if partial and not allow_partial:
+            raise errors.Unavailable("cannot read every tile with quorum: " + "; ".join(partial))
+        views = {scan.view: table for scan, (table, _, _) in zip(translation.scans, reads)}
+        table = await asyncio.to_thread(self._final_stage, query_id, translation.sql, views)
+        return QueryResult(table, sum(b for _, b, _ in reads), partial)
+
+    def _final_stage(self, query_id: str, sql: str, views: dict[str, pa.Table]) -> pa.Table:
+        con = duckdb.connect(config={"threads": self._threads, "memory_limit": self._memory_limit})
+        self.connections[query_id] = con
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for name, table in views.items():
+                con.register(name, table)
+            return con.execute(sql).to_arrow_table()
+        except duckdb.InterruptException as exc:
+            raise errors.Cancelled(f"query {query_id} was cancelled") from exc
+        except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException,
+                duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise errors.ValidationError(f"cannot run the query: {_first_line(exc)}") from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise errors.Throttled(f"query {query_id} exceeded the coordinator's memory limit "
+                                   f"({self._memory_limit}): {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            raise errors.ValidationError(f"query failed: {_first_line(exc)}") from exc
+        finally:
+            self.connections.pop(query_id, None)
+            con.close()
+
+    def interrupt(self, query_id: str) -> None:
+        """Stop a running final stage."""
+        con = self.connections.get(query_id)
+        if con is not None:
+            con.interrupt()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

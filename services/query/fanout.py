@@ -1,0 +1,168 @@
+"""Reading one table's tiles inside this cell, so that every acknowledged write is seen (W + R > N).
+
+For each group of tiles sharing a replica set, the fragment goes to two replicas: one returns the rows,
+both return a digest of the rows that passed the filter. Equal digests prove both read the same input, so
+the one result is complete. Unequal digests (a lagging replica) fall back to fetching the rows with their
+key columns from every reachable replica and merging them with the one dedup rule (tessera.dedup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import structlog
+
+from services.storage.client import StoragePool
+from tessera import arrowipc, dedup, errors, layout, placement
+from tessera.v1 import common_pb2, storage_pb2
+
+log = structlog.get_logger()
+_rotation = itertools.count()
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """What to read of one table: ranges, time window, projection and pushed-down predicate."""
+
+    table_id: str
+    range_los: frozenset[int] | None  # None = every range
+    schema: tuple[common_pb2.Column, ...]
+    columns: tuple[str, ...]
+    predicate: str
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class CellRead:
+    """Rows read from one cell, with what was scanned and what could not be read."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    bytes_scanned: int = 0
+    partial_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Reply:
+    table: pa.Table | None
+    digest: int
+    bytes_scanned: int
+
+
+class TileReader:
+    """Reads a table's tiles from this cell's storage replicas."""
+
+    def __init__(self, pool: StoragePool, timeout_s: float = 30.0) -> None:
+        self._pool = pool
+        self._timeout = timeout_s
+
+    async def read(self, spec: ScanSpec, storage_nodes: Sequence[common_pb2.NodeInfo], allow_partial: bool
+                   ) -> CellRead:
+        """Every row of the spec held by this cell; Unavailable unless allow_partial when a tile lacks quorum."""
+        out = CellRead()
+        tiles = await self._list_tiles(spec, storage_nodes, out)
+        groups: dict[tuple[str, ...], list[storage_pb2.TileId]] = {}
+        replicas_of: dict[tuple[str, ...], list[common_pb2.NodeInfo]] = {}
+        for t in tiles:
+            reps = placement.replicas(placement.tile_name(t.table_id, t.range_lo, t.bucket), storage_nodes)
+            key = tuple(n.node_id for n in reps)
+            groups.setdefault(key, []).append(t)
+            replicas_of[key] = reps
+        results = await asyncio.gather(*(self._read_group(spec, groups[k], replicas_of[k]) for k in groups),
+                                       return_exceptions=True)
+        for key, res in zip(groups, results):
+            if isinstance(res, errors.TesseraError):
+                if not allow_partial:
+                    raise res
+                out.partial_reasons.append(str(res))
+            elif isinstance(res, BaseException):
+                raise res
+            else:
+                table, scanned = res
+                out.tables.append(table)
+                out.bytes_scanned += scanned
+        return out
+
+    async def _list_tiles(self, spec: ScanSpec, nodes: Sequence[common_pb2.NodeInfo], out: CellRead
+                          ) -> list[storage_pb2.TileId]:
+        req = storage_pb2.ListTilesRequest(table_id=spec.table_id, min_bucket=spec.start_ns // layout.TILE_BUCKET_NS,
+                                           max_bucket=(spec.end_ns - 1) // layout.TILE_BUCKET_NS)
+        replies = await asyncio.gather(*(self._pool.get(n.address).list_tiles(req, self._timeout) for n in nodes),
+                                       return_exceptions=True)
+        failed = [n for n, r in zip(nodes, replies) if isinstance(r, BaseException)]
+        # An acknowledged tile is on >= 2 of its 3 replicas, so one silent node hides nothing; more might.
+        if len(failed) > 1:
+            out.partial_reasons.append(f"{len(failed)} storage nodes did not list their tiles: "
+                                       f"{', '.join(n.node_id for n in failed)}")
+        seen: dict[tuple[int, int], storage_pb2.TileId] = {}
+        for r in replies:
+            if isinstance(r, storage_pb2.ListTilesResponse):
+                for t in r.tiles:
+                    if spec.range_los is None or t.range_lo in spec.range_los:
+                        seen[(t.range_lo, t.bucket)] = t
+        return [seen[k] for k in sorted(seen)]
+
+    def _request(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], mode: int) -> storage_pb2.ScanRequest:
+        return storage_pb2.ScanRequest(tiles=tiles, schema=spec.schema, columns=spec.columns,
+                                       predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
+                                       mode=mode)
+
+    async def _scan(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> _Reply:
+        parts: list[pa.Table] = []
+        async for chunk in self._pool.get(node.address).scan(request, self._timeout):
+            if chunk.arrow_ipc:
+                parts.append(arrowipc.from_ipc(chunk.arrow_ipc))
+            if chunk.last:
+                table = pa.concat_tables(parts) if parts else None
+                return _Reply(table, chunk.digest, chunk.bytes_scanned)
+        raise errors.Unavailable(f"scan of {node.node_id} ended without its last chunk")
+
+    async def _first_ok(self, candidates: list[common_pb2.NodeInfo], request: storage_pb2.ScanRequest,
+                        errs: list[str]) -> tuple[common_pb2.NodeInfo, _Reply] | None:
+        while candidates:
+            node = candidates.pop(0)
+            try:
+                return node, await self._scan(node, request)
+            except errors.TesseraError as exc:
+                errs.append(f"{node.node_id}: {exc}")
+        return None
+
+    async def _read_group(self, spec: ScanSpec, tiles: list[storage_pb2.TileId],
+                          replicas: list[common_pb2.NodeInfo]) -> tuple[pa.Table, int]:
+        order = list(replicas)
+        shift = next(_rotation) % len(order)
+        order = order[shift:] + order[:shift]  # spread the data role over the replicas
+        errs: list[str] = []
+        spare = order[2:]
+        data_task = self._first_ok([order[0]], self._request(spec, tiles, storage_pb2.SCAN_DATA), errs)
+        digest_task = self._first_ok([order[1]], self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
+        data, digest = await asyncio.gather(data_task, digest_task)
+        if data is None and spare:
+            data = await self._first_ok(spare, self._request(spec, tiles, storage_pb2.SCAN_DATA), errs)
+        elif digest is None and spare:
+            digest = await self._first_ok(spare, self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
+        if data is None or digest is None:
+            raise errors.Unavailable(
+                f"tiles of table {spec.table_id} ({len(tiles)} tiles) have fewer than 2 reachable replicas: "
+                + "; ".join(errs))
+        if data[1].digest == digest[1].digest and data[1].table is not None:
+            return data[1].table, data[1].bytes_scanned
+        log.info("digest_mismatch", table_id=spec.table_id, data=data[0].node_id, digest=digest[0].node_id)
+        return await self._merge(spec, tiles, replicas, errs)
+
+    async def _merge(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], replicas: list[common_pb2.NodeInfo],
+                     errs: list[str]) -> tuple[pa.Table, int]:
+        request = self._request(spec, tiles, storage_pb2.SCAN_MERGE)
+        replies = await asyncio.gather(*(self._scan(n, request) for n in replicas), return_exceptions=True)
+        good = [r for r in replies if isinstance(r, _Reply) and r.table is not None]
+        if len(good) < 2:
+            errs += [str(r) for r in replies if isinstance(r, BaseException)]
+            raise errors.Unavailable(f"replicas of table {spec.table_id} disagree and fewer than 2 answered the "
+                                     "merge read: " + "; ".join(errs))
+        merged = dedup.latest_versions(pa.concat_tables([r.table for r in good if r.table is not None],
+                                                        promote_options="default"))
+        return merged.drop_columns(list(layout.KEY_COLUMNS)), sum(r.bytes_scanned for r in good)

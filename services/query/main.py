@@ -1,0 +1,61 @@
+"""Entry point: python -m services.query.main --discovery HOST:PORT --cell C --zone Z --node-id N."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common_config import NodeConfig, parse_node_args
+from services.discovery.client import CellView, DiscoveryClient, NodeRegistration, RouteCache
+from services.query.client import RemoteCellReader
+from services.query.coordinator import Coordinator
+from services.query.fanout import TileReader
+from services.query.server import QueryServicer
+from services.storage.client import StoragePool
+from tessera import runtime
+from tessera.v1 import common_pb2, query_pb2_grpc
+
+
+class QueryService:
+    """A query coordinator as a runtime.Service."""
+
+    name = "tessera.v1.Query"
+
+    def __init__(self, config: NodeConfig) -> None:
+        self._config = config
+        self._discovery = DiscoveryClient(config.discovery)
+        self._cell = CellView(self._discovery, config.cell)
+        self._pool = StoragePool()
+        self._remote = RemoteCellReader()
+        coordinator = Coordinator(RouteCache(self._discovery), self._cell, TileReader(self._pool), self._remote)
+        self._servicer = QueryServicer(coordinator)
+        self._registration: NodeRegistration | None = None
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        query_pb2_grpc.add_QueryServicer_to_server(self._servicer, server)
+
+    async def start(self, address: str) -> None:
+        c = self._config
+        node = common_pb2.NodeInfo(node_id=c.node_id, cell=c.cell, role="query", zone=c.zone, address=address)
+        self._registration = NodeRegistration(self._discovery, node, c.lease_ttl_s)
+        await self._registration.start()
+        await self._cell.start()
+
+    async def stop(self) -> None:
+        if self._registration is not None:
+            await self._registration.stop()
+            self._registration = None
+        await self._cell.stop()
+        await self._remote.close()
+        await self._pool.close()
+        await self._discovery.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one query coordinator until SIGTERM."""
+    config = parse_node_args("tessera-query", argv)
+    runtime.configure_logging("query", config.node_id)
+    runtime.run(lambda: runtime.serve(QueryService(config), config.listen, config.ready_file))
+
+
+if __name__ == "__main__":
+    main()

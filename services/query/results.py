@@ -1,0 +1,146 @@
+"""Turning an Arrow result into Timestream's shapes: ColumnInfo types, scalar strings, and pages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tessera import errors, limits
+from tessera.v1 import query_pb2
+
+PAGE_BYTES = 1 << 20          # Timestream pages are at most 1 MB
+ARROW_PAGE_BYTES = 64 << 20   # the SDK's Arrow pages may be larger
+RESULT_TTL_S = 3600
+
+
+def scalar_type(t: pa.DataType) -> str:
+    """Timestream's ScalarType for an Arrow type."""
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_time(t):
+        return "TIME"
+    if pa.types.is_duration(t) or pa.types.is_interval(t):
+        return "INTERVAL_DAY_TO_SECOND"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_int32(t) or pa.types.is_int16(t) or pa.types.is_int8(t):
+        return "INTEGER"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "DOUBLE"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_null(t):
+        return "UNKNOWN"
+    return "VARCHAR"
+
+
+def _strings(col: pa.ChunkedArray) -> list[str | None]:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        ns = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        out: list[str | None] = []
+        for v, ok in zip(ns, valid):
+            if not ok:
+                out.append(None)
+                continue
+            secs, frac = divmod(int(v), 1_000_000_000)
+            out.append(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs)) + f".{frac:09d}")
+        return out
+    if pa.types.is_boolean(t):
+        return [None if v is None else ("true" if v else "false") for v in col.to_pylist()]
+    if pa.types.is_floating(t):
+        return [None if v is None else repr(float(v)) for v in col.to_pylist()]
+    if pa.types.is_duration(t):
+        return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col.to_pylist()
+    return [None if v is None else str(v) for v in pc.cast(col, pa.string(), safe=False).to_pylist()] \
+        if not pa.types.is_interval(t) else [None if v is None else str(v) for v in col.to_pylist()]
+
+
+def to_rows(table: pa.Table) -> list[query_pb2.Row]:
+    """Timestream Rows: every datum a scalar string or NullValue."""
+    columns = [_strings(table.column(i)) for i in range(table.num_columns)]
+    rows = []
+    for r in range(table.num_rows):
+        rows.append(query_pb2.Row(data=[query_pb2.Datum(null_value=True) if c[r] is None
+                                        else query_pb2.Datum(scalar_value=c[r]) for c in columns]))
+    return rows
+
+
+def column_info(schema: pa.Schema) -> list[query_pb2.ColumnInfo]:
+    """ColumnInfo for every result column."""
+    return [query_pb2.ColumnInfo(name=f.name, type=scalar_type(f.type)) for f in schema]
+
+
+def page_rows(table: pa.Table, offset: int, max_rows: int, arrow: bool) -> int:
+    """How many rows the page starting at ``offset`` holds."""
+    left = table.num_rows - offset
+    if max_rows:
+        return min(left, max_rows)
+    per_row = max(1, table.nbytes // max(1, table.num_rows))
+    cap = (ARROW_PAGE_BYTES if arrow else PAGE_BYTES) // per_row
+    return int(min(left, max(1, cap), left if arrow else limits.QUERY_MAX_ROWS))
+
+
+@dataclass
+class StoredResult:
+    table: pa.Table
+    query_hash: str
+    created: float
+    bytes_scanned: int
+    partial_reasons: list[str]
+
+
+class ResultCache:
+    """Finished results kept for their NextTokens: an hour at most, and a bounded number of them."""
+
+    def __init__(self, max_results: int = 64) -> None:
+        self._results: OrderedDict[str, StoredResult] = OrderedDict()
+        self._max = max_results
+
+    def put(self, query_id: str, result: StoredResult) -> None:
+        self._results[query_id] = result
+        self._results.move_to_end(query_id)
+        while len(self._results) > self._max:
+            self._results.popitem(last=False)
+
+    def drop(self, query_id: str) -> bool:
+        return self._results.pop(query_id, None) is not None
+
+    def resume(self, token: str, query: str) -> tuple[str, StoredResult, int]:
+        """The result and offset a NextToken points at; ValidationError if it is invalid or expired."""
+        try:
+            query_id, offset_s = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+            offset = int(offset_s)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise errors.ValidationError("Invalid pagination token: NextToken was not produced by this query") from exc
+        stored = self._results.get(query_id)
+        if stored is None or time.monotonic() - stored.created > RESULT_TTL_S:
+            raise errors.ValidationError("Invalid pagination token: the result expired or was cancelled; run the "
+                                         "query again")
+        if stored.query_hash != query_hash(query):
+            raise errors.ValidationError("Invalid pagination token: it belongs to a different QueryString")
+        return query_id, stored, offset
+
+
+def next_token(query_id: str, offset: int) -> str:
+    """An opaque token for the page at ``offset``."""
+    return base64.urlsafe_b64encode(f"{query_id}:{offset}".encode()).decode()
+
+
+def query_hash(query: str) -> str:
+    return hashlib.sha256(query.encode()).hexdigest()
+
+

@@ -1,0 +1,111 @@
+"""gRPC servicer for the query coordinator: Query (with paging), CancelQuery, CellScan."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.query import results
+from services.query.coordinator import Coordinator
+from services.query.fanout import ScanSpec
+from tessera import arrowipc, errors, limits
+from tessera.runtime import rpc, stream_rpc
+from tessera.v1 import query_pb2, query_pb2_grpc, storage_pb2
+
+DEFAULT_TIMEOUT_MS = 60_000  # Timestream bounds one Query call at 60 s
+
+
+class QueryServicer(query_pb2_grpc.QueryServicer):
+    """Queries run to completion on the first call; later pages come from the result cache."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self._coordinator = coordinator
+        self._cache = results.ResultCache()
+        self._running: dict[str, asyncio.Task[results.StoredResult]] = {}
+        self._cancelled: set[str] = set()
+
+    @rpc
+    async def Query(self, request: query_pb2.QueryRequest, context: grpc.aio.ServicerContext
+                    ) -> query_pb2.QueryResponse:
+        if not 0 <= request.max_rows <= limits.QUERY_MAX_ROWS:
+            raise errors.ValidationError(f"MaxRows {request.max_rows} is out of range: 1..{limits.QUERY_MAX_ROWS}")
+        if len(request.next_token) > limits.NEXT_TOKEN_MAX_CHARS:
+            raise errors.ValidationError(f"NextToken is longer than {limits.NEXT_TOKEN_MAX_CHARS} characters")
+        if request.next_token:
+            query_id, stored, offset = self._cache.resume(request.next_token, request.query_string)
+        else:
+            query_id, stored, offset = uuid.uuid4().hex, await self._run(request), 0
+        return self._page(query_id, stored, offset, request)
+
+    async def _run(self, request: query_pb2.QueryRequest) -> results.StoredResult:
+        query_id = uuid.uuid4().hex
+        timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS
+        task = asyncio.create_task(self._execute(query_id, request))
+        self._running[query_id] = task
+        try:
+            return await asyncio.wait_for(task, timeout_ms / 1000)
+        except TimeoutError as exc:
+            self._coordinator.interrupt(query_id)
+            raise errors.DeadlineExceeded(f"query did not finish within {timeout_ms} ms (QueryRequest.timeout_ms)"
+                                          ) from exc
+        except asyncio.CancelledError as exc:
+            if query_id in self._cancelled:
+                raise errors.Cancelled(f"query {query_id} was cancelled") from exc
+            raise
+        finally:
+            self._running.pop(query_id, None)
+            self._cancelled.discard(query_id)
+
+    async def _execute(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
+        out = await self._coordinator.execute(query_id, request.query_string, request.allow_partial)
+        return results.StoredResult(out.table, results.query_hash(request.query_string), time.monotonic(),
+                                    out.bytes_scanned, out.partial_reasons)
+
+    def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest
+              ) -> query_pb2.QueryResponse:
+        table = stored.table
+        n = results.page_rows(table, offset, request.max_rows, request.arrow_format)
+        page = table.slice(offset, n)
+        more = offset + n < table.num_rows
+        if more:
+            self._cache.put(query_id, stored)
+        else:
+            self._cache.drop(query_id)
+        return query_pb2.QueryResponse(
+            query_id=query_id, next_token=results.next_token(query_id, offset + n) if more else "",
+            rows=[] if request.arrow_format else results.to_rows(page), column_info=results.column_info(table.schema),
+            query_status=query_pb2.QueryStatus(
+                progress_percentage=100.0 * (offset + n) / max(1, table.num_rows),
+                cumulative_bytes_scanned=stored.bytes_scanned, cumulative_bytes_metered=stored.bytes_scanned),
+            arrow_ipc=arrowipc.to_ipc(page) if request.arrow_format else b"",
+            partial=bool(stored.partial_reasons), partial_reasons=stored.partial_reasons)
+
+    @rpc
+    async def CancelQuery(self, request: query_pb2.CancelQueryRequest, context: grpc.aio.ServicerContext
+                          ) -> query_pb2.CancelQueryResponse:
+        task = self._running.get(request.query_id)
+        if task is not None:
+            self._cancelled.add(request.query_id)
+            self._coordinator.interrupt(request.query_id)
+            task.cancel()
+            return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id} cancelled")
+        if self._cache.drop(request.query_id):
+            return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id}: remaining pages "
+                                                 "discarded")
+        return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id} is not running")
+
+    @stream_rpc
+    async def CellScan(self, request: query_pb2.CellScanRequest, context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        spec = ScanSpec(table_id=request.table_id, range_los=frozenset(request.range_los),
+                        schema=tuple(request.schema), columns=tuple(request.columns), predicate=request.predicate,
+                        start_ns=request.start_ns, end_ns=request.end_ns)
+        read = await self._coordinator.read_local(spec, request.allow_partial)
+        for table in read.tables:
+            yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(table))
+        yield storage_pb2.ScanChunk(bytes_scanned=read.bytes_scanned, last=True, partial=bool(read.partial_reasons),
+                                    partial_reasons=read.partial_reasons)

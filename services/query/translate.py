@@ -1,0 +1,501 @@
+"""Timestream SQL -> DuckDB SQL for the coordinator's final stage, plus per-table scan specs for replicas.
+
+The query path, in a fixed order, all on the sqlglot AST:
+
+1. parse with the :class:`~services.query.dialect.Timestream` dialect and accept only one read-only query;
+2. fold the clock (``now()``, ``current_timestamp``, ``current_date``, ``ago(d)`` and ``<ts> ± <interval>``)
+   into exact nanosecond literals, and rewrite Timestream/Trino functions whose DuckDB spelling or meaning
+   differs (``bin``, ``from_milliseconds`` …, see ``_rewrite_function``);
+3. find every ``database.table`` occurrence and derive its :class:`TableScan` (columns, time bounds, and a
+   predicate that is safe to evaluate on the table's raw rows);
+4. replace each occurrence by a view ``t0``, ``t1`` … (aliased so qualified column references still resolve)
+   and generate DuckDB SQL.
+
+The final stage must run the SQL on a connection configured with :data:`DUCKDB_SESSION_SETTINGS`, and each
+view ``tN`` must hold the rows of its table filtered by the scan's bounds and predicate, with ``time`` as
+TIMESTAMP_NS (UTC, tz-naive), dimensions and ``measure_name`` VARCHAR, and typed ``measure_value::<type>``
+and multi-measure columns.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
+
+from services.query.dialect import Timestream
+from tessera.errors import ValidationError
+from tessera.limits import QUERY_STRING_MAX_CHARS
+
+# Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
+DUCKDB_SESSION_SETTINGS: tuple[str, ...] = ("SET integer_division = true", "SET TimeZone = 'UTC'")
+
+_TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
+_EPOCH = datetime.datetime(1970, 1, 1)
+_NS_LITERAL = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\.(\d{9})$")
+_INTERVAL_NS = {
+    "MICROSECOND": 1_000,
+    "MILLISECOND": 1_000_000,
+    "SECOND": 1_000_000_000,
+    "MINUTE": 60 * 1_000_000_000,
+    "HOUR": 3_600 * 1_000_000_000,
+    "DAY": 86_400 * 1_000_000_000,
+}
+_NONDETERMINISTIC_TYPES = (exp.Rand, exp.Randn, exp.Uuid)
+_NONDETERMINISTIC_NAMES = frozenset({"random", "rand", "uuid", "gen_random_uuid", "shuffle", "nextval"})
+_NOT_A_QUERY = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Command, exp.Alter)
+# In a scope that may be correlated, an unqualified name could bind to an outer table, except the columns
+# every Timestream table has.
+_ALWAYS_PRESENT = frozenset({"time", "measure_name"})
+
+
+@dataclass(frozen=True)
+class TableScan:
+    """What one table occurrence needs from storage; the rows it returns become view ``view``."""
+
+    view: str
+    """Name that replaces this table reference in ``Translation.sql``, e.g. ``"t0"``."""
+    database: str
+    table: str
+    columns: tuple[str, ...] | None
+    """Raw column names the query may read (an over-approximation); None = all (``*`` or ``t.*``).
+    Never empty: a query that reads no column (``count(*)``) asks for ``time`` so rows keep their count."""
+    start_ns: int | None
+    """Inclusive lower bound on ``time`` implied by WHERE; None = unbounded."""
+    end_ns: int | None
+    """Exclusive upper bound on ``time`` (``time <= X`` gives X+1); None = unbounded."""
+    predicate: str
+    """DuckDB SQL of WHERE conjuncts safe to evaluate on this table's raw rows alone ('' = none)."""
+    predicate_columns: tuple[str, ...]
+    """The columns ``predicate`` references, unqualified."""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A translated query: DuckDB SQL over views ``t0``… and the scans that fill them."""
+
+    sql: str
+    scans: tuple[TableScan, ...]
+
+
+@dataclass
+class _Occurrence:
+    """One ``database.table`` reference in the query and the scope it is a source of."""
+
+    node: exp.Table
+    database: str
+    table: str
+    alias: str
+    scope: Scope | None
+
+
+def translate(query: str, now_ns: int) -> Translation:
+    """Translate one Timestream SELECT into DuckDB SQL and per-table scans, with the clock fixed at now_ns."""
+    root = _parse(query)
+    root = _fold_and_rewrite(root, now_ns)
+    try:
+        occurrences = _occurrences(root)
+    except SqlglotError as exc:
+        raise ValidationError(f"cannot analyse query: {exc}") from exc
+    views = _view_names(root, len(occurrences))
+    evaluator = _ConstantEvaluator()
+    try:
+        scans = tuple(_scan(occ, view, evaluator) for occ, view in zip(occurrences, views, strict=True))
+    finally:
+        evaluator.close()
+    for occ, view in zip(occurrences, views, strict=True):
+        _replace_with_view(root, occ, view)
+    return Translation(sql=root.sql(dialect="duckdb"), scans=scans)
+
+
+# --- 1. parsing -------------------------------------------------------------------------------------------
+
+
+def _parse(query: str) -> exp.Expr:
+    if not query.strip():
+        raise ValidationError("QueryString is empty")
+    if len(query) > QUERY_STRING_MAX_CHARS:
+        raise ValidationError(
+            f"QueryString is {len(query)} characters; the limit is {QUERY_STRING_MAX_CHARS} "
+            "(tessera.limits.QUERY_STRING_MAX_CHARS)"
+        )
+    try:
+        statements = [s for s in sqlglot.parse(query, read=Timestream) if s is not None]
+    except ParseError as exc:
+        raise ValidationError(_syntax_message(exc)) from exc
+    except TokenError as exc:
+        raise ValidationError(f"syntax error: {exc}") from exc
+    if not statements:
+        raise ValidationError("QueryString holds no statement")
+    if len(statements) > 1:
+        raise ValidationError(f"QueryString holds {len(statements)} statements; send exactly one")
+    root = statements[0]
+    body = root.unnest() if isinstance(root, exp.Subquery) else root
+    if not isinstance(body, (exp.Select, exp.SetOperation)) or root.find(*_NOT_A_QUERY):
+        raise ValidationError(f"only SELECT queries are supported, got {root.key.upper()}")
+    return root
+
+
+def _syntax_message(exc: ParseError) -> str:
+    if not exc.errors:
+        return f"syntax error: {exc}"
+    first = exc.errors[0]
+    # sqlglot describes tokens by their repr; quote just their text.
+    description = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"'\1'", first["description"])
+    return f"syntax error at line {first['line']}, col {first['col']}: {description}"
+
+
+# --- 2. clock folding and function rewrites ---------------------------------------------------------------
+
+
+def ns_literal(ns: int) -> exp.Expr:
+    """``CAST('YYYY-MM-DD HH:MM:SS.nnnnnnnnn' AS TIMESTAMP_NS)``: an exact nanosecond timestamp literal."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    moment = _EPOCH + datetime.timedelta(seconds=seconds)
+    return exp.cast(exp.Literal.string(f"{moment:%Y-%m-%d %H:%M:%S}.{fraction:09d}"), _TIMESTAMP_NS)
+
+
+def literal_ns(node: exp.Expr) -> int | None:
+    """The nanoseconds of a literal made by :func:`ns_literal`, else None."""
+    if not (isinstance(node, exp.Cast) and node.to.is_type(exp.DType.TIMESTAMP_NS)):
+        return None
+    inner = node.this
+    match = _NS_LITERAL.match(inner.name) if isinstance(inner, exp.Literal) and inner.is_string else None
+    if match is None:
+        return None
+    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+    return (moment - _EPOCH) // datetime.timedelta(seconds=1) * 1_000_000_000 + int(match.group(2))
+
+
+def interval_ns(node: exp.Expr) -> int | None:
+    """The length of a fixed-unit ``INTERVAL 'n' UNIT`` in nanoseconds, else None."""
+    if not isinstance(node, exp.Interval) or not isinstance(node.this, exp.Literal):
+        return None
+    unit = node.text("unit").upper().removesuffix("S")
+    value = node.this.name.strip()
+    if unit not in _INTERVAL_NS or not re.fullmatch(r"-?\d+", value):
+        return None
+    return int(value) * _INTERVAL_NS[unit]
+
+
+def _fold_and_rewrite(root: exp.Expr, now_ns: int) -> exp.Expr:
+    # Reversed pre-order visits every node after its descendants, so folds compose (now() - 1h - 5m).
+    for node in reversed(list(root.walk(bfs=False))):
+        new = _fold_clock(node, now_ns)
+        if new is None:
+            new = _rewrite_function(node)
+        if new is not None:
+            if node is root:
+                root = new
+            else:
+                node.replace(new)
+    return root
+
+
+def _fold_clock(node: exp.Expr, now_ns: int) -> exp.Expr | None:
+    if isinstance(node, exp.CurrentTimestamp):
+        return ns_literal(now_ns)
+    if isinstance(node, exp.CurrentDate):
+        day = (_EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)).date()
+        return exp.cast(exp.Literal.string(day.isoformat()), exp.DType.DATE)
+    if isinstance(node, exp.CurrentTime):
+        moment = _EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)
+        return exp.cast(exp.Literal.string(moment.time().isoformat()), exp.DType.TIME)
+    if _is_call(node, "ago", 1):
+        length = interval_ns(node.expressions[0])
+        if length is not None:
+            return ns_literal(now_ns - length)
+        return exp.paren(exp.Sub(this=ns_literal(now_ns), expression=node.expressions[0]))
+    if isinstance(node, exp.Paren) and literal_ns(node.this) is not None:
+        return node.this
+    if isinstance(node, (exp.Add, exp.Sub)):
+        return _fold_timestamp_arithmetic(node)
+    return None
+
+
+def _fold_timestamp_arithmetic(node: exp.Add | exp.Sub) -> exp.Expr | None:
+    # DuckDB's TIMESTAMP_NS ± INTERVAL yields a microsecond TIMESTAMP; fold in Python to stay exact.
+    left, right = node.this, node.expression
+    ts, length = literal_ns(left), interval_ns(right)
+    if ts is None and isinstance(node, exp.Add):
+        ts, length = literal_ns(right), interval_ns(left)
+    if ts is None or length is None:
+        return None
+    return ns_literal(ts - length if isinstance(node, exp.Sub) else ts + length)
+
+
+def _is_call(node: exp.Expr, name: str, arity: int) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() == name and len(node.expressions) == arity
+
+
+def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
+    """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
+    if _is_call(node, "bin", 2):
+        # Timestream's bin floors to multiples of the interval since the Unix epoch; DuckDB's default
+        # origin is 2000-01-03, which is not aligned for e.g. 7d or 7s buckets.
+        value, width = node.expressions
+        origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
+        return _call("time_bucket", width, value, origin)
+    if _is_call(node, "from_milliseconds", 1):
+        millis = exp.cast(node.expressions[0], exp.DType.BIGINT)
+        return _call("make_timestamp_ns", exp.Mul(this=millis, expression=exp.Literal.number(1_000_000)))
+    if _is_call(node, "from_nanoseconds", 1):
+        return _call("make_timestamp_ns", exp.cast(node.expressions[0], exp.DType.BIGINT))
+    if _is_call(node, "to_milliseconds", 1):
+        return _call("epoch_ms", node.expressions[0])
+    if _is_call(node, "to_nanoseconds", 1):
+        return _call("epoch_ns", node.expressions[0])
+    if isinstance(node, exp.UnixToTime) and len(node.args) == 1:
+        # sqlglot emits TO_TIMESTAMP (a TIMESTAMPTZ); Timestream returns a plain UTC timestamp.
+        micros = exp.Mul(this=exp.paren(node.this), expression=exp.Literal.number(1_000_000))
+        return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
+    if isinstance(node, exp.DateDiff):
+        # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed, date_sub whole units.
+        unit = exp.Literal.string(node.text("unit").lower() or "day")
+        return _call("date_sub", unit, node.expression, node.this)
+    return None
+
+
+# --- 3. table occurrences and scans -----------------------------------------------------------------------
+
+
+def _occurrences(root: exp.Expr) -> list[_Occurrence]:
+    """Every ``database.table`` reference, in textual order, with the scope it is a source of."""
+    cte_names = {cte.alias_or_name.lower() for cte in root.find_all(exp.CTE)}
+    scope_of: dict[int, Scope] = {}
+    top = build_scope(root)
+    for scope in top.traverse() if top is not None else ():
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                scope_of[id(source)] = scope
+    found = []
+    for node in root.find_all(exp.Table, bfs=False):
+        if not node.args.get("db") and node.name.lower() in cte_names:
+            continue
+        if node.args.get("catalog") or not node.args.get("db") or not isinstance(node.this, exp.Identifier):
+            raise ValidationError(
+                f"table reference {node.sql(dialect=Timestream)} must be database.table, "
+                'e.g. "my-database"."my-table"'
+            )
+        found.append(_Occurrence(node, node.db, node.name, node.alias_or_name, scope_of.get(id(node))))
+    return found
+
+
+def _view_names(root: exp.Expr, count: int) -> list[str]:
+    taken = {cte.alias_or_name.lower() for cte in root.find_all(exp.CTE)}
+    names: list[str] = []
+    i = 0
+    while len(names) < count:
+        if f"t{i}" not in taken:
+            names.append(f"t{i}")
+        i += 1
+    return names
+
+
+def _refers_to(column: exp.Column, occ: _Occurrence) -> bool:
+    qualifier = column.table
+    if not qualifier:
+        return True
+    return qualifier.lower() == occ.alias.lower() and (not column.db or column.db.lower() == occ.database.lower())
+
+
+def _is_time(node: exp.Expr, occ: _Occurrence) -> bool:
+    node = node.unnest()
+    return isinstance(node, exp.Column) and node.name.lower() == "time" and _refers_to(node, occ)
+
+
+def _scan(occ: _Occurrence, view: str, evaluator: _ConstantEvaluator) -> TableScan:
+    start, end, pushed = _pushdown(occ, evaluator)
+    stripped = [_unqualified(c.copy()) for c in pushed]
+    return TableScan(
+        view=view,
+        database=occ.database,
+        table=occ.table,
+        columns=_columns(occ),
+        start_ns=start,
+        end_ns=end,
+        predicate=exp.and_(*stripped).sql(dialect="duckdb") if stripped else "",
+        predicate_columns=tuple(sorted({col.name for c in stripped for col in c.find_all(exp.Column)})),
+    )
+
+
+def _columns(occ: _Occurrence) -> tuple[str, ...] | None:
+    if occ.scope is None or not isinstance(occ.scope.expression, exp.Select):
+        return None
+    select = occ.scope.expression
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star):
+            return None
+        if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+            if _refers_to(projection, occ):
+                return None
+    names = {
+        col.name
+        for col in select.find_all(exp.Column)
+        if not isinstance(col.this, exp.Star) and _refers_to(col, occ)
+    }
+    for join in select.args.get("joins") or ():
+        names.update(ident.name for ident in join.args.get("using") or ())
+    return tuple(sorted(names)) or ("time",)
+
+
+def _pushdown(occ: _Occurrence, evaluator: _ConstantEvaluator) -> tuple[int | None, int | None, list[exp.Expr]]:
+    """Time bounds and the WHERE conjuncts safe to evaluate on this table's raw rows alone."""
+    select = occ.scope.expression if occ.scope is not None else None
+    if (
+        occ.scope is None
+        or not isinstance(select, exp.Select)
+        or select.args.get("joins")
+        or select.args.get("laterals")
+        or select.args["from_"].this is not occ.node
+        or select.args.get("where") is None
+    ):
+        return None, None, []
+    strict = _maybe_correlated(occ.scope)
+    pushed = [c for c in _conjuncts(select.args["where"].this) if _pushable(c, occ, strict)]
+    start: int | None = None
+    end: int | None = None
+    for conjunct in pushed:
+        low, high = _time_bound(conjunct, occ, evaluator)
+        if low is not None:
+            start = low if start is None else max(start, low)
+        if high is not None:
+            end = high if end is None else min(end, high)
+    return start, end, pushed
+
+
+def _maybe_correlated(scope: Scope) -> bool:
+    current: Scope | None = scope
+    while current is not None:
+        if current.scope_type in (ScopeType.SUBQUERY, ScopeType.UDTF):
+            return True
+        current = current.parent
+    return False
+
+
+def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+    condition = condition.unnest()
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    return [condition]
+
+
+def _deterministic_scalar(node: exp.Expr) -> bool:
+    """No subquery, aggregate, window, placeholder or non-deterministic call anywhere under node."""
+    for sub in node.walk():
+        if isinstance(sub, (exp.Query, exp.Subquery, exp.AggFunc, exp.Window, exp.Placeholder, exp.Parameter)):
+            return False
+        if isinstance(sub, _NONDETERMINISTIC_TYPES):
+            return False
+        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _NONDETERMINISTIC_NAMES:
+            return False
+    return True
+
+
+def _pushable(conjunct: exp.Expr, occ: _Occurrence, strict: bool) -> bool:
+    if not _deterministic_scalar(conjunct):
+        return False
+    for col in conjunct.find_all(exp.Column):
+        if not _refers_to(col, occ) or isinstance(col.this, exp.Star):
+            return False
+        if strict and not col.table and col.name.lower() not in _ALWAYS_PRESENT:
+            return False
+    return True
+
+
+def _unqualified(node: exp.Expr) -> exp.Expr:
+    for col in node.find_all(exp.Column):
+        for part in ("table", "db", "catalog"):
+            col.set(part, None)
+    return node
+
+
+_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
+    exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ,
+}
+
+
+def _time_bound(conjunct: exp.Expr, occ: _Occurrence, evaluator: _ConstantEvaluator) -> tuple[int | None, int | None]:
+    """The [start, end) on ``time`` that one conjunct implies, None where it implies nothing."""
+    if isinstance(conjunct, exp.Between) and _is_time(conjunct.this, occ) and not conjunct.args.get("symmetric"):
+        low = evaluator.timestamp_ns(conjunct.args["low"])
+        high = evaluator.timestamp_ns(conjunct.args["high"])
+        return low, None if high is None else high + 1
+    op = type(conjunct)
+    if op not in _FLIPPED or not isinstance(conjunct, exp.Binary):
+        return None, None
+    column, constant = conjunct.this, conjunct.expression
+    if not _is_time(column, occ):
+        column, constant, op = constant, column, _FLIPPED[op]
+    if not _is_time(column, occ):
+        return None, None
+    value = evaluator.timestamp_ns(constant)
+    if value is None:
+        return None, None
+    if op is exp.GTE:
+        return value, None
+    if op is exp.GT:
+        return value + 1, None
+    if op is exp.LT:
+        return None, value
+    if op is exp.LTE:
+        return None, value + 1
+    return value, value + 1
+
+
+class _ConstantEvaluator:
+    """Evaluates constant timestamp expressions to int nanoseconds, exactly as DuckDB compares them."""
+
+    def __init__(self) -> None:
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    def timestamp_ns(self, node: exp.Expr) -> int | None:
+        """``epoch_ns(CAST(node AS TIMESTAMP_NS))``, or None if node is not a constant timestamp."""
+        exact = literal_ns(node.unnest())
+        if exact is not None:
+            return exact
+        if node.find(exp.Column) or not _deterministic_scalar(node):
+            return None
+        if self._conn is None:
+            self._conn = duckdb.connect()
+            for setting in DUCKDB_SESSION_SETTINGS:
+                self._conn.execute(setting)
+        sql = exp.cast(node.copy(), _TIMESTAMP_NS).sql(dialect="duckdb")
+        try:
+            row = self._conn.execute(f"SELECT epoch_ns({sql})").fetchone()
+        except duckdb.Error:
+            return None
+        return None if row is None or row[0] is None else int(row[0])
+
+    def close(self) -> None:
+        """Release the in-process DuckDB connection, if one was opened."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# --- 4. views ---------------------------------------------------------------------------------------------
+
+
+def _replace_with_view(root: exp.Expr, occ: _Occurrence, view: str) -> None:
+    """Point the occurrence at its view; keep the user's alias, else alias it to the table's own name."""
+    node = occ.node
+    if node.args.get("alias") is None:
+        node.set("alias", exp.TableAlias(this=node.this.copy()))
+    node.set("this", exp.to_identifier(view))
+    node.set("db", None)
+    # "db"."tbl".col would not resolve against a view; "tbl".col does.
+    for col in root.find_all(exp.Column):
+        if col.db and col.db.lower() == occ.database.lower() and col.table.lower() == occ.table.lower():
+            col.set("db", None)
+            col.set("catalog", None)

@@ -1,0 +1,61 @@
+"""Client for storage replicas, used by ingest (append) and the query coordinator (list, scan)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from tessera import errors
+from tessera.runtime import GRPC_OPTIONS
+from tessera.v1 import storage_pb2, storage_pb2_grpc
+
+
+class StorageClient:
+    """One replica's stub; calls raise TesseraError (Unavailable when the node cannot be reached)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        self._stub = storage_pb2_grpc.StorageStub(self._channel)
+
+    async def append(self, request: storage_pb2.AppendRequest, timeout_s: float) -> storage_pb2.AppendResponse:
+        try:
+            return await self._stub.Append(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def list_tiles(self, request: storage_pb2.ListTilesRequest, timeout_s: float
+                         ) -> storage_pb2.ListTilesResponse:
+        try:
+            return await self._stub.ListTiles(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def scan(self, request: storage_pb2.ScanRequest, timeout_s: float) -> AsyncIterator[storage_pb2.ScanChunk]:
+        try:
+            async for chunk in self._stub.Scan(request, timeout=timeout_s):
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class StoragePool:
+    """One StorageClient per address, shared by every caller in the process."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, StorageClient] = {}
+
+    def get(self, address: str) -> StorageClient:
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = StorageClient(address)
+        return client
+
+    async def close(self) -> None:
+        for c in self._clients.values():
+            await c.close()
+        self._clients.clear()

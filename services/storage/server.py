@@ -1,0 +1,58 @@
+"""gRPC servicer for a storage replica: Append, ListTiles, Scan over a TileStore."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.storage.tile import TileKey
+from services.storage.tilestore import TileStore
+from tessera import arrowipc, errors
+from tessera.runtime import rpc, stream_rpc
+from tessera.v1 import common_pb2, storage_pb2, storage_pb2_grpc
+
+SCAN_CHUNK_ROWS = 65_536
+
+
+def _key(t: storage_pb2.TileId) -> TileKey:
+    if not t.table_id:
+        raise errors.ValidationError("tile.table_id is required")
+    return TileKey(table_id=t.table_id, range_lo=t.range_lo, bucket=t.bucket)
+
+
+class StorageServicer(storage_pb2_grpc.StorageServicer):
+    """Thin translation between the Storage RPCs and the TileStore."""
+
+    def __init__(self, store: TileStore) -> None:
+        self._store = store
+
+    @rpc
+    async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
+                     ) -> storage_pb2.AppendResponse:
+        rows = arrowipc.from_ipc(request.arrow_ipc)
+        result = await self._store.append(_key(request.tile), rows)
+        return storage_pb2.AppendResponse(accepted=result.accepted, rejected=[
+            common_pb2.RejectedRecord(record_index=r.index, reason=r.reason, existing_version=r.existing_version)
+            for r in result.rejected])
+
+    @rpc
+    async def ListTiles(self, request: storage_pb2.ListTilesRequest, context: grpc.aio.ServicerContext
+                        ) -> storage_pb2.ListTilesResponse:
+        tiles = self._store.list_tiles(request.table_id, request.min_bucket, request.max_bucket)
+        return storage_pb2.ListTilesResponse(tiles=[
+            storage_pb2.TileId(table_id=t.table_id, range_lo=t.range_lo, bucket=t.bucket) for t in tiles])
+
+    @stream_rpc
+    async def Scan(self, request: storage_pb2.ScanRequest, context: grpc.aio.ServicerContext
+                   ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        result = await self._store.scan(
+            [_key(t) for t in request.tiles], [(c.name, c.type) for c in request.schema], list(request.columns),
+            request.predicate, request.start_ns, request.end_ns,
+            with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
+        if result.table is not None:
+            for offset in range(0, result.table.num_rows, SCAN_CHUNK_ROWS):
+                yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(result.table.slice(offset, SCAN_CHUNK_ROWS)))
+        yield storage_pb2.ScanChunk(
+            arrow_ipc=arrowipc.to_ipc(result.table.slice(0, 0)) if result.table is not None else b"",
+            digest=result.digest, rows=result.rows, bytes_scanned=result.bytes_scanned, last=True)

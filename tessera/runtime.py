@@ -1,0 +1,153 @@
+"""The one lifecycle every Tessera service shares: JSON logs, a gRPC server with health, graceful stop.
+
+Services call ``run_service`` from their ``main``; servicer methods are wrapped with ``rpc`` so domain
+errors become status codes in one place (tessera.errors.to_status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import pathlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tessera import errors
+
+T = TypeVar("T")
+log = structlog.get_logger()
+
+# Generous message limits: Arrow batches of 10k+ rows travel in one message.
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def configure_logging(service: str, node_id: str, level: str = "info") -> None:
+    """Structured JSON logs on stderr, one object a line, stamped with the service and node."""
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO), format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service, node=node_id)
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: errors.TesseraError) -> None:
+    code, message, metadata = errors.to_status(err)
+    context.set_trailing_metadata(metadata)
+    await context.abort(code, message)
+
+
+def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Wrap a unary servicer method: TesseraError → its status; anything else → INTERNAL, logged."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await method(self, request, context)
+        except errors.TesseraError as err:
+            await _abort(context, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the boundary: log it whole, answer INTERNAL with the cause
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("rpc_failed", method=method.__name__)
+            await _abort(context, errors.InternalError(f"{method.__name__} failed: {exc!r}"))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def stream_rpc(method: Callable[..., AsyncIterator[T]]) -> Callable[..., AsyncIterator[T]]:
+    """The same as ``rpc`` for server-streaming methods."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[T]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except errors.TesseraError as err:
+            await _abort(context, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("rpc_failed", method=method.__name__)
+            await _abort(context, errors.InternalError(f"{method.__name__} failed: {exc!r}"))
+
+    return wrapper
+
+
+class Service(Protocol):
+    """What ``serve`` needs from a service: its servicers, and start/stop of its background work."""
+
+    name: str
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register the service's servicers."""
+
+    async def start(self, address: str) -> None:
+        """Called once the server is bound; ``address`` is the host:port actually listened on."""
+
+    async def stop(self) -> None:
+        """Called on SIGTERM/SIGINT before the server stops; safe to call twice."""
+
+
+async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, grace_s: float = 5.0) -> None:
+    """Run ``service`` on ``listen`` (port 0 = any free port) until SIGTERM or SIGINT."""
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    service.add_to_server(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    host = listen.rsplit(":", 1)[0]
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise SystemExit(f"cannot listen on {listen}: address in use? (set --listen to another port)")
+    address = f"{host}:{port}"
+    await server.start()
+    await service.start(address)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(service.name, health_pb2.HealthCheckResponse.SERVING)
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"address": address, "pid": os.getpid()}))
+        tmp.replace(ready_file)
+    log.info("serving", address=address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping", grace_s=grace_s)
+    await health_servicer.enter_graceful_shutdown()
+    await service.stop()
+    await server.stop(grace_s)
+    log.info("stopped")
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """Run an async entry point on uvloop."""
+    import uvloop
+
+    uvloop.run(main())

@@ -1,0 +1,59 @@
+"""latest_versions: the one dedup rule (highest version, then highest value hash)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from tessera import layout
+from tessera.dedup import latest_versions
+
+BASE = 1_700_000_000_000_000_000
+
+
+def rows(entries: list[tuple[int, int, int, int, str]]) -> pa.Table:
+    """(series, time offset, version, vhash, label) → a minimal layout table."""
+    return pa.table({
+        layout.TIME: pa.array([BASE + e[1] for e in entries], pa.int64()).cast(layout.TIME_TYPE),
+        layout.MEASURE_NAME: pa.array(["m"] * len(entries)),
+        layout.SERIES: pa.array([e[0] for e in entries], pa.uint64()),
+        layout.VERSION: pa.array([e[2] for e in entries], pa.int64()),
+        layout.VALUE_HASH: pa.array([e[3] for e in entries], pa.uint64()),
+        "label": pa.array([e[4] for e in entries]),
+    })
+
+
+def labels(table: pa.Table) -> list[str]:
+    return [str(v) for v in table.column("label").to_pylist()]
+
+
+def test_the_highest_version_of_each_key_wins() -> None:
+    table = rows([(1, 0, 1, 50, "old"), (1, 0, 3, 10, "new"), (1, 0, 2, 90, "mid"), (2, 0, 1, 1, "other")])
+    assert labels(latest_versions(table)) == ["new", "other"]
+
+
+def test_a_version_tie_goes_to_the_highest_value_hash_including_the_top_bit() -> None:
+    table = rows([(1, 0, 2, 5, "low"), (1, 0, 2, (1 << 64) - 1, "high"), (1, 0, 2, 1 << 63, "mid")])
+    assert labels(latest_versions(table)) == ["high"]
+
+
+def test_the_winner_does_not_depend_on_input_order() -> None:
+    entries = [(7, 1, 1, 3, "a"), (7, 1, 1, 9, "b"), (7, 2, 4, 0, "c"), (7, 2, 1, 9, "d"), (1 << 63, 1, 1, 1, "e")]
+    forward = latest_versions(rows(entries))
+    backward = latest_versions(rows(entries[::-1]))
+    assert labels(forward) == labels(backward) == ["b", "c", "e"]
+
+
+def test_distinct_keys_are_all_kept_sorted_by_series_then_time() -> None:
+    table = rows([(2, 5, 1, 0, "b5"), (1, 9, 1, 0, "a9"), (2, 1, 1, 0, "b1"), (1, 3, 1, 0, "a3")])
+    assert labels(latest_versions(table)) == ["a3", "a9", "b1", "b5"]
+
+
+def test_exact_duplicates_collapse_to_one_row() -> None:
+    assert latest_versions(rows([(1, 0, 1, 4, "x"), (1, 0, 1, 4, "x")])).num_rows == 1
+
+
+def test_tiny_and_chunked_tables_are_handled() -> None:
+    assert latest_versions(rows([])).num_rows == 0
+    assert labels(latest_versions(rows([(1, 0, 1, 1, "only")]))) == ["only"]
+    chunked = pa.concat_tables([rows([(1, 0, 1, 1, "v1")]), rows([(1, 0, 2, 1, "v2")])])
+    assert labels(latest_versions(chunked)) == ["v2"]
