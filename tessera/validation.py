@@ -191,8 +191,8 @@ class Schema:
         for kind, count in adding.items():
             limit, what = _TABLE_LIMITS[kind]
             if self._counts[kind] + count > limit:
-                return (f"{subject} would add {count} new {what} to the {self._counts[kind]} of the table; "
-                        f"the limit is {limit} {what} per table")
+                return (f"too many {what}: the table has {self._counts[kind]} and {subject} adds {count}; "
+                        f"the limit is {limit} per table")
         return None
 
     def add(self, uses: Sequence[tuple[str, ColumnSpec]]) -> None:

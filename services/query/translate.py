@@ -146,8 +146,9 @@ def _syntax_message(exc: ParseError) -> str:
     if not exc.errors:
         return f"syntax error: {exc}"
     first = exc.errors[0]
-    # sqlglot describes tokens by their repr; quote just their text.
+    # sqlglot describes tokens and node classes by their repr; keep just the text and the class name.
     description = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"'\1'", first["description"])
+    description = re.sub(r"<class 'sqlglot\.[\w.]*\.(\w+)'>", r"\1", description)
     return f"syntax error at line {first['line']}, col {first['col']}: {description}"
 
 
@@ -259,6 +260,11 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # sqlglot emits TO_TIMESTAMP (a TIMESTAMPTZ); Timestream returns a plain UTC timestamp.
         micros = exp.Mul(this=exp.paren(node.this), expression=exp.Literal.number(1_000_000))
         return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
+    if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
+        # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
+        # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
+        node.set("to", _TIMESTAMP_NS.copy())
+        return None
     if isinstance(node, exp.DateDiff):
         # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed, date_sub whole units.
         unit = exp.Literal.string(node.text("unit").lower() or "day")
@@ -306,7 +312,9 @@ def _refers_to(column: exp.Column, occ: _Occurrence) -> bool:
     qualifier = column.table
     if not qualifier:
         return True
-    return qualifier.lower() == occ.alias.lower() and (not column.db or column.db.lower() == occ.database.lower())
+    return qualifier.lower() == occ.alias.lower() and (
+        not column.db or column.db.lower() == occ.database.lower()
+    )
 
 
 def _is_time(node: exp.Expr, occ: _Occurrence) -> bool:
@@ -336,20 +344,32 @@ def _columns(occ: _Occurrence) -> tuple[str, ...] | None:
     for projection in select.expressions:
         if isinstance(projection, exp.Star):
             return None
-        if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
-            if _refers_to(projection, occ):
-                return None
+        star = isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+        if star and _refers_to(projection, occ):
+            return None
+    order = select.args.get("order")
+    output_names = set(select.named_selects)
     names = {
         col.name
         for col in select.find_all(exp.Column)
-        if not isinstance(col.this, exp.Star) and _refers_to(col, occ)
+        if not isinstance(col.this, exp.Star)
+        and _refers_to(col, occ)
+        # ORDER BY resolves output names first: `ORDER BY avg_cpu` reads no raw column.
+        and not (
+            order is not None
+            and not col.table
+            and col.name in output_names
+            and col.find_ancestor(exp.Order) is order
+        )
     }
     for join in select.args.get("joins") or ():
         names.update(ident.name for ident in join.args.get("using") or ())
     return tuple(sorted(names)) or ("time",)
 
 
-def _pushdown(occ: _Occurrence, evaluator: _ConstantEvaluator) -> tuple[int | None, int | None, list[exp.Expr]]:
+def _pushdown(
+    occ: _Occurrence, evaluator: _ConstantEvaluator
+) -> tuple[int | None, int | None, list[exp.Expr]]:
     """Time bounds and the WHERE conjuncts safe to evaluate on this table's raw rows alone."""
     select = occ.scope.expression if occ.scope is not None else None
     if (
@@ -393,7 +413,9 @@ def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
 def _deterministic_scalar(node: exp.Expr) -> bool:
     """No subquery, aggregate, window, placeholder or non-deterministic call anywhere under node."""
     for sub in node.walk():
-        if isinstance(sub, (exp.Query, exp.Subquery, exp.AggFunc, exp.Window, exp.Placeholder, exp.Parameter)):
+        if isinstance(
+            sub, (exp.Query, exp.Subquery, exp.AggFunc, exp.Window, exp.Placeholder, exp.Parameter)
+        ):
             return False
         if isinstance(sub, _NONDETERMINISTIC_TYPES):
             return False
@@ -421,13 +443,23 @@ def _unqualified(node: exp.Expr) -> exp.Expr:
 
 
 _FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
-    exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ,
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+    exp.EQ: exp.EQ,
 }
 
 
-def _time_bound(conjunct: exp.Expr, occ: _Occurrence, evaluator: _ConstantEvaluator) -> tuple[int | None, int | None]:
+def _time_bound(
+    conjunct: exp.Expr, occ: _Occurrence, evaluator: _ConstantEvaluator
+) -> tuple[int | None, int | None]:
     """The [start, end) on ``time`` that one conjunct implies, None where it implies nothing."""
-    if isinstance(conjunct, exp.Between) and _is_time(conjunct.this, occ) and not conjunct.args.get("symmetric"):
+    if (
+        isinstance(conjunct, exp.Between)
+        and _is_time(conjunct.this, occ)
+        and not conjunct.args.get("symmetric")
+    ):
         low = evaluator.timestamp_ns(conjunct.args["low"])
         high = evaluator.timestamp_ns(conjunct.args["high"])
         return low, None if high is None else high + 1

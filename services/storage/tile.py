@@ -25,7 +25,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from services.storage.wal import WriteAheadLog, fsync_dir
@@ -56,7 +55,9 @@ class TileKey:
     bucket: int
 
     def __post_init__(self) -> None:
-        bad = not self.table_id or self.table_id in (".", "..") or "/" in self.table_id or "\0" in self.table_id
+        bad = (
+            not self.table_id or self.table_id in (".", "..") or "/" in self.table_id or "\0" in self.table_id
+        )
         if bad:
             raise ValidationError(f"tile table_id {self.table_id!r} is not usable as a directory name")
         if not 0 <= self.range_lo < layout.HASH_SPACE:
@@ -108,7 +109,9 @@ def check_rows(rows: pa.Table) -> None:
             raise ValidationError(f"rows for a tile lack the column {name!r}")
         column = rows.column(name)
         if column.type != arrow_type:
-            raise ValidationError(f"rows for a tile have column {name!r} of type {column.type}, want {arrow_type}")
+            raise ValidationError(
+                f"rows for a tile have column {name!r} of type {column.type}, want {arrow_type}"
+            )
         if name != layout.MEASURE_NAME and column.null_count:
             raise ValidationError(f"rows for a tile have NULL in key column {name!r}")
 

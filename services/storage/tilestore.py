@@ -131,14 +131,22 @@ class TileStore:
             raise InternalError(f"cannot create tile {key.dir_name()}: the tile store is closed")
         creating = self._creating.get(key)
         if creating is None:  # one creator per key; concurrent first writers wait for it
-            creating = asyncio.ensure_future(asyncio.to_thread(Tile.open, self.tiles_dir / key.dir_name(), key))
+            creating = asyncio.ensure_future(self._create_tile(key))
             self._creating[key] = creating
-            try:
-                self._tiles[key] = await asyncio.shield(creating)
-            finally:
-                del self._creating[key]
-            return self._tiles[key]
+        # Shielded: the tile is registered by the creating task even if this caller is cancelled, so no
+        # second Tile (and second WAL handle) is ever opened on the same directory.
         return await asyncio.shield(creating)
+
+    async def _create_tile(self, key: TileKey) -> Tile:
+        try:
+            tile = await asyncio.to_thread(Tile.open, self.tiles_dir / key.dir_name(), key)
+            if self._closed:
+                await tile.close()
+                raise InternalError(f"cannot create tile {key.dir_name()}: the tile store is closed")
+            self._tiles[key] = tile
+            return tile
+        finally:
+            del self._creating[key]
 
     async def append(self, key: TileKey, rows: pa.Table) -> AppendResult:
         """Append layout rows to a tile (created on first use); returns after the WAL fsync."""
@@ -150,9 +158,7 @@ class TileStore:
 
     def list_tiles(self, table_id: str, min_bucket: int, max_bucket: int) -> list[TileKey]:
         """Local tiles of a table with min_bucket <= bucket <= max_bucket, by range then bucket."""
-        keys = [
-            k for k in self._tiles if k.table_id == table_id and min_bucket <= k.bucket <= max_bucket
-        ]
+        keys = [k for k in self._tiles if k.table_id == table_id and min_bucket <= k.bucket <= max_bucket]
         return sorted(keys, key=lambda k: (k.range_lo, k.bucket))
 
     async def scan(
@@ -168,13 +174,13 @@ class TileStore:
     ) -> ScanResult:
         """Filter the requested local tiles; return projected rows (unless digest-only) and the digest."""
         local = [t for t in dict.fromkeys(tiles) if t in self._tiles]
-        snapshots = [self._tiles[k] for k in local]
+        present = [self._tiles[k] for k in local]
         if self._duck is None:
             raise InternalError("cannot scan: the tile store is not open")
         cursor = self._duck.cursor()  # one open result per connection: a cursor per scan
         try:
             return await asyncio.to_thread(
-                _scan, cursor, snapshots, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows
+                _scan, cursor, present, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows
             )
         finally:
             cursor.close()
@@ -188,7 +194,8 @@ class TileStore:
         for tile in tiles:
             try:
                 await tile.close()
-            except (OSError, InternalError) as exc:  # close the rest regardless; the WAL keeps what was synced
+            except (OSError, InternalError) as exc:
+                # Close the rest regardless; the WAL keeps what was synced.
                 _log.error("cannot close tile", tile=tile.key.dir_name(), error=str(exc))
         if self._duck is not None:
             self._duck.close()

@@ -150,8 +150,13 @@ class WriteAheadLog:
 
     def _truncate(self, good: int, problem: str) -> None:
         size = os.path.getsize(self.path)
-        _log.warning("wal torn tail truncated", path=str(self.path), problem=problem,
-                     kept_bytes=good, dropped_bytes=size - good)
+        _log.warning(
+            "wal torn tail truncated",
+            path=str(self.path),
+            problem=problem,
+            kept_bytes=good,
+            dropped_bytes=size - good,
+        )
         with self._write_lock:
             fd = self._writable_fd()
             os.ftruncate(fd, good)

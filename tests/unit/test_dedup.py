@@ -12,14 +12,16 @@ BASE = 1_700_000_000_000_000_000
 
 def rows(entries: list[tuple[int, int, int, int, str]]) -> pa.Table:
     """(series, time offset, version, vhash, label) → a minimal layout table."""
-    return pa.table({
-        layout.TIME: pa.array([BASE + e[1] for e in entries], pa.int64()).cast(layout.TIME_TYPE),
-        layout.MEASURE_NAME: pa.array(["m"] * len(entries)),
-        layout.SERIES: pa.array([e[0] for e in entries], pa.uint64()),
-        layout.VERSION: pa.array([e[2] for e in entries], pa.int64()),
-        layout.VALUE_HASH: pa.array([e[3] for e in entries], pa.uint64()),
-        "label": pa.array([e[4] for e in entries]),
-    })
+    return pa.table(
+        {
+            layout.TIME: pa.array([BASE + e[1] for e in entries], pa.int64()).cast(layout.TIME_TYPE),
+            layout.MEASURE_NAME: pa.array(["m"] * len(entries)),
+            layout.SERIES: pa.array([e[0] for e in entries], pa.uint64()),
+            layout.VERSION: pa.array([e[2] for e in entries], pa.int64()),
+            layout.VALUE_HASH: pa.array([e[3] for e in entries], pa.uint64()),
+            "label": pa.array([e[4] for e in entries]),
+        }
+    )
 
 
 def labels(table: pa.Table) -> list[str]:
@@ -37,7 +39,13 @@ def test_a_version_tie_goes_to_the_highest_value_hash_including_the_top_bit() ->
 
 
 def test_the_winner_does_not_depend_on_input_order() -> None:
-    entries = [(7, 1, 1, 3, "a"), (7, 1, 1, 9, "b"), (7, 2, 4, 0, "c"), (7, 2, 1, 9, "d"), (1 << 63, 1, 1, 1, "e")]
+    entries = [
+        (7, 1, 1, 3, "a"),
+        (7, 1, 1, 9, "b"),
+        (7, 2, 4, 0, "c"),
+        (7, 2, 1, 9, "d"),
+        (1 << 63, 1, 1, 1, "e"),
+    ]
     forward = latest_versions(rows(entries))
     backward = latest_versions(rows(entries[::-1]))
     assert labels(forward) == labels(backward) == ["b", "c", "e"]

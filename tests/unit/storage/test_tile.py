@@ -12,7 +12,7 @@ import pytest
 from services.storage import tile as tile_module
 from services.storage.tile import REASON_SAME_VERSION, AppendResult, Tile, TileKey
 from tessera import layout
-from tessera.errors import ValidationError
+from tessera.errors import InternalError, ValidationError
 from tests.unit.storage import BASE_NS, Rec, ints, make_rows
 
 KEY = TileKey("t1", 0, layout.bucket_of(BASE_NS))
@@ -102,26 +102,35 @@ def test_the_same_version_with_another_value_is_rejected(tmp_path: Path) -> None
 
 def test_rows_earlier_in_the_same_batch_count_as_existing(tmp_path: Path) -> None:
     tile = open_tile(tmp_path)
-    batch = make_rows([
-        Rec(BASE_NS, value=1.0, version=1),
-        Rec(BASE_NS, value=1.0, version=1),  # exact duplicate of row 0
-        Rec(BASE_NS, value=2.0, version=1),  # same version, other value
-        Rec(BASE_NS, value=3.0, version=5),  # supersedes row 0
-        Rec(BASE_NS, value=4.0, version=4),  # lower than row 3
-    ])
+    batch = make_rows(
+        [
+            Rec(BASE_NS, value=1.0, version=1),
+            Rec(BASE_NS, value=1.0, version=1),  # exact duplicate of row 0
+            Rec(BASE_NS, value=2.0, version=1),  # same version, other value
+            Rec(BASE_NS, value=3.0, version=5),  # supersedes row 0
+            Rec(BASE_NS, value=4.0, version=4),  # lower than row 3
+        ]
+    )
     result = append(tile, batch)
     assert result.accepted == 3
     assert [(r.index, r.existing_version) for r in result.rejected] == [(2, 1), (4, 5)]
     assert result.rejected[0].reason == SAME_VERSION_REASON
     assert values(tile.snapshot()) == [(0, 3.0)]
-    assert tile.existing(ints(batch.column(layout.SERIES))[0], BASE_NS) == (5, ints(batch.column(layout.VALUE_HASH))[3])
+    assert tile.existing(ints(batch.column(layout.SERIES))[0], BASE_NS) == (
+        5,
+        ints(batch.column(layout.VALUE_HASH))[3],
+    )
 
 
 def test_different_series_at_the_same_time_do_not_collide(tmp_path: Path) -> None:
     tile = open_tile(tmp_path)
-    rows = make_rows([
-        Rec(BASE_NS, dims={"host": "a"}), Rec(BASE_NS, dims={"host": "b"}), Rec(BASE_NS, measure="mem"),
-    ])
+    rows = make_rows(
+        [
+            Rec(BASE_NS, dims={"host": "a"}),
+            Rec(BASE_NS, dims={"host": "b"}),
+            Rec(BASE_NS, measure="mem"),
+        ]
+    )
     assert append(tile, rows) == AppendResult(3, [])
     assert tile.snapshot().num_rows == 3
 
@@ -149,16 +158,24 @@ def test_tile_open_derives_the_key_from_the_directory(tmp_path: Path) -> None:
 def test_appends_with_different_columns_are_merged_with_nulls(tmp_path: Path) -> None:
     tile = open_tile(tmp_path)
     append(tile, make_rows([Rec(BASE_NS, dims={"host": "a"}, measure="m", measures={"cpu": 1.0})]))
-    append(tile, make_rows(
-        [Rec(BASE_NS + 1, dims={"host": "a", "az": "z1"}, measure="m", measures={"cpu": 2.0, "n": 7})],
-        measure_types={"n": pa.int64()},
-    ))
+    append(
+        tile,
+        make_rows(
+            [Rec(BASE_NS + 1, dims={"host": "a", "az": "z1"}, measure="m", measures={"cpu": 2.0, "n": 7})],
+            measure_types={"n": pa.int64()},
+        ),
+    )
     snapshot = tile.snapshot()
     assert snapshot.num_rows == 2
     assert {"cpu", "n", "az", "host"} <= set(snapshot.column_names)
     assert snapshot.schema.field("n").type == pa.int64()
-    by_time = sorted(zip(ints(snapshot.column(layout.TIME)), snapshot.column("n").to_pylist(),
-                         snapshot.column("az").to_pylist()))
+    by_time = sorted(
+        zip(
+            ints(snapshot.column(layout.TIME)),
+            snapshot.column("n").to_pylist(),
+            snapshot.column("az").to_pylist(),
+        )
+    )
     assert [(n, az) for _, n, az in by_time] == [(None, None), (7, "z1")]
 
 
@@ -213,3 +230,22 @@ def test_a_torn_wal_tail_loses_only_the_torn_append(tmp_path: Path) -> None:
     reopened = open_tile(tmp_path)
     assert values(reopened.snapshot()) == [(0, 1.0)]
     assert reopened.wal.size == good
+
+
+def test_a_failed_wal_write_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tile = open_tile(tmp_path)
+    append(tile, make_rows([Rec(BASE_NS, value=1.0)]))
+    size = tile.wal.size
+
+    def no_space(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "write", no_space)
+        with pytest.raises(InternalError, match="No space left"):
+            append(tile, make_rows([Rec(BASE_NS, value=2.0, version=2), Rec(BASE_NS + 1)]))
+
+    assert tile.wal.size == size == os.path.getsize(tile.wal.path)
+    assert values(tile.snapshot()) == [(0, 1.0)]
+    assert append(tile, make_rows([Rec(BASE_NS, value=2.0, version=2)])) == AppendResult(1, [])
+    assert values(tile.snapshot()) == [(0, 2.0)]

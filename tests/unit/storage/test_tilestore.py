@@ -37,16 +37,24 @@ def run(store_dir: Path, body: Callable[[TileStore], Awaitable[T]]) -> T:
 
 
 async def load(store: TileStore) -> None:
-    await store.append(TILE_A, make_rows([
-        Rec(BASE_NS + i * 1_000_000_000, dims={"host": f"h{i % 2}"}, value=float(i)) for i in range(6)
-    ]))
+    await store.append(
+        TILE_A,
+        make_rows(
+            [Rec(BASE_NS + i * 1_000_000_000, dims={"host": f"h{i % 2}"}, value=float(i)) for i in range(6)]
+        ),
+    )
     await store.append(TILE_B, make_rows([Rec(BASE_NS + 7, dims={"host": "h9"}, value=99.0)]))
 
 
 async def scan(store: TileStore, **kwargs: object) -> ScanResult:
     args: dict[str, object] = {
-        "tiles": [TILE_A, TILE_B], "schema": SCHEMA, "columns": [], "predicate": "",
-        "start_ns": BASE_NS, "end_ns": BASE_NS + layout.TILE_BUCKET_NS, "with_keys": False,
+        "tiles": [TILE_A, TILE_B],
+        "schema": SCHEMA,
+        "columns": [],
+        "predicate": "",
+        "start_ns": BASE_NS,
+        "end_ns": BASE_NS + layout.TILE_BUCKET_NS,
+        "with_keys": False,
     }
     args.update(kwargs)
     return await store.scan(**args)  # type: ignore[arg-type]
@@ -78,8 +86,11 @@ def test_list_tiles_filters_by_table_and_bucket_range(tmp_path: Path) -> None:
         await load(store)
         await store.append(TILE_LATER, make_rows([Rec(BASE_NS + layout.TILE_BUCKET_NS)]))
         await store.append(TileKey("t2", 0, BUCKET), make_rows([Rec(BASE_NS)]))
-        return [store.list_tiles("t1", BUCKET, BUCKET), store.list_tiles("t1", BUCKET + 1, BUCKET + 9),
-                store.list_tiles("t3", 0, BUCKET * 2)]
+        return [
+            store.list_tiles("t1", BUCKET, BUCKET),
+            store.list_tiles("t1", BUCKET + 1, BUCKET + 9),
+            store.list_tiles("t3", 0, BUCKET * 2),
+        ]
 
     assert run(tmp_path, body) == [[TILE_A, TILE_B], [TILE_LATER], []]
 
@@ -103,7 +114,11 @@ def test_a_scan_applies_the_sql_predicate_and_keeps_nanoseconds(tmp_path: Path) 
     result = run(tmp_path, body)
     assert result.table is not None
     assert result.table.schema.field("time").type == pa.timestamp("ns")
-    assert sorted(ints(result.table.column("time"))) == [BASE_NS + 7, BASE_NS + 3_000_000_000, BASE_NS + 5_000_000_000]
+    assert sorted(ints(result.table.column("time"))) == [
+        BASE_NS + 7,
+        BASE_NS + 3_000_000_000,
+        BASE_NS + 5_000_000_000,
+    ]
 
 
 def test_a_scan_projects_the_requested_columns_and_always_time(tmp_path: Path) -> None:
@@ -131,7 +146,10 @@ def test_columns_a_tile_never_stored_are_typed_nulls(tmp_path: Path) -> None:
     assert result.table is not None and result.rows == 7
     schema = result.table.schema
     assert [str(schema.field(c).type) for c in ("region", "count", "ok", "at")] == [
-        "string", "int64", "bool", "timestamp[ns]"
+        "string",
+        "int64",
+        "bool",
+        "timestamp[ns]",
     ]
     assert result.table.column("count").null_count == 7
 
@@ -223,3 +241,14 @@ def test_close_is_safe_to_call_twice(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(go())
+
+
+def test_concurrent_first_appends_to_a_new_tile_create_it_once(tmp_path: Path) -> None:
+    async def body(store: TileStore) -> tuple[int, int]:
+        rows = [make_rows([Rec(BASE_NS + i)]) for i in range(10)]
+        await asyncio.gather(*(store.append(TILE_A, r) for r in rows))
+        tile = store.tile(TILE_A)
+        assert tile is not None
+        return tile.wal.last_seq, (await scan(store)).rows
+
+    assert run(tmp_path, body) == (10, 10)

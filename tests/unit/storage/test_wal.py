@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from services.storage import wal as wal_module
 from services.storage.wal import WriteAheadLog
 
 ENTRY_HEADER = 8
@@ -55,7 +54,9 @@ def test_an_empty_new_log_replays_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cut", [3, ENTRY_HEADER, ENTRY_HEADER + 2])
-def test_a_torn_last_entry_is_dropped_and_later_appends_follow_the_good_prefix(tmp_path: Path, cut: int) -> None:
+def test_a_torn_last_entry_is_dropped_and_later_appends_follow_the_good_prefix(
+    tmp_path: Path, cut: int
+) -> None:
     path = tmp_path / "wal.log"
     write_entries(path, [b"one", b"two", b"three-is-long"])
     good = 2 * ENTRY_HEADER + len(b"one") + len(b"two")
@@ -110,7 +111,7 @@ def test_fsync_runs_off_the_event_loop_thread(tmp_path: Path, monkeypatch: pytes
         real_fsync(fd)
 
     log = WriteAheadLog(tmp_path / "wal.log")  # created before patching: the directory fsync is not counted
-    monkeypatch.setattr(wal_module.os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
 
     async def go() -> None:
         await log.sync(log.append(b"x"))

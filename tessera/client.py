@@ -1,0 +1,365 @@
+"""The Tessera SDK: catalog calls, writes (records and Arrow) and queries, routed straight to the owning cell.
+
+    client = tessera.Client("127.0.0.1:7100")
+    client.create_database("iot")
+    client.write_records("iot", "metrics", records)          # boto3-shaped dicts, any number of them
+    table = client.query('SELECT * FROM "iot"."metrics"')    # a pyarrow.Table
+
+Routes come from discovery and are cached; a stale-route answer refreshes them. UNAVAILABLE is retried
+(with backoff) on another node of the cell. gRPC errors arrive as tessera.errors exceptions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import pyarrow as pa
+import tenacity
+
+from tessera import arrowipc, errors, layout, limits, placement
+from tessera.records import RecordLike, routing_hash, to_record
+from tessera.runtime import GRPC_OPTIONS
+from tessera.v1 import (catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, query_pb2,
+                        query_pb2_grpc)
+
+T = TypeVar("T")
+ROUTE_TTL_S = 60.0
+ARROW_BATCH_ROWS = 50_000
+
+
+def _retrying(attempts: int) -> tenacity.Retrying:
+    return tenacity.Retrying(retry=tenacity.retry_if_exception_type(errors.Unavailable),
+                             stop=tenacity.stop_after_attempt(attempts),
+                             wait=tenacity.wait_exponential(multiplier=0.1, max=2.0), reraise=True)
+
+
+class Client:
+    """A synchronous client; safe to share between threads."""
+
+    def __init__(self, discovery: str = "127.0.0.1:7100", timeout_s: float = 60.0, attempts: int = 5) -> None:
+        self._timeout = timeout_s
+        self._attempts = attempts
+        self._channels: dict[str, grpc.Channel] = {}
+        self._discovery = catalog_pb2_grpc.DiscoveryStub(self._channel(discovery))
+        self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
+        self._rr = itertools.count(random.randrange(1000))
+
+    def _channel(self, address: str) -> grpc.Channel:
+        if address not in self._channels:
+            self._channels[address] = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        return self._channels[address]
+
+    def close(self) -> None:
+        """Close every channel."""
+        for ch in self._channels.values():
+            ch.close()
+        self._channels.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, fn: Callable[..., T], request: object) -> T:
+        try:
+            return fn(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    def _control(self, fn: Callable[..., T], request: object) -> T:
+        return _retrying(self._attempts)(self._call, fn, request)
+
+    # -- catalog -------------------------------------------------------------------------------------------
+    def create_database(self, name: str, kms_key_id: str = "") -> catalog_pb2.Database:
+        """CreateDatabase."""
+        return self._control(self._discovery.CreateDatabase,
+                             catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id)).database
+
+    def describe_database(self, name: str) -> catalog_pb2.Database:
+        """DescribeDatabase."""
+        return self._control(self._discovery.DescribeDatabase,
+                             catalog_pb2.DescribeDatabaseRequest(database_name=name)).database
+
+    def update_database(self, name: str, kms_key_id: str) -> catalog_pb2.Database:
+        """UpdateDatabase (the KMS key id, as in Timestream)."""
+        return self._control(self._discovery.UpdateDatabase,
+                             catalog_pb2.UpdateDatabaseRequest(database_name=name, kms_key_id=kms_key_id)).database
+
+    def delete_database(self, name: str) -> None:
+        """DeleteDatabase (it must have no tables)."""
+        self._control(self._discovery.DeleteDatabase, catalog_pb2.DeleteDatabaseRequest(database_name=name))
+
+    def list_databases(self) -> list[catalog_pb2.Database]:
+        """Every database, following NextToken."""
+        out: list[catalog_pb2.Database] = []
+        token = ""
+        while True:
+            resp = self._control(self._discovery.ListDatabases, catalog_pb2.ListDatabasesRequest(next_token=token))
+            out += resp.databases
+            token = resp.next_token
+            if not token:
+                return out
+
+    def create_table(self, database: str, table: str, memory_retention_hours: int | None = None,
+                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None
+                     ) -> catalog_pb2.Table:
+        """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic)."""
+        req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table)
+        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes)
+        return self._control(self._discovery.CreateTable, req).table
+
+    def describe_table(self, database: str, table: str) -> catalog_pb2.Table:
+        """DescribeTable."""
+        return self._control(self._discovery.DescribeTable,
+                             catalog_pb2.DescribeTableRequest(database_name=database, table_name=table)).table
+
+    def update_table(self, database: str, table: str, memory_retention_hours: int | None = None,
+                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None
+                     ) -> catalog_pb2.Table:
+        """UpdateTable: retention (both values) and/or magnetic-store writes."""
+        req = catalog_pb2.UpdateTableRequest(database_name=database, table_name=table)
+        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes,
+                        current=self.describe_table(database, table))
+        self._routes.pop((database, table), None)
+        return self._control(self._discovery.UpdateTable, req).table
+
+    def delete_table(self, database: str, table: str) -> None:
+        """DeleteTable."""
+        self._routes.pop((database, table), None)
+        self._control(self._discovery.DeleteTable,
+                      catalog_pb2.DeleteTableRequest(database_name=database, table_name=table))
+
+    def list_tables(self, database: str) -> list[catalog_pb2.Table]:
+        """Every table of a database, following NextToken."""
+        out: list[catalog_pb2.Table] = []
+        token = ""
+        while True:
+            resp = self._control(self._discovery.ListTables,
+                                 catalog_pb2.ListTablesRequest(database_name=database, next_token=token))
+            out += resp.tables
+            token = resp.next_token
+            if not token:
+                return out
+
+    def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
+        """Admin: spread a table's hash space evenly over ``cells``."""
+        self._routes.pop((database, table), None)
+        return self._control(self._discovery.SplitTable, catalog_pb2.SplitTableRequest(
+            database_name=database, table_name=table, cells=list(cells)))
+
+    def cells(self) -> list[common_pb2.CellInfo]:
+        """Every cell with its nodes, zones and liveness."""
+        return list(self._control(self._discovery.ListCells, catalog_pb2.ListCellsRequest()).cells)
+
+    def route(self, database: str, table: str, refresh: bool = False) -> common_pb2.TableRoute:
+        """The table's routing (cached for a minute)."""
+        cached = self._routes.get((database, table))
+        if cached and not refresh and time.monotonic() - cached[0] < ROUTE_TTL_S:
+            return cached[1]
+        route = self._control(self._discovery.ResolveTable,
+                              catalog_pb2.ResolveTableRequest(database_name=database, table_name=table))
+        self._routes[(database, table)] = (time.monotonic(), route)
+        return route
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def _nodes(self, route: common_pb2.TableRoute, cell: str, role: str) -> list[common_pb2.NodeInfo]:
+        nodes = [n for c in route.cells if c.cell == cell for n in c.nodes if n.role == role]
+        live = [n for n in nodes if n.live] or nodes
+        if not live:
+            raise errors.Unavailable(f"cell {cell} has no {role} node registered")
+        k = next(self._rr)
+        return live[k % len(live):] + live[:k % len(live)]
+
+    def _to_cell(self, database: str, table: str, send: Callable[[common_pb2.TableRoute], T]) -> T:
+        """Call ``send`` with a fresh-enough route, refreshing it once on a stale-route error."""
+        for attempt in range(3):
+            route = self.route(database, table, refresh=attempt > 0)
+            try:
+                return send(route)
+            except errors.StaleRoute:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ingest(self, route: common_pb2.TableRoute, cell: str, method: str, request: Any) -> Any:
+        nodes = self._nodes(route, cell, "ingest")
+        attempt = itertools.count()
+
+        def once() -> Any:
+            node = nodes[next(attempt) % len(nodes)]
+            stub = ingest_pb2_grpc.IngestStub(self._channel(node.address))
+            return self._call(getattr(stub, method), request)
+
+        return _retrying(self._attempts)(once)
+
+    def write_records(self, database: str, table: str, records: Sequence[RecordLike],
+                      common_attributes: RecordLike | None = None) -> common_pb2.RecordsIngested:
+        """WriteRecords for any number of records (sent 100 at a time, to the owning cells).
+
+        Raises RejectedRecords (after every record was tried) if some were rejected; its record indexes
+        refer to ``records``.
+        """
+        common = to_record(common_attributes, "CommonAttributes") if common_attributes is not None else None
+        recs = [to_record(r, f"Records[{i}]") for i, r in enumerate(records)]
+        if not recs:
+            raise errors.ValidationError("Records must hold at least one record")
+        total = common_pb2.RecordsIngested()
+        rejected: list[common_pb2.RejectedRecord] = []
+
+        def send(route: common_pb2.TableRoute) -> None:
+            by_cell: dict[str, list[int]] = {}
+            for i, rec in enumerate(recs):
+                cell = placement.range_for(route.ranges, routing_hash(rec, common)).cell
+                by_cell.setdefault(cell, []).append(i)
+            for cell, idx in by_cell.items():
+                for start in range(0, len(idx), limits.MAX_RECORDS_PER_WRITE):
+                    chunk = idx[start:start + limits.MAX_RECORDS_PER_WRITE]
+                    req = ingest_pb2.WriteRecordsRequest(database_name=database, table_name=table,
+                                                         records=[recs[i] for i in chunk], routing_epoch=route.epoch)
+                    if common is not None:
+                        req.common_attributes.CopyFrom(common)
+                    resp = self._ingest(route, cell, "WriteRecords", req)
+                    _add(total, resp.records_ingested)
+                    for r in resp.rejected_records:
+                        r.record_index = chunk[r.record_index]
+                        rejected.append(r)
+
+        self._to_cell(database, table, send)
+        if rejected:
+            err = errors.RejectedRecords("One or more records have been rejected. See RejectedRecords for details.",
+                                         sorted(rejected, key=lambda r: r.record_index), int(total.total))
+            raise err
+        return total
+
+    def write_arrow(self, database: str, table: str, data: pa.Table, dimension_columns: Sequence[str],
+                    time_column: str = "time", time_unit: str = "MILLISECONDS", measure_name: str = "",
+                    measure_name_column: str = "", version_column: str = "") -> common_pb2.RecordsIngested:
+        """Columnar bulk write of a pyarrow.Table; every non-dimension, non-time column is a measure.
+
+        Raises RejectedRecords (indexes are row numbers of ``data``) if some rows were rejected.
+        """
+        dims = list(dimension_columns)
+        missing = [c for c in dims if c not in data.column_names]
+        if missing:
+            raise errors.ValidationError(f"dimension_columns {missing} are not columns of the table")
+        hashes = _row_hashes(data, dims)
+        total = common_pb2.RecordsIngested()
+        rejected: list[common_pb2.RejectedRecord] = []
+
+        def send(route: common_pb2.TableRoute) -> None:
+            los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
+            cell_of = np.searchsorted(los, hashes, side="right") - 1
+            for ri in np.unique(cell_of):
+                rows = np.flatnonzero(cell_of == ri)
+                cell = route.ranges[int(ri)].cell
+                for start in range(0, len(rows), ARROW_BATCH_ROWS):
+                    chunk = rows[start:start + ARROW_BATCH_ROWS]
+                    req = ingest_pb2.WriteBatchRequest(
+                        database_name=database, table_name=table, arrow_ipc=arrowipc.to_ipc(data.take(chunk)),
+                        time_column=time_column, time_unit=time_unit, dimension_columns=dims,
+                        measure_name=measure_name, measure_name_column=measure_name_column,
+                        version_column=version_column, routing_epoch=route.epoch)
+                    resp = self._ingest(route, cell, "WriteBatch", req)
+                    _add(total, resp.records_ingested)
+                    for r in resp.rejected_records:
+                        r.record_index = int(chunk[r.record_index])
+                        rejected.append(r)
+
+        self._to_cell(database, table, send)
+        if rejected:
+            raise errors.RejectedRecords("One or more records have been rejected. See RejectedRecords for details.",
+                                         sorted(rejected, key=lambda r: r.record_index), int(total.total))
+        return total
+
+    # -- queries -------------------------------------------------------------------------------------------
+    def _coordinators(self) -> list[common_pb2.NodeInfo]:
+        nodes = [n for c in self.cells() for n in c.nodes if n.role == "query"]
+        live = [n for n in nodes if n.live] or nodes
+        if not live:
+            raise errors.Unavailable("no query coordinator is registered")
+        k = next(self._rr)
+        return live[k % len(live):] + live[:k % len(live)]
+
+    def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False
+                    ) -> Iterator[query_pb2.QueryResponse]:
+        """Query, one response per page, following NextToken on the same coordinator."""
+        coordinators = self._coordinators()
+        attempt = itertools.count()
+        chosen: list[query_pb2_grpc.QueryStub] = []
+
+        def first() -> query_pb2.QueryResponse:
+            node = coordinators[next(attempt) % len(coordinators)]
+            stub = query_pb2_grpc.QueryStub(self._channel(node.address))
+            resp = self._call(stub.Query, query_pb2.QueryRequest(
+                query_string=sql, max_rows=max_rows, arrow_format=arrow, allow_partial=allow_partial))
+            chosen.append(stub)
+            return resp
+
+        resp = _retrying(self._attempts)(first)
+        yield resp
+        while resp.next_token:
+            resp = self._call(chosen[-1].Query, query_pb2.QueryRequest(
+                query_string=sql, next_token=resp.next_token, max_rows=max_rows, arrow_format=arrow,
+                allow_partial=allow_partial))
+            yield resp
+
+    def query(self, sql: str, allow_partial: bool = False) -> pa.Table:
+        """Run a query and return the whole result as a pyarrow.Table.
+
+        With allow_partial, a result missing tiles without quorum is returned and its schema metadata
+        carries b"partial" = b"true" and the reasons; otherwise such a query raises Unavailable.
+        """
+        parts = []
+        reasons: list[str] = []
+        for page in self.query_pages(sql, arrow=True, allow_partial=allow_partial):
+            parts.append(arrowipc.from_ipc(page.arrow_ipc))
+            reasons += page.partial_reasons
+        table = pa.concat_tables(parts)
+        if reasons:
+            table = table.replace_schema_metadata({b"partial": b"true", b"partial_reasons": "\n".join(reasons)})
+        return table
+
+    def query_rows(self, sql: str, max_rows: int = 1000) -> Iterator[dict[str, str | None]]:
+        """Rows as {column: Timestream scalar string or None}, fetched page by page."""
+        for page in self.query_pages(sql, max_rows=max_rows):
+            names = [c.name for c in page.column_info]
+            for row in page.rows:
+                yield {n: (None if d.HasField("null_value") else d.scalar_value) for n, d in zip(names, row.data)}
+
+
+def _row_hashes(data: pa.Table, dims: list[str]) -> np.ndarray:
+    values = [data.column(c).to_pylist() for c in dims]
+    out = np.empty(data.num_rows, dtype=np.uint64)
+    for i in range(data.num_rows):
+        out[i] = layout.dimension_hash((c, v[i]) for c, v in zip(dims, values) if v[i] is not None)
+    return out
+
+
+def _add(total: common_pb2.RecordsIngested, part: common_pb2.RecordsIngested) -> None:
+    total.total += part.total
+    total.memory_store += part.memory_store
+    total.magnetic_store += part.magnetic_store
+
+
+def _set_properties(req: Any, hours: int | None, days: int | None, magnetic: bool | None,
+                    current: catalog_pb2.Table | None = None) -> None:
+    if hours is not None or days is not None:
+        cur = current.retention_properties if current is not None else None
+        req.retention_properties.memory_store_retention_period_in_hours = (
+            hours if hours is not None else (cur.memory_store_retention_period_in_hours if cur
+                                             else limits.DEFAULT_MEMORY_RETENTION_HOURS))
+        req.retention_properties.magnetic_store_retention_period_in_days = (
+            days if days is not None else (cur.magnetic_store_retention_period_in_days if cur
+                                           else limits.DEFAULT_MAGNETIC_RETENTION_DAYS))
+    if magnetic is not None:
+        req.magnetic_store_write_properties.enable_magnetic_store_writes = magnetic
+
+
+__all__ = ["Client"]

@@ -1,0 +1,72 @@
+-- Functions: sqlglot's Trino->DuckDB transpilation where it is right, Tessera's rewrites where it is not.
+
+-- name: now, current_timestamp, current_date and current_time become literals
+-- input
+SELECT now(), current_timestamp, current_date, current_time FROM db.t
+-- sql
+SELECT CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS), CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS), CAST('2026-11-22' AS DATE), CAST('10:00:00.123456' AS TIME) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: aggregates
+-- input
+SELECT count(*), count(cpu), sum(cpu), avg(cpu), min(cpu), max(cpu) FROM db.t
+-- sql
+SELECT COUNT(*), COUNT(cpu), SUM(cpu), AVG(cpu), MIN(cpu), MAX(cpu) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["cpu"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: scalar functions, CASE, CAST and coalesce
+-- input
+SELECT abs(cpu), round(cpu, 2), floor(cpu), ceil(cpu), lower(host), upper(host), length(host), coalesce(az, 'none'), CAST(cpu AS bigint), CAST(cpu AS varchar), CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END FROM db.t
+-- sql
+SELECT ABS(cpu), ROUND(cpu, 2), FLOOR(cpu), CEIL(cpu), LOWER(host), UPPER(host), LENGTH(host), COALESCE(az, 'none'), CAST(cpu AS BIGINT), CAST(cpu AS TEXT), CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["az", "cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: concat and the concatenation operator
+-- input
+SELECT concat(region, '/', host), region || '/' || host FROM db.t
+-- sql
+SELECT region || '/' || host, region || '/' || host FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["host", "region"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: hour, minute and day extraction and date_trunc
+-- input
+SELECT hour(time), minute(time), day(time), date_trunc('hour', time) FROM db.t
+-- sql
+SELECT HOUR(time), MINUTE(time), DAY(time), DATE_TRUNC('HOUR', time) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: epoch conversions
+-- input
+SELECT from_milliseconds(ms), from_nanoseconds(ns), to_milliseconds(time), to_nanoseconds(time), from_unixtime(secs), to_unixtime(time) FROM db.t
+-- sql
+SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000), MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)), EPOCH_MS(time), EPOCH_NS(time), MAKE_TIMESTAMP(CAST(ROUND((secs) * 1000000) AS BIGINT)), EPOCH(time) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["ms", "ns", "secs", "time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: date_diff counts whole units as in Trino
+-- input
+SELECT date_diff('second', time, now()) FROM db.t
+-- sql
+SELECT DATE_SUB('second', time, CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS)) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: approx_percentile and approx_distinct
+-- input
+SELECT approx_percentile(cpu, 0.9), approx_distinct(host) FROM db.t
+-- sql
+SELECT APPROX_QUANTILE(cpu, 0.9), APPROX_COUNT_DISTINCT(host) FROM t0 AS t
+-- scans
+{"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+
+-- name: a query without a table has no scans
+-- input
+SELECT 1 + 1 AS two
+-- sql
+SELECT 1 + 1 AS two
+-- scans

@@ -1,0 +1,147 @@
+"""Golden tests for services.query.translate: Timestream SQL in, DuckDB SQL and scan specs out.
+
+Each ``golden/*.sql`` file holds cases for one feature, in blocks like::
+
+    -- name: a duration literal becomes an interval
+    -- input
+    SELECT ago(15s) FROM db.t
+    -- sql
+    SELECT ... (the expected Translation.sql, on one line)
+    -- scans
+    {"view": "t0", "database": "db", ...}      (one JSON object per TableScan, in order)
+
+or, for a query that must be rejected::
+
+    -- name: an INSERT is rejected
+    -- input
+    INSERT INTO db.t VALUES (1)
+    -- error
+    only SELECT queries are supported          (a substring of the ValidationError message)
+
+Every case runs with the clock fixed at ``NOW_NS`` (2026-11-22 10:00:00.123456789 UTC). To regenerate the
+expectations after a deliberate change, run with ``TESSERA_UPDATE_GOLDEN=1`` and review the diff: the files
+hold reviewed expectations, not whatever the code happens to produce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from services.query.translate import translate
+from tessera.errors import ValidationError
+
+NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
+GOLDEN_DIR = Path(__file__).parent / "golden"
+_MARKER = re.compile(r"^-- (name|input|sql|scans|error)\s*:?\s*(.*)$")
+
+
+@dataclass
+class Case:
+    """One golden block; sections hold the raw text under each ``-- <section>`` marker."""
+
+    name: str
+    sections: dict[str, str] = field(default_factory=dict)
+
+
+def parse_golden(text: str) -> tuple[str, list[Case]]:
+    """The file's preamble (lines before the first case) and its cases."""
+    preamble: list[str] = []
+    cases: list[Case] = []
+    section: str | None = None
+    lines: list[str] = []
+
+    def flush() -> None:
+        if cases and section is not None:
+            cases[-1].sections[section] = "\n".join(lines).strip()
+
+    for line in text.splitlines():
+        marker = _MARKER.match(line)
+        if marker is None:
+            (lines if cases else preamble).append(line)
+            continue
+        flush()
+        lines = []
+        kind, rest = marker.groups()
+        if kind == "name":
+            cases.append(Case(rest.strip()))
+            section = None
+        else:
+            section = kind
+    flush()
+    return "\n".join(preamble).strip(), cases
+
+
+def run_case(case: Case) -> dict[str, str]:
+    """The actual sections for a case's input: sql + scans, or the error message."""
+    try:
+        translation = translate(case.sections["input"], NOW_NS)
+    except ValidationError as exc:
+        return {"error": exc.message}
+    scans = [json.dumps(dataclasses.asdict(s)) for s in translation.scans]
+    return {"sql": translation.sql, "scans": "\n".join(scans)}
+
+
+def render_golden(preamble: str, cases: list[Case]) -> str:
+    """A golden file's text; the inverse of ``parse_golden``."""
+    out = [preamble, ""] if preamble else []
+    for case in cases:
+        out.append(f"-- name: {case.name}")
+        for section in ("input", "sql", "scans", "error"):
+            if section in case.sections:
+                out.append(f"-- {section}")
+                if case.sections[section]:
+                    out.append(case.sections[section])
+        out.append("")
+    return "\n".join(out)
+
+
+def check(case: Case, actual: dict[str, str]) -> list[str]:
+    """Mismatches between a case's expectations and what translate produced."""
+    if "error" in case.sections:
+        if "error" not in actual:
+            return [f"{case.name}: expected an error containing {case.sections['error']!r}, got {actual}"]
+        if case.sections["error"] not in actual["error"]:
+            return [f"{case.name}: error {actual['error']!r} lacks {case.sections['error']!r}"]
+        return []
+    if "error" in actual:
+        return [f"{case.name}: unexpected error {actual['error']!r}"]
+    problems = []
+    if actual["sql"] != case.sections.get("sql", ""):
+        problems.append(f"{case.name}: sql\n  expected {case.sections.get('sql')}\n  actual   {actual['sql']}")
+    expected_scans = [json.loads(line) for line in case.sections.get("scans", "").splitlines() if line]
+    actual_scans = [json.loads(line) for line in actual["scans"].splitlines() if line]
+    if expected_scans != actual_scans:
+        problems.append(f"{case.name}: scans\n  expected {expected_scans}\n  actual   {actual_scans}")
+    return problems
+
+
+GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.sql"))
+
+
+def test_there_are_golden_files_for_every_feature() -> None:
+    names = {p.stem for p in GOLDEN_FILES}
+    assert {"durations", "measure_value", "time_bounds", "pushdown", "functions", "errors"} <= names
+
+
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: p.stem)
+def test_golden_file_translates_as_expected(path: Path) -> None:
+    preamble, cases = parse_golden(path.read_text())
+    assert cases, f"{path.name} holds no cases"
+    assert len({c.name for c in cases}) == len(cases), f"{path.name} repeats a case name"
+    results = [run_case(case) for case in cases]
+    if os.environ.get("TESSERA_UPDATE_GOLDEN") == "1":
+        for case, actual in zip(cases, results, strict=True):
+            for section in ("sql", "scans", "error"):
+                case.sections.pop(section, None)
+            case.sections.update(actual)
+        path.write_text(render_golden(preamble, cases))
+        return
+    problems = [p for case, actual in zip(cases, results, strict=True) for p in check(case, actual)]
+    assert not problems, "\n".join(problems)
