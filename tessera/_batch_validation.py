@@ -19,8 +19,19 @@ from tessera import layout, limits
 from tessera.errors import ValidationError
 from tessera.v1 import common_pb2, ingest_pb2
 from tessera.validation import (
-    DIMENSION, INT64_MAX, MULTI, ColumnSpec, Schema, TableContext, TimeWindow, Validated, future_reason,
-    name_problem, show, too_old_reason, validated_from,
+    DIMENSION,
+    INT64_MAX,
+    MULTI,
+    ColumnSpec,
+    Schema,
+    TableContext,
+    TimeWindow,
+    Validated,
+    future_reason,
+    name_problem,
+    show,
+    too_old_reason,
+    validated_from,
 )
 
 DEFAULT_TIME_COLUMN = "time"
@@ -235,8 +246,7 @@ def _measure_names(request: ingest_pb2.WriteBatchRequest, columns: dict[str, pa.
         bad = np.array([p is not None for p in problems])[which] & ~names.is_null().to_numpy(zero_copy_only=False)
         rej.add(bad, lambda i: f"{label} measure name {show(distinct[which[i]].as_py())} is invalid: "
                                f"{problems[which[i]]}")
-    sizes = pc.binary_length(names).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    return names, sizes
+    return names, _lengths(names)
 
 
 def _versions(name: str, columns: dict[str, pa.Array], n: int, rej: _Rejections) -> np.ndarray:
@@ -259,7 +269,7 @@ def _check_dimensions(dims: dict[str, pa.Array], rej: _Rejections) -> np.ndarray
         problem = name_problem(name, limits.DIMENSION_NAME_MAX_BYTES)
         if problem:
             rej.add(present, f"dimension column {show(name)} is invalid: {problem}")
-        lengths = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        lengths = _lengths(arr)
         rej.add(present & (lengths == 0), f"Column {show(name)}: dimension values may not be empty (use NULL "
                                           "for an absent dimension)")
         size += np.where(present, lengths + len(name.encode()), 0)
@@ -283,7 +293,7 @@ def _measure(name: str, arr: pa.Array, rej: _Rejections) -> _Measure:
         rej.add(~np.isfinite(values), lambda i: f"{label} value {values[i]} is not a finite DOUBLE (NaN and "
                                                 "Infinity cannot be written)")
     elif type_name == "VARCHAR":
-        lengths = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
+        lengths = _lengths(arr)
         rej.add(lengths > limits.MAX_VARCHAR_BYTES, lambda i: f"{label} value is {lengths[i]} bytes; the limit is "
                                                               f"{limits.MAX_VARCHAR_BYTES} bytes per VARCHAR")
         rej.add(~nulls & (lengths == 0), f"{label} value may not be empty (use NULL for no value)")
@@ -308,7 +318,13 @@ def _value_bytes(measure: _Measure) -> np.ndarray:
         values = values.cast(pa.int64())
     if measure.type_name != "VARCHAR":
         values = values.cast(pa.string())
-    return pc.binary_length(values).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _lengths(values)
+
+
+def _lengths(arr: pa.Array) -> np.ndarray:
+    """Byte length of each string value, 0 where NULL."""
+    lengths: np.ndarray = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return lengths
 
 
 def _check_measures(measures: dict[str, _Measure], key_bytes: np.ndarray, rej: _Rejections) -> None:

@@ -143,3 +143,18 @@ def with_key_columns(
     out = out.append_column(VERSION, versions.cast(pa.int64()))
     out = out.append_column(VALUE_HASH, pa.array(vhash, pa.uint64()))
     return out, dim_hash
+
+
+def stored_columns(columns: Iterable[Any]) -> list[tuple[str, str]]:
+    """The (column, type) pairs a table's rows are stored with, from its registered columns (kind/name/type).
+
+    Dimensions and multi-measure attributes are columns of their own; single-measure names all share the
+    ``measure_value::<type>`` column of their type.
+    """
+    out: dict[str, str] = {}
+    for c in columns:
+        if c.kind == "MEASURE":
+            out.setdefault(SINGLE_VALUE_COLUMNS[c.type], c.type)
+        else:
+            out.setdefault(c.name, c.type)
+    return list(out.items())

@@ -147,7 +147,10 @@ async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, 
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    """Run an async entry point on uvloop."""
+    """Run an async entry point on uvloop; ``main`` is called inside the loop, so it may build channels."""
     import uvloop
 
-    uvloop.run(main())
+    async def inside() -> None:
+        await main()
+
+    uvloop.run(inside())

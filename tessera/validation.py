@@ -182,12 +182,17 @@ class Schema:
     def problem(self, uses: Sequence[tuple[str, ColumnSpec]], subject: str = "the record") -> str | None:
         """Why these columns cannot be used together with the schema, or None."""
         adding: Counter[str] = Counter()
+        pending: dict[str, ColumnSpec] = {}
         for name, spec in uses:
             have = self.get(name)
-            if have is None:
+            if name in pending and pending[name] != spec:
+                return (f"{subject} uses {show(name)} both as {_describe(pending[name])} and as "
+                        f"{_describe(spec)} (dimension and measure names share one namespace)")
+            if have is None and name not in pending:
                 adding[spec.kind] += 1
-            elif have != spec:
+            elif have is not None and have != spec:
                 return conflict_reason(name, have, spec, subject)
+            pending[name] = spec
         for kind, count in adding.items():
             limit, what = _TABLE_LIMITS[kind]
             if self._counts[kind] + count > limit:
@@ -236,7 +241,7 @@ def validated_from(
 
 def validate_write_batch(request: ingest_pb2.WriteBatchRequest, ctx: TableContext) -> Validated:
     """Validate a WriteBatch (Arrow IPC) request with vectorised checks; record indexes are row numbers."""
-    from tessera._batch_validation import validate_batch  # noqa: PLC0415  (it builds on this module)
+    from tessera._batch_validation import validate_batch
 
     return validate_batch(request, ctx)
 

@@ -44,6 +44,10 @@ class QueryResult:
     partial_reasons: list[str] = field(default_factory=list)
 
 
+def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
+    return tuple(common_pb2.Column(name=n, type=t) for n, t in layout.stored_columns(route.columns))
+
+
 def _arrow_schema(columns: Sequence[common_pb2.Column], names: Sequence[str]) -> pa.Schema:
     types = {c.name: layout.ARROW_TYPES[c.type] for c in columns}
     types.update({layout.TIME: layout.TIME_TYPE, layout.MEASURE_NAME: pa.string()})
@@ -51,14 +55,15 @@ def _arrow_schema(columns: Sequence[common_pb2.Column], names: Sequence[str]) ->
 
 
 def _spec(scan: TableScan, route: common_pb2.TableRoute, range_los: frozenset[int] | None) -> ScanSpec:
-    schema_names = [layout.TIME, layout.MEASURE_NAME] + [c.name for c in route.columns]
+    stored = _stored(route)
+    schema_names = [layout.TIME, layout.MEASURE_NAME] + [c.name for c in stored]
     wanted = schema_names if scan.columns is None else [n for n in schema_names if n in set(scan.columns)]
     if layout.TIME not in wanted:
         wanted.insert(0, layout.TIME)
     known = set(schema_names)
     # A predicate over a column the table has never had cannot run on replicas; the final stage reports it.
     predicate = scan.predicate if all(c in known for c in scan.predicate_columns) else ""
-    return ScanSpec(table_id=route.table_id, range_los=range_los, schema=tuple(route.columns),
+    return ScanSpec(table_id=route.table_id, range_los=range_los, schema=stored,
                     columns=tuple(wanted), predicate=predicate,
                     start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
                     end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns))
@@ -97,7 +102,7 @@ class Coordinator:
             else:
                 reads.append(self._remote.cell_scan(nodes.get(cell, []), spec, allow_partial))
         results = await asyncio.gather(*reads)
-        schema = _arrow_schema(route.columns, spec0.columns)
+        schema = _arrow_schema(spec0.schema, spec0.columns)
         parts = [t.select(list(spec0.columns)).cast(schema) for r in results for t in r.tables if t.num_rows]
         table = pa.concat_tables(parts) if parts else schema.empty_table()
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]

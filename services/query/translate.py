@@ -253,7 +253,9 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if _is_call(node, "from_nanoseconds", 1):
         return _call("make_timestamp_ns", exp.cast(node.expressions[0], exp.DType.BIGINT))
     if _is_call(node, "to_milliseconds", 1):
-        return _call("epoch_ms", node.expressions[0])
+        # DuckDB's epoch_ms rounds a TIMESTAMP_NS to the nearest millisecond; Timestream truncates.
+        nanos = _call("epoch_ns", node.expressions[0])
+        return exp.IntDiv(this=nanos, expression=exp.Literal.number(1_000_000))
     if _is_call(node, "to_nanoseconds", 1):
         return _call("epoch_ns", node.expressions[0])
     if isinstance(node, exp.UnixToTime) and len(node.args) == 1:

@@ -393,3 +393,24 @@ def test_a_rejected_record_registers_no_columns() -> None:
 def test_columns_already_in_the_table_are_not_new() -> None:
     v = write(rec(), context=ctx({"host": ColumnSpec("DIMENSION", "VARCHAR")}))
     assert v.new_columns == {"cpu": ColumnSpec("MEASURE", "DOUBLE")}
+
+
+@pytest.mark.parametrize(("record", "fragment"), [
+    (rec(dims=[("cpu", "x")]), "the record uses 'cpu' both as a dimension and as a DOUBLE measure"),
+    (multi([("host", "1", "BIGINT")]), "the record uses 'host' both as a dimension and as a BIGINT multi-measure"),
+])
+def test_a_record_may_not_use_one_name_as_both_dimension_and_measure(record: common_pb2.Record,
+                                                                     fragment: str) -> None:
+    v = write(record)
+    assert [r.record_index for r in v.rejected] == [0]
+    assert fragment in v.rejected[0].reason
+    assert v.new_columns == {}
+
+
+def test_table_limits_count_columns_added_earlier_in_the_request() -> None:
+    columns = {f"d{i}": ColumnSpec("DIMENSION", "VARCHAR") for i in range(126)}
+    v = write(rec(dims=[("a", "1")]), rec(dims=[("b", "1")]), rec(dims=[("c", "1")]), rec(dims=[("a", "2")]),
+              context=ctx(columns))
+    assert [r.record_index for r in v.rejected] == [2]
+    assert "too many dimensions: the table has 128 and the record adds 1" in v.rejected[0].reason
+    assert sorted(c for c, s in v.new_columns.items() if s.kind == "DIMENSION") == ["a", "b"]

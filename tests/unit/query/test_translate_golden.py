@@ -32,9 +32,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 
-from services.query.translate import translate
+from services.query.translate import DUCKDB_SESSION_SETTINGS, translate
 from tessera.errors import ValidationError
 
 NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
@@ -145,3 +147,41 @@ def test_golden_file_translates_as_expected(path: Path) -> None:
         return
     problems = [p for case, actual in zip(cases, results, strict=True) for p in check(case, actual)]
     assert not problems, "\n".join(problems)
+
+
+_DEFAULT_COLUMNS = ("time", "measure_name", "host", "region", "az", "cpu", "v")
+
+
+def _column_type(name: str) -> pa.DataType:
+    """A plausible storage type for a golden column name, so the final SQL can be bound by DuckDB."""
+    if name == "time" or name.endswith("_time") or name == "measure_value::timestamp":
+        return pa.timestamp("ns")
+    if name in ("host", "region", "az", "measure_name", "measure_value::varchar"):
+        return pa.string()
+    if name in ("ms", "ns", "secs", "measure_value::bigint"):
+        return pa.int64()
+    if name == "measure_value::boolean":
+        return pa.bool_()
+    return pa.float64()
+
+
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: p.stem)
+def test_golden_sql_runs_in_duckdb_over_views_holding_only_the_scanned_columns(path: Path) -> None:
+    _, cases = parse_golden(path.read_text())
+    for case in cases:
+        if "sql" not in case.sections:
+            continue
+        translation = translate(case.sections["input"], NOW_NS)
+        con = duckdb.connect()
+        try:
+            for setting in DUCKDB_SESSION_SETTINGS:
+                con.execute(setting)
+            for scan in translation.scans:
+                names = _DEFAULT_COLUMNS if scan.columns is None else scan.columns
+                schema = pa.schema([(n, _column_type(n)) for n in names])
+                con.register(scan.view, schema.empty_table())
+            con.execute(translation.sql).fetchall()
+        except duckdb.Error as exc:
+            pytest.fail(f"{path.name} / {case.name}: {exc}")
+        finally:
+            con.close()

@@ -16,7 +16,7 @@ QueryString holds no statement
 SELECT host
 FROM db.t WHERE
 -- error
-syntax error at line 2, col 15: Required keyword: 'this' missing for <class 'sqlglot.expressions.query.Where'>
+syntax error at line 2, col 15: Required keyword: 'this' missing for Where
 
 -- name: an INSERT is rejected
 -- input
