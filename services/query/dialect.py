@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot.dialects.trino import Trino
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 # Timestream unit word -> (DuckDB interval unit, factor applied to the number). DuckDB intervals have
 # microsecond precision and read ``INTERVAL '5' NANOSECOND`` as five *seconds*, so nanoseconds become
@@ -59,11 +59,11 @@ def _duration_tokens(number: Token, unit: Token) -> list[Token] | None:
             f"duration {number.text}{unit.text} at line {number.line}, col {number.col}: Tessera intervals "
             f"have microsecond precision, so a nanosecond duration must be a multiple of 1000"
         )
-    where = {"line": unit.line, "col": unit.col, "start": number.start, "end": unit.end}
+    line, col, start, end = unit.line, unit.col, number.start, unit.end
     return [
-        Token(TokenType.INTERVAL, "INTERVAL", comments=number.comments, **where),
-        Token(TokenType.STRING, str(value // divisor), **where),
-        Token(TokenType.VAR, duckdb_unit, **where),
+        Token(TokenType.INTERVAL, "INTERVAL", line, col, start, end, number.comments),
+        Token(TokenType.STRING, str(value // divisor), line, col, start, end),
+        Token(TokenType.VAR, duckdb_unit, line, col, start, end),
     ]
 
 

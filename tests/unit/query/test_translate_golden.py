@@ -35,9 +35,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+import sqlglot.errors
 
 from services.query.translate import DUCKDB_SESSION_SETTINGS, translate
 from tessera.errors import ValidationError
+from tessera.limits import QUERY_STRING_MAX_CHARS
 
 NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -116,7 +118,9 @@ def check(case: Case, actual: dict[str, str]) -> list[str]:
         return [f"{case.name}: unexpected error {actual['error']!r}"]
     problems = []
     if actual["sql"] != case.sections.get("sql", ""):
-        problems.append(f"{case.name}: sql\n  expected {case.sections.get('sql')}\n  actual   {actual['sql']}")
+        problems.append(
+            f"{case.name}: sql\n  expected {case.sections.get('sql')}\n  actual   {actual['sql']}"
+        )
     expected_scans = [json.loads(line) for line in case.sections.get("scans", "").splitlines() if line]
     actual_scans = [json.loads(line) for line in actual["scans"].splitlines() if line]
     if expected_scans != actual_scans:
@@ -129,7 +133,15 @@ GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.sql"))
 
 def test_there_are_golden_files_for_every_feature() -> None:
     names = {p.stem for p in GOLDEN_FILES}
-    assert {"durations", "measure_value", "time_bounds", "pushdown", "functions", "errors"} <= names
+    assert {
+        "durations",
+        "measure_value",
+        "time_bounds",
+        "pushdown",
+        "functions",
+        "errors",
+        "statements",
+    } <= names
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: p.stem)
@@ -185,3 +197,16 @@ def test_golden_sql_runs_in_duckdb_over_views_holding_only_the_scanned_columns(p
             pytest.fail(f"{path.name} / {case.name}: {exc}")
         finally:
             con.close()
+
+
+def test_a_query_longer_than_the_limit_is_rejected_naming_the_limit() -> None:
+    query = "SELECT host FROM db.t WHERE host = '" + "x" * QUERY_STRING_MAX_CHARS + "'"
+    with pytest.raises(ValidationError, match="QUERY_STRING_MAX_CHARS"):
+        translate(query, NOW_NS)
+
+
+def test_a_syntax_error_keeps_the_sqlglot_error_as_its_cause() -> None:
+    with pytest.raises(ValidationError) as info:
+        translate("SELECT FROM WHERE", NOW_NS)
+    assert isinstance(info.value.__cause__, sqlglot.errors.ParseError)
+    assert "line 1, col 17" in info.value.message

@@ -49,7 +49,9 @@ def _rows() -> list[Row]:
             t = NOW_NS - k * 53 * 1_000_000_000 - rng.randrange(1_000_000_000)
             value = None if k % 17 == 0 else round(rng.uniform(0, 100), 2)
             rows.append(Row(region, host, az, "cpu", t, value, None, None))
-            rows.append(Row(region, host, az, "metrics", t, None, round(rng.uniform(0, 4), 3), rng.randrange(20, 90)))
+            rows.append(
+                Row(region, host, az, "metrics", t, None, round(rng.uniform(0, 4), 3), rng.randrange(20, 90))
+            )
     # Rows exactly on and one nanosecond around the bounds the tests use.
     for offset in (-1, 0, 1):
         for boundary in (NOW_NS - HOUR_NS, NOW_NS - 30 * MINUTE_NS, NOW_NS - 5 * MINUTE_NS, NOW_NS):
@@ -80,7 +82,9 @@ def _storage_read(con: duckdb.DuckDBPyConnection, scan: TableScan, pushdown: boo
     """The rows a storage node would return for the scan (or every row, without pushdown)."""
     if not pushdown:
         return ARROW
-    names = ARROW.column_names if scan.columns is None else [c for c in scan.columns if c in ARROW.column_names]
+    names = (
+        ARROW.column_names if scan.columns is None else [c for c in scan.columns if c in ARROW.column_names]
+    )
     conditions = ["true"]
     if scan.start_ns is not None:
         conditions.append(f"time >= make_timestamp_ns({scan.start_ns})")
@@ -128,7 +132,8 @@ def ns_of(moment: datetime.datetime) -> int:
 
 def close(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return len(a) == len(b) and all(
-        math.isclose(x, y, rel_tol=1e-9) if isinstance(x, float) else x == y for x, y in zip(a, b, strict=True)
+        math.isclose(x, y, rel_tol=1e-9) if isinstance(x, float) else x == y
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -146,14 +151,18 @@ def test_and_or_not_combine_as_in_python() -> None:
     got = run(
         "SELECT count(*) FROM db.cpu WHERE (region = 'us-east' OR host = 'h3') AND NOT measure_name = 'metrics'"
     )
-    expected = where(lambda r: (r.region == "us-east" or r.host == "h3") and not r.measure_name == "metrics")
+    expected = where(lambda r: (r.region == "us-east" or r.host == "h3") and r.measure_name != "metrics")
     assert got == [(len(expected),)]
 
 
 def test_comparisons_and_between_on_a_multi_measure_column() -> None:
-    got = run("SELECT count(*), sum(temp) FROM db.cpu WHERE load BETWEEN 1 AND 3 AND temp > 40 AND temp <> 50")
+    got = run(
+        "SELECT count(*), sum(temp) FROM db.cpu WHERE load BETWEEN 1 AND 3 AND temp > 40 AND temp <> 50"
+    )
     rows = where(
-        lambda r: r.load is not None and 1 <= r.load <= 3 and r.temp is not None and r.temp > 40 and r.temp != 50
+        lambda r: (
+            r.load is not None and 1 <= r.load <= 3 and r.temp is not None and r.temp > 40 and r.temp != 50
+        )
     )
     assert got == [(len(rows), sum(r.temp for r in rows if r.temp is not None))]
 
@@ -169,7 +178,9 @@ def test_in_like_and_is_null_filter_as_in_python() -> None:
 
 
 def test_ago_and_now_bounds_are_exact_to_the_nanosecond() -> None:
-    got = run("SELECT count(*), min(to_nanoseconds(time)) FROM db.cpu WHERE time > ago(30m) AND time <= now() - 5m")
+    got = run(
+        "SELECT count(*), min(to_nanoseconds(time)) FROM db.cpu WHERE time > ago(30m) AND time <= now() - 5m"
+    )
     rows = where(lambda r: NOW_NS - 30 * MINUTE_NS < r.time <= NOW_NS - 5 * MINUTE_NS)
     assert got == [(len(rows), min(r.time for r in rows))]
     (scan,) = scans("SELECT count(*) FROM db.cpu WHERE time > ago(30m) AND time <= now() - 5m")
@@ -218,7 +229,9 @@ def test_group_by_having_order_by_limit_with_every_aggregate() -> None:
     for host, rs in groups.items():
         values = [r.value for r in rs if r.value is not None]
         if len(rs) > 100 and host != "h3":
-            expected.append((host, len(rs), len(values), sum(values), sum(values) / len(values), min(values), max(values)))
+            expected.append(
+                (host, len(rs), len(values), sum(values), sum(values) / len(values), min(values), max(values))
+            )
     expected.sort(key=lambda e: -e[4])
     assert len(got) == 2
     assert all(close(g, e) for g, e in zip(got, expected[:2], strict=True))
@@ -263,7 +276,8 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         "to_nanoseconds(from_milliseconds(to_milliseconds(time))) FROM db.cpu WHERE host = 'h4' ORDER BY 1"
     )
     expected = sorted(
-        (r.time, r.time, r.time // 1_000_000, r.time // 1_000_000 * 1_000_000) for r in where(lambda r: r.host == "h4")
+        (r.time, r.time, r.time // 1_000_000, r.time // 1_000_000 * 1_000_000)
+        for r in where(lambda r: r.host == "h4")
     )
     assert got == expected
 

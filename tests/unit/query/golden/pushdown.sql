@@ -126,11 +126,11 @@ SELECT host, measure_name FROM t0 AS t
 
 -- name: USING columns are requested
 -- input
-SELECT v FROM db.t JOIN db.u USING (host)
+SELECT u.v FROM db.t JOIN db.u USING (host)
 -- sql
-SELECT v FROM t0 AS t JOIN t1 AS u USING (host)
+SELECT u.v FROM t0 AS t JOIN t1 AS u USING (host)
 -- scans
-{"view": "t0", "database": "db", "table": "t", "columns": ["host", "v"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
+{"view": "t0", "database": "db", "table": "t", "columns": ["host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 {"view": "t1", "database": "db", "table": "u", "columns": ["host", "v"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
 -- name: window functions are computed after the pushed WHERE
