@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from services.query.fanout import CellRead, ScanSpec, TileReader
-from services.query.translate import TableScan, translate
+from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, translate
 from tessera import errors, layout
 from tessera.v1 import common_pb2
 
@@ -122,10 +122,11 @@ class Coordinator:
         con = duckdb.connect(config={"threads": self._threads, "memory_limit": self._memory_limit})
         self.connections[query_id] = con
         try:
-            con.execute("SET TimeZone = 'UTC'")
+            for setting in DUCKDB_SESSION_SETTINGS:
+                con.execute(setting)
             for name, table in views.items():
                 con.register(name, table)
-            return con.execute(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()
         except duckdb.InterruptException as exc:
             raise errors.Cancelled(f"query {query_id} was cancelled") from exc
         except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException,

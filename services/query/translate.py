@@ -33,9 +33,9 @@ from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 from services.query.dialect import Timestream
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS  # re-exported: the final stage must use them
 
 # Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
-DUCKDB_SESSION_SETTINGS: tuple[str, ...] = ("SET integer_division = true", "SET TimeZone = 'UTC'")
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
 _EPOCH = datetime.datetime(1970, 1, 1)

@@ -24,6 +24,7 @@ import structlog
 from services.storage.tile import WAL_FILE, AppendResult, Tile, TileKey, empty_table
 from tessera import digest, layout
 from tessera.errors import InternalError, ValidationError
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 
 _log = structlog.get_logger()
 
@@ -104,6 +105,8 @@ class TileStore:
             except (OSError, pa.ArrowException) as exc:
                 raise InternalError(f"cannot open tile {key.dir_name()} in {directory}: {exc}") from exc
         self._duck = duckdb.connect(":memory:")
+        for setting in DUCKDB_SESSION_SETTINGS:
+            self._duck.execute(setting)
         _log.info("tile store opened", data_dir=str(self.data_dir), tiles=len(self._tiles))
 
     def _discover(self) -> list[tuple[Path, TileKey]]:

@@ -1,0 +1,81 @@
+"""Durability and read-your-writes with a storage replica killed (SIGKILL) and restarted from its WAL."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tessera.client import Client
+from tessera.cluster import LocalCluster
+from tests.integration.replicas import replica_rows, storage_addresses
+
+
+def _records(n: int, start_ms: int, tag: str) -> list[dict[str, object]]:
+    return [{"Dimensions": [{"Name": "sensor", "Value": f"s{i % 10}"}, {"Name": "batch", "Value": tag}],
+             "MeasureName": "reading", "MeasureValue": str(i), "MeasureValueType": "BIGINT",
+             "Time": str(start_ms - i)} for i in range(n)]
+
+
+def _count(client: Client, db: str, table: str, tag: str) -> int:
+    got = client.query(f'SELECT count(*) AS n FROM "{db}"."{table}" WHERE batch = \'{tag}\'')
+    return int(got.column("n")[0].as_py())
+
+
+@pytest.fixture
+def owned_table(client: Client, database: str) -> tuple[str, str, str]:
+    client.create_table(database, "durable")
+    cell = client.route(database, "durable").ranges[0].cell
+    return database, "durable", cell
+
+
+def test_writes_acknowledged_with_a_replica_killed_are_returned_and_it_recovers_from_its_wal(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    db, table, cell = owned_table
+    now = int(time.time() * 1000)
+    assert client.write_records(db, table, _records(200, now, "before")).total == 200
+    victim = cluster.nodes("storage", cell)[0]
+    address = victim.address
+    cluster.kill(victim.name, signal.SIGKILL)
+    try:
+        # Acknowledged with one replica of every tile down: two replicas in two zones are durable.
+        assert client.write_records(db, table, _records(300, now - 10_000, "during")).total == 300
+        # Read-your-writes with the replica still down.
+        assert _count(client, db, table, "before") == 200
+        assert _count(client, db, table, "during") == 300
+    finally:
+        cluster.restart(victim.name)
+    assert cluster.processes[victim.name].address == address
+    route = client.route(db, table, refresh=True)
+    recovered = replica_rows(address, route)
+    # Everything fsynced before the SIGKILL came back from the WAL; the writes it missed are not there
+    # (repair is a later capability), yet queries stay correct through the digest mismatch and merge.
+    batches = recovered.column("batch").to_pylist()
+    assert batches.count("before") == 200 and batches.count("during") == 0
+    for _ in range(3):  # whichever replicas the coordinator picks, the answer is complete
+        assert _count(client, db, table, "during") == 300
+        assert _count(client, db, table, "before") == 200
+
+
+def test_a_query_fails_clearly_rather_than_silently_when_two_replicas_are_down(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    from tessera import errors
+
+    db, table, cell = owned_table
+    now = int(time.time() * 1000)
+    client.write_records(db, table, _records(50, now, "quorum"))
+    victims = cluster.nodes("storage", cell)[:2]
+    for v in victims:
+        cluster.kill(v.name, signal.SIGKILL)
+    try:
+        with pytest.raises(errors.Unavailable, match="fewer than 2 reachable replicas|did not list"):
+            client.query(f'SELECT count(*) AS n FROM "{db}"."{table}"')
+        partial = client.query(f'SELECT count(*) AS n FROM "{db}"."{table}"', allow_partial=True)
+        assert (partial.schema.metadata or {}).get(b"partial") == b"true"
+        with pytest.raises(errors.Unavailable, match="replicas"):
+            client.write_records(db, table, _records(5, now, "refused"))
+    finally:
+        for v in victims:
+            cluster.restart(v.name)
+    assert _count(client, db, table, "quorum") == 50

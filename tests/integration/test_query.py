@@ -1,0 +1,157 @@
+"""Query answers through the coordinators equal an independent DuckDB reference over the same raw rows."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tessera.client import Client
+from tests.integration.conftest import unique
+
+HOUR_MS = 3_600_000
+
+
+@pytest.fixture(scope="module")
+def dataset(client: Client) -> tuple[str, pa.Table]:
+    """A table spread over both cells, holding 2 hours of multi-measure rows for 12 machines."""
+    db = unique("q")
+    client.create_database(db)
+    client.create_table(db, "metrics", memory_retention_hours=24)
+    client.split_table(db, "metrics", ["cell-a", "cell-b"])
+    rng = np.random.default_rng(11)
+    end = (int(time.time() * 1000) // 60_000) * 60_000
+    times = end - np.arange(1, 2 * 60 * 6 + 1, dtype=np.int64) * 10_000  # every 10 s for 2 hours
+    parts = []
+    for m in range(12):
+        parts.append(pa.table({
+            "time": times, "region": [f"r{m % 3}"] * len(times), "machine": [f"m{m:02d}"] * len(times),
+            "temperature": np.round(rng.normal(60 + m, 5, len(times)), 2),
+            "load": rng.integers(0, 100, len(times)),
+            "status": rng.choice(["ok", "warn", "fail"], len(times)),
+        }))
+    data = pa.concat_tables(parts)
+    # Some rows lack a measure, to exercise NULL handling.
+    temp = data.column("temperature").to_numpy().copy()
+    mask = np.zeros(len(temp), dtype=bool)
+    mask[::97] = True
+    data = data.set_column(data.schema.get_field_index("temperature"), "temperature",
+                           pa.array(temp, mask=mask))
+    client.write_arrow(db, "metrics", data, ["region", "machine"], measure_name="metrics")
+    return db, data
+
+
+def _reference(data: pa.Table, sql: str) -> list[dict[str, object]]:
+    con = duckdb.connect()
+    ref = data.set_column(0, "time", pa.array(data.column("time").to_numpy().astype("datetime64[ms]"))
+                          .cast(pa.timestamp("ns")))
+    ref = ref.append_column("measure_name", pa.array(["metrics"] * ref.num_rows))
+    con.register("ref", ref)
+    con.execute("SET TimeZone = 'UTC'")
+    return con.sql(sql).to_arrow_table().to_pylist()
+
+
+def _close(a: list[dict[str, object]], b: list[dict[str, object]]) -> bool:
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b):
+        if ra.keys() != rb.keys():
+            return False
+        for k in ra:
+            x, y = ra[k], rb[k]
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+# Each case: Timestream SQL over the table, and the same question in plain DuckDB SQL over `ref`.
+CASES = [
+    ("SELECT count(*) AS n FROM {t}", "SELECT count(*) AS n FROM ref"),
+    ("SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
+     "sum(load) AS s FROM {t} GROUP BY region ORDER BY region",
+     "SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
+     "sum(load) AS s FROM ref GROUP BY region ORDER BY region"),
+    ("SELECT machine, max(temperature) AS t FROM {t} WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
+     "GROUP BY machine HAVING count(*) > 100 ORDER BY t DESC LIMIT 5",
+     "SELECT machine, max(temperature) AS t FROM ref WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
+     "GROUP BY machine HAVING count(*) > 100 ORDER BY t DESC LIMIT 5"),
+    ("SELECT count(*) AS n FROM {t} WHERE temperature IS NULL OR load BETWEEN 10 AND 20",
+     "SELECT count(*) AS n FROM ref WHERE temperature IS NULL OR load BETWEEN 10 AND 20"),
+    ("SELECT count(*) AS n FROM {t} WHERE machine LIKE 'm0%' AND status <> 'ok'",
+     "SELECT count(*) AS n FROM ref WHERE machine LIKE 'm0%' AND status <> 'ok'"),
+    ("SELECT bin(time, 30m) AS b, round(avg(load), 6) AS a FROM {t} WHERE machine = 'm03' GROUP BY bin(time, 30m) "
+     "ORDER BY b",
+     "SELECT time_bucket(INTERVAL 30 MINUTE, time::TIMESTAMP) AS b, round(avg(load), 6) AS a FROM ref "
+     "WHERE machine = 'm03' GROUP BY b ORDER BY b"),
+    ("SELECT machine, load * 2 + 1 AS x, temperature FROM {t} WHERE time = (SELECT max(time) FROM {t}) "
+     "ORDER BY machine",
+     "SELECT machine, load * 2 + 1 AS x, temperature FROM ref WHERE time = (SELECT max(time) FROM ref) "
+     "ORDER BY machine"),
+]
+
+
+@pytest.mark.parametrize("tessera_sql, reference_sql", CASES)
+def test_query_answers_equal_a_duckdb_reference(client: Client, dataset: tuple[str, pa.Table], tessera_sql: str,
+                                                reference_sql: str) -> None:
+    db, data = dataset
+    got = client.query(tessera_sql.format(t=f'"{db}"."metrics"')).to_pylist()
+    want = _reference(data, reference_sql)
+    assert _close(got, want), f"\n got: {got[:5]}\nwant: {want[:5]}"
+
+
+def test_time_filters_with_ago_select_the_recent_rows(client: Client, dataset: tuple[str, pa.Table]) -> None:
+    db, data = dataset
+    got = client.query(f'SELECT count(*) AS n FROM "{db}"."metrics" WHERE time > ago(30m)').column("n")[0].as_py()
+    cutoff = int(time.time() * 1000) - 30 * 60_000
+    want = int(np.count_nonzero(data.column("time").to_numpy() > cutoff))
+    assert abs(got - want) <= 12  # the clock moved between the two cut-offs by at most one 10 s step
+
+
+def test_the_table_spans_both_cells_and_both_hold_rows(client: Client, dataset: tuple[str, pa.Table]) -> None:
+    db, data = dataset
+    route = client.route(db, "metrics", refresh=True)
+    assert sorted({r.cell for r in route.ranges}) == ["cell-a", "cell-b"]
+    from tests.integration.replicas import replica_rows, storage_addresses
+
+    held = {cell: replica_rows(storage_addresses(client, cell)[0], route).num_rows for cell in ("cell-a", "cell-b")}
+    assert all(n > 0 for n in held.values()) and sum(held.values()) == data.num_rows
+
+
+def test_results_page_with_max_rows_and_next_token(client: Client, dataset: tuple[str, pa.Table]) -> None:
+    db, _ = dataset
+    sql = f'SELECT machine, count(*) AS n FROM "{db}"."metrics" GROUP BY machine ORDER BY machine'
+    pages = list(client.query_pages(sql, max_rows=5))
+    assert [len(p.rows) for p in pages] == [5, 5, 2]
+    assert all(p.next_token for p in pages[:-1]) and not pages[-1].next_token
+    assert [c.name for c in pages[0].column_info] == ["machine", "n"]
+    assert [c.type for c in pages[0].column_info] == ["VARCHAR", "BIGINT"]
+    machines = [r.data[0].scalar_value for p in pages for r in p.rows]
+    assert machines == [f"m{m:02d}" for m in range(12)]
+    assert pages[0].query_status.cumulative_bytes_scanned > 0
+
+
+def test_rows_come_back_as_timestream_scalar_strings(client: Client, dataset: tuple[str, pa.Table]) -> None:
+    db, _ = dataset
+    rows = list(client.query_rows(f'SELECT time, temperature, load, status = \'ok\' AS fine, NULL AS nothing '
+                                  f'FROM "{db}"."metrics" WHERE machine = \'m05\' ORDER BY time DESC LIMIT 1'))
+    row = rows[0]
+    assert len(row["time"]) == len("2019-12-04 19:00:00.000000000") and row["time"].endswith("000000")
+    float(row["temperature"])
+    int(row["load"])
+    assert row["fine"] in ("true", "false") and row["nothing"] is None
+
+
+def test_a_syntax_error_is_a_validation_error_with_its_position(client: Client) -> None:
+    from tessera import errors
+
+    with pytest.raises(errors.ValidationError):
+        client.query('SELECT FROM WHERE "x"."y"')
+    with pytest.raises(errors.ValidationError, match="SELECT"):
+        client.query('DELETE FROM "a"."b"')
