@@ -70,7 +70,7 @@ def _page(names: list[str], max_results: int, next_token: str) -> tuple[list[str
     after = ""
     if next_token:
         try:
-            after = base64.urlsafe_b64decode(next_token.encode()).decode()
+            after = base64.b64decode(next_token.encode(), altchars=b"-_", validate=True).decode()
         except ValueError as exc:
             raise errors.ValidationError("NextToken is invalid: pass the token a previous call returned") from exc
     rest = [n for n in sorted(names) if n > after]

@@ -1,0 +1,58 @@
+"""Hash ranges and replica placement."""
+
+from __future__ import annotations
+
+import pytest
+
+from tessera import errors, placement
+from tessera.layout import HASH_SPACE, dimension_hash
+from tessera.v1 import common_pb2
+
+
+def _node(i: int, zone: str) -> common_pb2.NodeInfo:
+    return common_pb2.NodeInfo(node_id=f"n{i}", zone=zone, role="storage", address=f"127.0.0.1:{9000 + i}")
+
+
+def test_every_hash_falls_in_exactly_the_range_that_covers_it() -> None:
+    ranges = [common_pb2.HashRange(lo=0, hi=HASH_SPACE // 2, cell="a"),
+              common_pb2.HashRange(lo=HASH_SPACE // 2, hi=0, cell="b")]
+    assert placement.range_for(ranges, 0).cell == "a"
+    assert placement.range_for(ranges, HASH_SPACE // 2 - 1).cell == "a"
+    assert placement.range_for(ranges, HASH_SPACE // 2).cell == "b"
+    assert placement.range_for(ranges, HASH_SPACE - 1).cell == "b"
+
+
+def test_dimension_order_does_not_change_the_routing_hash() -> None:
+    assert dimension_hash([("a", "1"), ("b", "2")]) == dimension_hash([("b", "2"), ("a", "1")])
+    assert dimension_hash([("a", "1")]) != dimension_hash([("a", "2")])
+
+
+def test_three_nodes_in_three_zones_hold_every_tile() -> None:
+    nodes = [_node(0, "a"), _node(1, "b"), _node(2, "c")]
+    for bucket in range(50):
+        chosen = placement.replicas(placement.tile_name("t", 0, bucket), nodes)
+        assert sorted(n.node_id for n in chosen) == ["n0", "n1", "n2"]
+
+
+def test_replicas_are_always_in_three_distinct_zones_and_spread_over_larger_cells() -> None:
+    nodes = [_node(i, "abc"[i % 3]) for i in range(9)]
+    seen = set()
+    for bucket in range(200):
+        chosen = placement.replicas(placement.tile_name("t", 0, bucket), nodes)
+        assert len({n.zone for n in chosen}) == 3
+        seen.update(n.node_id for n in chosen)
+    assert len(seen) == 9
+
+
+def test_placement_is_stable_when_a_node_is_added_to_another_zone_set() -> None:
+    nodes = [_node(i, "abc"[i % 3]) for i in range(6)]
+    before = {b: [n.node_id for n in placement.replicas(placement.tile_name("t", 0, b), nodes)] for b in range(100)}
+    after_nodes = nodes + [_node(6, "a")]
+    moved = sum(before[b] != [n.node_id for n in placement.replicas(placement.tile_name("t", 0, b), after_nodes)]
+                for b in range(100))
+    assert moved < 60  # only tiles whose zone-a winner is the new node move
+
+
+def test_a_cell_with_fewer_than_three_zones_cannot_place_a_tile() -> None:
+    with pytest.raises(errors.Unavailable, match="3 zones"):
+        placement.replicas("t/0/1", [_node(0, "a"), _node(1, "a"), _node(2, "b")])
