@@ -63,10 +63,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             if not args.no_sample:
                 _load_sample(client)
             _print_endpoints(client, cluster.discovery_address)
+            exe = _command_name()
             print("\nTry:")
-            print(f"  tessera status")
+            print(f"  {exe} status")
             for q in sample.EXAMPLE_QUERIES[:2]:
-                print(f"  tessera sql {json.dumps(q)}")
+                print(f"  {exe} sql {json.dumps(q)}")
             print("\nRunning; Ctrl-C stops every process.", flush=True)
         while not stop["now"]:
             time.sleep(0.5)
@@ -81,6 +82,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         cluster.stop()
         print("stopped.")
     return 0
+
+
+def _command_name() -> str:
+    """How the user can run this CLI: `tessera` when it is on PATH, else its path."""
+    import shutil
+
+    here = pathlib.Path(sys.argv[0]).resolve()
+    on_path = shutil.which("tessera")
+    if on_path and pathlib.Path(on_path).resolve() == here:
+        return "tessera"
+    try:
+        return str(here.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 def _pid_alive(pid: int) -> bool:
