@@ -4,8 +4,15 @@ The SDK is ``tessera.Client``; errors are in ``tessera.errors``.
 """
 
 from tessera.client import Client
-from tessera.errors import (Conflict, NotFound, RejectedRecords, StaleRoute, TesseraError, Unavailable,
-                            ValidationError)
+from tessera.errors import (
+                            Conflict,
+                            NotFound,
+                            RejectedRecords,
+                            StaleRoute,
+                            TesseraError,
+                            Unavailable,
+                            ValidationError,
+)
 
 __all__ = ["Client", "Conflict", "NotFound", "RejectedRecords", "StaleRoute", "TesseraError", "Unavailable",
            "ValidationError"]

@@ -15,7 +15,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 import numpy as np
@@ -25,8 +25,15 @@ import tenacity
 from tessera import arrowipc, errors, layout, limits, placement
 from tessera.records import RecordLike, routing_hash, to_record
 from tessera.runtime import GRPC_OPTIONS
-from tessera.v1 import (catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, query_pb2,
-                        query_pb2_grpc)
+from tessera.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    common_pb2,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    query_pb2,
+    query_pb2_grpc,
+)
 
 T = TypeVar("T")
 ROUTE_TTL_S = 60.0
@@ -61,7 +68,7 @@ class Client:
             ch.close()
         self._channels.clear()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -31,11 +31,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+try:  # loaded here, in the parent: the child between fork and exec must not dlopen
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: a crashed launcher takes its children with it
 
 
 @dataclass
@@ -163,7 +167,8 @@ class LocalCluster:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         proc.popen = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                                      start_new_session=True, preexec_fn=_die_with_parent)
+                                      start_new_session=True,
+                                      preexec_fn=_die_with_parent)  # noqa: PLW1509 - async-signal-safe prctl only
         log.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:

@@ -41,11 +41,11 @@ def machine_metrics(end_ms: int, hours: float = 3.0, interval_s: int = 10, seed:
 
 
 EXAMPLE_QUERIES = (
-    f'SELECT factory, round(avg(temperature), 2) AS avg_temp, max(vibration) AS max_vib '
-    f'FROM "{DATABASE}"."{TABLE}" WHERE time > ago(1h) GROUP BY factory ORDER BY factory',
-    f'SELECT bin(time, 15m) AS t, machine, round(avg(temperature), 2) AS temp FROM "{DATABASE}"."{TABLE}" '
+    (f'SELECT factory, round(avg(temperature), 2) AS avg_temp, max(vibration) AS max_vib '
+    f'FROM "{DATABASE}"."{TABLE}" WHERE time > ago(1h) GROUP BY factory ORDER BY factory'),
+    (f'SELECT bin(time, 15m) AS t, machine, round(avg(temperature), 2) AS temp FROM "{DATABASE}"."{TABLE}" '
     f"WHERE factory = 'osaka' AND machine IN ('m07', 'm01') AND time > ago(2h) "
-    f"GROUP BY bin(time, 15m), machine ORDER BY t, machine",
-    f'SELECT factory, machine, count(*) AS readings FROM "{DATABASE}"."{TABLE}" WHERE temperature > 80 '
-    f"GROUP BY factory, machine HAVING count(*) > 10 ORDER BY readings DESC LIMIT 5",
+    f"GROUP BY bin(time, 15m), machine ORDER BY t, machine"),
+    (f'SELECT factory, machine, count(*) AS readings FROM "{DATABASE}"."{TABLE}" WHERE temperature > 80 '
+    f"GROUP BY factory, machine HAVING count(*) > 10 ORDER BY readings DESC LIMIT 5"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from services.ingest.writer import Writer, WriteOutcome
+from services.ingest.writer import WriteOutcome, Writer
 from tessera import validation
 from tessera.runtime import rpc
 from tessera.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc

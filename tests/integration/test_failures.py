@@ -9,7 +9,7 @@ import pytest
 
 from tessera.client import Client
 from tessera.cluster import LocalCluster
-from tests.integration.replicas import replica_rows, storage_addresses
+from tests.integration.replicas import replica_rows
 
 
 def _records(n: int, start_ms: int, tag: str) -> list[dict[str, object]]:

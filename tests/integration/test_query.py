@@ -74,26 +74,26 @@ def _close(a: list[dict[str, object]], b: list[dict[str, object]]) -> bool:
 # Each case: Timestream SQL over the table, and the same question in plain DuckDB SQL over `ref`.
 CASES = [
     ("SELECT count(*) AS n FROM {t}", "SELECT count(*) AS n FROM ref"),
-    ("SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
-     "sum(load) AS s FROM {t} GROUP BY region ORDER BY region",
-     "SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
-     "sum(load) AS s FROM ref GROUP BY region ORDER BY region"),
-    ("SELECT machine, max(temperature) AS t FROM {t} WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
-     "GROUP BY machine HAVING count(*) > 100 ORDER BY t DESC LIMIT 5",
-     "SELECT machine, max(temperature) AS t FROM ref WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
+    (("SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
+     "sum(load) AS s FROM {t} GROUP BY region ORDER BY region"),
+     ("SELECT region, count(*) AS n, round(avg(temperature), 6) AS a, min(load) AS lo, max(load) AS hi, "
+     "sum(load) AS s FROM ref GROUP BY region ORDER BY region")),
+    (("SELECT machine, max(temperature) AS t FROM {t} WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
      "GROUP BY machine HAVING count(*) > 100 ORDER BY t DESC LIMIT 5"),
+     ("SELECT machine, max(temperature) AS t FROM ref WHERE region IN ('r1', 'r2') AND NOT status = 'fail' "
+     "GROUP BY machine HAVING count(*) > 100 ORDER BY t DESC LIMIT 5")),
     ("SELECT count(*) AS n FROM {t} WHERE temperature IS NULL OR load BETWEEN 10 AND 20",
      "SELECT count(*) AS n FROM ref WHERE temperature IS NULL OR load BETWEEN 10 AND 20"),
     ("SELECT count(*) AS n FROM {t} WHERE machine LIKE 'm0%' AND status <> 'ok'",
      "SELECT count(*) AS n FROM ref WHERE machine LIKE 'm0%' AND status <> 'ok'"),
-    ("SELECT bin(time, 30m) AS b, round(avg(load), 6) AS a FROM {t} WHERE machine = 'm03' GROUP BY bin(time, 30m) "
-     "ORDER BY b",
-     "SELECT time_bucket(INTERVAL 30 MINUTE, time::TIMESTAMP) AS b, round(avg(load), 6) AS a FROM ref "
-     "WHERE machine = 'm03' GROUP BY b ORDER BY b"),
-    ("SELECT machine, load * 2 + 1 AS x, temperature FROM {t} WHERE time = (SELECT max(time) FROM {t}) "
-     "ORDER BY machine",
-     "SELECT machine, load * 2 + 1 AS x, temperature FROM ref WHERE time = (SELECT max(time) FROM ref) "
+    (("SELECT bin(time, 30m) AS b, round(avg(load), 6) AS a FROM {t} WHERE machine = 'm03' GROUP BY bin(time, 30m) "
+     "ORDER BY b"),
+     ("SELECT time_bucket(INTERVAL 30 MINUTE, time::TIMESTAMP) AS b, round(avg(load), 6) AS a FROM ref "
+     "WHERE machine = 'm03' GROUP BY b ORDER BY b")),
+    (("SELECT machine, load * 2 + 1 AS x, temperature FROM {t} WHERE time = (SELECT max(time) FROM {t}) "
      "ORDER BY machine"),
+     ("SELECT machine, load * 2 + 1 AS x, temperature FROM ref WHERE time = (SELECT max(time) FROM ref) "
+     "ORDER BY machine")),
 ]
 
 

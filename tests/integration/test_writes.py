@@ -118,10 +118,9 @@ def test_more_than_100_records_in_one_request_is_a_validation_error_via_the_raw_
     ingest = next(n for c in route.cells for n in c.nodes if n.role == "ingest" and c.cell == route.ranges[0].cell)
     rec = common_pb2.Record(dimensions=[common_pb2.Dimension(name="h", value="1")], measure_name="m",
                             measure_value="1", time=str(_now_ms()))
-    with grpc.insecure_channel(ingest.address) as ch:
-        with pytest.raises(grpc.RpcError) as info:
-            ingest_pb2_grpc.IngestStub(ch).WriteRecords(ingest_pb2.WriteRecordsRequest(
-                database_name=database, table_name="toomany", records=[rec] * 101), timeout=10)
+    with grpc.insecure_channel(ingest.address) as ch, pytest.raises(grpc.RpcError) as info:
+        ingest_pb2_grpc.IngestStub(ch).WriteRecords(ingest_pb2.WriteRecordsRequest(
+            database_name=database, table_name="toomany", records=[rec] * 101), timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "100" in info.value.details()
     assert client.query(f'SELECT count(*) AS n FROM "{database}"."toomany"').column("n").to_pylist() == [0]
