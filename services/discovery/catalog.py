@@ -188,10 +188,11 @@ class Catalog:
         counts = await routing_map.table_counts(self._store)
         cell = min(cells, key=lambda c: (counts.get(c, 0), c))
         now = _now_ms()
-        doc = {"name": req.table_name, "database": req.database_name, "table_id": uuid.uuid4().hex[:16],
+        table_id = uuid.uuid4().hex[:16]
+        doc = {"name": req.table_name, "database": req.database_name, "table_id": table_id,
                "memory_hours": hours, "magnetic_days": days, "magnetic": magnetic, "created": now, "updated": now}
         puts = {keys.table(req.database_name, req.table_name): dumps(doc),
-                keys.routing(doc["table_id"]): dumps(routing_map.initial(cell))}
+                keys.routing(table_id): dumps(routing_map.initial(cell))}
         if not await self._store.create(puts):
             raise errors.Conflict(f"The table {req.table_name} already exists in database {req.database_name}.")
         return await self.table_proto(doc)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import ParamSpec, Protocol, TypeVar
 
 import aetcd
 import aetcd.exceptions
@@ -16,6 +16,7 @@ import aetcd.exceptions
 from tessera import errors
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class KeyValueStore(Protocol):
@@ -36,9 +37,9 @@ class KeyValueStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _translated(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def _translated(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[None, None, T]]:
     @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await asyncio.wait_for(fn(*args, **kwargs), timeout=5.0)
         except (aetcd.exceptions.ClientError, TimeoutError, OSError) as exc:

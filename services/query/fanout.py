@@ -106,7 +106,8 @@ class TileReader:
                         seen[(t.range_lo, t.bucket)] = t
         return [seen[k] for k in sorted(seen)]
 
-    def _request(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], mode: int) -> storage_pb2.ScanRequest:
+    def _request(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], mode: storage_pb2.ScanMode
+                 ) -> storage_pb2.ScanRequest:
         return storage_pb2.ScanRequest(tiles=tiles, schema=spec.schema, columns=spec.columns,
                                        predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
                                        mode=mode)
