@@ -67,15 +67,17 @@ class DiscoveryClient:
 class NodeRegistration:
     """Keeps one node registered in its cell: registers at start, refreshes its lease, deregisters at stop."""
 
-    def __init__(self, client: DiscoveryClient, node: common_pb2.NodeInfo, ttl_s: int = 10) -> None:
+    def __init__(self, client: DiscoveryClient, node_id: str, cell: str, role: str, zone: str,
+                 ttl_s: int = 10) -> None:
         self._client = client
-        self.node = node
+        self.node = common_pb2.NodeInfo(node_id=node_id, cell=cell, role=role, zone=zone)
         self._ttl = ttl_s
         self._lease = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Register (waiting for discovery if it is not up yet) and start the keep-alive loop."""
+    async def start(self, address: str) -> None:
+        """Register at ``address`` (waiting for discovery if it is not up yet) and keep the lease alive."""
+        self.node.address = address
         delay = 0.1
         while True:
             try:

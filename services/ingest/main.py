@@ -38,21 +38,18 @@ class IngestService:
         self._quorum = QuorumWriter(PoolAppender(self._pool))
         writer = Writer(config.cell, RouteCache(self._discovery), self._discovery, self._cell, self._quorum)
         self._servicer = IngestServicer(writer)
-        self._registration: NodeRegistration | None = None
+        self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "ingest", config.zone,
+                                              config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         ingest_pb2_grpc.add_IngestServicer_to_server(self._servicer, server)
 
     async def start(self, address: str) -> None:
-        c = self._config
-        node = common_pb2.NodeInfo(node_id=c.node_id, cell=c.cell, role="ingest", zone=c.zone, address=address)
-        self._registration = NodeRegistration(self._discovery, node, c.lease_ttl_s)
-        await self._registration.start()
+        await self._registration.start(address)
         await self._cell.start()
 
     async def stop(self) -> None:
-        if self._registration is not None:
-            await self._registration.stop()
+        await self._registration.stop()
         await self._cell.stop()
         await self._quorum.drain()
         await self._pool.close()

@@ -12,7 +12,7 @@ from services.query.fanout import TileReader
 from services.query.server import QueryServicer
 from services.storage.client import StoragePool
 from tessera import runtime
-from tessera.v1 import common_pb2, query_pb2_grpc
+from tessera.v1 import query_pb2_grpc
 
 
 class QueryService:
@@ -28,22 +28,18 @@ class QueryService:
         self._remote = RemoteCellReader()
         coordinator = Coordinator(RouteCache(self._discovery), self._cell, TileReader(self._pool), self._remote)
         self._servicer = QueryServicer(coordinator)
-        self._registration: NodeRegistration | None = None
+        self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "query", config.zone,
+                                              config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         query_pb2_grpc.add_QueryServicer_to_server(self._servicer, server)
 
     async def start(self, address: str) -> None:
-        c = self._config
-        node = common_pb2.NodeInfo(node_id=c.node_id, cell=c.cell, role="query", zone=c.zone, address=address)
-        self._registration = NodeRegistration(self._discovery, node, c.lease_ttl_s)
-        await self._registration.start()
+        await self._registration.start(address)
         await self._cell.start()
 
     async def stop(self) -> None:
-        if self._registration is not None:
-            await self._registration.stop()
-            self._registration = None
+        await self._registration.stop()
         await self._cell.stop()
         await self._remote.close()
         await self._pool.close()

@@ -9,7 +9,7 @@ from services.discovery.client import DiscoveryClient, NodeRegistration
 from services.storage.server import StorageServicer
 from services.storage.tilestore import TileStore
 from tessera import runtime
-from tessera.v1 import common_pb2, storage_pb2_grpc
+from tessera.v1 import storage_pb2_grpc
 
 
 class StorageService:
@@ -21,21 +21,17 @@ class StorageService:
         self._config = config
         self._store = store
         self._discovery = DiscoveryClient(config.discovery)
-        self._registration: NodeRegistration | None = None
+        self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "storage", config.zone,
+                                              config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store), server)
 
     async def start(self, address: str) -> None:
-        c = self._config
-        node = common_pb2.NodeInfo(node_id=c.node_id, cell=c.cell, role="storage", zone=c.zone, address=address)
-        self._registration = NodeRegistration(self._discovery, node, c.lease_ttl_s)
-        await self._registration.start()
+        await self._registration.start(address)
 
     async def stop(self) -> None:
-        if self._registration is not None:
-            await self._registration.stop()
-            self._registration = None
+        await self._registration.stop()
         await self._store.close()
         await self._discovery.close()
 
