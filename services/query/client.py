@@ -29,9 +29,8 @@ class RemoteCellReader:
         """The cell's deduplicated rows for the spec; tries each of its coordinators, live ones first."""
         coordinators = sorted((n for n in nodes if n.role == "query"), key=lambda n: not n.live)
         request = query_pb2.CellScanRequest(
-            table_id=spec.table_id, range_los=sorted(spec.range_los or ()), schema=spec.schema,
-            columns=spec.columns, predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
-            allow_partial=allow_partial)
+            table_id=spec.table_id, schema=spec.schema, columns=spec.columns, predicate=spec.predicate,
+            start_ns=spec.start_ns, end_ns=spec.end_ns, allow_partial=allow_partial, with_keys=spec.with_keys)
         failures = []
         for node in coordinators:
             try:

@@ -11,9 +11,9 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from services.query.fanout import CellRead, ScanSpec, TileReader
+from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, translate
-from tessera import errors, layout
+from tessera import dedup, errors, layout
 from tessera.v1 import common_pb2
 
 MIN_NS = 0
@@ -51,22 +51,28 @@ def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
 def _arrow_schema(columns: Sequence[common_pb2.Column], names: Sequence[str]) -> pa.Schema:
     types = {c.name: layout.ARROW_TYPES[c.type] for c in columns}
     types.update({layout.TIME: layout.TIME_TYPE, layout.MEASURE_NAME: pa.string()})
+    types.update({n: t for n, t in layout.FIXED_COLUMNS.items() if n in layout.KEY_COLUMNS})
     return pa.schema([(n, types[n]) for n in names])
 
 
-def _spec(scan: TableScan, route: common_pb2.TableRoute, range_los: frozenset[int] | None) -> ScanSpec:
+def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> ScanSpec:
     stored = _stored(route)
     schema_names = [layout.TIME, layout.MEASURE_NAME] + [c.name for c in stored]
     wanted = schema_names if scan.columns is None else [n for n in schema_names if n in set(scan.columns)]
     if layout.TIME not in wanted:
         wanted.insert(0, layout.TIME)
-    known = set(schema_names)
-    # A predicate over a column the table has never had cannot run on replicas; the final stage reports it.
-    predicate = scan.predicate if all(c in known for c in scan.predicate_columns) else ""
-    return ScanSpec(table_id=route.table_id, range_los=range_los, schema=stored,
-                    columns=tuple(wanted), predicate=predicate,
+    # When several cells may hold versions of one key, cells return keyed rows unfiltered by value and
+    # the coordinator filters after deduplicating (see fanout._merge for the same reasoning).
+    predicate = "" if merge_cells else _pushable(scan, schema_names)
+    return ScanSpec(table_id=route.table_id, schema=stored, columns=tuple(wanted), predicate=predicate,
                     start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
-                    end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns))
+                    end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns), with_keys=merge_cells)
+
+
+def _pushable(scan: TableScan, schema_names: Sequence[str]) -> str:
+    # A predicate over a column the table has never had cannot run on replicas; the final stage reports it.
+    known = set(schema_names)
+    return scan.predicate if all(c in known for c in scan.predicate_columns) else ""
 
 
 class Coordinator:
@@ -88,23 +94,21 @@ class Coordinator:
 
     async def _read_table(self, scan: TableScan, allow_partial: bool) -> tuple[pa.Table, int, list[str]]:
         route = await self._routes.get(scan.database, scan.table)
-        by_cell: dict[str, set[int]] = {}
-        for r in route.ranges:
-            for cell in r.readers or [r.cell]:
-                by_cell.setdefault(cell, set()).add(r.lo)
-        spec0 = _spec(scan, route, None)
+        cells = sorted({c for r in route.ranges for c in (r.readers or [r.cell])})
+        merge_cells = any(len(r.readers) > 1 for r in route.ranges)
+        spec = _spec(scan, route, merge_cells)
         nodes = {c.cell: list(c.nodes) for c in route.cells}
-        reads = []
-        for cell, los in sorted(by_cell.items()):
-            spec = _spec(scan, route, frozenset(los))
-            if cell == self._members.cell:
-                reads.append(self.read_local(spec, allow_partial))
-            else:
-                reads.append(self._remote.cell_scan(nodes.get(cell, []), spec, allow_partial))
+        reads = [self.read_local(spec, allow_partial) if cell == self._members.cell
+                 else self._remote.cell_scan(nodes.get(cell, []), spec, allow_partial) for cell in cells]
         results = await asyncio.gather(*reads)
-        schema = _arrow_schema(spec0.schema, spec0.columns)
-        parts = [t.select(list(spec0.columns)).cast(schema) for r in results for t in r.tables if t.num_rows]
+        names = list(spec.columns) + (list(layout.KEY_COLUMNS) if merge_cells else [])
+        schema = _arrow_schema(spec.schema, names)
+        parts = [t.select(names).cast(schema) for r in results for t in r.tables if t.num_rows]
         table = pa.concat_tables(parts) if parts else schema.empty_table()
+        if merge_cells:
+            predicate = _pushable(scan, [layout.TIME, layout.MEASURE_NAME] + [c.name for c in spec.schema])
+            table = await asyncio.to_thread(
+                lambda: apply_predicate(dedup.latest_versions(table), predicate).drop_columns(list(layout.KEY_COLUMNS)))
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
     async def execute(self, query_id: str, sql: str, allow_partial: bool) -> QueryResult:

@@ -13,11 +13,13 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 import structlog
 
 from services.storage.client import StoragePool
 from tessera import arrowipc, dedup, errors, layout, placement
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 from tessera.v1 import common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -29,12 +31,12 @@ class ScanSpec:
     """What to read of one table: ranges, time window, projection and pushed-down predicate."""
 
     table_id: str
-    range_los: frozenset[int] | None  # None = every range
     schema: tuple[common_pb2.Column, ...]
     columns: tuple[str, ...]
     predicate: str
     start_ns: int
     end_ns: int
+    with_keys: bool = False  # keep the key columns: the caller merges rows from several cells
 
 
 @dataclass
@@ -75,7 +77,7 @@ class TileReader:
         results = await asyncio.gather(*(self._read_group(spec, groups[k], replicas_of[k]) for k in groups),
                                        return_exceptions=True)
         for key, res in zip(groups, results):
-            if isinstance(res, errors.TesseraError):
+            if isinstance(res, errors.Unavailable):
                 if not allow_partial:
                     raise res
                 out.partial_reasons.append(str(res))
@@ -102,8 +104,7 @@ class TileReader:
         for r in replies:
             if isinstance(r, storage_pb2.ListTilesResponse):
                 for t in r.tiles:
-                    if spec.range_los is None or t.range_lo in spec.range_los:
-                        seen[(t.range_lo, t.bucket)] = t
+                    seen[(t.range_lo, t.bucket)] = t
         return [seen[k] for k in sorted(seen)]
 
     def _request(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], mode: storage_pb2.ScanMode
@@ -128,7 +129,7 @@ class TileReader:
             node = candidates.pop(0)
             try:
                 return node, await self._scan(node, request)
-            except errors.TesseraError as exc:
+            except _REPLICA_FAULTS as exc:  # anything else (a bad predicate, say) is the query's own error
                 errs.append(f"{node.node_id}: {exc}")
         return None
 
@@ -139,11 +140,12 @@ class TileReader:
         order = order[shift:] + order[:shift]  # spread the data role over the replicas
         errs: list[str] = []
         spare = order[2:]
-        data_task = self._first_ok([order[0]], self._request(spec, tiles, storage_pb2.SCAN_DATA), errs)
+        data_mode = storage_pb2.SCAN_MERGE if spec.with_keys else storage_pb2.SCAN_DATA
+        data_task = self._first_ok([order[0]], self._request(spec, tiles, data_mode), errs)
         digest_task = self._first_ok([order[1]], self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
         data, digest = await asyncio.gather(data_task, digest_task)
         if data is None and spare:
-            data = await self._first_ok(spare, self._request(spec, tiles, storage_pb2.SCAN_DATA), errs)
+            data = await self._first_ok(spare, self._request(spec, tiles, data_mode), errs)
         elif digest is None and spare:
             digest = await self._first_ok(spare, self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
         if data is None or digest is None:
@@ -157,13 +159,41 @@ class TileReader:
 
     async def _merge(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], replicas: list[common_pb2.NodeInfo],
                      errs: list[str]) -> tuple[pa.Table, int]:
+        # Replicas must not filter on values here: an up-to-date replica would drop the newest version
+        # while a lagging one still returns an older version that passes. Dedup first, then filter.
         request = self._request(spec, tiles, storage_pb2.SCAN_MERGE)
+        request.predicate = ""
         replies = await asyncio.gather(*(self._scan(n, request) for n in replicas), return_exceptions=True)
+        for r in replies:
+            if isinstance(r, errors.TesseraError) and not isinstance(r, _REPLICA_FAULTS):
+                raise r
         good = [r for r in replies if isinstance(r, _Reply) and r.table is not None]
         if len(good) < 2:
             errs += [str(r) for r in replies if isinstance(r, BaseException)]
             raise errors.Unavailable(f"replicas of table {spec.table_id} disagree and fewer than 2 answered the "
                                      "merge read: " + "; ".join(errs))
-        merged = dedup.latest_versions(pa.concat_tables([r.table for r in good if r.table is not None],
-                                                        promote_options="default"))
-        return merged.drop_columns(list(layout.KEY_COLUMNS)), sum(r.bytes_scanned for r in good)
+        tables = [r.table for r in good if r.table is not None]
+        merged = await asyncio.to_thread(
+            lambda: apply_predicate(dedup.latest_versions(pa.concat_tables(tables, promote_options="default")),
+                                    spec.predicate))
+        if not spec.with_keys:
+            merged = merged.drop_columns(list(layout.KEY_COLUMNS))
+        return merged, sum(r.bytes_scanned for r in good)
+
+
+_REPLICA_FAULTS = (errors.Unavailable, errors.DeadlineExceeded, errors.InternalError)
+
+
+def apply_predicate(table: pa.Table, predicate: str) -> pa.Table:
+    """Rows of ``table`` passing a DuckDB SQL predicate (with Timestream's session settings)."""
+    if not predicate.strip() or table.num_rows == 0:
+        return table
+    con = duckdb.connect()
+    try:
+        for setting in DUCKDB_SESSION_SETTINGS:
+            con.execute(setting)
+        return con.from_arrow(table).filter(predicate).to_arrow_table()
+    except duckdb.Error as exc:
+        raise errors.ValidationError(f"cannot evaluate the filter {predicate!r}: {exc}") from exc
+    finally:
+        con.close()

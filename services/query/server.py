@@ -101,9 +101,9 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
     @stream_rpc
     async def CellScan(self, request: query_pb2.CellScanRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[storage_pb2.ScanChunk]:
-        spec = ScanSpec(table_id=request.table_id, range_los=frozenset(request.range_los),
-                        schema=tuple(request.schema), columns=tuple(request.columns), predicate=request.predicate,
-                        start_ns=request.start_ns, end_ns=request.end_ns)
+        spec = ScanSpec(table_id=request.table_id, schema=tuple(request.schema), columns=tuple(request.columns),
+                        predicate=request.predicate, start_ns=request.start_ns, end_ns=request.end_ns,
+                        with_keys=request.with_keys)
         read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:
             yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(table))

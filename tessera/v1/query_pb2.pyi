@@ -91,21 +91,21 @@ class CancelQueryResponse(_message.Message):
     def __init__(self, cancellation_message: _Optional[str] = ...) -> None: ...
 
 class CellScanRequest(_message.Message):
-    __slots__ = ("table_id", "range_los", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial")
+    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
-    RANGE_LOS_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     PREDICATE_FIELD_NUMBER: _ClassVar[int]
     START_NS_FIELD_NUMBER: _ClassVar[int]
     END_NS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    WITH_KEYS_FIELD_NUMBER: _ClassVar[int]
     table_id: str
-    range_los: _containers.RepeatedScalarFieldContainer[int]
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
     predicate: str
     start_ns: int
     end_ns: int
     allow_partial: bool
-    def __init__(self, table_id: _Optional[str] = ..., range_los: _Optional[_Iterable[int]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ...) -> None: ...
+    with_keys: bool
+    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ...) -> None: ...
