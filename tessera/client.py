@@ -219,11 +219,12 @@ class Client:
             raise errors.ValidationError("Records must hold at least one record")
         total = common_pb2.RecordsIngested()
         rejected: list[common_pb2.RejectedRecord] = []
+        pending = np.ones(len(recs), dtype=bool)  # records not yet acknowledged; a stale route re-routes these
 
         def send(route: common_pb2.TableRoute) -> None:
             by_cell: dict[str, list[int]] = {}
-            for i, rec in enumerate(recs):
-                cell = placement.range_for(route.ranges, routing_hash(rec, common)).cell
+            for i in np.flatnonzero(pending).tolist():
+                cell = placement.range_for(route.ranges, routing_hash(recs[i], common)).cell
                 by_cell.setdefault(cell, []).append(i)
             for cell, idx in by_cell.items():
                 for start in range(0, len(idx), limits.MAX_RECORDS_PER_WRITE):
@@ -237,6 +238,7 @@ class Client:
                     for r in resp.rejected_records:
                         r.record_index = chunk[r.record_index]
                         rejected.append(r)
+                    pending[chunk] = False
 
         self._to_cell(database, table, send)
         if rejected:
@@ -259,12 +261,13 @@ class Client:
         hashes = _row_hashes(data, dims)
         total = common_pb2.RecordsIngested()
         rejected: list[common_pb2.RejectedRecord] = []
+        pending = np.ones(data.num_rows, dtype=bool)  # rows not yet acknowledged
 
         def send(route: common_pb2.TableRoute) -> None:
             los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
             cell_of = np.searchsorted(los, hashes, side="right") - 1
-            for ri in np.unique(cell_of):
-                rows = np.flatnonzero(cell_of == ri)
+            for ri in np.unique(cell_of[pending]):
+                rows = np.flatnonzero((cell_of == ri) & pending)
                 cell = route.ranges[int(ri)].cell
                 for start in range(0, len(rows), ARROW_BATCH_ROWS):
                     chunk = rows[start:start + ARROW_BATCH_ROWS]
@@ -278,6 +281,7 @@ class Client:
                     for r in resp.rejected_records:
                         r.record_index = int(chunk[r.record_index])
                         rejected.append(r)
+                    pending[chunk] = False
 
         self._to_cell(database, table, send)
         if rejected:
@@ -294,9 +298,12 @@ class Client:
         k = next(self._rr)
         return live[k % len(live):] + live[:k % len(live)]
 
-    def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False
-                    ) -> Iterator[query_pb2.QueryResponse]:
-        """Query, one response per page, following NextToken on the same coordinator."""
+    def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False,
+                    query_id: str = "") -> Iterator[query_pb2.QueryResponse]:
+        """Query, one response per page, following NextToken on the same coordinator.
+
+        ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it.
+        """
         coordinators = self._coordinators()
         attempt = itertools.count()
         chosen: list[query_pb2_grpc.QueryStub] = []
@@ -305,7 +312,8 @@ class Client:
             node = coordinators[next(attempt) % len(coordinators)]
             stub = query_pb2_grpc.QueryStub(self._channel(node.address))
             resp = self._call(stub.Query, query_pb2.QueryRequest(
-                query_string=sql, max_rows=max_rows, arrow_format=arrow, allow_partial=allow_partial))
+                query_string=sql, max_rows=max_rows, arrow_format=arrow, allow_partial=allow_partial,
+                client_token=query_id))
             chosen.append(stub)
             return resp
 
@@ -333,6 +341,15 @@ class Client:
             table = table.replace_schema_metadata({b"partial": b"true", b"partial_reasons": "\n".join(reasons)})
         return table
 
+    def cancel_query(self, query_id: str) -> str:
+        """CancelQuery on every coordinator (the query runs on one of them); returns its message."""
+        messages = []
+        for node in self._coordinators():
+            stub = query_pb2_grpc.QueryStub(self._channel(node.address))
+            resp = self._call(stub.CancelQuery, query_pb2.CancelQueryRequest(query_id=query_id))
+            messages.append(resp.cancellation_message)
+        return next((m for m in messages if m.endswith("cancelled")), messages[0] if messages else "")
+
     def query_rows(self, sql: str, max_rows: int = 1000) -> Iterator[dict[str, str | None]]:
         """Rows as {column: Timestream scalar string or None}, fetched page by page."""
         for page in self.query_pages(sql, max_rows=max_rows):
@@ -342,7 +359,11 @@ class Client:
 
 
 def _row_hashes(data: pa.Table, dims: list[str]) -> np.ndarray:
-    values = [data.column(c).to_pylist() for c in dims]
+    for c in dims:
+        t = data.schema.field(c).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)):
+            raise errors.ValidationError(f"dimension column '{c}' must hold strings; it is {t}")
+    values = [data.column(c).cast(pa.string()).to_pylist() for c in dims]
     out = np.empty(data.num_rows, dtype=np.uint64)
     for i in range(data.num_rows):
         out[i] = layout.dimension_hash((c, v[i]) for c, v in zip(dims, values) if v[i] is not None)

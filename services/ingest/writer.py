@@ -51,6 +51,16 @@ def table_context(route: common_pb2.TableRoute, now_ns: int) -> TableContext:
         magnetic_writes=route.magnetic_writes, now_ns=now_ns)
 
 
+def _prepare(route: common_pb2.TableRoute, validate: Callable[[TableContext], Validated]
+             ) -> tuple[Validated, pa.Table | None, np.ndarray]:
+    """Validation and key hashing: CPU work, run in a worker thread so the event loop keeps serving."""
+    v = validate(table_context(route, time.time_ns()))
+    if not v.rows.num_rows:
+        return v, None, np.empty(0, dtype=np.uint64)
+    rows, dim_hash = layout.with_key_columns(v.rows, v.dimension_columns, v.measure_columns, v.versions)
+    return v, rows, dim_hash
+
+
 class Writer:
     """Turns one validated write into quorum appends on the tiles of this cell."""
 
@@ -64,9 +74,13 @@ class Writer:
 
     async def write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
                     ) -> WriteOutcome:
-        """Validate with the table's context, then store every valid row durably on 2 of 3 replicas."""
+        """Validate with the table's context, then store every valid row durably on 2 of 3 replicas.
+
+        Nothing changes (no column registered, no row sent) unless every row belongs to this cell.
+        """
         route = await self._routes.get(db, table, min_epoch=epoch)
-        v = validate(table_context(route, time.time_ns()))
+        v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
+        groups = self._tiles(route, rows, dim_hash) if rows is not None else []
         if v.new_columns:
             registered = await self._registrar.register_columns(
                 route.table_id, [common_pb2.Column(name=n, kind=s.kind, type=s.type) for n, s in v.new_columns.items()])
@@ -75,12 +89,11 @@ class Writer:
             if any(mine.get(n) != (s.kind, s.type) for n, s in v.new_columns.items()):
                 # Another writer registered a column first with another type: validate again against it.
                 route = await self._routes.get(db, table)
-                v = validate(table_context(route, time.time_ns()))
+                v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
+                groups = self._tiles(route, rows, dim_hash) if rows is not None else []
         rejected = {r.record_index: r for r in v.rejected}
         memory = magnetic = 0
-        if v.rows.num_rows:
-            rows, dim_hash = layout.with_key_columns(v.rows, v.dimension_columns, v.measure_columns, v.versions)
-            groups = self._tiles(route, rows, dim_hash)
+        if rows is not None:
             results = await asyncio.gather(*(self._append(route, key, rows, idx) for key, idx in groups))
             stored = np.ones(rows.num_rows, dtype=bool)
             for (_, idx), bad in zip(groups, results):

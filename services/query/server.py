@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from tessera import arrowipc, errors, limits
 from tessera.runtime import rpc, stream_rpc
 from tessera.v1 import query_pb2, query_pb2_grpc, storage_pb2
 
+_QUERY_ID = re.compile(r"^[a-zA-Z0-9]{1,64}$")
 DEFAULT_TIMEOUT_MS = 60_000  # Timestream bounds one Query call at 60 s
 
 
@@ -38,11 +40,13 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
         if request.next_token:
             query_id, stored, offset = self._cache.resume(request.next_token, request.query_string)
         else:
-            query_id, stored, offset = uuid.uuid4().hex, await self._run(request), 0
+            # A client that wants to cancel a running query names it up front with its ClientToken.
+            token = request.client_token
+            query_id = token if _QUERY_ID.match(token) and token not in self._running else uuid.uuid4().hex
+            stored, offset = await self._run(query_id, request), 0
         return self._page(query_id, stored, offset, request)
 
-    async def _run(self, request: query_pb2.QueryRequest) -> results.StoredResult:
-        query_id = uuid.uuid4().hex
+    async def _run(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
         timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS
         task = asyncio.create_task(self._execute(query_id, request))
         self._running[query_id] = task
@@ -53,6 +57,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             raise errors.DeadlineExceeded(f"query did not finish within {timeout_ms} ms (QueryRequest.timeout_ms)"
                                           ) from exc
         except asyncio.CancelledError as exc:
+            self._coordinator.interrupt(query_id)  # also when the client went away: stop the final stage
+            task.cancel()
             if query_id in self._cancelled:
                 raise errors.Cancelled(f"query {query_id} was cancelled") from exc
             raise

@@ -155,3 +155,30 @@ def test_a_syntax_error_is_a_validation_error_with_its_position(client: Client) 
         client.query('SELECT FROM WHERE "x"."y"')
     with pytest.raises(errors.ValidationError, match="SELECT"):
         client.query('DELETE FROM "a"."b"')
+
+
+def test_a_running_query_can_be_cancelled_by_its_id(client: Client, dataset: tuple[str, pa.Table]) -> None:
+    import threading
+
+    from tessera import errors
+
+    db, _ = dataset
+    t = f'"{db}"."metrics"'
+    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 7"
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            list(client.query_pages(slow, query_id="cancelme1"))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(2.0)
+    assert client.cancel_query("cancelme1").endswith("cancelled")
+    worker.join(30)
+    assert isinstance(outcome[0], errors.Cancelled)
+    assert time.monotonic() - started < 20

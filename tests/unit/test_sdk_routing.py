@@ -1,0 +1,53 @@
+"""The SDK re-routes only unacknowledged records after a stale route, so counts and indexes stay exact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tessera import errors
+from tessera.client import Client
+from tessera.layout import HASH_SPACE
+from tessera.v1 import common_pb2, ingest_pb2
+
+
+class FakeClient(Client):
+    """A Client whose network calls are replaced: two cells, the second answers StaleRoute once."""
+
+    def __init__(self) -> None:
+        super().__init__("127.0.0.1:1")
+        self.sent: list[tuple[str, int]] = []
+        self.stale_once = True
+
+    def route(self, database: str, table: str, refresh: bool = False) -> common_pb2.TableRoute:
+        nodes = [common_pb2.CellInfo(cell=c, nodes=[common_pb2.NodeInfo(node_id=f"{c}-i", cell=c, role="ingest",
+                                                                        address=c, live=True)]) for c in "ab"]
+        return common_pb2.TableRoute(epoch=2 if refresh else 1, cells=nodes, ranges=[
+            common_pb2.HashRange(lo=0, hi=HASH_SPACE // 2, cell="a"),
+            common_pb2.HashRange(lo=HASH_SPACE // 2, hi=0, cell="b")])
+
+    def _ingest(self, route: common_pb2.TableRoute, cell: str, method: str, request: Any) -> Any:
+        if cell == "b" and self.stale_once:
+            self.stale_once = False
+            raise errors.StaleRoute("moved", epoch=2)
+        self.sent.append((cell, len(request.records)))
+        rejected = [common_pb2.RejectedRecord(record_index=0, reason="first of chunk")]
+        return ingest_pb2.WriteRecordsResponse(
+            records_ingested=common_pb2.RecordsIngested(total=len(request.records) - 1,
+                                                        memory_store=len(request.records) - 1),
+            rejected_records=rejected)
+
+
+def test_a_stale_route_resends_only_what_was_not_acknowledged() -> None:
+    client = FakeClient()
+    records = [{"Dimensions": [{"Name": "k", "Value": str(i)}], "MeasureName": "m", "MeasureValue": "1",
+                "Time": "1"} for i in range(10)]
+    with pytest.raises(errors.RejectedRecords) as info:
+        client.write_records("db", "tbl", records)
+    sent = sum(n for _, n in client.sent)
+    assert sent == 10  # nothing twice
+    assert info.value.records_ingested == 10 - len(client.sent)
+    indexes = [r.record_index for r in info.value.rejected_records]
+    assert len(indexes) == len(set(indexes)) == len(client.sent)
+    client.close()
