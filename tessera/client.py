@@ -56,6 +56,7 @@ class Client:
         self._discovery = catalog_pb2_grpc.DiscoveryStub(self._channel(discovery))
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
         self._rr = itertools.count(random.randrange(1000))
+        self._cells: tuple[float, list[common_pb2.CellInfo]] | None = None
 
     def _channel(self, address: str) -> grpc.Channel:
         if address not in self._channels:
@@ -170,8 +171,13 @@ class Client:
         cached = self._routes.get((database, table))
         if cached and not refresh and time.monotonic() - cached[0] < ROUTE_TTL_S:
             return cached[1]
-        route = self._control(self._discovery.ResolveTable,
-                              catalog_pb2.ResolveTableRequest(database_name=database, table_name=table))
+        try:
+            route = self._control(self._discovery.ResolveTable,
+                                  catalog_pb2.ResolveTableRequest(database_name=database, table_name=table))
+        except (errors.Unavailable, errors.DeadlineExceeded):
+            if cached and not refresh:  # static stability: the data plane outlives a control-plane outage
+                return cached[1]
+            raise
         self._routes[(database, table)] = (time.monotonic(), route)
         return route
 
@@ -291,7 +297,14 @@ class Client:
 
     # -- queries -------------------------------------------------------------------------------------------
     def _coordinators(self) -> list[common_pb2.NodeInfo]:
-        nodes = [n for c in self.cells() for n in c.nodes if n.role == "query"]
+        now = time.monotonic()
+        if self._cells is None or now - self._cells[0] > ROUTE_TTL_S:
+            try:
+                self._cells = (now, self.cells())
+            except (errors.Unavailable, errors.DeadlineExceeded):
+                if self._cells is None:
+                    raise
+        nodes = [n for c in self._cells[1] for n in c.nodes if n.role == "query"]
         live = [n for n in nodes if n.live] or nodes
         if not live:
             raise errors.Unavailable("no query coordinator is registered")

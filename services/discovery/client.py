@@ -83,7 +83,7 @@ class NodeRegistration:
             try:
                 self._lease = await self._client.register(self.node, self._ttl)
                 break
-            except errors.Unavailable as exc:
+            except (errors.Unavailable, errors.DeadlineExceeded) as exc:
                 log.warning("register_retry", error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -124,7 +124,7 @@ class RouteCache:
             return cached[1]
         try:
             route = await self._client.resolve(db, table)
-        except errors.Unavailable:
+        except (errors.Unavailable, errors.DeadlineExceeded):
             if cached:
                 return cached[1]
             raise

@@ -16,6 +16,8 @@ import aetcd.exceptions
 from tessera import errors
 
 T = TypeVar("T")
+# Below callers' 5 s deadlines, so a hung etcd is reported as UNAVAILABLE rather than a deadline.
+ETCD_TIMEOUT_S = 2.0
 P = ParamSpec("P")
 
 
@@ -41,7 +43,7 @@ def _translated(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[None, No
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return await asyncio.wait_for(fn(*args, **kwargs), timeout=5.0)
+            return await asyncio.wait_for(fn(*args, **kwargs), timeout=ETCD_TIMEOUT_S)
         except (aetcd.exceptions.ClientError, TimeoutError, OSError) as exc:
             raise errors.Unavailable(f"the control plane store (etcd) is unavailable: {exc!r}") from exc
 

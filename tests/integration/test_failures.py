@@ -79,3 +79,29 @@ def test_a_query_fails_clearly_rather_than_silently_when_two_replicas_are_down(
         for v in victims:
             cluster.restart(v.name)
     assert _count(client, db, table, "quorum") == 50
+
+
+def test_with_etcd_paused_writes_and_queries_go_on_and_control_calls_are_unavailable(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    from tessera import errors
+
+    db, table, _ = owned_table
+    now = int(time.time() * 1000)
+    client.write_records(db, table, _records(20, now, "pre-outage"))
+    _count(client, db, table, "pre-outage")  # warms the coordinators' caches too
+    etcd = cluster.processes["etcd"]
+    cluster.kill("etcd", signal.SIGSTOP)
+    try:
+        time.sleep(6)  # past the nodes' 5 s route caches: they must fall back to the last good route
+        assert client.write_records(db, table, _records(30, now - 5000, "outage")).total == 30
+        assert _count(client, db, table, "outage") == 30
+        with pytest.raises(errors.Unavailable, match="etcd"):
+            client.create_database("never_created_during_outage")
+    finally:
+        assert etcd.popen is not None
+        etcd.popen.send_signal(signal.SIGCONT)
+    assert _count(client, db, table, "pre-outage") == 20
+    deadline = time.monotonic() + 20  # leases lapsed during the pause; nodes re-register on their own
+    while not all(n.live for c in client.cells() for n in c.nodes):
+        assert time.monotonic() < deadline, "nodes did not re-register after etcd came back"
+        time.sleep(0.5)
