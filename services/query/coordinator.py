@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
-from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, translate
+from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, Translation, translate
 from tessera import dedup, errors, layout
 from tessera.v1 import common_pb2
 
@@ -22,6 +22,7 @@ MAX_NS = (1 << 63) - 1
 
 class Routes(Protocol):
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+    def invalidate(self, db: str, table: str) -> None: ...
 
 
 class CellMembers(Protocol):
@@ -114,6 +115,17 @@ class Coordinator:
     async def execute(self, query_id: str, sql: str, allow_partial: bool) -> QueryResult:
         """Run a query to completion; the result is an Arrow table."""
         translation = translate(sql, time.time_ns())
+        try:
+            return await self._execute(query_id, translation, allow_partial)
+        except errors.ValidationError as exc:
+            if "not found" not in exc.message:
+                raise
+            # A column written moments ago may be missing from a cached schema: refresh once and retry.
+            for scan in translation.scans:
+                self._routes.invalidate(scan.database, scan.table)
+            return await self._execute(query_id, translation, allow_partial)
+
+    async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
         reads = await asyncio.gather(*(self._read_table(s, allow_partial) for s in translation.scans))
         partial = [m for _, _, msgs in reads for m in msgs]
         if partial and not allow_partial:

@@ -167,6 +167,20 @@ class Tile:
         self._needs_dedup = False
         self._generation = 0
         self._snapshot: pa.Table | None = None
+        self._types: dict[str, pa.DataType] = {}  # every column stored so far: an append may not retype one
+
+    def _check_types(self, rows: pa.Table) -> None:
+        # Checked before the WAL write: a mistyped batch in the log would make the tile unreadable for good.
+        for col in rows.schema:
+            known = self._types.get(col.name)
+            if known is not None and known != col.type and not pa.types.is_null(col.type):
+                raise ValidationError(f"tile {self.key.dir_name()}: column {col.name!r} is stored as {known}; "
+                                      f"the append has {col.type}")
+
+    def _remember_types(self, rows: pa.Table) -> None:
+        for col in rows.schema:
+            if not pa.types.is_null(col.type):
+                self._types.setdefault(col.name, col.type)
 
     @classmethod
     def open(cls, directory: Path, key: TileKey | None = None) -> Tile:
@@ -182,6 +196,7 @@ class Tile:
             series, times, versions, vhashes = _key_lists(stored)
             tile._index = dict(zip(zip(series, times), zip(versions, vhashes)))
             tile._tables = [stored.combine_chunks()]
+            tile._remember_types(stored)
         return tile
 
     @property
@@ -219,6 +234,7 @@ class Tile:
 
     def _apply(self, rows: pa.Table) -> tuple[AppendResult, int]:
         """Classify rows, write the stored ones to the WAL, update memory; return (result, WAL seq)."""
+        self._check_types(rows)  # under the tile lock, before the WAL write
         series, times, versions, vhashes = _key_lists(rows)
         pending: dict[tuple[int, int], tuple[int, int]] = {}
         to_store: list[int] = []
@@ -250,6 +266,7 @@ class Tile:
         index.update(pending)
         with self._mem_lock:
             self._tables.append(stored)
+            self._remember_types(stored)
             self._needs_dedup = self._needs_dedup or superseded
             self._generation += 1
             self._snapshot = None

@@ -167,3 +167,17 @@ def test_a_type_conflict_with_the_table_schema_is_rejected(client: Client, datab
     with pytest.raises(errors.RejectedRecords) as info:
         client.write_records(database, "schema", [{**rec, "MeasureValue": "2", "MeasureValueType": "BIGINT"}])
     assert "DOUBLE" in info.value.rejected_records[0].reason
+
+
+def test_a_column_first_written_a_moment_ago_is_queryable_at_once(client: Client, database: str) -> None:
+    client.create_table(database, "fresh")
+    now = _now_ms()
+    rec = {"Dimensions": [{"Name": "h", "Value": "a"}], "MeasureName": "m", "MeasureValue": "1", "Time": str(now)}
+    client.write_records(database, "fresh", [rec])
+    assert client.query(f'SELECT count(*) AS n FROM "{database}"."fresh"').column("n").to_pylist() == [1]
+    # The coordinators now hold a cached schema without 'rack'; the next query must still see it.
+    client.write_records(database, "fresh", [{**rec, "Dimensions": [{"Name": "h", "Value": "a"},
+                                                                    {"Name": "rack", "Value": "r9"}]}])
+    for _ in range(2):  # both coordinators
+        got = client.query(f'SELECT rack FROM "{database}"."fresh" WHERE rack = \'r9\'')
+        assert got.column("rack").to_pylist() == ["r9"]

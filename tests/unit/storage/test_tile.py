@@ -249,3 +249,33 @@ def test_a_failed_wal_write_changes_nothing(tmp_path: Path, monkeypatch: pytest.
     assert values(tile.snapshot()) == [(0, 1.0)]
     assert append(tile, make_rows([Rec(BASE_NS, value=2.0, version=2)])) == AppendResult(1, [])
     assert values(tile.snapshot()) == [(0, 2.0)]
+
+
+def test_an_append_that_retypes_a_stored_column_is_refused_before_the_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    import pyarrow as pa
+    import pytest
+
+    from services.storage.tile import Tile
+    from tessera import layout
+    from tessera.errors import ValidationError
+
+    def rows(value: pa.Array) -> pa.Table:
+        t = pa.table({"time": pa.array([1], layout.TIME_TYPE), "measure_name": ["m"], "h": ["a"], "x": value})
+        out, _ = layout.with_key_columns(t, ["h"], ["x"], pa.array([1]))
+        return out
+
+    async def run() -> None:
+        tile = Tile.open(tmp_path / "t" / "0000000000000000_1")
+        await tile.append(rows(pa.array([1.5])))
+        size = tile.wal.size
+        with pytest.raises(ValidationError, match="'x' is stored as double"):
+            await tile.append(rows(pa.array(["text"])))
+        assert tile.wal.size == size
+        await tile.close()
+        reopened = Tile.open(tmp_path / "t" / "0000000000000000_1")
+        assert reopened.snapshot().num_rows == 1
+        await reopened.close()
+
+    asyncio.run(run())
