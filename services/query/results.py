@@ -47,7 +47,8 @@ def scalar_type(t: pa.DataType) -> str:
 def _strings(col: pa.ChunkedArray) -> list[str | None]:
     t = col.type
     if pa.types.is_timestamp(t):
-        ns = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        # fill_null first: a nullable int64 would go through float64 in numpy and lose nanoseconds
+        ns = pc.fill_null(col.cast(pa.timestamp("ns")).cast(pa.int64()), 0).to_numpy()
         valid = col.is_valid().to_numpy(zero_copy_only=False)
         out: list[str | None] = []
         for v, ok in zip(ns, valid):
@@ -132,6 +133,8 @@ class ResultCache:
                                          "query again")
         if stored.query_hash != query_hash(query):
             raise errors.ValidationError("Invalid pagination token: it belongs to a different QueryString")
+        if not 0 <= offset <= stored.table.num_rows:
+            raise errors.ValidationError("Invalid pagination token: NextToken was not produced by this query")
         return query_id, stored, offset
 
 

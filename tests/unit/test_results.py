@@ -1,0 +1,46 @@
+"""Timestream shapes of query results: types, scalar strings, page sizes, tokens."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pytest
+
+from services.query import results
+from tessera import errors
+
+
+def test_timestamps_render_with_nine_fraction_digits_in_utc() -> None:
+    t = pa.table({"t": pa.array([1_700_000_000_123_456_789, None], pa.timestamp("ns"))})
+    rows = results.to_rows(t)
+    assert rows[0].data[0].scalar_value == "2023-11-14 22:13:20.123456789"
+    assert rows[1].data[0].null_value
+
+
+def test_scalar_types_follow_timestream_names() -> None:
+    schema = pa.schema([("a", pa.float64()), ("b", pa.int64()), ("c", pa.string()), ("d", pa.bool_()),
+                        ("e", pa.timestamp("us")), ("f", pa.int32()), ("g", pa.date32())])
+    assert [c.type for c in results.column_info(schema)] == ["DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "TIMESTAMP",
+                                                              "INTEGER", "DATE"]
+
+
+def test_a_token_resumes_only_its_own_query_and_only_valid_offsets() -> None:
+    cache = results.ResultCache()
+    table = pa.table({"x": list(range(10))})
+    cache.put("q1", results.StoredResult(table, results.query_hash("SELECT 1"), time.monotonic(), 0, []))
+    _, _, offset = cache.resume(results.next_token("q1", 5), "SELECT 1")
+    assert offset == 5
+    with pytest.raises(errors.ValidationError, match="different QueryString"):
+        cache.resume(results.next_token("q1", 5), "SELECT 2")
+    with pytest.raises(errors.ValidationError, match="Invalid pagination token"):
+        cache.resume(results.next_token("q1", 11), "SELECT 1")
+    with pytest.raises(errors.ValidationError, match="Invalid pagination token"):
+        cache.resume("not-a-token", "SELECT 1")
+
+
+def test_pages_hold_at_most_max_rows() -> None:
+    table = pa.table({"x": list(range(2500))})
+    assert results.page_rows(table, 0, 7, arrow=False) == 7
+    assert results.page_rows(table, 0, 0, arrow=False) == 1000
+    assert results.page_rows(table, 2495, 0, arrow=False) == 5
