@@ -115,9 +115,10 @@ def _load_sample(client: Client) -> None:
         pass
     try:
         client.create_table(sample.DATABASE, sample.TABLE, memory_retention_hours=24, magnetic_writes=True)
-        client.split_table(sample.DATABASE, sample.TABLE, [c.cell for c in client.cells()])
     except errors.Conflict:
-        pass
+        print(f"{sample.DATABASE}.{sample.TABLE} exists already (data kept from the last run); not loading again")
+        return
+    client.split_table(sample.DATABASE, sample.TABLE, [c.cell for c in client.cells()])
     rows = sample.machine_metrics(end_ms=int(time.time() * 1000))
     started = time.monotonic()
     ingested = client.write_arrow(sample.DATABASE, sample.TABLE, rows, dimension_columns=["factory", "machine", "line"],
