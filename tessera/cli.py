@@ -10,11 +10,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import pyarrow as pa
 
 from tessera import errors
 from tessera.client import Client
+from tessera.records import RecordLike
 
 DEFAULT_HOME = pathlib.Path(os.environ.get("TESSERA_HOME", pathlib.Path.home() / ".tessera"))
 
@@ -264,12 +266,12 @@ def cmd_write(args: argparse.Namespace) -> int:
     with Client(_discovery(args)) as client:
         try:
             if kind == "records":
-                ingested = client.write_records(args.database, args.table, data)  # type: ignore[arg-type]
+                ingested = client.write_records(args.database, args.table, cast(Sequence[RecordLike], data))
             else:
                 dims = [d for d in (args.dimensions or "").split(",") if d]
                 if not dims:
                     raise errors.ValidationError("--dimensions is required for CSV and columnar JSON lines")
-                ingested = client.write_arrow(args.database, args.table, data, dims,  # type: ignore[arg-type]
+                ingested = client.write_arrow(args.database, args.table, cast(pa.Table, data), dims,
                                               time_column=args.time_column, time_unit=args.time_unit,
                                               measure_name=args.measure_name)
         except errors.RejectedRecords as exc:

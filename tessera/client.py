@@ -15,7 +15,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import grpc
 import numpy as np
@@ -82,23 +82,23 @@ class Client:
             raise errors.from_rpc_error(exc) from exc
 
     def _control(self, fn: Callable[..., T], request: object) -> T:
-        return _retrying(self._attempts)(self._call, fn, request)
+        return cast(T, _retrying(self._attempts)(self._call, fn, request))  # _call returns a T
 
     # -- catalog -------------------------------------------------------------------------------------------
     def create_database(self, name: str, kms_key_id: str = "") -> catalog_pb2.Database:
         """CreateDatabase."""
-        return self._control(self._discovery.CreateDatabase,
-                             catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id)).database
+        return cast(catalog_pb2.DatabaseResponse, self._control(self._discovery.CreateDatabase,
+                    catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id))).database
 
     def describe_database(self, name: str) -> catalog_pb2.Database:
         """DescribeDatabase."""
-        return self._control(self._discovery.DescribeDatabase,
-                             catalog_pb2.DescribeDatabaseRequest(database_name=name)).database
+        return cast(catalog_pb2.DatabaseResponse, self._control(self._discovery.DescribeDatabase,
+                    catalog_pb2.DescribeDatabaseRequest(database_name=name))).database
 
     def update_database(self, name: str, kms_key_id: str) -> catalog_pb2.Database:
         """UpdateDatabase (the KMS key id, as in Timestream)."""
-        return self._control(self._discovery.UpdateDatabase,
-                             catalog_pb2.UpdateDatabaseRequest(database_name=name, kms_key_id=kms_key_id)).database
+        return cast(catalog_pb2.DatabaseResponse, self._control(self._discovery.UpdateDatabase,
+                    catalog_pb2.UpdateDatabaseRequest(database_name=name, kms_key_id=kms_key_id))).database
 
     def delete_database(self, name: str) -> None:
         """DeleteDatabase (it must have no tables)."""
@@ -121,12 +121,12 @@ class Client:
         """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic)."""
         req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table)
         _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes)
-        return self._control(self._discovery.CreateTable, req).table
+        return cast(catalog_pb2.TableResponse, self._control(self._discovery.CreateTable, req)).table
 
     def describe_table(self, database: str, table: str) -> catalog_pb2.Table:
         """DescribeTable."""
-        return self._control(self._discovery.DescribeTable,
-                             catalog_pb2.DescribeTableRequest(database_name=database, table_name=table)).table
+        return cast(catalog_pb2.TableResponse, self._control(self._discovery.DescribeTable,
+                    catalog_pb2.DescribeTableRequest(database_name=database, table_name=table))).table
 
     def update_table(self, database: str, table: str, memory_retention_hours: int | None = None,
                      magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None
@@ -136,7 +136,7 @@ class Client:
         _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes,
                         current=self.describe_table(database, table))
         self._routes.pop((database, table), None)
-        return self._control(self._discovery.UpdateTable, req).table
+        return cast(catalog_pb2.TableResponse, self._control(self._discovery.UpdateTable, req)).table
 
     def delete_table(self, database: str, table: str) -> None:
         """DeleteTable."""
@@ -159,8 +159,8 @@ class Client:
     def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
         """Admin: spread a table's hash space evenly over ``cells``."""
         self._routes.pop((database, table), None)
-        return self._control(self._discovery.SplitTable, catalog_pb2.SplitTableRequest(
-            database_name=database, table_name=table, cells=list(cells)))
+        request = catalog_pb2.SplitTableRequest(database_name=database, table_name=table, cells=list(cells))
+        return cast(common_pb2.TableRoute, self._control(self._discovery.SplitTable, request))
 
     def cells(self) -> list[common_pb2.CellInfo]:
         """Every cell with its nodes, zones and liveness."""
@@ -172,8 +172,8 @@ class Client:
         if cached and not refresh and time.monotonic() - cached[0] < ROUTE_TTL_S:
             return cached[1]
         try:
-            route = self._control(self._discovery.ResolveTable,
-                                  catalog_pb2.ResolveTableRequest(database_name=database, table_name=table))
+            route = cast(common_pb2.TableRoute, self._control(self._discovery.ResolveTable,
+                         catalog_pb2.ResolveTableRequest(database_name=database, table_name=table)))
         except (errors.Unavailable, errors.DeadlineExceeded):
             if cached and not refresh:  # static stability: the data plane outlives a control-plane outage
                 return cached[1]
@@ -324,9 +324,9 @@ class Client:
         def first() -> query_pb2.QueryResponse:
             node = coordinators[next(attempt) % len(coordinators)]
             stub = query_pb2_grpc.QueryStub(self._channel(node.address))
-            resp = self._call(stub.Query, query_pb2.QueryRequest(
+            resp = cast(query_pb2.QueryResponse, self._call(stub.Query, query_pb2.QueryRequest(
                 query_string=sql, max_rows=max_rows, arrow_format=arrow, allow_partial=allow_partial,
-                client_token=query_id))
+                client_token=query_id)))
             chosen.append(stub)
             return resp
 

@@ -7,6 +7,7 @@ see every acknowledged write"). The digest covers series, time, version and valu
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from tessera import layout
@@ -15,7 +16,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     # splitmix64 finaliser: a cheap, well-spread 64-bit mix.
     x = x ^ (x >> np.uint64(30))
     x = x * _M1

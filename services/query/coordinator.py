@@ -12,8 +12,9 @@ import duckdb
 import pyarrow as pa
 
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
-from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, Translation, translate
+from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 from tessera.v1 import common_pb2
 
 MIN_NS = 0

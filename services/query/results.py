@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,7 +66,7 @@ def _strings(col: pa.ChunkedArray) -> list[str | None]:
     if pa.types.is_duration(t):
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return col.to_pylist()
+        return cast(list[str | None], col.to_pylist())  # a string column: str or None per row
     return [None if v is None else str(v) for v in pc.cast(col, pa.string(), safe=False).to_pylist()] \
         if not pa.types.is_interval(t) else [None if v is None else str(v) for v in col.to_pylist()]
 
@@ -87,7 +88,7 @@ def column_info(schema: pa.Schema) -> list[query_pb2.ColumnInfo]:
 
 def page_rows(table: pa.Table, offset: int, max_rows: int, arrow: bool) -> int:
     """How many rows the page starting at ``offset`` holds."""
-    left = table.num_rows - offset
+    left: int = table.num_rows - offset
     if max_rows:
         return min(left, max_rows)
     per_row = max(1, table.nbytes // max(1, table.num_rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import grpc
 
@@ -21,14 +22,14 @@ class StorageClient:
 
     async def append(self, request: storage_pb2.AppendRequest, timeout_s: float) -> storage_pb2.AppendResponse:
         try:
-            return await self._stub.Append(request, timeout=timeout_s)
+            return cast(storage_pb2.AppendResponse, await self._stub.Append(request, timeout=timeout_s))
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from exc
 
     async def list_tiles(self, request: storage_pb2.ListTilesRequest, timeout_s: float
                          ) -> storage_pb2.ListTilesResponse:
         try:
-            return await self._stub.ListTiles(request, timeout=timeout_s)
+            return cast(storage_pb2.ListTilesResponse, await self._stub.ListTiles(request, timeout=timeout_s))
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from exc
 
