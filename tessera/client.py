@@ -376,11 +376,7 @@ def _row_hashes(data: pa.Table, dims: list[str]) -> np.ndarray:
         t = data.schema.field(c).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)):
             raise errors.ValidationError(f"dimension column '{c}' must hold strings; it is {t}")
-    values = [data.column(c).cast(pa.string()).to_pylist() for c in dims]
-    out = np.empty(data.num_rows, dtype=np.uint64)
-    for i in range(data.num_rows):
-        out[i] = layout.dimension_hash((c, v[i]) for c, v in zip(dims, values) if v[i] is not None)
-    return out
+    return layout.dimension_hashes(data, dims)
 
 
 def _add(total: common_pb2.RecordsIngested, part: common_pb2.RecordsIngested) -> None:

@@ -7,22 +7,9 @@ see every acknowledged write"). The digest covers series, time, version and valu
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from tessera import layout
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    # splitmix64 finaliser: a cheap, well-spread 64-bit mix.
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
 
 
 def rows_digest(table: pa.Table) -> int:
@@ -34,7 +21,7 @@ def rows_digest(table: pa.Table) -> int:
         time = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.uint64)
         version = table.column(layout.VERSION).to_numpy().astype(np.uint64)
         vhash = table.column(layout.VALUE_HASH).to_numpy().astype(np.uint64)
-        h = _mix(series ^ _mix(time ^ _mix(version ^ _mix(vhash))))
+        h = layout.mix64(series ^ layout.mix64(time ^ layout.mix64(version ^ layout.mix64(vhash))))
         return int(h.sum(dtype=np.uint64))
 
 

@@ -17,12 +17,13 @@ User names may not start with ``ts_`` (a Timestream rule), so the key columns ca
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TIME = "time"
 MEASURE_NAME = "measure_name"
@@ -76,41 +77,90 @@ def _h64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser over an array: a cheap, well-spread 64-bit mix (wraps modulo 2**64)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * _M1
+        x = x ^ (x >> np.uint64(27))
+        x = x * _M2
+        return x ^ (x >> np.uint64(31))
+
+
 def _dims_bytes(dims: Iterable[tuple[str, str]]) -> bytes:
-    # Sorted by name as UTF-8 bytes, so the order in which a client lists dimensions does not matter.
+    # Sorted by name (str order is UTF-8 byte order), so the order a client lists dimensions in is irrelevant.
     return b"".join(n.encode() + b"\x00" + v.encode() + b"\x00" for n, v in sorted(dims))
 
 
 def dimension_hash(dims: Iterable[tuple[str, str]]) -> int:
-    """Routing hash of a row's dimensions: picks the hash range, hence the cell and the tile."""
+    """Routing hash of one record's dimensions: picks the hash range, hence the cell and the tile."""
     return _h64(b"d" + _dims_bytes(dims))
 
 
-def series_hash(dims: Iterable[tuple[str, str]], measure_name: str) -> int:
-    """Hash of a series (dimensions + measure name); with the time it is the dedup key."""
-    return _h64(b"s" + _dims_bytes(dims) + b"\x01" + measure_name.encode())
+def _as_string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
 
 
-def _encode_value(value: Any) -> bytes:
-    if isinstance(value, bool):
-        return b"b1" if value else b"b0"
-    if isinstance(value, int):
-        return b"i" + struct.pack("<q", value)
-    if isinstance(value, float):
-        return b"f" + struct.pack("<d", value)
-    if isinstance(value, str):
-        return b"s" + value.encode()
-    if isinstance(value, np.datetime64):
-        return b"t" + struct.pack("<q", int(value.astype("datetime64[ns]").astype(np.int64)))
-    if hasattr(value, "value"):  # pandas-style Timestamp
-        return b"t" + struct.pack("<q", int(value.value))
-    raise TypeError(f"cannot hash measure value of type {type(value).__name__}")
+def _joined_dimensions(table: pa.Table, dimension_columns: Sequence[str]) -> pa.Array:
+    """Per row, the bytes ``_dims_bytes`` hashes ("name\\0value\\0" for each non-NULL dimension, by name)."""
+    if not dimension_columns:
+        return pa.array([""] * table.num_rows, pa.string())
+    pieces = [pc.binary_join_element_wise(name, _as_string(table.column(name)), "", "\x00")
+              for name in sorted(dimension_columns)]
+    return pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
 
 
-def value_hash(values: Iterable[tuple[str, Any]]) -> int:
-    """Hash of a row's non-null measure values, by measure name; equal values give equal hashes."""
-    parts = [n.encode() + b"\x00" + _encode_value(v) for n, v in sorted(values) if v is not None]
-    return _h64(b"v" + b"\x00".join(parts))
+def _hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
+    """blake2b of prefix + each string, computed once per distinct string (series repeat across rows)."""
+    encoded = pc.dictionary_encode(strings)
+    distinct = np.array([_h64(prefix + s.encode()) for s in encoded.dictionary.to_pylist()], dtype=np.uint64)
+    out: npt.NDArray[np.uint64] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    return out
+
+
+def dimension_hashes(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """dimension_hash of every row of a table, vectorised (NULL = the row lacks that dimension)."""
+    return _hash_each(_joined_dimensions(table, dimension_columns), b"d")
+
+
+def _value_bits(arr: pa.Array) -> npt.NDArray[np.uint64]:
+    t = arr.type
+    bits: npt.NDArray[np.uint64]
+    if pa.types.is_floating(t):
+        bits = arr.cast(pa.float64()).fill_null(0.0).to_numpy().view(np.uint64)
+        return bits
+    if pa.types.is_integer(t):
+        bits = arr.cast(pa.int64()).fill_null(0).to_numpy().view(np.uint64)
+        return bits
+    if pa.types.is_timestamp(t):
+        bits = arr.cast(pa.timestamp("ns")).cast(pa.int64()).fill_null(0).to_numpy().view(np.uint64)
+        return bits
+    if pa.types.is_boolean(t):
+        bits = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint64)
+        return bits
+    return _hash_each(_as_string(arr).fill_null(""), b"v")
+
+
+def value_hashes(table: pa.Table, measure_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """Per row, a hash of its non-NULL measure values by measure name: equal values, equal hashes.
+
+    A NULL and an absent column contribute nothing, so both write forms hash the same record alike.
+    """
+    total = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in measure_columns:
+            column = table.column(name)
+            arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            tag = np.uint64(_h64(b"c" + name.encode() + b"\x00" + str(arr.type).encode()))
+            term = mix64(mix64(_value_bits(arr)) ^ tag)
+            valid = arr.is_valid().to_numpy(zero_copy_only=False)
+            total += np.where(valid, term, np.uint64(0))
+    return mix64(total ^ np.uint64(0x76686173685F7631))
 
 
 def bucket_of(time_ns: int) -> int:
@@ -120,28 +170,15 @@ def bucket_of(time_ns: int) -> int:
 
 def with_key_columns(
     table: pa.Table, dimension_columns: Sequence[str], measure_columns: Sequence[str], versions: pa.Array
-) -> tuple[pa.Table, np.ndarray]:
+) -> tuple[pa.Table, npt.NDArray[np.uint64]]:
     """Add ts_series, ts_version and ts_vhash to a layout table; also return each row's dimension hash."""
-    n = table.num_rows
-    dim_lists = [table.column(c).to_pylist() for c in dimension_columns]
-    names = table.column(MEASURE_NAME).to_pylist()
-    value_lists = [table.column(c).to_pylist() for c in measure_columns]
-    time_values = [c for c in measure_columns if pa.types.is_timestamp(table.schema.field(c).type)]
-    if time_values:  # hash timestamps as int64 ns, whatever Python type to_pylist produced
-        for c in time_values:
-            i = list(measure_columns).index(c)
-            value_lists[i] = table.column(c).cast(pa.int64()).to_pylist()
-    dim_hash = np.empty(n, dtype=np.uint64)
-    series = np.empty(n, dtype=np.uint64)
-    vhash = np.empty(n, dtype=np.uint64)
-    for i in range(n):
-        dims = [(c, vals[i]) for c, vals in zip(dimension_columns, dim_lists) if vals[i] is not None]
-        dim_hash[i] = dimension_hash(dims)
-        series[i] = series_hash(dims, names[i])
-        vhash[i] = value_hash((c, vals[i]) for c, vals in zip(measure_columns, value_lists))
+    joined = _joined_dimensions(table, dimension_columns)
+    dim_hash = _hash_each(joined, b"d")
+    series_key = pc.binary_join_element_wise(joined, _as_string(table.column(MEASURE_NAME)), "\x01")
+    series = _hash_each(series_key, b"s")
     out = table.append_column(SERIES, pa.array(series, pa.uint64()))
     out = out.append_column(VERSION, versions.cast(pa.int64()))
-    out = out.append_column(VALUE_HASH, pa.array(vhash, pa.uint64()))
+    out = out.append_column(VALUE_HASH, pa.array(value_hashes(table, measure_columns), pa.uint64()))
     return out, dim_hash
 
 

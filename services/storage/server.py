@@ -31,7 +31,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
                      ) -> storage_pb2.AppendResponse:
         rows = arrowipc.from_ipc(request.arrow_ipc)
-        result = await self._store.append(_key(request.tile), rows)
+        result = await self._store.append(_key(request.tile), rows, request.arrow_ipc)
         return storage_pb2.AppendResponse(accepted=result.accepted, rejected=[
             common_pb2.RejectedRecord(record_index=r.index, reason=r.reason, existing_version=r.existing_version)
             for r in result.rejected])

@@ -25,6 +25,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from services.storage.wal import WriteAheadLog, fsync_dir
@@ -137,6 +139,13 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="default")
 
 
+def _fingerprints(table: pa.Table) -> npt.NDArray[np.uint64]:
+    """A 64-bit fingerprint of each row's key (series, time)."""
+    series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
+    times = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.uint64)
+    return layout.mix64(series ^ layout.mix64(times))
+
+
 def _key_lists(table: pa.Table) -> tuple[list[int], list[int], list[int], list[int]]:
     def as_list(name: str, as_type: pa.DataType) -> list[int]:
         column = table.column(name)
@@ -168,6 +177,10 @@ class Tile:
         self._generation = 0
         self._snapshot: pa.Table | None = None
         self._types: dict[str, pa.DataType] = {}  # every column stored so far: an append may not retype one
+        # Sorted fingerprints of every stored key. Equal keys have equal fingerprints, so a batch none of
+        # whose fingerprints is here (nor repeated within it) is all new: the common case, classified in
+        # numpy. The dict index stays the source of truth for every other batch.
+        self._fingerprints: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
 
     def _check_types(self, rows: pa.Table) -> None:
         # Checked before the WAL write: a mistyped batch in the log would make the tile unreadable for good.
@@ -197,6 +210,7 @@ class Tile:
             tile._index = dict(zip(zip(series, times), zip(versions, vhashes)))
             tile._tables = [stored.combine_chunks()]
             tile._remember_types(stored)
+            tile._fingerprints = np.sort(_fingerprints(stored))
         return tile
 
     @property
@@ -212,29 +226,36 @@ class Tile:
         """Number of distinct keys stored."""
         return len(self._index)
 
-    async def append(self, rows: pa.Table) -> AppendResult:
-        """Classify, store and fsync a batch of layout rows; return what was accepted and rejected."""
+    async def append(self, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
+        """Classify, store and fsync a batch of layout rows; return what was accepted and rejected.
+
+        ``ipc`` is ``rows`` as Arrow IPC bytes, if the caller has them: written to the WAL as they are when
+        every row is stored, which saves serialising the batch again.
+        """
         check_rows(rows)
         if rows.num_rows == 0:
             return AppendResult(0)
         if rows.num_rows <= INLINE_ROWS:
             async with self._lock:
-                result, seq = self._apply(rows)
+                result, seq = self._apply(rows, ipc)
         else:
             # Shielded so that a cancelled caller cannot release the lock while the worker still runs.
-            result, seq = await asyncio.shield(asyncio.ensure_future(self._apply_in_thread(rows)))
+            result, seq = await asyncio.shield(asyncio.ensure_future(self._apply_in_thread(rows, ipc)))
         # Also when nothing new was stored: an exact duplicate of a row another append is still syncing
         # must not be acknowledged before that row is durable.
         await self._wal.sync(seq)
         return result
 
-    async def _apply_in_thread(self, rows: pa.Table) -> tuple[AppendResult, int]:
+    async def _apply_in_thread(self, rows: pa.Table, ipc: bytes | None) -> tuple[AppendResult, int]:
         async with self._lock:
-            return await asyncio.to_thread(self._apply, rows)
+            return await asyncio.to_thread(self._apply, rows, ipc)
 
-    def _apply(self, rows: pa.Table) -> tuple[AppendResult, int]:
+    def _apply(self, rows: pa.Table, ipc: bytes | None = None) -> tuple[AppendResult, int]:
         """Classify rows, write the stored ones to the WAL, update memory; return (result, WAL seq)."""
         self._check_types(rows)  # under the tile lock, before the WAL write
+        fingerprints = _fingerprints(rows)
+        if self._all_new(fingerprints):
+            return self._store_all(rows, ipc, fingerprints)
         series, times, versions, vhashes = _key_lists(rows)
         pending: dict[tuple[int, int], tuple[int, int]] = {}
         to_store: list[int] = []
@@ -261,9 +282,12 @@ class Tile:
         result = AppendResult(len(to_store) + duplicates, rejected)
         if not to_store:
             return result, self._wal.last_seq
-        stored = rows if len(to_store) == rows.num_rows else rows.take(pa.array(to_store, pa.int64()))
-        seq = self._wal.append(_to_ipc(stored))  # raises before any state changes if the write fails
+        everything = len(to_store) == rows.num_rows
+        stored = rows if everything else rows.take(pa.array(to_store, pa.int64()))
+        payload = ipc if everything and ipc is not None else _to_ipc(stored)
+        seq = self._wal.append(payload)  # raises before any state changes if the write fails
         index.update(pending)
+        self._add_fingerprints(fingerprints[np.asarray(to_store, dtype=np.int64)])
         with self._mem_lock:
             self._tables.append(stored)
             self._remember_types(stored)
@@ -271,6 +295,33 @@ class Tile:
             self._generation += 1
             self._snapshot = None
         return result, seq
+
+    def _all_new(self, fingerprints: npt.NDArray[np.uint64]) -> bool:
+        if np.unique(fingerprints).size != fingerprints.size:
+            return False
+        known = self._fingerprints
+        if known.size == 0:
+            return True
+        pos = np.minimum(np.searchsorted(known, fingerprints), known.size - 1)
+        return not bool(np.any(known[pos] == fingerprints))
+
+    def _add_fingerprints(self, fingerprints: npt.NDArray[np.uint64]) -> None:
+        new = np.sort(fingerprints)
+        self._fingerprints = np.insert(self._fingerprints, np.searchsorted(self._fingerprints, new), new)
+
+    def _store_all(self, rows: pa.Table, ipc: bytes | None, fingerprints: npt.NDArray[np.uint64]
+                   ) -> tuple[AppendResult, int]:
+        """Store a batch whose keys are all new: no per-row classification."""
+        seq = self._wal.append(ipc if ipc is not None else _to_ipc(rows))
+        series, times, versions, vhashes = _key_lists(rows)
+        self._index.update(zip(zip(series, times), zip(versions, vhashes)))
+        self._add_fingerprints(fingerprints)
+        with self._mem_lock:
+            self._tables.append(rows)
+            self._remember_types(rows)
+            self._generation += 1
+            self._snapshot = None
+        return AppendResult(rows.num_rows), seq
 
     def snapshot(self) -> pa.Table:
         """The tile's rows, deduplicated; cached until the next append. Safe to call from a worker thread."""

@@ -151,13 +151,16 @@ class TileStore:
         finally:
             del self._creating[key]
 
-    async def append(self, key: TileKey, rows: pa.Table) -> AppendResult:
-        """Append layout rows to a tile (created on first use); returns after the WAL fsync."""
+    async def append(self, key: TileKey, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
+        """Append layout rows to a tile (created on first use); returns after the WAL fsync.
+
+        ``ipc``, when given, is ``rows`` already serialised: it becomes the WAL entry if every row is stored.
+        """
         try:
             tile = await self._tile_for_write(key)
         except OSError as exc:
             raise InternalError(f"cannot create tile {key.dir_name()}: {exc}") from exc
-        return await tile.append(rows)
+        return await tile.append(rows, ipc)
 
     def list_tiles(self, table_id: str, min_bucket: int, max_bucket: int) -> list[TileKey]:
         """Local tiles of a table with min_bucket <= bucket <= max_bucket, by range then bucket."""

@@ -56,3 +56,28 @@ def test_placement_is_stable_when_a_node_is_added_to_another_zone_set() -> None:
 def test_a_cell_with_fewer_than_three_zones_cannot_place_a_tile() -> None:
     with pytest.raises(errors.Unavailable, match="3 zones"):
         placement.replicas("t/0/1", [_node(0, "a"), _node(1, "a"), _node(2, "b")])
+
+
+def test_vectorised_dimension_hashes_equal_the_per_record_hash_with_absent_dimensions() -> None:
+    import pyarrow as pa
+
+    from tessera.layout import dimension_hashes
+
+    table = pa.table({"zone": ["a", None, "c", "a"], "host": ["h1", "h2", None, "h1"], "rack": ["r", "r", "r", None]})
+    got = dimension_hashes(table, ["zone", "host", "rack"])
+    rows = table.to_pylist()
+    want = [dimension_hash([(k, v) for k, v in r.items() if v is not None]) for r in rows]
+    assert got.tolist() == want
+
+
+def test_value_hashes_ignore_nulls_and_absent_columns_but_see_every_value() -> None:
+    import pyarrow as pa
+
+    from tessera.layout import value_hashes
+
+    base = pa.table({"t": [1.5, 1.5, 2.5], "s": ["x", None, "x"]})
+    h = value_hashes(base, ["t", "s"])
+    assert h[0] != h[1] and h[0] != h[2]
+    assert value_hashes(base.select(["t"]), ["t"])[1] == h[1]  # a NULL is the same as no column at all
+    renamed = pa.table({"u": [1.5], "s": ["x"]})
+    assert value_hashes(renamed, ["u", "s"])[0] != h[0]  # the measure name is part of the hash

@@ -279,3 +279,31 @@ def test_an_append_that_retypes_a_stored_column_is_refused_before_the_wal(tmp_pa
         await reopened.close()
 
     asyncio.run(run())
+
+
+def test_all_new_batches_take_the_fast_path_and_later_duplicates_are_still_caught(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    import pyarrow as pa
+
+    from services.storage.tile import REASON_SAME_VERSION, Tile
+    from tessera import layout
+
+    def rows(times: list[int], value: float) -> pa.Table:
+        t = pa.table({"time": pa.array(times, layout.TIME_TYPE), "measure_name": ["m"] * len(times),
+                      "h": ["a"] * len(times), "x": [value] * len(times)})
+        out, _ = layout.with_key_columns(t, ["h"], ["x"], pa.array([1] * len(times)))
+        return out
+
+    async def run() -> None:
+        tile = Tile.open(tmp_path / "t" / "0000000000000000_1")
+        assert (await tile.append(rows(list(range(0, 100)), 1.0))).accepted == 100
+        assert (await tile.append(rows(list(range(100, 200)), 1.0))).accepted == 100
+        again = await tile.append(rows([5, 150, 300], 2.0))  # two conflicts mixed with one new key
+        assert [r.index for r in again.rejected] == [0, 1] and again.rejected[0].reason == REASON_SAME_VERSION
+        assert (await tile.append(rows([7, 300], 1.0))).accepted == 1  # an exact duplicate of 7 is accepted
+        assert tile.snapshot().num_rows == 201
+        await tile.close()
+        assert len(Tile.open(tmp_path / "t" / "0000000000000000_1")) == 201
+
+    asyncio.run(run())
