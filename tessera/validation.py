@@ -11,6 +11,7 @@ lives in ``tessera._batch_validation``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -91,6 +92,7 @@ def show(value: str, limit: int = 64) -> str:
     return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}…' ({len(value.encode())} bytes)"
 
 
+@functools.lru_cache(maxsize=8192)
 def name_problem(name: str, max_bytes: int) -> str | None:
     """Why ``name`` cannot be a dimension or measure name, or None when it can."""
     if not name:
@@ -174,6 +176,9 @@ class Schema:
         self._known = columns
         self.new: dict[str, ColumnSpec] = {}
         self._counts = Counter(spec.kind for spec in columns.values())
+        # Records of one write mostly use the same columns: remember the verdict per column list until
+        # the schema grows (a new column can change it).
+        self._verdicts: dict[tuple[tuple[str, ColumnSpec], ...], str | None] = {}
 
     def get(self, name: str) -> ColumnSpec | None:
         """The column's spec, if the table or this write already has it."""
@@ -181,6 +186,14 @@ class Schema:
 
     def problem(self, uses: Sequence[tuple[str, ColumnSpec]], subject: str = "the record") -> str | None:
         """Why these columns cannot be used together with the schema, or None."""
+        key = tuple(uses)
+        if key in self._verdicts and self._verdicts[key] is None:
+            return None
+        verdict = self._problem(uses, subject)
+        self._verdicts[key] = verdict
+        return verdict
+
+    def _problem(self, uses: Sequence[tuple[str, ColumnSpec]], subject: str) -> str | None:
         adding: Counter[str] = Counter()
         pending: dict[str, ColumnSpec] = {}
         for name, spec in uses:
@@ -206,6 +219,7 @@ class Schema:
             if self.get(name) is None:
                 self.new[name] = spec
                 self._counts[spec.kind] += 1
+                self._verdicts.clear()
 
 
 def _describe(spec: ColumnSpec) -> str:
@@ -420,7 +434,20 @@ def _record(i: int, record: common_pb2.Record, common: common_pb2.Record, ctx: T
     return _Row(i, time_ns, measure_name, dims, values, types, 1 if version is None else version, magnetic, uses)
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_ok(names: tuple[str, ...], max_bytes: int) -> bool:
+    """True when every name is valid and none repeats: the common case, decided once per name list."""
+    return len(set(names)) == len(names) and all(name_problem(n, max_bytes) is None for n in names)
+
+
 def _check_dimensions(prefix: str, dims: Sequence[common_pb2.Dimension]) -> None:
+    if len(dims) <= limits.MAX_DIMENSIONS_PER_RECORD and _names_ok(
+            tuple(d.name for d in dims), limits.DIMENSION_NAME_MAX_BYTES):
+        for j, dim in enumerate(dims):
+            if not dim.value or dim.dimension_value_type not in ("", "VARCHAR"):
+                break
+        else:
+            return
     if len(dims) > limits.MAX_DIMENSIONS_PER_RECORD:
         raise Reject(f"{prefix}.Dimensions has {len(dims)} dimensions; the limit is "
                      f"{limits.MAX_DIMENSIONS_PER_RECORD} per record")
@@ -470,6 +497,10 @@ def _time_ns(label: str, text: str, unit_ns: int) -> int:
 
 
 def _check_measure_value_list(label: str, measure_values: Sequence[common_pb2.MeasureValue]) -> None:
+    if (len(measure_values) <= limits.MAX_MEASURES_PER_MULTI_RECORD
+            and _names_ok(tuple(mv.name for mv in measure_values), limits.MEASURE_NAME_MAX_BYTES)
+            and all(mv.type in limits.MULTI_VALUE_TYPES for mv in measure_values)):
+        return
     if len(measure_values) > limits.MAX_MEASURES_PER_MULTI_RECORD:
         raise Reject(f"{label} has {len(measure_values)} measure values; the limit is "
                      f"{limits.MAX_MEASURES_PER_MULTI_RECORD} per multi-measure record")
