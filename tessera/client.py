@@ -11,8 +11,10 @@ Routes come from discovery and are cached; a stale-route answer refreshes them. 
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self, TypeVar, cast
@@ -49,9 +51,14 @@ def _retrying(attempts: int) -> tenacity.Retrying:
 class Client:
     """A synchronous client; safe to share between threads."""
 
-    def __init__(self, discovery: str = "127.0.0.1:7100", timeout_s: float = 60.0, attempts: int = 5) -> None:
+    def __init__(self, discovery: str = "127.0.0.1:7100", timeout_s: float = 60.0, attempts: int = 5,
+                 max_inflight: int = 4) -> None:
+        """``max_inflight`` bounds the write requests one call keeps in flight (each waits for a quorum fsync)."""
         self._timeout = timeout_s
         self._attempts = attempts
+        self._inflight = max(1, max_inflight)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._channels: dict[str, grpc.Channel] = {}
         self._discovery = catalog_pb2_grpc.DiscoveryStub(self._channel(discovery))
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
@@ -64,7 +71,10 @@ class Client:
         return self._channels[address]
 
     def close(self) -> None:
-        """Close every channel."""
+        """Close every channel (and the pool that sends writes in parallel)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for ch in self._channels.values():
             ch.close()
         self._channels.clear()
@@ -212,6 +222,34 @@ class Client:
 
         return _retrying(self._attempts)(once)
 
+    def _send_all(self, route: common_pb2.TableRoute, method: str, jobs: list[tuple[str, Any, Any]],
+                  on_done: Callable[[Any, Any], None]) -> None:
+        """Send every (cell, rows, request) job, up to ``max_inflight`` at once; ``on_done(rows, response)``
+        runs under a lock. A stale route is raised once every job has finished, so only the jobs it
+        refused are sent again (the callers track what is still pending)."""
+        stale: list[errors.StaleRoute] = []
+
+        def run(job: tuple[str, Any, Any]) -> None:
+            cell, rows, request = job
+            try:
+                response = self._ingest(route, cell, method, request)
+            except errors.StaleRoute as exc:
+                stale.append(exc)
+                return
+            with self._lock:
+                on_done(rows, response)
+
+        if len(jobs) <= 1 or self._inflight == 1:
+            for job in jobs:
+                run(job)
+        else:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self._inflight, thread_name_prefix="tessera-write")
+            for future in [self._pool.submit(run, job) for job in jobs]:
+                future.result()
+        if stale:
+            raise stale[0]
+
     def write_records(self, database: str, table: str, records: Sequence[RecordLike],
                       common_attributes: RecordLike | None = None) -> common_pb2.RecordsIngested:
         """WriteRecords for any number of records (sent 100 at a time, to the owning cells).
@@ -227,11 +265,19 @@ class Client:
         rejected: list[common_pb2.RejectedRecord] = []
         pending = np.ones(len(recs), dtype=bool)  # records not yet acknowledged; a stale route re-routes these
 
+        def done(chunk: list[int], resp: ingest_pb2.WriteRecordsResponse) -> None:
+            _add(total, resp.records_ingested)
+            for r in resp.rejected_records:
+                r.record_index = chunk[r.record_index]
+                rejected.append(r)
+            pending[chunk] = False
+
         def send(route: common_pb2.TableRoute) -> None:
             by_cell: dict[str, list[int]] = {}
             for i in np.flatnonzero(pending).tolist():
                 cell = placement.range_for(route.ranges, routing_hash(recs[i], common)).cell
                 by_cell.setdefault(cell, []).append(i)
+            jobs: list[tuple[str, Any, Any]] = []
             for cell, idx in by_cell.items():
                 for start in range(0, len(idx), limits.MAX_RECORDS_PER_WRITE):
                     chunk = idx[start:start + limits.MAX_RECORDS_PER_WRITE]
@@ -239,12 +285,8 @@ class Client:
                                                          records=[recs[i] for i in chunk], routing_epoch=route.epoch)
                     if common is not None:
                         req.common_attributes.CopyFrom(common)
-                    resp = self._ingest(route, cell, "WriteRecords", req)
-                    _add(total, resp.records_ingested)
-                    for r in resp.rejected_records:
-                        r.record_index = chunk[r.record_index]
-                        rejected.append(r)
-                    pending[chunk] = False
+                    jobs.append((cell, chunk, req))
+            self._send_all(route, "WriteRecords", jobs, done)
 
         self._to_cell(database, table, send)
         if rejected:
@@ -269,25 +311,28 @@ class Client:
         rejected: list[common_pb2.RejectedRecord] = []
         pending = np.ones(data.num_rows, dtype=bool)  # rows not yet acknowledged
 
+        def done(chunk: np.ndarray, resp: ingest_pb2.WriteBatchResponse) -> None:
+            _add(total, resp.records_ingested)
+            for r in resp.rejected_records:
+                r.record_index = int(chunk[r.record_index])
+                rejected.append(r)
+            pending[chunk] = False
+
         def send(route: common_pb2.TableRoute) -> None:
             los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
             cell_of = np.searchsorted(los, hashes, side="right") - 1
+            jobs: list[tuple[str, Any, Any]] = []
             for ri in np.unique(cell_of[pending]):
                 rows = np.flatnonzero((cell_of == ri) & pending)
                 cell = route.ranges[int(ri)].cell
                 for start in range(0, len(rows), ARROW_BATCH_ROWS):
                     chunk = rows[start:start + ARROW_BATCH_ROWS]
-                    req = ingest_pb2.WriteBatchRequest(
+                    jobs.append((cell, chunk, ingest_pb2.WriteBatchRequest(
                         database_name=database, table_name=table, arrow_ipc=arrowipc.to_ipc(data.take(chunk)),
                         time_column=time_column, time_unit=time_unit, dimension_columns=dims,
                         measure_name=measure_name, measure_name_column=measure_name_column,
-                        version_column=version_column, routing_epoch=route.epoch)
-                    resp = self._ingest(route, cell, "WriteBatch", req)
-                    _add(total, resp.records_ingested)
-                    for r in resp.rejected_records:
-                        r.record_index = int(chunk[r.record_index])
-                        rejected.append(r)
-                    pending[chunk] = False
+                        version_column=version_column, routing_epoch=route.epoch)))
+            self._send_all(route, "WriteBatch", jobs, done)
 
         self._to_cell(database, table, send)
         if rejected:
