@@ -120,11 +120,15 @@ class Writer:
                     f"is owned by cell {owner}, not {self._cell} (routing epoch {route.epoch}); refresh the route",
                     route.epoch)
         buckets = rows.column(layout.TIME).cast(pa.int64()).to_numpy() // layout.TILE_BUCKET_NS
-        keys = np.stack([range_idx.astype(np.int64), buckets])
-        uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        return [((int(route.ranges[int(uniq[0, g])].lo), int(uniq[1, g])), np.flatnonzero(inverse == g))
-                for g in range(uniq.shape[1])]
+        # One int64 per row naming its tile, then one stable sort: rows of a tile keep their order.
+        tile_of = range_idx.astype(np.int64) * (1 << 40) + (buckets - buckets.min())
+        order = np.argsort(tile_of, kind="stable")
+        bounds = np.flatnonzero(np.diff(tile_of[order])) + 1
+        groups = []
+        for idx in np.split(order, bounds):
+            first = int(idx[0])
+            groups.append(((int(route.ranges[int(range_idx[first])].lo), int(buckets[first])), idx))
+        return groups
 
     async def _append(self, route: common_pb2.TableRoute, key: tuple[int, int], rows: pa.Table,
                       idx: np.ndarray) -> dict[int, common_pb2.RejectedRecord]:

@@ -1,0 +1,37 @@
+"""Grouping rows into tiles and refusing rows of another cell's range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from services.ingest.replication import QuorumWriter
+from services.ingest.writer import Writer
+from tessera import errors, layout
+from tessera.layout import HASH_SPACE
+from tessera.v1 import common_pb2
+
+HALF = HASH_SPACE // 2
+ROUTE = common_pb2.TableRoute(table_id="t1", epoch=3, ranges=[
+    common_pb2.HashRange(lo=0, hi=HALF, cell="mine"), common_pb2.HashRange(lo=HALF, hi=0, cell="mine")])
+
+
+def _writer(cell: str = "mine") -> Writer:
+    return Writer(cell, routes=None, registrar=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
+
+
+def test_rows_are_grouped_by_range_and_hour_keeping_their_order() -> None:
+    hour = layout.TILE_BUCKET_NS
+    times = [5 * hour + 1, 6 * hour + 2, 5 * hour + 3, 5 * hour + 4]
+    dim_hash = np.array([1, 2, HALF + 1, 3], dtype=np.uint64)
+    rows = pa.table({layout.TIME: pa.array(times, layout.TIME_TYPE)})
+    groups = dict(_writer()._tiles(ROUTE, rows, dim_hash))
+    assert {k: v.tolist() for k, v in groups.items()} == {(0, 5): [0, 3], (0, 6): [1], (HALF, 5): [2]}
+
+
+def test_a_row_of_a_range_this_cell_does_not_own_is_a_stale_route_with_the_epoch() -> None:
+    rows = pa.table({layout.TIME: pa.array([1], layout.TIME_TYPE)})
+    with pytest.raises(errors.StaleRoute) as info:
+        _writer("other")._tiles(ROUTE, rows, np.array([7], dtype=np.uint64))
+    assert info.value.epoch == 3 and "owned by cell mine" in info.value.message
