@@ -327,6 +327,18 @@ def validate_write_records(request: ingest_pb2.WriteRecordsRequest, ctx: TableCo
             if dim.name in common_dims:
                 raise ValidationError(f"Records[{i}].Dimensions[{j}].Name {show(dim.name)} is also in "
                                       "CommonAttributes.Dimensions; give each dimension in one place only")
+    if common.ByteSize() == 0:
+        from tessera._record_fastpath import validate_fast
+
+        fast = validate_fast(records, ctx)  # None unless every record is plainly valid
+        if fast is not None:
+            return fast
+    return validate_records_exactly(records, common, ctx)
+
+
+def validate_records_exactly(records: Sequence[common_pb2.Record], common: common_pb2.Record,
+                             ctx: TableContext) -> Validated:
+    """Validate record by record: the reference the vectorised fast path must always agree with."""
     schema, window = Schema(ctx.columns), TimeWindow.of(ctx)
     rows: list[_Row] = []
     rejected: list[common_pb2.RejectedRecord] = []
