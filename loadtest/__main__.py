@@ -1,0 +1,281 @@
+"""``python -m loadtest``: ingest and TSBS query load against Tessera, with a report.
+
+    python -m loadtest ingest --dataset tsbs --scale 100 --hours 24 --form arrow --workers 2 --batch 10000 \\
+        --out results/ingest
+    python -m loadtest query --queries single-groupby-1-1-1,lastpoint --concurrency 4 --count 50 --out results/q
+
+Without ``--discovery`` a LocalCluster (2 cells × 3 storage replicas, 2 ingest and 1 query node each) is
+started in a temporary directory and stopped at the end. By default the data set is shifted to end now
+(``--start now``), so it lies inside the memory store's retention; ``--start tsbs`` keeps TSBS's
+2016-01-01 and creates the table with magnetic-store writes enabled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import math
+import pathlib
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from loadtest import iot, tsbs
+from loadtest.driver import (
+    DataSet,
+    IngestConfig,
+    IngestResult,
+    TesseraQueryRunner,
+    TesseraSinkFactory,
+    dimensions_of,
+    interleave,
+    measure_name_of,
+    run_ingest,
+    run_queries,
+)
+from loadtest.report import ProcessSampler, Report, ingest_table, query_table, resources_table
+from loadtest.tsbs_queries import KINDS, random_specs
+from tessera.cluster import ClusterSpec, LocalCluster, read_state
+
+HOUR_NS = 3_600 * 1_000_000_000
+MAX_MEMORY_RETENTION_HOURS = 8766
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, write the report, print the summary."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    command = "python -m loadtest " + shlex.join(argv)
+    sampler = ProcessSampler()
+    report = Report(command=command, settings=_settings(args))
+    sampler.start()
+    try:
+        with _cluster(args, sampler) as discovery:
+            if args.command == "ingest":
+                report.ingest = _ingest(args, discovery, sampler)
+            else:
+                report.ingest, report.queries = _query(args, discovery, sampler)
+    finally:
+        sampler.stop()
+    windows = [(r.started_at_unix, r.started_at_unix + r.seconds + 1.0) for r in report.ingest]
+    if report.queries is not None:
+        windows.append((report.queries.started_at_unix,
+                        report.queries.started_at_unix + report.queries.seconds + 1.0))
+    report.resources = sampler.summary(windows)
+    paths = report.write(pathlib.Path(args.out))
+    if report.ingest:
+        print(ingest_table(report.ingest))
+    if report.queries is not None:
+        print(query_table(report.queries))
+    print(resources_table(report.resources))
+    print(f"report: {', '.join(str(p) for p in paths)}")
+    failed = any(r.errors for r in report.ingest) or (report.queries is not None and report.queries.errors)
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    ingest = sub.add_parser("ingest", help="write a data set and measure rows/s and batch latency")
+    query = sub.add_parser("query", help="load TSBS data (unless --reuse), then run TSBS devops queries")
+    for s in (ingest, query):
+        s.add_argument("--discovery", help="HOST:PORT of a running cluster (default: start a LocalCluster)")
+        s.add_argument("--cluster-dir", help="data directory of a running `tessera up`: its discovery address, "
+                                             "and its processes are sampled for CPU and RSS")
+        s.add_argument("--database", default="loadtest")
+        s.add_argument("--table", help="default: <dataset>_<form>")
+        s.add_argument("--scale", type=int, default=100, help="TSBS hosts (default 100)")
+        s.add_argument("--hours", type=float, default=24.0, help="data set span (default 24)")
+        s.add_argument("--interval", type=float, default=10.0, help="seconds between points (default 10)")
+        s.add_argument("--seed", type=int, default=123)
+        s.add_argument("--float", action="store_true", help="TSBS two-decimal values instead of integers")
+        s.add_argument("--start", default="now",
+                       help="now (the data ends now; default), tsbs (2016-01-01, magnetic writes) or an ISO time")
+        s.add_argument("--workers", type=int, default=2, help="writer processes (default 2)")
+        s.add_argument("--batch", type=int, default=10_000, help="rows per batch (default 10000)")
+        s.add_argument("--rows", type=int, help="write only the first ROWS rows of the data set")
+        s.add_argument("--no-spread", action="store_true", help="keep the table on one cell (default: all)")
+        s.add_argument("--out", required=True, help="report directory")
+        s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar (default: when stderr is a terminal)")
+    ingest.add_argument("--dataset", choices=("tsbs", "iot"), default="tsbs")
+    ingest.add_argument("--factories", type=int, default=3, help="IoT factories (default 3)")
+    ingest.add_argument("--lines", type=int, default=2, help="IoT lines per factory (default 2)")
+    ingest.add_argument("--machines", type=int, default=10, help="IoT machines per line (default 10)")
+    ingest.add_argument("--form", choices=("arrow", "records", "both"), default="arrow")
+    ingest.add_argument("--rate", type=float, help="target rows/s over all workers (default: as fast as possible)")
+    ingest.add_argument("--duration", type=float, help="stop after this many seconds")
+    ingest.add_argument("--timing", choices=("auto", "pregenerated", "inline"), default="auto")
+    ingest.add_argument("--no-verify", action="store_true", help="skip counting the rows back with a query")
+    query.add_argument("--queries", default="all", help=f"comma-separated types or 'all': {', '.join(KINDS)}")
+    query.add_argument("--concurrency", type=int, default=4)
+    query.add_argument("--count", type=int, default=20, help="queries per type (default 20)")
+    query.add_argument("--duration", type=float, help="stop the query load after this many seconds")
+    query.add_argument("--query-seed", type=int, default=123)
+    query.add_argument("--reuse", action="store_true",
+                       help="query an already loaded --table (needs --discovery); the data range is read from it")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None and k != "command"}
+
+
+# --- cluster and tables -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _cluster(args: argparse.Namespace, sampler: ProcessSampler) -> Iterator[str]:
+    if args.cluster_dir:
+        state = read_state(pathlib.Path(args.cluster_dir))
+        if state is None:
+            raise SystemExit(f"no cluster.json in --cluster-dir {args.cluster_dir}: is `tessera up` running?")
+        processes: dict[str, dict[str, Any]] = state["processes"]  # type: ignore[assignment]
+        for name, entry in processes.items():
+            sampler.add(name, str(entry["role"]), int(entry["pid"]))
+        args.discovery = args.discovery or str(state["discovery"])
+    if args.discovery:
+        yield args.discovery
+        return
+    with tempfile.TemporaryDirectory(prefix="tessera-loadtest-") as tmp:
+        cluster = LocalCluster(ClusterSpec(data_dir=pathlib.Path(tmp)))
+        print("starting a local cluster ...", file=sys.stderr)
+        cluster.start()
+        try:
+            for name, proc in cluster.processes.items():
+                sampler.add(name, proc.role, proc.pid)
+            yield cluster.discovery_address
+        finally:
+            cluster.stop()
+
+
+def _start_ns(args: argparse.Namespace, span_ns: int, interval_ns: int) -> int:
+    if args.start == "tsbs":
+        return tsbs.DEFAULT_START_NS
+    if args.start == "now":
+        return (time.time_ns() - span_ns) // interval_ns * interval_ns
+    moment = datetime.datetime.fromisoformat(args.start)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def _span(args: argparse.Namespace) -> tuple[int, int, int]:
+    """start_ns, end_ns and interval_ns from --start, --hours and --interval."""
+    interval = round(args.interval * 1e9)
+    span = round(args.hours * HOUR_NS)
+    start = _start_ns(args, span, interval)
+    return start, start + span, interval
+
+
+def _tsbs(args: argparse.Namespace) -> tsbs.CpuOnly:
+    start, end, interval = _span(args)
+    return tsbs.CpuOnly(args.scale, start, end, interval, args.seed, integer=not args.float)
+
+
+def _iot(args: argparse.Namespace) -> iot.Iot:
+    start, end, interval = _span(args)
+    return iot.Iot(args.factories, args.lines, args.machines, start, end, interval, args.seed)
+
+
+def _create_table(args: argparse.Namespace, client: Any, table: str, data: DataSet) -> None:
+    from tessera import errors
+
+    with contextlib.suppress(errors.Conflict):
+        client.create_database(args.database)
+    age_h = (time.time_ns() - data.start_ns) / HOUR_NS
+    magnetic = age_h + 24 > MAX_MEMORY_RETENTION_HOURS
+    hours = min(MAX_MEMORY_RETENTION_HOURS, max(1, math.ceil(age_h) + 24))
+    try:
+        client.create_table(args.database, table, memory_retention_hours=hours, magnetic_writes=magnetic or None)
+    except errors.Conflict as exc:
+        raise SystemExit(f"table {args.database}.{table} exists: pass another --table or --database") from exc
+    cells = [c.cell for c in client.cells()]
+    if len(cells) > 1 and not args.no_spread:
+        client.split_table(args.database, table, cells)
+
+
+def _count_rows(client: Any, database: str, table: str) -> int:
+    result = client.query(f'SELECT count(*) AS n FROM "{database}"."{table}"')
+    return int(result.column(0)[0].as_py())
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace, duration: float | None, timing: str = "auto") -> IngestConfig:
+    return IngestConfig(workers=args.workers, batch_rows=args.batch, rate=getattr(args, "rate", None),
+                        duration_s=duration, max_rows=args.rows, timing=timing, progress=args.progress)
+
+
+def _load(args: argparse.Namespace, discovery: str, sampler: ProcessSampler, data: DataSet, form: str,
+          table: str, config: IngestConfig, verify: bool) -> IngestResult:
+    from tessera.client import Client
+
+    with Client(discovery) as client:
+        _create_table(args, client, table, data)
+        factory = TesseraSinkFactory(discovery, args.database, table, form, dimensions_of(data),
+                                     measure_name_of(data))
+
+        def watch(pids: list[int]) -> None:
+            for i, pid in enumerate(pids):
+                sampler.add(f"loadgen-{form}-{i}", "loadgen", pid)
+
+        print(f"writing to {args.database}.{table} ({form}) ...", file=sys.stderr)
+        result = run_ingest(data, factory, config, form=f"tessera-{form}", on_workers=watch)
+        if verify:
+            result.verified_rows = _count_rows(client, args.database, table)
+    return result
+
+
+def _ingest(args: argparse.Namespace, discovery: str, sampler: ProcessSampler) -> list[IngestResult]:
+    data: DataSet = _iot(args) if args.dataset == "iot" else _tsbs(args)
+    forms = ("arrow", "records") if args.form == "both" else (args.form,)
+    config = _config(args, args.duration, args.timing)
+    return [_load(args, discovery, sampler, data, form, args.table or f"{args.dataset}_{form}", config,
+                  verify=not args.no_verify) for form in forms]
+
+
+def _query(args: argparse.Namespace, discovery: str, sampler: ProcessSampler
+           ) -> tuple[list[IngestResult], Any]:
+    table = args.table or "tsbs_arrow"
+    kinds = list(KINDS) if args.queries == "all" else [k.strip() for k in args.queries.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise SystemExit(f"unknown query types {unknown}; known: {', '.join(KINDS)}")
+    loaded: list[IngestResult] = []
+    data: tsbs.CpuOnly
+    if args.reuse:
+        if not args.discovery:
+            raise SystemExit("--reuse needs --discovery (or --cluster-dir) of the cluster that holds the data")
+        data = _loaded_dataset(args, discovery, table)
+    else:
+        data = _tsbs(args)
+        loaded.append(_load(args, discovery, sampler, data, "arrow", table, _config(args, None), verify=True))
+    specs = interleave([random_specs(k, data, args.count, args.query_seed) for k in kinds], args.query_seed)
+    print(f"running {len(specs)} queries at concurrency {args.concurrency} ...", file=sys.stderr)
+    result = run_queries(specs, lambda: TesseraQueryRunner(discovery, args.database, table), args.concurrency,
+                         duration_s=args.duration, progress=args.progress)
+    return loaded, result
+
+
+def _loaded_dataset(args: argparse.Namespace, discovery: str, table: str) -> tsbs.CpuOnly:
+    """The TSBS data set already in ``table``: its time range and host count, read with one query."""
+    from tessera.client import Client
+
+    with Client(discovery) as client:
+        row = client.query(f'SELECT to_nanoseconds(min(time)) AS lo, to_nanoseconds(max(time)) AS hi, '
+                           f'count(DISTINCT hostname) AS hosts FROM "{args.database}"."{table}"').to_pylist()[0]
+    interval = round(args.interval * 1e9)
+    if row["hosts"] == 0 or row["lo"] is None:
+        raise SystemExit(f"{args.database}.{table} holds no rows to query")
+    return tsbs.CpuOnly(int(row["hosts"]), int(row["lo"]), int(row["hi"]) + interval, interval, args.seed)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The benchmarks.md section is replaced in place between its markers; process records spot reused pids."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from loadtest.peers import compare, runner
+
+
+def test_the_section_is_appended_once_then_replaced_leaving_the_rest_alone(tmp_path: pathlib.Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nearlier text\n")
+    compare.update_doc(doc, "first\n")
+    compare.update_doc(doc, "second\n")
+    text = doc.read_text()
+    assert text == f"# Benchmarks\n\nearlier text\n\n{compare.BEGIN}\nsecond\n{compare.END}\n"
+    doc.write_text(text + "\n## later section\n")
+    compare.update_doc(doc, "third\n")
+    assert doc.read_text().endswith(f"{compare.BEGIN}\nthird\n{compare.END}\n## later section\n")
+
+
+def test_a_recorded_process_is_ours_only_with_the_same_start_time() -> None:
+    me = runner.Started("x", os.getpid(), runner.proc_start_ticks(os.getpid()) or 0, 0, "")
+    assert runner.is_ours_and_alive(me)
+    assert not runner.is_ours_and_alive(runner.Started("x", os.getpid(), me.start_ticks + 1, 0, ""))
+
+
+def test_stop_leaves_a_process_that_is_not_ours_alone() -> None:
+    impostor = runner.Started("x", os.getpid(), (runner.proc_start_ticks(os.getpid()) or 0) + 1, 0, "")
+    assert runner.stop(impostor, timeout_s=0.1) == "not running"
+
+
+def test_state_round_trips_through_peers_json(tmp_path: pathlib.Path) -> None:
+    started = {"influx": runner.Started("influx", 12, 34, 5678, "/d", "InfluxDB 1.6.7", {"k": "v"})}
+    runner.write_state(tmp_path, started)
+    assert runner.read_state(tmp_path) == started
+    assert runner.down(tmp_path) == {"influx": "not running"}
+    assert not (tmp_path / runner.STATE_FILE).exists()
+
+
+def test_markdown_reports_per_replica_bytes_and_disagreements() -> None:
+    ingest = {"rows_per_s": 1000.0, "values_per_s": 10000.0, "seconds": 1.0}
+    systems = {
+        "tessera": compare.SystemResult("tessera", "Tessera", {"durability": "quorum"}, ingest, 3000, "all",
+                                        {"lastpoint": {"p50_ms": 1.0, "p95_ms": 2.0}}).__dict__,
+        "victoria": compare.SystemResult("victoria", "VictoriaMetrics 1.79", {"durability": "async"}, ingest, 100,
+                                         "dir", {}, checked=2, agreed=1, disagreements=["double-groupby-1 ...: x"]
+                                         ).__dict__,
+    }
+    report = {"date": "2026-01-01", "machine": "m", "dataset": "d", "workers": 2, "batch_rows": 10, "count": 1,
+              "seed": 1, "systems": systems, "values": 100}
+    md = compare.markdown(report)
+    assert "| 30.00 (10.00 per replica) |" in md
+    assert "| lastpoint | 1.0 / 2.0 | n/a |" in md
+    assert "- VictoriaMetrics: 1/2 queries agree (1 DISAGREE)." in md and "  - double-groupby-1 ...: x" in md
