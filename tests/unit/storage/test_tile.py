@@ -297,7 +297,7 @@ def test_all_new_batches_take_the_fast_path_and_later_duplicates_are_still_caugh
 
     async def run() -> None:
         tile = Tile.open(tmp_path / "t" / "0000000000000000_1")
-        assert (await tile.append(rows(list(range(0, 100)), 1.0))).accepted == 100
+        assert (await tile.append(rows(list(range(100)), 1.0))).accepted == 100
         assert (await tile.append(rows(list(range(100, 200)), 1.0))).accepted == 100
         again = await tile.append(rows([5, 150, 300], 2.0))  # two conflicts mixed with one new key
         assert [r.index for r in again.rejected] == [0, 1] and again.rejected[0].reason == REASON_SAME_VERSION
