@@ -1,7 +1,48 @@
-"""DuckDB session settings that make its semantics Timestream's, for every connection that runs query SQL
-(the coordinator's final stage and the predicates storage replicas evaluate)."""
+"""DuckDB sessions with Timestream's semantics, for every connection that runs query SQL (the coordinator's
+final stage, the filters it applies after merges, and the predicates storage replicas evaluate).
+
+Opening a DuckDB database costs ~20 ms; a cursor on an open one ~0.01 ms. But cursors do not inherit
+session settings, so every cursor gets them applied here.
+"""
 
 from __future__ import annotations
 
+import threading
+
+import duckdb
+
 # Integer division truncates as in Presto/Timestream (7 / 2 = 3); every time is UTC.
 DUCKDB_SESSION_SETTINGS: tuple[str, ...] = ("SET integer_division = true", "SET TimeZone = 'UTC'")
+
+
+class Sessions:
+    """One in-memory DuckDB database; ``cursor()`` hands out configured, independent sessions."""
+
+    def __init__(self, threads: int = 2, memory_limit: str = "2GB") -> None:
+        self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
+        self._lock = threading.Lock()  # cursor creation on a shared connection is serialised
+        self.memory_limit = memory_limit
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new session with Timestream's settings; close it when done."""
+        with self._lock:
+            cur = self._db.cursor()
+        for setting in DUCKDB_SESSION_SETTINGS:
+            cur.execute(setting)
+        return cur
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_shared: Sessions | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> Sessions:
+    """The process-wide Sessions (created on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Sessions()
+        return _shared

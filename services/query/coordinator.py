@@ -14,7 +14,7 @@ import pyarrow as pa
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
-from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
+from tessera.sqlsession import Sessions
 from tessera.v1 import common_pb2
 
 MIN_NS = 0
@@ -86,8 +86,8 @@ class Coordinator:
         self._members = members
         self._reader = reader
         self._remote = remote
-        self._threads = threads
         self._memory_limit = memory_limit
+        self._sessions = Sessions(threads=threads, memory_limit=memory_limit)
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
 
     async def read_local(self, spec: ScanSpec, allow_partial: bool) -> CellRead:
@@ -136,11 +136,9 @@ class Coordinator:
         return QueryResult(table, sum(b for _, b, _ in reads), partial)
 
     def _final_stage(self, query_id: str, sql: str, views: dict[str, pa.Table]) -> pa.Table:
-        con = duckdb.connect(config={"threads": self._threads, "memory_limit": self._memory_limit})
+        con = self._sessions.cursor()
         self.connections[query_id] = con
         try:
-            for setting in DUCKDB_SESSION_SETTINGS:
-                con.execute(setting)
             for name, table in views.items():
                 con.register(name, table)
             return con.sql(sql).to_arrow_table()

@@ -18,8 +18,7 @@ import pyarrow as pa
 import structlog
 
 from services.storage.client import StoragePool
-from tessera import arrowipc, dedup, errors, layout, placement
-from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
+from tessera import arrowipc, dedup, errors, layout, placement, sqlsession
 from tessera.v1 import common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -188,10 +187,8 @@ def apply_predicate(table: pa.Table, predicate: str) -> pa.Table:
     """Rows of ``table`` passing a DuckDB SQL predicate (with Timestream's session settings)."""
     if not predicate.strip() or table.num_rows == 0:
         return table
-    con = duckdb.connect()
+    con = sqlsession.shared().cursor()
     try:
-        for setting in DUCKDB_SESSION_SETTINGS:
-            con.execute(setting)
         return con.from_arrow(table).filter(predicate).to_arrow_table()
     except duckdb.Error as exc:
         raise errors.ValidationError(f"cannot evaluate the filter {predicate!r}: {exc}") from exc

@@ -24,7 +24,7 @@ import structlog
 from services.storage.tile import WAL_FILE, AppendResult, Tile, TileKey, empty_table
 from tessera import digest, layout
 from tessera.errors import InternalError, ValidationError
-from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
+from tessera.sqlsession import Sessions
 
 _log = structlog.get_logger()
 
@@ -93,7 +93,7 @@ class TileStore:
         self.tiles_dir = data_dir / "tiles"
         self._tiles: dict[TileKey, Tile] = {}
         self._creating: dict[TileKey, asyncio.Future[Tile]] = {}
-        self._duck: duckdb.DuckDBPyConnection | None = None
+        self._duck: Sessions | None = None
         self._closed = False
 
     async def open(self) -> None:
@@ -104,9 +104,7 @@ class TileStore:
                 self._tiles[key] = await asyncio.to_thread(Tile.open, directory, key)
             except (OSError, pa.ArrowException) as exc:
                 raise InternalError(f"cannot open tile {key.dir_name()} in {directory}: {exc}") from exc
-        self._duck = duckdb.connect(":memory:")
-        for setting in DUCKDB_SESSION_SETTINGS:
-            self._duck.execute(setting)
+        self._duck = Sessions(threads=1)
         _log.info("tile store opened", data_dir=str(self.data_dir), tiles=len(self._tiles))
 
     def _discover(self) -> list[tuple[Path, TileKey]]:
@@ -183,7 +181,7 @@ class TileStore:
         present = [self._tiles[k] for k in local]
         if self._duck is None:
             raise InternalError("cannot scan: the tile store is not open")
-        cursor = self._duck.cursor()  # one open result per connection: a cursor per scan
+        cursor = self._duck.cursor()  # one open result per session: a configured cursor per scan
         try:
             return await asyncio.to_thread(
                 _scan, cursor, present, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows

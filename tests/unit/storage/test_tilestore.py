@@ -252,3 +252,11 @@ def test_concurrent_first_appends_to_a_new_tile_create_it_once(tmp_path: Path) -
         return tile.wal.last_seq, (await scan(store)).rows
 
     assert run(tmp_path, body) == (10, 10)
+
+
+def test_scan_predicates_divide_integers_as_timestream_does(tmp_path: Path) -> None:
+    async def body(store: TileStore) -> ScanResult:
+        await store.append(TILE_A, make_rows([Rec(BASE_NS, measures={"n": 7})], {"n": pa.int64()}))
+        return await scan(store, tiles=[TILE_A], schema=[("n", "BIGINT")], predicate="n / 2 = 3")
+
+    assert run(tmp_path, body).rows == 1  # 7 / 2 = 3 in Timestream SQL, not 3.5
