@@ -10,6 +10,7 @@ from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import structlog
 
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
@@ -17,6 +18,7 @@ from tessera import dedup, errors, layout
 from tessera.sqlsession import Sessions
 from tessera.v1 import common_pb2
 
+log = structlog.get_logger()
 MIN_NS = 0
 MAX_NS = (1 << 63) - 1
 
@@ -44,6 +46,8 @@ class QueryResult:
     table: pa.Table
     bytes_scanned: int
     partial_reasons: list[str] = field(default_factory=list)
+    read_ms: float = 0.0   # fan-out: every table read from its cells
+    final_ms: float = 0.0  # the final stage in DuckDB
 
 
 def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
@@ -115,9 +119,15 @@ class Coordinator:
 
     async def execute(self, query_id: str, sql: str, allow_partial: bool) -> QueryResult:
         """Run a query to completion; the result is an Arrow table."""
+        started = time.perf_counter()
         translation = translate(sql, time.time_ns())
+        translated = time.perf_counter()
         try:
-            return await self._execute(query_id, translation, allow_partial)
+            result = await self._execute(query_id, translation, allow_partial)
+            log.info("query_done", query_id=query_id, rows=result.table.num_rows, bytes_scanned=result.bytes_scanned,
+                     translate_ms=round((translated - started) * 1000, 2), read_ms=result.read_ms,
+                     final_ms=result.final_ms, total_ms=round((time.perf_counter() - started) * 1000, 2))
+            return result
         except errors.ValidationError as exc:
             if "not found" not in exc.message:
                 raise
@@ -127,13 +137,16 @@ class Coordinator:
             return await self._execute(query_id, translation, allow_partial)
 
     async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
+        started = time.perf_counter()
         reads = await asyncio.gather(*(self._read_table(s, allow_partial) for s in translation.scans))
+        read = time.perf_counter()
         partial = [m for _, _, msgs in reads for m in msgs]
         if partial and not allow_partial:
             raise errors.Unavailable("cannot read every tile with quorum: " + "; ".join(partial))
         views = {scan.view: table for scan, (table, _, _) in zip(translation.scans, reads)}
         table = await asyncio.to_thread(self._final_stage, query_id, translation.sql, views)
-        return QueryResult(table, sum(b for _, b, _ in reads), partial)
+        return QueryResult(table, sum(b for _, b, _ in reads), partial, read_ms=round((read - started) * 1000, 2),
+                           final_ms=round((time.perf_counter() - read) * 1000, 2))
 
     def _final_stage(self, query_id: str, sql: str, views: dict[str, pa.Table]) -> pa.Table:
         con = self._sessions.cursor()

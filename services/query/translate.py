@@ -38,6 +38,7 @@ from tessera.sqlsession import DUCKDB_SESSION_SETTINGS  # re-exported: the final
 # Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
+_MAX_NS = (1 << 63) - 1
 _EPOCH = datetime.datetime(1970, 1, 1)
 _NS_LITERAL = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\.(\d{9})$")
 _INTERVAL_NS = {
@@ -248,6 +249,13 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         value, width = node.expressions
         origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
         return _call("time_bucket", width, value, origin)
+    if _is_call(node, "from_milliseconds", 1) or _is_call(node, "from_nanoseconds", 1):
+        # An integer literal argument folds to an exact literal here, so time bounds need no evaluation.
+        arg = node.expressions[0]
+        if isinstance(arg, exp.Literal) and not arg.is_string and re.fullmatch(r"\d+", arg.name):
+            scale = 1_000_000 if _is_call(node, "from_milliseconds", 1) else 1
+            if int(arg.name) * scale <= _MAX_NS:
+                return ns_literal(int(arg.name) * scale)
     if _is_call(node, "from_milliseconds", 1):
         millis = exp.cast(node.expressions[0], exp.DType.BIGINT)
         return _call("make_timestamp_ns", exp.Mul(this=millis, expression=exp.Literal.number(1_000_000)))

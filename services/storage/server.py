@@ -46,8 +46,14 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @stream_rpc
     async def Scan(self, request: storage_pb2.ScanRequest, context: grpc.aio.ServicerContext
                    ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        if request.tiles:
+            tiles = [_key(t) for t in request.tiles]
+        elif request.table_id:
+            tiles = self._store.list_tiles(request.table_id, request.min_bucket, request.max_bucket)
+        else:
+            raise errors.ValidationError("ScanRequest needs tiles or a table_id with a bucket range")
         result = await self._store.scan(
-            [_key(t) for t in request.tiles], [(c.name, c.type) for c in request.schema], list(request.columns),
+            tiles, [(c.name, c.type) for c in request.schema], list(request.columns),
             request.predicate, request.start_ns, request.end_ns,
             with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
         if result.table is not None:

@@ -60,7 +60,7 @@ class ListTilesResponse(_message.Message):
     def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode")
+    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket")
     TILES_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,9 @@ class ScanRequest(_message.Message):
     START_NS_FIELD_NUMBER: _ClassVar[int]
     END_NS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    MAX_BUCKET_FIELD_NUMBER: _ClassVar[int]
     tiles: _containers.RepeatedCompositeFieldContainer[TileId]
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -75,7 +78,10 @@ class ScanRequest(_message.Message):
     start_ns: int
     end_ns: int
     mode: ScanMode
-    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ...) -> None: ...
+    table_id: str
+    min_bucket: int
+    max_bucket: int
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ...) -> None: ...
 
 class ScanChunk(_message.Message):
     __slots__ = ("arrow_ipc", "digest", "rows", "bytes_scanned", "last", "partial", "partial_reasons")

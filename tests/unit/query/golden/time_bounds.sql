@@ -84,9 +84,9 @@ SELECT host FROM t0 AS t WHERE time >= CAST('2023-01-01 00:00:00' AS TIMESTAMP_N
 -- input
 SELECT host FROM db.t WHERE time >= from_milliseconds(1700000000000)
 -- sql
-SELECT host FROM t0 AS t WHERE time >= MAKE_TIMESTAMP_NS(CAST(1700000000000 AS BIGINT) * 1000000)
+SELECT host FROM t0 AS t WHERE time >= CAST('2023-11-14 22:13:20.000000000' AS TIMESTAMP_NS)
 -- scans
-{"view": "t0", "database": "db", "table": "t", "columns": ["host", "time"], "start_ns": 1700000000000000000, "end_ns": null, "predicate": "time >= MAKE_TIMESTAMP_NS(CAST(1700000000000 AS BIGINT) * 1000000)", "predicate_columns": ["time"]}
+{"view": "t0", "database": "db", "table": "t", "columns": ["host", "time"], "start_ns": 1700000000000000000, "end_ns": null, "predicate": "time >= CAST('2023-11-14 22:13:20.000000000' AS TIMESTAMP_NS)", "predicate_columns": ["time"]}
 
 -- name: a comparison with a column gives no bound
 -- input
