@@ -171,7 +171,9 @@ class Tile:
         self._wal = wal
         self._lock = asyncio.Lock()  # serialises classification + WAL write + index update
         self._mem_lock = threading.Lock()  # guards the memory store against snapshots in worker threads
-        self._index: dict[tuple[int, int], tuple[int, int]] = {}
+        # (series, time) -> (version, vhash) of every stored key: exact, but ~100 bytes and a Python insert
+        # per row, so it is built only when a batch touches stored keys (retries, upserts, conflicts).
+        self._index: dict[tuple[int, int], tuple[int, int]] | None = None
         self._tables: list[pa.Table] = []
         self._needs_dedup = False
         self._generation = 0
@@ -206,8 +208,6 @@ class Tile:
         tables = [_from_ipc(payload) for payload in wal.replay()]
         if tables:
             stored = dedup.latest_versions(_concat(tables))
-            series, times, versions, vhashes = _key_lists(stored)
-            tile._index = dict(zip(zip(series, times), zip(versions, vhashes)))
             tile._tables = [stored.combine_chunks()]
             tile._remember_types(stored)
             tile._fingerprints = np.sort(_fingerprints(stored))
@@ -218,13 +218,25 @@ class Tile:
         """The tile's write-ahead log."""
         return self._wal
 
+    def _known(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """The exact key index, built from the stored rows the first time it is needed."""
+        if self._index is None:
+            with self._mem_lock:
+                tables = list(self._tables)
+            index: dict[tuple[int, int], tuple[int, int]] = {}
+            if tables:
+                series, times, versions, vhashes = _key_lists(dedup.latest_versions(_concat(tables)))
+                index = dict(zip(zip(series, times), zip(versions, vhashes)))
+            self._index = index
+        return self._index
+
     def existing(self, series: int, time_ns: int) -> tuple[int, int] | None:
         """(version, value hash) stored for a key, or None."""
-        return self._index.get((series, time_ns))
+        return self._known().get((series, time_ns))
 
     def __len__(self) -> int:
         """Number of distinct keys stored."""
-        return len(self._index)
+        return len(self._known())
 
     async def append(self, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
         """Classify, store and fsync a batch of layout rows; return what was accepted and rejected.
@@ -262,7 +274,7 @@ class Tile:
         rejected: list[RejectedRow] = []
         duplicates = 0
         superseded = False
-        index = self._index
+        index = self._known()
         for i, key in enumerate(zip(series, times)):
             version, vhash = versions[i], vhashes[i]
             existing = pending.get(key)
@@ -313,8 +325,9 @@ class Tile:
                    ) -> tuple[AppendResult, int]:
         """Store a batch whose keys are all new: no per-row classification."""
         seq = self._wal.append(ipc if ipc is not None else _to_ipc(rows))
-        series, times, versions, vhashes = _key_lists(rows)
-        self._index.update(zip(zip(series, times), zip(versions, vhashes)))
+        if self._index is not None:  # once built, the exact index is kept up to date
+            series, times, versions, vhashes = _key_lists(rows)
+            self._index.update(zip(zip(series, times), zip(versions, vhashes)))
         self._add_fingerprints(fingerprints)
         with self._mem_lock:
             self._tables.append(rows)
