@@ -91,14 +91,36 @@ def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return x ^ (x >> np.uint64(31))
 
 
-def _dims_bytes(dims: Iterable[tuple[str, str]]) -> bytes:
-    # Sorted by name (str order is UTF-8 byte order), so the order a client lists dimensions in is irrelevant.
-    return b"".join(n.encode() + b"\x00" + v.encode() + b"\x00" for n, v in sorted(dims))
+_DIMENSION_SALT = np.uint64(0x64696D656E73696F)  # distinguishes the three key hashes
+_SERIES_SALT = np.uint64(0x7365726965735F76)
+_MASK64 = (1 << 64) - 1
+
+
+def _pair_hash(name: str, value: str) -> int:
+    return _h64(b"p" + name.encode() + b"\x00" + value.encode())
+
+
+def _mix64_int(x: int) -> int:
+    out: int = mix64(np.array([x], dtype=np.uint64))[0].item()
+    return out
 
 
 def dimension_hash(dims: Iterable[tuple[str, str]]) -> int:
-    """Routing hash of one record's dimensions: picks the hash range, hence the cell and the tile."""
-    return _h64(b"d" + _dims_bytes(dims))
+    """Routing hash of one record's dimensions: picks the hash range, hence the cell and the tile.
+
+    A wrapping sum of one hash per (name, value) pair, mixed: independent of the order dimensions are
+    listed in, and computable column-wise (see ``dimension_hashes``) with no per-row strings.
+    """
+    total = sum(_pair_hash(n, v) for n, v in dims) & _MASK64
+    return _mix64_int(total ^ int(_DIMENSION_SALT))
+
+
+def _hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
+    """blake2b of prefix + each string, computed once per distinct string (values repeat across rows)."""
+    encoded = pc.dictionary_encode(strings)
+    distinct = np.array([_h64(prefix + s.encode()) for s in encoded.dictionary.to_pylist()], dtype=np.uint64)
+    out: npt.NDArray[np.uint64] = distinct[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+    return out
 
 
 def _as_string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -106,26 +128,21 @@ def _as_string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
 
 
-def _joined_dimensions(table: pa.Table, dimension_columns: Sequence[str]) -> pa.Array:
-    """Per row, the bytes ``_dims_bytes`` hashes ("name\\0value\\0" for each non-NULL dimension, by name)."""
-    if not dimension_columns:
-        return pa.array([""] * table.num_rows, pa.string())
-    pieces = [pc.binary_join_element_wise(name, _as_string(table.column(name)), "", "\x00")
-              for name in sorted(dimension_columns)]
-    return pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
-
-
-def _hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
-    """blake2b of prefix + each string, computed once per distinct string (series repeat across rows)."""
-    encoded = pc.dictionary_encode(strings)
-    distinct = np.array([_h64(prefix + s.encode()) for s in encoded.dictionary.to_pylist()], dtype=np.uint64)
-    out: npt.NDArray[np.uint64] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
-    return out
+def _pair_sums(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """Per row, the wrapping sum of its (name, value) pair hashes; a NULL dimension adds nothing."""
+    total = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in dimension_columns:
+            arr = _as_string(table.column(name))
+            pair = _hash_each(arr, b"p" + name.encode() + b"\x00")
+            valid = arr.is_valid().to_numpy(zero_copy_only=False)
+            total += np.where(valid, pair, np.uint64(0))
+    return total
 
 
 def dimension_hashes(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
     """dimension_hash of every row of a table, vectorised (NULL = the row lacks that dimension)."""
-    return _hash_each(_joined_dimensions(table, dimension_columns), b"d")
+    return mix64(_pair_sums(table, dimension_columns) ^ _DIMENSION_SALT)
 
 
 def _value_bits(arr: pa.Array) -> npt.NDArray[np.uint64]:
@@ -172,10 +189,10 @@ def with_key_columns(
     table: pa.Table, dimension_columns: Sequence[str], measure_columns: Sequence[str], versions: pa.Array
 ) -> tuple[pa.Table, npt.NDArray[np.uint64]]:
     """Add ts_series, ts_version and ts_vhash to a layout table; also return each row's dimension hash."""
-    joined = _joined_dimensions(table, dimension_columns)
-    dim_hash = _hash_each(joined, b"d")
-    series_key = pc.binary_join_element_wise(joined, _as_string(table.column(MEASURE_NAME)), "\x01")
-    series = _hash_each(series_key, b"s")
+    pairs = _pair_sums(table, dimension_columns)
+    dim_hash = mix64(pairs ^ _DIMENSION_SALT)
+    names = _hash_each(_as_string(table.column(MEASURE_NAME)), b"m")
+    series = mix64(mix64(pairs ^ _SERIES_SALT) ^ names)
     out = table.append_column(SERIES, pa.array(series, pa.uint64()))
     out = out.append_column(VERSION, versions.cast(pa.int64()))
     out = out.append_column(VALUE_HASH, pa.array(value_hashes(table, measure_columns), pa.uint64()))
