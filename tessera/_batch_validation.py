@@ -86,15 +86,20 @@ def validate_batch(request: ingest_pb2.WriteBatchRequest, ctx: TableContext) -> 
     schema = _check_schema(dims, measures, ctx, rej)
 
     keep = np.flatnonzero(rej.ok)
+    every_row = keep.size == len(time_ns)
     take = pa.array(keep, pa.int64())
+
+    def kept(arr: pa.Array) -> pa.Array:
+        return arr if every_row else arr.take(take)  # the common case needs no copy
+
     out: dict[str, pa.Array] = {
         layout.TIME: pa.array(time_ns[keep], layout.TIME_TYPE),
-        layout.MEASURE_NAME: names.take(take),
+        layout.MEASURE_NAME: kept(names),
     }
     used_dims = [d for d in dim_cols if _used(dims[d].is_null().to_numpy(zero_copy_only=False), keep)]
     used_measures = [m for m in measures if _used(measures[m].nulls, keep)]
-    out.update({d: dims[d].take(take) for d in used_dims})
-    out.update({m: measures[m].values.take(take) for m in used_measures})
+    out.update({d: kept(dims[d]) for d in used_dims})
+    out.update({m: kept(measures[m].values) for m in used_measures})
     new_columns = {c: spec for c, spec in schema.new.items() if c in used_dims or c in used_measures}
     return validated_from(out, used_dims, used_measures, pa.array(versions[keep], pa.int64()), keep.astype(np.int64),
                           magnetic[keep], rej.records(), new_columns)

@@ -136,5 +136,7 @@ class Writer:
         tile = storage_pb2.TileId(table_id=route.table_id, range_lo=range_lo, bucket=bucket)
         replicas = placement.replicas(placement.tile_name(route.table_id, range_lo, bucket),
                                       self._members.by_role("storage"))
-        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(rows.take(pa.array(idx))))
+        contiguous = int(idx[-1]) - int(idx[0]) + 1 == len(idx)  # the usual case: no copy, just a slice
+        part = rows.slice(int(idx[0]), len(idx)) if contiguous else rows.take(pa.array(idx))
+        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(part))
         return merge_rejections(await self._quorum.write(replicas, request))

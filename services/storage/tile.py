@@ -309,13 +309,14 @@ class Tile:
         return result, seq
 
     def _all_new(self, fingerprints: npt.NDArray[np.uint64]) -> bool:
-        if np.unique(fingerprints).size != fingerprints.size:
-            return False
+        ordered = np.sort(fingerprints)
+        if ordered.size > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
+            return False  # a key repeats within the batch
         known = self._fingerprints
         if known.size == 0:
             return True
-        pos = np.minimum(np.searchsorted(known, fingerprints), known.size - 1)
-        return not bool(np.any(known[pos] == fingerprints))
+        pos = np.minimum(np.searchsorted(known, ordered), known.size - 1)
+        return not bool(np.any(known[pos] == ordered))
 
     def _add_fingerprints(self, fingerprints: npt.NDArray[np.uint64]) -> None:
         new = np.sort(fingerprints)
