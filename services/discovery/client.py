@@ -14,6 +14,7 @@ from typing import TypeVar
 import grpc
 import structlog
 
+from services.common_config import NodeConfig
 from tessera import errors
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
@@ -183,3 +184,25 @@ class CellView:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class CellMembership:
+    """What a cell's ingest or query node needs from discovery: a client, a live view of its cell, and its
+    own registration under a lease."""
+
+    def __init__(self, config: NodeConfig, role: str) -> None:
+        self.discovery = DiscoveryClient(config.discovery)
+        self.cell = CellView(self.discovery, config.cell)
+        self._registration = NodeRegistration(self.discovery, config.node_id, config.cell, role, config.zone,
+                                              config.lease_ttl_s)
+
+    async def start(self, address: str) -> None:
+        """Register at the bound address, then load the cell's view."""
+        await self._registration.start(address)
+        await self.cell.start()
+
+    async def stop(self) -> None:
+        """Deregister, stop refreshing the view and close the client; safe to call twice."""
+        await self._registration.stop()
+        await self.cell.stop()
+        await self.discovery.close()

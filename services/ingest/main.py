@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common_config import NodeConfig, parse_node_args
-from services.discovery.client import CellView, DiscoveryClient, NodeRegistration, RouteCache
+from services.discovery.client import CellMembership, RouteCache
 from services.ingest.replication import QuorumWriter
 from services.ingest.server import IngestServicer
 from services.ingest.writer import Writer
@@ -31,29 +31,23 @@ class IngestService:
     name = "tessera.v1.Ingest"
 
     def __init__(self, config: NodeConfig) -> None:
-        self._config = config
-        self._discovery = DiscoveryClient(config.discovery)
-        self._cell = CellView(self._discovery, config.cell)
+        self._member = CellMembership(config, "ingest")
         self._pool = StoragePool()
         self._quorum = QuorumWriter(PoolAppender(self._pool))
-        writer = Writer(config.cell, RouteCache(self._discovery), self._discovery, self._cell, self._quorum)
+        discovery = self._member.discovery
+        writer = Writer(config.cell, RouteCache(discovery), discovery, self._member.cell, self._quorum)
         self._servicer = IngestServicer(writer)
-        self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "ingest", config.zone,
-                                              config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         ingest_pb2_grpc.add_IngestServicer_to_server(self._servicer, server)
 
     async def start(self, address: str) -> None:
-        await self._registration.start(address)
-        await self._cell.start()
+        await self._member.start(address)
 
     async def stop(self) -> None:
-        await self._registration.stop()
-        await self._cell.stop()
+        await self._member.stop()
         await self._quorum.drain()
         await self._pool.close()
-        await self._discovery.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common_config import NodeConfig, parse_node_args
-from services.discovery.client import CellView, DiscoveryClient, NodeRegistration, RouteCache
+from services.discovery.client import CellMembership, RouteCache
 from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
 from services.query.fanout import TileReader
@@ -21,29 +21,23 @@ class QueryService:
     name = "tessera.v1.Query"
 
     def __init__(self, config: NodeConfig) -> None:
-        self._config = config
-        self._discovery = DiscoveryClient(config.discovery)
-        self._cell = CellView(self._discovery, config.cell)
+        self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
-        coordinator = Coordinator(RouteCache(self._discovery), self._cell, TileReader(self._pool), self._remote)
+        coordinator = Coordinator(RouteCache(self._member.discovery), self._member.cell, TileReader(self._pool),
+                                  self._remote)
         self._servicer = QueryServicer(coordinator)
-        self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "query", config.zone,
-                                              config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         query_pb2_grpc.add_QueryServicer_to_server(self._servicer, server)
 
     async def start(self, address: str) -> None:
-        await self._registration.start(address)
-        await self._cell.start()
+        await self._member.start(address)
 
     async def stop(self) -> None:
-        await self._registration.stop()
-        await self._cell.stop()
+        await self._member.stop()
         await self._remote.close()
         await self._pool.close()
-        await self._discovery.close()
 
 
 def main(argv: list[str] | None = None) -> None:
