@@ -71,6 +71,7 @@ class ClusterSpec:
     ingest_per_cell: int = 2
     query_per_cell: int = 1
     zones: Sequence[str] = ZONES
+    storage_per_zone: int = 1
     lease_ttl_s: int = 10
     python: str = field(default_factory=lambda: sys.executable)
 
@@ -99,7 +100,9 @@ class LocalCluster:
             self.discovery_address = self.processes["discovery"].address
             for cell in self.spec.cells:
                 for zone in self.spec.zones:
-                    self._start_node(cell, "storage", zone, f"{cell}-storage-{zone}")
+                    for k in range(self.spec.storage_per_zone):
+                        suffix = f"{zone}" if self.spec.storage_per_zone == 1 else f"{zone}{k + 1}"
+                        self._start_node(cell, "storage", zone, f"{cell}-storage-{suffix}")
             for cell in self.spec.cells:
                 for i in range(self.spec.ingest_per_cell):
                     zone = self.spec.zones[i % len(self.spec.zones)]
