@@ -191,13 +191,12 @@ def _create_table(args: argparse.Namespace, client: Any, table: str, data: DataS
     age_h = (time.time_ns() - data.start_ns) / HOUR_NS
     magnetic = age_h + 24 > MAX_MEMORY_RETENTION_HOURS
     hours = min(MAX_MEMORY_RETENTION_HOURS, max(1, math.ceil(age_h) + 24))
+    cells = [c.cell for c in client.cells()] if not args.no_spread else []
     try:
-        client.create_table(args.database, table, memory_retention_hours=hours, magnetic_writes=magnetic or None)
+        client.create_table(args.database, table, memory_retention_hours=hours, magnetic_writes=magnetic or None,
+                            cells=cells if len(cells) > 1 else ())
     except errors.Conflict as exc:
         raise SystemExit(f"table {args.database}.{table} exists: pass another --table or --database") from exc
-    cells = [c.cell for c in client.cells()]
-    if len(cells) > 1 and not args.no_spread:
-        client.split_table(args.database, table, cells)
 
 
 def _count_rows(client: Any, database: str, table: str) -> int:

@@ -116,11 +116,11 @@ def _load_sample(client: Client) -> None:
     except errors.Conflict:
         pass
     try:
-        client.create_table(sample.DATABASE, sample.TABLE, memory_retention_hours=24, magnetic_writes=True)
+        client.create_table(sample.DATABASE, sample.TABLE, memory_retention_hours=24, magnetic_writes=True,
+                            cells=[c.cell for c in client.cells()])
     except errors.Conflict:
         print(f"{sample.DATABASE}.{sample.TABLE} exists already (data kept from the last run); not loading again")
         return
-    client.split_table(sample.DATABASE, sample.TABLE, [c.cell for c in client.cells()])
     rows = sample.machine_metrics(end_ms=int(time.time() * 1000))
     started = time.monotonic()
     ingested = client.write_arrow(sample.DATABASE, sample.TABLE, rows, dimension_columns=["factory", "machine", "line"],
@@ -235,7 +235,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             raise errors.ValidationError("table name is required for this action")
         if args.action == "create":
             _describe(client.create_table(args.database, args.name, args.memory_hours, args.magnetic_days,
-                                          args.magnetic_writes))
+                                          args.magnetic_writes, cells=args.cells.split(",") if args.cells else ()))
         elif args.action == "describe":
             _describe(client.describe_table(args.database, args.name))
         elif args.action == "update":
@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--memory-hours", type=int)
     tb.add_argument("--magnetic-days", type=int)
     tb.add_argument("--magnetic-writes", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
-    tb.add_argument("--cells", help="split: comma-separated cells (default: every cell)")
+    tb.add_argument("--cells", help="create: spread the new table over these cells (comma-separated); "
+                    "split: the cells to spread an existing table over (default: every cell)")
     tb.set_defaults(fn=cmd_table)
     wr = sub.add_parser("write", help="write a CSV or JSON-lines file into a table")
     wr.add_argument("database")

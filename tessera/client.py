@@ -126,10 +126,13 @@ class Client:
                 return out
 
     def create_table(self, database: str, table: str, memory_retention_hours: int | None = None,
-                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None
-                     ) -> catalog_pb2.Table:
-        """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic)."""
-        req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table)
+                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
+                     cells: Sequence[str] = ()) -> catalog_pb2.Table:
+        """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic).
+
+        ``cells`` (a Tessera extension) spreads the table over those cells from the start.
+        """
+        req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table, cells=list(cells))
         _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes)
         return cast(catalog_pb2.TableResponse, self._control(self._discovery.CreateTable, req)).table
 

@@ -335,7 +335,8 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
         cluster.start()
         with Client(cluster.discovery_address) as client:
             client.create_database(DATABASE)
-            client.create_table(DATABASE, TABLE, memory_retention_hours=8766, magnetic_writes=True)
+            client.create_table(DATABASE, TABLE, memory_retention_hours=8766, magnetic_writes=True,
+                                cells=[c.cell for c in client.cells()])  # as `loadtest ingest` spreads it
         storage = tdir / "storage"
         before = runner.du_bytes(storage)
         log("loading Tessera ...")

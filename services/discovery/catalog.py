@@ -185,14 +185,18 @@ class Catalog:
         if not cells:
             raise errors.Unavailable("no cell is ready to own a table: a cell needs 3 storage, 1 ingest and "
                                      "1 query node registered (see `tessera status`)")
+        unknown = [c for c in req.cells if c not in cells]
+        if unknown:
+            raise errors.ValidationError(f"cells {unknown} are not ready cells (ready: {sorted(cells)})")
         counts = await routing_map.table_counts(self._store)
         cell = min(cells, key=lambda c: (counts.get(c, 0), c))
+        routing = routing_map.spread(list(req.cells)) if req.cells else routing_map.initial(cell)
         now = _now_ms()
         table_id = uuid.uuid4().hex[:16]
         doc = {"name": req.table_name, "database": req.database_name, "table_id": table_id,
                "memory_hours": hours, "magnetic_days": days, "magnetic": magnetic, "created": now, "updated": now}
         puts = {keys.table(req.database_name, req.table_name): dumps(doc),
-                keys.routing(table_id): dumps(routing_map.initial(cell))}
+                keys.routing(table_id): dumps(routing)}
         if not await self._store.create(puts):
             raise errors.Conflict(f"The table {req.table_name} already exists in database {req.database_name}.")
         return await self.table_proto(doc)

@@ -22,6 +22,11 @@ def _end(hi: int) -> int:
     return HASH_SPACE if hi == 0 else hi
 
 
+def spread(cells: list[str]) -> dict[str, Any]:
+    """A new table spread evenly over ``cells`` at epoch 1: nobody held data before, so no extra readers."""
+    return split_evenly({"epoch": 0, "ranges": []}, cells)
+
+
 def split_evenly(current: dict[str, Any], cells: list[str]) -> dict[str, Any]:
     """New ranges dividing the space evenly over ``cells``; every cell that could hold data stays a reader."""
     if not cells or len(set(cells)) != len(cells):

@@ -136,16 +136,18 @@ class DeleteResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateTableRequest(_message.Message):
-    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties")
+    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "cells")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETENTION_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_STORE_WRITE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     retention_properties: RetentionProperties
     magnetic_store_write_properties: MagneticStoreWriteProperties
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ...) -> None: ...
+    cells: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., cells: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DescribeTableRequest(_message.Message):
     __slots__ = ("database_name", "table_name")

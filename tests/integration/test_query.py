@@ -21,8 +21,7 @@ def dataset(client: Client) -> tuple[str, pa.Table]:
     """A table spread over both cells, holding 2 hours of multi-measure rows for 12 machines."""
     db = unique("q")
     client.create_database(db)
-    client.create_table(db, "metrics", memory_retention_hours=24)
-    client.split_table(db, "metrics", ["cell-a", "cell-b"])
+    client.create_table(db, "metrics", memory_retention_hours=24, cells=["cell-a", "cell-b"])
     rng = np.random.default_rng(11)
     end = (int(time.time() * 1000) // 60_000) * 60_000
     times = end - np.arange(1, 2 * 60 * 6 + 1, dtype=np.int64) * 10_000  # every 10 s for 2 hours

@@ -117,3 +117,22 @@ def test_an_expired_lease_is_replaced_on_keep_alive_and_liveness_is_reported() -
         assert next(n for n in cells[0].nodes if n.node_id == "x").live
 
     asyncio.run(run())
+
+
+def test_a_table_created_over_several_cells_has_no_former_owners_as_readers() -> None:
+    doc = routing_map.spread(["c1", "c2"])
+    assert doc["epoch"] == 1
+    assert [(r["cell"], r["readers"]) for r in doc["ranges"]] == [("c1", ["c1"]), ("c2", ["c2"])]
+
+
+def test_creating_a_table_over_unknown_cells_is_rejected_and_stores_nothing() -> None:
+    catalog, _ = _catalog_with_cells("c1")
+
+    async def run() -> None:
+        await catalog.create_database("dbx", "")
+        with pytest.raises(errors.ValidationError, match="not ready cells"):
+            await catalog.create_table(catalog_pb2.CreateTableRequest(database_name="dbx", table_name="tab",
+                                                                      cells=["c1", "nope"]))
+        assert (await catalog.list_tables("dbx", 0, ""))[0] == []
+
+    asyncio.run(run())
