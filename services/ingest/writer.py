@@ -11,8 +11,9 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from services.ingest.replication import QuorumWriter, merge_rejections
-from tessera import arrowipc, errors, layout, placement
+from services.ingest.coalescer import AppendCoalescer
+from services.ingest.replication import QuorumWriter
+from tessera import errors, layout, placement
 from tessera.v1 import common_pb2, storage_pb2
 from tessera.validation import ColumnSpec, TableContext, Validated
 
@@ -70,7 +71,7 @@ class Writer:
         self._routes = routes
         self._registrar = registrar
         self._members = members
-        self._quorum = quorum
+        self._appends = AppendCoalescer(quorum)
 
     async def write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
                     ) -> WriteOutcome:
@@ -138,5 +139,4 @@ class Writer:
                                       self._members.by_role("storage"))
         contiguous = int(idx[-1]) - int(idx[0]) + 1 == len(idx)  # the usual case: no copy, just a slice
         part = rows.slice(int(idx[0]), len(idx)) if contiguous else rows.take(pa.array(idx))
-        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(part))
-        return merge_rejections(await self._quorum.write(replicas, request))
+        return await self._appends.append(tile, replicas, part)
