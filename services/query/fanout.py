@@ -57,9 +57,10 @@ class _Reply:
 class TileReader:
     """Reads a table's tiles from this cell's storage replicas."""
 
-    def __init__(self, pool: StoragePool, timeout_s: float = 30.0) -> None:
+    def __init__(self, pool: StoragePool, timeout_s: float = 30.0, hedge_s: float = 1.0) -> None:
         self._pool = pool
         self._timeout = timeout_s
+        self._hedge_s = hedge_s  # a replica silent this long gets a twin request on a spare
 
     async def read(self, spec: ScanSpec, storage_nodes: Sequence[common_pb2.NodeInfo], allow_partial: bool
                    ) -> CellRead:
@@ -128,39 +129,78 @@ class TileReader:
                 return _Reply(table, chunk.digest, chunk.bytes_scanned)
         raise errors.Unavailable(f"scan of {node.node_id} ended without its last chunk")
 
-    async def _first_ok(self, candidates: list[common_pb2.NodeInfo], request: storage_pb2.ScanRequest,
-                        errs: list[str]) -> tuple[common_pb2.NodeInfo, _Reply] | None:
-        while candidates:
-            node = candidates.pop(0)
-            try:
-                return node, await self._scan(node, request)
-            except _REPLICA_FAULTS as exc:  # anything else (a bad predicate, say) is the query's own error
-                errs.append(f"{node.node_id}: {exc}")
-        return None
-
     async def _read_group(self, spec: ScanSpec, tiles: list[storage_pb2.TileId],
                           replicas: list[common_pb2.NodeInfo]) -> tuple[pa.Table, int]:
         order = list(replicas)
         shift = next(_rotation) % len(order)
         order = order[shift:] + order[:shift]  # spread the data role over the replicas
         errs: list[str] = []
-        spare = order[2:]
         data_mode = storage_pb2.SCAN_MERGE if spec.with_keys else storage_pb2.SCAN_DATA
-        data_task = self._first_ok([order[0]], self._request(spec, tiles, data_mode), errs)
-        digest_task = self._first_ok([order[1]], self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
-        data, digest = await asyncio.gather(data_task, digest_task)
-        if data is None and spare:
-            data = await self._first_ok(spare, self._request(spec, tiles, data_mode), errs)
-        elif digest is None and spare:
-            digest = await self._first_ok(spare, self._request(spec, tiles, storage_pb2.SCAN_DIGEST), errs)
-        if data is None or digest is None:
+        requests = {"data": self._request(spec, tiles, data_mode),
+                    "digest": self._request(spec, tiles, storage_pb2.SCAN_DIGEST)}
+        got = await self._two_roles(order, requests, errs)
+        if got is None:
             raise errors.Unavailable(
                 f"tiles of table {spec.table_id} ({len(tiles)} tiles) have fewer than 2 reachable replicas: "
                 + "; ".join(errs))
+        data, digest = got["data"], got["digest"]
         if data[1].digest == digest[1].digest and data[1].table is not None:
             return data[1].table, data[1].bytes_scanned
         log.info("digest_mismatch", table_id=spec.table_id, data=data[0].node_id, digest=digest[0].node_id)
         return await self._merge(spec, tiles, replicas, errs)
+
+    async def _two_roles(self, order: list[common_pb2.NodeInfo], requests: dict[str, storage_pb2.ScanRequest],
+                         errs: list[str]) -> dict[str, tuple[common_pb2.NodeInfo, _Reply]] | None:
+        """The data and digest answers, from two distinct replicas.
+
+        Each role goes to its own replica. A role whose replica fails, or has not answered within the hedge
+        delay, is asked again of a spare replica; the first good answer of each role wins. So one replica
+        down, slow or paused costs at most the hedge delay, never the RPC deadline.
+        """
+        spares = list(order[2:])
+        running: dict[asyncio.Task[_Reply], tuple[str, common_pb2.NodeInfo]] = {}
+
+        def ask(role: str, node: common_pb2.NodeInfo) -> None:
+            running[asyncio.create_task(self._scan(node, requests[role]))] = (role, node)
+
+        ask("data", order[0])
+        ask("digest", order[1])
+        results: dict[str, tuple[common_pb2.NodeInfo, _Reply]] = {}
+        hedged = False
+        try:
+            while len(results) < len(requests):
+                waiting_roles = {role for role, _ in running.values()}
+                unserved = [r for r in requests if r not in results and r not in waiting_roles]
+                if unserved:  # a role lost its replica: fail over, or give up
+                    if not spares:
+                        return None
+                    ask(unserved[0], spares.pop(0))
+                    continue
+                timeout = self._hedge_s if spares and not hedged else None
+                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # nobody answered in time: hedge the slowest-to-matter role on a spare
+                    hedged = True
+                    role = "data" if "data" not in results else "digest"
+                    ask(role, spares.pop(0))
+                    continue
+                for task in done:
+                    role, node = running.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        if role not in results:
+                            results[role] = (node, task.result())
+                        continue
+                    if not isinstance(exc, _REPLICA_FAULTS):
+                        raise exc  # the query's own error (a bad predicate, say), not the replica's
+                    errs.append(f"{node.node_id}: {exc}")
+                for task, (role, _) in list(running.items()):
+                    if role in results:  # a hedged twin already answered this role
+                        task.cancel()
+                        running.pop(task)
+            return results
+        finally:
+            for task in running:
+                task.cancel()
 
     async def _merge(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], replicas: list[common_pb2.NodeInfo],
                      errs: list[str]) -> tuple[pa.Table, int]:
@@ -168,13 +208,8 @@ class TileReader:
         # while a lagging one still returns an older version that passes. Dedup first, then filter.
         request = self._request(spec, tiles, storage_pb2.SCAN_MERGE)
         request.predicate = ""
-        replies = await asyncio.gather(*(self._scan(n, request) for n in replicas), return_exceptions=True)
-        for r in replies:
-            if isinstance(r, errors.TesseraError) and not isinstance(r, _REPLICA_FAULTS):
-                raise r
-        good = [r for r in replies if isinstance(r, _Reply) and r.table is not None]
+        good = await self._at_least_two(replicas, request, errs)
         if len(good) < 2:
-            errs += [str(r) for r in replies if isinstance(r, BaseException)]
             raise errors.Unavailable(f"replicas of table {spec.table_id} disagree and fewer than 2 answered the "
                                      "merge read: " + "; ".join(errs))
         tables = [r.table for r in good if r.table is not None]
@@ -184,6 +219,35 @@ class TileReader:
         if not spec.with_keys:
             merged = merged.drop_columns(list(layout.KEY_COLUMNS))
         return merged, sum(r.bytes_scanned for r in good)
+
+
+    async def _at_least_two(self, replicas: list[common_pb2.NodeInfo], request: storage_pb2.ScanRequest,
+                            errs: list[str]) -> list[_Reply]:
+        """Good replies from every replica that answers, waiting for the last ones at most the hedge delay
+        once two have answered (two replicas hold every acknowledged write: W + R > N)."""
+        running = {asyncio.create_task(self._scan(n, request)): n for n in replicas}
+        good: list[_Reply] = []
+        try:
+            while running:
+                timeout = self._hedge_s if len(good) >= 2 else None
+                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    break
+                for task in done:
+                    node = running.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        reply = task.result()
+                        if reply.table is not None:
+                            good.append(reply)
+                    elif isinstance(exc, _REPLICA_FAULTS):
+                        errs.append(f"{node.node_id}: {exc}")
+                    else:
+                        raise exc
+            return good
+        finally:
+            for task in running:
+                task.cancel()
 
 
 def _buckets(spec: ScanSpec) -> tuple[int, int]:

@@ -105,3 +105,22 @@ def test_with_etcd_paused_writes_and_queries_go_on_and_control_calls_are_unavail
     while not all(n.live for c in client.cells() for n in c.nodes):
         assert time.monotonic() < deadline, "nodes did not re-register after etcd came back"
         time.sleep(0.5)
+
+
+def test_a_paused_replica_delays_neither_writes_nor_reads_beyond_the_hedge(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    db, table, cell = owned_table
+    now = int(time.time() * 1000)
+    client.write_records(db, table, _records(40, now, "pre-pause"))
+    paused = cluster.nodes("storage", cell)[1]
+    cluster.kill(paused.name, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert client.write_records(db, table, _records(60, now - 9000, "while-paused")).total == 60
+        for _ in range(3):  # every rotation of roles, so the paused replica is asked for data and digest
+            assert _count(client, db, table, "pre-pause") == 40
+            assert _count(client, db, table, "while-paused") == 60
+        assert time.monotonic() - started < 20  # without hedging each read would wait out its 30 s deadline
+    finally:
+        assert paused.popen is not None
+        paused.popen.send_signal(signal.SIGCONT)
