@@ -31,6 +31,11 @@ GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
+    # A restarted node is back on its port within seconds; gRPC's default reconnect backoff (up to 120 s)
+    # would keep callers' channels to it failing long after. Retry the connection quickly instead.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
 

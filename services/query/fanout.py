@@ -98,18 +98,34 @@ class TileReader:
                           ) -> list[storage_pb2.TileId]:
         low, high = _buckets(spec)
         req = storage_pb2.ListTilesRequest(table_id=spec.table_id, min_bucket=low, max_bucket=high)
-        replies = await asyncio.gather(*(self._pool.get(n.address).list_tiles(req, self._timeout) for n in nodes),
-                                       return_exceptions=True)
-        failed = [n for n, r in zip(nodes, replies) if isinstance(r, BaseException)]
-        # An acknowledged tile is on >= 2 of its 3 replicas, so one silent node hides nothing; more might.
+        running = {asyncio.create_task(self._pool.get(n.address).list_tiles(req, self._timeout)): n for n in nodes}
+        replies: list[storage_pb2.ListTilesResponse] = []
+        failed: list[common_pb2.NodeInfo] = []
+        try:
+            # An acknowledged tile is on >= 2 of its 3 replicas, so one silent node hides nothing: once all
+            # but one have answered, the last gets only the hedge delay (a paused node must not stall reads).
+            while running:
+                timeout = self._hedge_s if len(replies) + len(failed) >= len(nodes) - 1 else None
+                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    failed += list(running.values())
+                    break
+                for task in done:
+                    node = running.pop(task)
+                    if task.exception() is None:
+                        replies.append(task.result())
+                    else:
+                        failed.append(node)
+        finally:
+            for task in running:
+                task.cancel()
         if len(failed) > 1:
             out.partial_reasons.append(f"{len(failed)} storage nodes did not list their tiles: "
                                        f"{', '.join(n.node_id for n in failed)}")
         seen: dict[tuple[int, int], storage_pb2.TileId] = {}
         for r in replies:
-            if isinstance(r, storage_pb2.ListTilesResponse):
-                for t in r.tiles:
-                    seen[(t.range_lo, t.bucket)] = t
+            for t in r.tiles:
+                seen[(t.range_lo, t.bucket)] = t
         return [seen[k] for k in sorted(seen)]
 
     def _request(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], mode: storage_pb2.ScanMode

@@ -60,3 +60,24 @@ def test_tiles_spread_over_six_replicas_and_reads_stay_complete_with_one_killed(
         assert got.to_pylist() == [{"n": data.num_rows, "s": total}]
     finally:
         cluster.restart(victim.name)
+
+
+def test_a_paused_node_in_a_large_cell_does_not_stall_reads(big_cell: tuple[LocalCluster, Client]) -> None:
+    cluster, client = big_cell
+    client.create_database("bigpause")
+    client.create_table("bigpause", "t_pause", memory_retention_hours=12)
+    end_ms = (int(time.time() * 1000) // 1000) * 1000
+    times = [end_ms - i * 60_000 for i in range(6 * 60)]
+    data = pa.table({"time": times, "host": ["a"] * len(times), "load": list(range(len(times)))})
+    client.write_arrow("bigpause", "t_pause", data, ["host"], measure_name="m")
+    paused = cluster.nodes("storage", "solo")[3]
+    cluster.kill(paused.name, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            got = client.query('SELECT count(*) AS n FROM "bigpause"."t_pause"')
+            assert got.column("n").to_pylist() == [len(times)]
+        assert time.monotonic() - started < 20  # listing and reads hedge instead of waiting out 30 s deadlines
+    finally:
+        assert paused.popen is not None
+        paused.popen.send_signal(signal.SIGCONT)
