@@ -90,7 +90,6 @@ class Coordinator:
         self._members = members
         self._reader = reader
         self._remote = remote
-        self._memory_limit = memory_limit
         self._sessions = Sessions(threads=threads, memory_limit=memory_limit)
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
 
@@ -162,7 +161,7 @@ class Coordinator:
             raise errors.ValidationError(f"cannot run the query: {_first_line(exc)}") from exc
         except duckdb.OutOfMemoryException as exc:
             raise errors.Throttled(f"query {query_id} exceeded the coordinator's memory limit "
-                                   f"({self._memory_limit}): {_first_line(exc)}") from exc
+                                   f"({self._sessions.memory_limit}): {_first_line(exc)}") from exc
         except duckdb.Error as exc:
             raise errors.ValidationError(f"query failed: {_first_line(exc)}") from exc
         finally:

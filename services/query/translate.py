@@ -11,7 +11,7 @@ The query path, in a fixed order, all on the sqlglot AST:
 4. replace each occurrence by a view ``t0``, ``t1`` … (aliased so qualified column references still resolve)
    and generate DuckDB SQL.
 
-The final stage must run the SQL on a connection configured with :data:`DUCKDB_SESSION_SETTINGS`, and each
+The final stage must run the SQL on a connection configured with :data:`tessera.sqlsession.DUCKDB_SESSION_SETTINGS`, and each
 view ``tN`` must hold the rows of its table filtered by the scan's bounds and predicate, with ``time`` as
 TIMESTAMP_NS (UTC, tz-naive), dimensions and ``measure_name`` VARCHAR, and typed ``measure_value::<type>``
 and multi-measure columns.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import threading
 from dataclasses import dataclass
 
 import duckdb
@@ -31,9 +30,9 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
 from services.query.dialect import Timestream
+from tessera import sqlsession
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
-from tessera.sqlsession import DUCKDB_SESSION_SETTINGS  # re-exported: the final stage must use them
 
 # Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
 
@@ -496,19 +495,6 @@ def _time_bound(
     return value, value + 1
 
 
-_DATABASE: duckdb.DuckDBPyConnection | None = None
-_DATABASE_LOCK = threading.Lock()
-
-
-def _shared_database() -> duckdb.DuckDBPyConnection:
-    """One empty in-memory DuckDB per process; opening one costs ~25 ms, a cursor on it well under 1 ms."""
-    global _DATABASE
-    with _DATABASE_LOCK:
-        if _DATABASE is None:
-            _DATABASE = duckdb.connect(":memory:")
-        return _DATABASE
-
-
 class _ConstantEvaluator:
     """Evaluates constant timestamp expressions to int nanoseconds, exactly as DuckDB compares them."""
 
@@ -523,9 +509,7 @@ class _ConstantEvaluator:
         if node.find(exp.Column) or not _deterministic_scalar(node):
             return None
         if self._conn is None:
-            self._conn = _shared_database().cursor()
-            for setting in DUCKDB_SESSION_SETTINGS:
-                self._conn.execute(setting)
+            self._conn = sqlsession.shared().cursor()  # Timestream's session settings applied
         sql = exp.cast(node.copy(), _TIMESTAMP_NS).sql(dialect="duckdb")
         try:
             row = self._conn.execute(f"SELECT epoch_ns({sql})").fetchone()

@@ -19,16 +19,7 @@ from tessera.validation import (
     validate_write_batch,
     validate_write_records,
 )
-
-NOW_NS = 1_790_000_000_000_000_000
-NOW_MS = NOW_NS // 1_000_000
-HOUR_MS = 3_600_000
-MEMORY_NS = 6 * 3600 * 10**9
-MAGNETIC_NS = 10 * 86_400 * 10**9
-
-
-def ctx(columns: dict[str, ColumnSpec] | None = None, magnetic_writes: bool = False) -> TableContext:
-    return TableContext(columns or {}, MEMORY_NS, MAGNETIC_NS, magnetic_writes, NOW_NS)
+from tests.unit.test_validation import HOUR_MS, NOW_MS, NOW_NS, ctx  # one context
 
 
 def ipc(table: pa.Table) -> bytes:

@@ -37,9 +37,10 @@ import pyarrow as pa
 import pytest
 import sqlglot.errors
 
-from services.query.translate import DUCKDB_SESSION_SETTINGS, translate
+from services.query.translate import translate
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 
 NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
 GOLDEN_DIR = Path(__file__).parent / "golden"

@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from services.query.translate import DUCKDB_SESSION_SETTINGS, TableScan, translate
+from services.query.translate import TableScan, translate
+from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 
 NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
 MINUTE_NS = 60 * 1_000_000_000
