@@ -46,18 +46,43 @@ class _Group:
     """The records of one shape, column by column, in request order."""
 
     key: ShapeKey
+    index: npt.NDArray[np.int64]
+    dims: list[pa.Array]      # per dimension, its values (strings)
+    values: list[pa.Array]    # per measure value, its strings
+    times: pa.Array
+    versions: npt.NDArray[np.int64]
+
+
+@dataclass
+class _Lists:
+    """A shape's records while they are gathered from protobuf messages."""
+
+    key: ShapeKey
     index: list[int] = field(default_factory=list)
-    dims: list[list[str]] = field(default_factory=list)      # per dimension, its values
-    values: list[list[str]] = field(default_factory=list)    # per measure value, its strings
+    dims: list[list[str]] = field(default_factory=list)
+    values: list[list[str]] = field(default_factory=list)
     times: list[str] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+
+    def group(self) -> _Group:
+        return _Group(self.key, np.asarray(self.index, dtype=np.int64), [pa.array(d, pa.string()) for d in self.dims],
+                      [pa.array(v, pa.string()) for v in self.values], pa.array(self.times, pa.string()),
+                      np.asarray(self.versions, dtype=np.int64))
 
 
 def validate_fast(records: Sequence[common_pb2.Record], ctx: TableContext) -> Validated | None:
     """The Validated of a request whose records are all valid, or None when any needs a closer look."""
     groups = _gather(records)
-    if groups is None:
-        return None
+    return None if groups is None else _validated(groups, len(records), ctx)
+
+
+def validate_fast_columns(batch: pa.RecordBatch, ctx: TableContext) -> Validated | None:
+    """validate_fast for records in ``record_columns`` form, gathered column-wise (no per-record Python)."""
+    groups = _gather_columns(batch)
+    return None if groups is None else _validated(groups, batch.num_rows, ctx)
+
+
+def _validated(groups: list[_Group], n: int, ctx: TableContext) -> Validated | None:
     schema, window = Schema(ctx.columns), TimeWindow.of(ctx)
     tables: list[pa.Table] = []
     for group in groups:  # in order of each shape's first record, as the per-record validator sees them
@@ -69,15 +94,16 @@ def validate_fast(records: Sequence[common_pb2.Record], ctx: TableContext) -> Va
         if table is None:
             return None
         tables.append(table)
-    merged = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-    source = np.concatenate([np.asarray(g.index, dtype=np.int64) for g in groups])
-    order = np.argsort(source, kind="stable")
-    merged = merged.take(pa.array(order))
+    if len(tables) > 1:
+        merged = pa.concat_tables(tables, promote_options="default")
+        order = np.argsort(np.concatenate([g.index for g in groups]), kind="stable")
+        merged = merged.take(pa.array(order))
+    else:
+        merged = tables[0]
     versions = merged.column("__version").combine_chunks()
-    columns = {n: merged.column(n).combine_chunks() for n in merged.column_names if n != "__version"}
-    dims = [n for n in columns if n not in (layout.TIME, layout.MEASURE_NAME) and _is_dimension(n, groups)]
-    measures = [n for n in columns if n not in (layout.TIME, layout.MEASURE_NAME) and n not in dims]
-    n = len(records)
+    columns = {c: merged.column(c).combine_chunks() for c in merged.column_names if c != "__version"}
+    dims = [c for c in columns if c not in (layout.TIME, layout.MEASURE_NAME) and _is_dimension(c, groups)]
+    measures = [c for c in columns if c not in (layout.TIME, layout.MEASURE_NAME) and c not in dims]
     return validated_from(columns, dims, measures, versions, np.arange(n, dtype=np.int64), np.zeros(n, dtype=bool),
                           [], schema.new)
 
@@ -85,7 +111,7 @@ def validate_fast(records: Sequence[common_pb2.Record], ctx: TableContext) -> Va
 def _gather(records: Sequence[common_pb2.Record]) -> list[_Group] | None:
     """Group records by shape; None for anything the fast path does not take (e.g. a single-measure
     record with MeasureValues, or a MULTI record with a MeasureValue)."""
-    by_key: dict[ShapeKey, _Group] = {}
+    by_key: dict[ShapeKey, _Lists] = {}
     for i, r in enumerate(records):
         dims = r.dimensions
         mvs = r.measure_values
@@ -94,7 +120,7 @@ def _gather(records: Sequence[common_pb2.Record]) -> list[_Group] | None:
                          value_type, tuple((m.name, m.type) for m in mvs), r.time_unit or "MILLISECONDS")
         group = by_key.get(key)
         if group is None:
-            group = by_key[key] = _Group(key, dims=[[] for _ in dims],
+            group = by_key[key] = _Lists(key, dims=[[] for _ in dims],
                                          values=[[] for _ in (mvs if value_type == MULTI_TYPE else (0,))])
         group.index.append(i)
         for column, d in zip(group.dims, dims):
@@ -110,7 +136,75 @@ def _gather(records: Sequence[common_pb2.Record]) -> list[_Group] | None:
             group.values[0].append(r.measure_value)
         group.times.append(r.time)
         group.versions.append(r.version if r.HasField("version") else 1)
-    return list(by_key.values())
+    return [lists.group() for lists in by_key.values()]
+
+
+_SEPARATORS = "[\x1e\x1f]"
+
+
+def _strings(column: pa.Array) -> pa.Array:
+    return column.fill_null("")
+
+
+def _joined(offsets: npt.NDArray[np.int64], items: pa.Array) -> pa.Array:
+    """Per record, its list items joined with \x1f (the record's part of the shape key)."""
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items), "\x1f")
+
+
+def _items(flat: pa.Array, start: int, stop: int) -> list[str]:
+    return [str(v) for v in flat.slice(start, stop - start).to_pylist()]
+
+
+def _gather_columns(batch: pa.RecordBatch) -> list[_Group] | None:
+    """_gather for a ``record_columns`` batch: the shape key of every record as one string, then per shape
+    a strided take of its dimension and measure values."""
+    from tessera.record_columns import list_parts
+
+    dim_offsets, dims = list_parts(batch.column("Dimensions"))
+    mv_offsets, mvs = list_parts(batch.column("MeasureValues"))
+    parts = {"dim_names": dims["Name"], "dim_types": _strings(dims["DimensionValueType"]),
+             "mv_names": mvs["Name"], "mv_types": mvs["Type"],
+             "measure_name": _strings(batch.column("MeasureName")),
+             "value_type": pc.if_else(pc.equal(_strings(batch.column("MeasureValueType")), ""), "DOUBLE",
+                                      batch.column("MeasureValueType").fill_null("")),
+             "unit": pc.if_else(pc.equal(_strings(batch.column("TimeUnit")), ""), "MILLISECONDS",
+                                batch.column("TimeUnit").fill_null(""))}
+    if any(a.null_count or pc.any(pc.match_substring_regex(pc.unique(a), _SEPARATORS)).as_py()
+           for a in parts.values()):
+        return None  # a separator inside a name would blur shapes: the exact path judges those
+    key = pc.binary_join_element_wise(
+        _joined(dim_offsets, parts["dim_names"]), _joined(dim_offsets, parts["dim_types"]), parts["measure_name"],
+        parts["value_type"], _joined(mv_offsets, parts["mv_names"]), _joined(mv_offsets, parts["mv_types"]),
+        parts["unit"], "\x1e")
+    if dims["Value"].null_count or mvs["Value"].null_count:
+        return None
+    multi = pc.equal(parts["value_type"], MULTI_TYPE).to_numpy(zero_copy_only=False)
+    has_value = pc.not_equal(_strings(batch.column("MeasureValue")), "").to_numpy(zero_copy_only=False)
+    mv_count = np.diff(mv_offsets)
+    if np.any(multi & has_value) or np.any(~multi & (mv_count > 0)):
+        return None
+    shapes = pc.dictionary_encode(key)  # shape ids in order of first appearance
+    ids = shapes.indices.to_numpy(zero_copy_only=False)
+    times, versions = _strings(batch.column("Time")), batch.column("Version").fill_null(1).to_numpy()
+    dim_values, mv_values = dims["Value"], mvs["Value"]
+    groups = []
+    for shape in range(len(shapes.dictionary)):
+        rows = np.flatnonzero(ids == shape)
+        first = int(rows[0])
+        d0, d1, m0, m1 = dim_offsets[first], dim_offsets[first + 1], mv_offsets[first], mv_offsets[first + 1]
+        value_type = parts["value_type"][first].as_py()
+        shape_key: ShapeKey = (
+            tuple(_items(parts["dim_names"], d0, d1)), tuple(_items(parts["dim_types"], d0, d1)),
+            parts["measure_name"][first].as_py(), value_type,
+            tuple(zip(_items(parts["mv_names"], m0, m1), _items(parts["mv_types"], m0, m1))), parts["unit"][first].as_py())
+        dim_columns = [dim_values.take(pa.array(dim_offsets[rows] + j)) for j in range(d1 - d0)]
+        if value_type == MULTI_TYPE:
+            values = [mv_values.take(pa.array(mv_offsets[rows] + j)) for j in range(m1 - m0)]
+        else:
+            values = [_strings(batch.column("MeasureValue")).take(pa.array(rows))]
+        groups.append(_Group(shape_key, rows.astype(np.int64), dim_columns, values, times.take(pa.array(rows)),
+                             versions[rows]))
+    return groups
 
 
 def _shape_uses(key: ShapeKey) -> list[tuple[str, ColumnSpec]] | None:
@@ -153,14 +247,13 @@ def _group_table(group: _Group, window: TimeWindow) -> pa.Table | None:
     unit_ns = limits.TIME_UNITS[unit]
     n = len(group.index)
     columns: dict[str, pa.Array] = {}
-    times = _times(pa.array(group.times, pa.string()), unit_ns, window)
+    times = _times(group.times, unit_ns, window)
     if times is None:
         return None
     columns[layout.TIME] = pa.array(times, layout.TIME_TYPE)
     columns[layout.MEASURE_NAME] = pa.array([measure_name] * n, pa.string())
     dim_bytes = np.full(n, sum(len(d.encode()) for d in dim_names), dtype=np.int64)
-    for name, values in zip(dim_names, group.dims):
-        arr = pa.array(values, pa.string())
+    for name, arr in zip(dim_names, group.dims):
         lengths = _utf8_bytes(arr)
         if np.any(lengths == 0):
             return None
@@ -171,8 +264,7 @@ def _group_table(group: _Group, window: TimeWindow) -> pa.Table | None:
     typed = list(mvs) if value_type == MULTI_TYPE else [(layout.SINGLE_VALUE_COLUMNS[value_type], value_type)]
     value_bytes = np.zeros(n, dtype=np.int64)
     name_bytes = 0
-    for (name, type_name), values in zip(typed, group.values):
-        arr = pa.array(values, pa.string())
+    for (name, type_name), arr in zip(typed, group.values):
         lengths = _utf8_bytes(arr)
         if np.any(lengths == 0):
             return None
@@ -187,7 +279,7 @@ def _group_table(group: _Group, window: TimeWindow) -> pa.Table | None:
     size = dim_bytes + len(measure_name.encode()) + value_bytes + name_bytes
     if np.any(size > limits.MAX_RECORD_BYTES):
         return None
-    versions = np.asarray(group.versions, dtype=np.int64)
+    versions = group.versions
     if np.any(versions < 1):
         return None
     columns["__version"] = pa.array(versions, pa.int64())

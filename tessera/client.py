@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import tenacity
 
-from tessera import arrowipc, errors, layout, limits, placement
+from tessera import arrowipc, errors, layout, limits, record_columns
 from tessera.records import RecordLike, routing_hash, to_record
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import (
@@ -40,6 +40,7 @@ from tessera.v1 import (
 T = TypeVar("T")
 ROUTE_TTL_S = 60.0
 ARROW_BATCH_ROWS = 50_000
+RECORDS_ARROW_CHUNK = 2_500  # records per WriteRecords request in the Arrow form (the limit is 10,000)
 
 
 def _retrying(attempts: int) -> tenacity.Retrying:
@@ -255,48 +256,42 @@ class Client:
 
     def write_records(self, database: str, table: str, records: Sequence[RecordLike],
                       common_attributes: RecordLike | None = None) -> common_pb2.RecordsIngested:
-        """WriteRecords for any number of records (sent 100 at a time, to the owning cells).
+        """WriteRecords for any number of records, sent to the owning cells.
 
-        Raises RejectedRecords (after every record was tried) if some were rejected; its record indexes
-        refer to ``records``.
+        Plain boto3 dicts travel as Arrow columns (``records_arrow``, up to RECORDS_ARROW_CHUNK a request);
+        anything else (Record messages, an integer Time ...) as protobuf Records, 100 a request. Both are
+        judged alike. Raises RejectedRecords (after every record was tried) if some were rejected; its
+        record indexes refer to ``records``.
         """
         common = to_record(common_attributes, "CommonAttributes") if common_attributes is not None else None
-        recs = [to_record(r, f"Records[{i}]") for i, r in enumerate(records)]
-        if not recs:
+        if not records:
             raise errors.ValidationError("Records must hold at least one record")
-        total = common_pb2.RecordsIngested()
-        rejected: list[common_pb2.RejectedRecord] = []
-        pending = np.ones(len(recs), dtype=bool)  # records not yet acknowledged; a stale route re-routes these
+        batch = record_columns.encode(records)
+        if batch is not None:
+            columns = batch
 
-        def done(chunk: list[int], resp: ingest_pb2.WriteRecordsResponse) -> None:
-            _add(total, resp.records_ingested)
-            for r in resp.rejected_records:
-                r.record_index = chunk[r.record_index]
-                rejected.append(r)
-            pending[chunk] = False
+            def columnar(rows: np.ndarray, route: common_pb2.TableRoute) -> Any:
+                return self._records_request(database, table, route, common,
+                                             records_arrow=record_columns.to_ipc(columns.take(pa.array(rows))))
 
-        def send(route: common_pb2.TableRoute) -> None:
-            by_cell: dict[str, list[int]] = {}
-            for i in np.flatnonzero(pending).tolist():
-                cell = placement.range_for(route.ranges, routing_hash(recs[i], common)).cell
-                by_cell.setdefault(cell, []).append(i)
-            jobs: list[tuple[str, Any, Any]] = []
-            for cell, idx in by_cell.items():
-                for start in range(0, len(idx), limits.MAX_RECORDS_PER_WRITE):
-                    chunk = idx[start:start + limits.MAX_RECORDS_PER_WRITE]
-                    req = ingest_pb2.WriteRecordsRequest(database_name=database, table_name=table,
-                                                         records=[recs[i] for i in chunk], routing_epoch=route.epoch)
-                    if common is not None:
-                        req.common_attributes.CopyFrom(common)
-                    jobs.append((cell, chunk, req))
-            self._send_all(route, "WriteRecords", jobs, done)
+            return self._write_routed(database, table, record_columns.routing_hashes(batch, common),
+                                      RECORDS_ARROW_CHUNK, "WriteRecords", columnar)
+        recs = [to_record(r, f"Records[{i}]") for i, r in enumerate(records)]
 
-        self._to_cell(database, table, send)
-        if rejected:
-            err = errors.RejectedRecords("One or more records have been rejected. See RejectedRecords for details.",
-                                         sorted(rejected, key=lambda r: r.record_index), int(total.total))
-            raise err
-        return total
+        def messages(rows: np.ndarray, route: common_pb2.TableRoute) -> Any:
+            return self._records_request(database, table, route, common, records=[recs[i] for i in rows.tolist()])
+
+        hashes = np.array([routing_hash(r, common) for r in recs], dtype=np.uint64)
+        return self._write_routed(database, table, hashes, limits.MAX_RECORDS_PER_WRITE, "WriteRecords", messages)
+
+    @staticmethod
+    def _records_request(database: str, table: str, route: common_pb2.TableRoute, common: common_pb2.Record | None,
+                         **records: Any) -> ingest_pb2.WriteRecordsRequest:
+        req = ingest_pb2.WriteRecordsRequest(database_name=database, table_name=table, routing_epoch=route.epoch,
+                                             **records)
+        if common is not None:
+            req.common_attributes.CopyFrom(common)
+        return req
 
     def write_arrow(self, database: str, table: str, data: pa.Table, dimension_columns: Sequence[str],
                     time_column: str = "time", time_unit: str = "MILLISECONDS", measure_name: str = "",
@@ -309,12 +304,24 @@ class Client:
         missing = [c for c in dims if c not in data.column_names]
         if missing:
             raise errors.ValidationError(f"dimension_columns {missing} are not columns of the table")
-        hashes = _row_hashes(data, dims)
+
+        def request(rows: np.ndarray, route: common_pb2.TableRoute) -> Any:
+            return ingest_pb2.WriteBatchRequest(
+                database_name=database, table_name=table, arrow_ipc=arrowipc.to_ipc(data.take(rows)),
+                time_column=time_column, time_unit=time_unit, dimension_columns=dims, measure_name=measure_name,
+                measure_name_column=measure_name_column, version_column=version_column, routing_epoch=route.epoch)
+
+        return self._write_routed(database, table, _row_hashes(data, dims), ARROW_BATCH_ROWS, "WriteBatch", request)
+
+    def _write_routed(self, database: str, table: str, hashes: np.ndarray, chunk_rows: int, method: str,
+                      request: Callable[[np.ndarray, common_pb2.TableRoute], Any]) -> common_pb2.RecordsIngested:
+        """Send rows (by routing hash) to their cells, ``chunk_rows`` a request; on a stale route only the
+        rows not yet acknowledged go again. Raises RejectedRecords (row indexes) when some were rejected."""
         total = common_pb2.RecordsIngested()
         rejected: list[common_pb2.RejectedRecord] = []
-        pending = np.ones(data.num_rows, dtype=bool)  # rows not yet acknowledged
+        pending = np.ones(len(hashes), dtype=bool)  # rows not yet acknowledged; a stale route re-routes these
 
-        def done(chunk: np.ndarray, resp: ingest_pb2.WriteBatchResponse) -> None:
+        def done(chunk: np.ndarray, resp: Any) -> None:
             _add(total, resp.records_ingested)
             for r in resp.rejected_records:
                 r.record_index = int(chunk[r.record_index])
@@ -323,19 +330,15 @@ class Client:
 
         def send(route: common_pb2.TableRoute) -> None:
             los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
-            cell_of = np.searchsorted(los, hashes, side="right") - 1
+            range_of = np.searchsorted(los, hashes, side="right") - 1
             jobs: list[tuple[str, Any, Any]] = []
-            for ri in np.unique(cell_of[pending]):
-                rows = np.flatnonzero((cell_of == ri) & pending)
+            for ri in np.unique(range_of[pending]):
+                rows = np.flatnonzero((range_of == ri) & pending)
                 cell = route.ranges[int(ri)].cell
-                for start in range(0, len(rows), ARROW_BATCH_ROWS):
-                    chunk = rows[start:start + ARROW_BATCH_ROWS]
-                    jobs.append((cell, chunk, ingest_pb2.WriteBatchRequest(
-                        database_name=database, table_name=table, arrow_ipc=arrowipc.to_ipc(data.take(chunk)),
-                        time_column=time_column, time_unit=time_unit, dimension_columns=dims,
-                        measure_name=measure_name, measure_name_column=measure_name_column,
-                        version_column=version_column, routing_epoch=route.epoch)))
-            self._send_all(route, "WriteBatch", jobs, done)
+                for start in range(0, len(rows), chunk_rows):
+                    chunk = rows[start:start + chunk_rows]
+                    jobs.append((cell, chunk, request(chunk, route)))
+            self._send_all(route, method, jobs, done)
 
         self._to_cell(database, table, send)
         if rejected:

@@ -117,11 +117,20 @@ def dimension_hash(dims: Iterable[tuple[str, str]]) -> int:
     A wrapping sum of one hash per (name, value) pair, mixed: independent of the order dimensions are
     listed in, and computable column-wise (see ``dimension_hashes``) with no per-row strings.
     """
-    total = sum(_pair_hash(n, v) for n, v in dims) & _MASK64
-    return _mix64_int(total ^ int(_DIMENSION_SALT))
+    return _mix64_int(pair_sum(dims) ^ int(_DIMENSION_SALT))
 
 
-def _hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
+def pair_sum(dims: Iterable[tuple[str, str]]) -> int:
+    """The wrapping sum of the (name, value) pair hashes that ``dimension_hash`` mixes."""
+    return sum(_pair_hash(n, v) for n, v in dims) & _MASK64
+
+
+def mix_dimension_sums(sums: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``dimension_hash`` from per-row pair sums (see ``pair_sum``), vectorised."""
+    return mix64(sums ^ _DIMENSION_SALT)
+
+
+def hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
     """blake2b of prefix + each string, computed once per distinct string (values repeat across rows)."""
     encoded = pc.dictionary_encode(strings)
     distinct = np.array([_h64(prefix + s.encode()) for s in encoded.dictionary.to_pylist()], dtype=np.uint64)
@@ -140,7 +149,7 @@ def _pair_sums(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray
     with np.errstate(over="ignore"):
         for name in dimension_columns:
             arr = _as_string(table.column(name))
-            pair = _hash_each(arr, b"p" + name.encode() + b"\x00")
+            pair = hash_each(arr, b"p" + name.encode() + b"\x00")
             valid = arr.is_valid().to_numpy(zero_copy_only=False)
             total += np.where(valid, pair, np.uint64(0))
     return total
@@ -148,7 +157,7 @@ def _pair_sums(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray
 
 def dimension_hashes(table: pa.Table, dimension_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
     """dimension_hash of every row of a table, vectorised (NULL = the row lacks that dimension)."""
-    return mix64(_pair_sums(table, dimension_columns) ^ _DIMENSION_SALT)
+    return mix_dimension_sums(_pair_sums(table, dimension_columns))
 
 
 def _value_bits(arr: pa.Array) -> npt.NDArray[np.uint64]:
@@ -166,7 +175,7 @@ def _value_bits(arr: pa.Array) -> npt.NDArray[np.uint64]:
     if pa.types.is_boolean(t):
         bits = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint64)
         return bits
-    return _hash_each(_as_string(arr).fill_null(""), b"v")
+    return hash_each(_as_string(arr).fill_null(""), b"v")
 
 
 def value_hashes(table: pa.Table, measure_columns: Sequence[str]) -> npt.NDArray[np.uint64]:
@@ -196,8 +205,8 @@ def with_key_columns(
 ) -> tuple[pa.Table, npt.NDArray[np.uint64]]:
     """Add ts_series, ts_version and ts_vhash to a layout table; also return each row's dimension hash."""
     pairs = _pair_sums(table, dimension_columns)
-    dim_hash = mix64(pairs ^ _DIMENSION_SALT)
-    names = _hash_each(_as_string(table.column(MEASURE_NAME)), b"m")
+    dim_hash = mix_dimension_sums(pairs)
+    names = hash_each(_as_string(table.column(MEASURE_NAME)), b"m")
     series = mix64(mix64(pairs ^ _SERIES_SALT) ^ names)
     out = table.append_column(SERIES, pa.array(series, pa.uint64()))
     out = out.append_column(VERSION, versions.cast(pa.int64()))

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tessera import layout, limits
 from tessera.errors import ValidationError
@@ -312,21 +313,22 @@ class _Row:
 
 
 def validate_write_records(request: ingest_pb2.WriteRecordsRequest, ctx: TableContext) -> Validated:
-    """Validate a WriteRecords request: raise ValidationError for the request, reject records one by one."""
-    records, common = request.records, request.common_attributes
-    if not records:
-        raise ValidationError("Records is empty; a WriteRecords request needs 1 to "
-                              f"{limits.MAX_RECORDS_PER_WRITE} records")
-    if len(records) > limits.MAX_RECORDS_PER_WRITE:
-        raise ValidationError(f"Records has {len(records)} records; the limit is "
-                              f"{limits.MAX_RECORDS_PER_WRITE} per WriteRecords request")
+    """Validate a WriteRecords request: raise ValidationError for the request, reject records one by one.
+
+    The records come as protobuf messages (``records``, up to 100) or as Arrow columns (``records_arrow``,
+    up to 10,000); both mean the same and are judged by the same rules.
+    """
+    common = request.common_attributes
+    if request.records_arrow:
+        return _validate_record_columns(request, ctx)
+    records = request.records
+    _check_record_count("Records", len(records), limits.MAX_RECORDS_PER_WRITE)
     _check_common(common)
     common_dims = {d.name for d in common.dimensions}
     for i, record in enumerate(records):
         for j, dim in enumerate(record.dimensions):
             if dim.name in common_dims:
-                raise ValidationError(f"Records[{i}].Dimensions[{j}].Name {show(dim.name)} is also in "
-                                      "CommonAttributes.Dimensions; give each dimension in one place only")
+                _raise_common_clash(i, j, dim.name)
     if common.ByteSize() == 0:
         from tessera._record_fastpath import validate_fast
 
@@ -334,6 +336,42 @@ def validate_write_records(request: ingest_pb2.WriteRecordsRequest, ctx: TableCo
         if fast is not None:
             return fast
     return validate_records_exactly(records, common, ctx)
+
+
+def _validate_record_columns(request: ingest_pb2.WriteRecordsRequest, ctx: TableContext) -> Validated:
+    from tessera import record_columns
+    from tessera._record_fastpath import validate_fast_columns
+
+    if request.records:
+        raise ValidationError("Records and records_arrow are both set; send the records in one of them")
+    batch = record_columns.decode(request.records_arrow)
+    _check_record_count("records_arrow", batch.num_rows, limits.MAX_RECORDS_PER_ARROW_WRITE)
+    common = request.common_attributes
+    _check_common(common)
+    if common.dimensions:
+        offsets, dims = record_columns.list_parts(batch.column("Dimensions"))
+        clash = np.flatnonzero(pc.is_in(dims["Name"], pa.array([d.name for d in common.dimensions])).to_numpy(
+            zero_copy_only=False))
+        if len(clash):
+            i = int(np.searchsorted(offsets, clash[0], side="right") - 1)
+            _raise_common_clash(i, int(clash[0] - offsets[i]), dims["Name"][int(clash[0])].as_py())
+    if common.ByteSize() == 0:
+        fast = validate_fast_columns(batch, ctx)
+        if fast is not None:
+            return fast
+    return validate_records_exactly(record_columns.to_records(batch), common, ctx)
+
+
+def _check_record_count(label: str, count: int, limit: int) -> None:
+    if not count:
+        raise ValidationError(f"{label} is empty; a WriteRecords request needs 1 to {limit} records")
+    if count > limit:
+        raise ValidationError(f"{label} has {count} records; the limit is {limit} per WriteRecords request")
+
+
+def _raise_common_clash(i: int, j: int, name: str) -> None:
+    raise ValidationError(f"Records[{i}].Dimensions[{j}].Name {show(name)} is also in "
+                          "CommonAttributes.Dimensions; give each dimension in one place only")
 
 
 def validate_records_exactly(records: Sequence[common_pb2.Record], common: common_pb2.Record,

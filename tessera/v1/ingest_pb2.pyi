@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WriteRecordsRequest(_message.Message):
-    __slots__ = ("database_name", "table_name", "common_attributes", "records", "routing_epoch")
+    __slots__ = ("database_name", "table_name", "common_attributes", "records", "routing_epoch", "records_arrow")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     COMMON_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     ROUTING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_ARROW_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     common_attributes: _common_pb2.Record
     records: _containers.RepeatedCompositeFieldContainer[_common_pb2.Record]
     routing_epoch: int
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., common_attributes: _Optional[_Union[_common_pb2.Record, _Mapping]] = ..., records: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., routing_epoch: _Optional[int] = ...) -> None: ...
+    records_arrow: bytes
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., common_attributes: _Optional[_Union[_common_pb2.Record, _Mapping]] = ..., records: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., routing_epoch: _Optional[int] = ..., records_arrow: _Optional[bytes] = ...) -> None: ...
 
 class WriteRecordsResponse(_message.Message):
     __slots__ = ("records_ingested", "rejected_records")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -126,14 +127,50 @@ def test_more_than_100_records_in_one_request_is_a_validation_error_via_the_raw_
     assert client.query(f'SELECT count(*) AS n FROM "{database}"."toomany"').column("n").to_pylist() == [0]
 
 
-def test_sdk_splits_large_record_lists_into_requests_of_100(client: Client, database: str) -> None:
-    client.create_table(database, "many")
+@pytest.mark.parametrize("form", ["dicts", "messages"])
+def test_sdk_writes_large_record_lists_in_chunks_and_maps_rejections_back(client: Client, database: str,
+                                                                          form: str) -> None:
+    """Dicts travel as Arrow columns (2,500 a request), Record messages as protobuf (100 a request); either
+    way every record is stored once and a rejection names the caller's index."""
+    from tessera.records import to_record
+
+    table = f"many_{form}"
+    client.create_table(database, table)
     now = _now_ms()
-    records = [{"Dimensions": [{"Name": "h", "Value": f"h{i % 7}"}], "MeasureName": "m", "MeasureValue": str(i),
-                "MeasureValueType": "BIGINT", "Time": str(now - i)} for i in range(350)]
-    assert client.write_records(database, "many", records).total == 350
-    got = client.query(f'SELECT count(*) AS n, sum("measure_value::bigint") AS s FROM "{database}"."many"')
-    assert got.to_pylist() == [{"n": 350, "s": sum(range(350))}]
+    n = 6_000
+    records: list[Any] = [{"Dimensions": [{"Name": "h", "Value": f"h{i % 7}"}], "MeasureName": "m",
+                           "MeasureValue": str(i), "MeasureValueType": "BIGINT", "Time": str(now - i)} for i in range(n)]
+    bad = [2_700, 5_999]  # past the first Arrow request and the first 100
+    for i in bad:
+        records[i] = {**records[i], "MeasureValue": "not-a-number"}
+    if form == "messages":
+        records = [to_record(r) for r in records]
+    with pytest.raises(errors.RejectedRecords) as info:
+        client.write_records(database, table, records)
+    assert [r.record_index for r in info.value.rejected_records] == bad
+    assert all("not-a-number" in r.reason and "BIGINT" in r.reason for r in info.value.rejected_records)
+    assert info.value.records_ingested == n - len(bad)
+    got = client.query(f'SELECT count(*) AS n, sum("measure_value::bigint") AS s FROM "{database}"."{table}"')
+    assert got.to_pylist() == [{"n": n - len(bad), "s": sum(range(n)) - sum(bad)}]
+
+
+def test_records_arrow_with_a_foreign_schema_is_an_invalid_argument_via_the_raw_api(client: Client,
+                                                                                   database: str) -> None:
+    import grpc
+
+    from tessera import arrowipc
+    from tessera.v1 import ingest_pb2, ingest_pb2_grpc
+
+    client.create_table(database, "foreign")
+    route = client.route(database, "foreign")
+    ingest = next(n for c in route.cells for n in c.nodes if n.role == "ingest" and c.cell == route.ranges[0].cell)
+    payload = arrowipc.to_ipc(pa.table({"Time": [str(_now_ms())], "MeasureName": ["m"], "MeasureValue": ["1"]}))
+    with grpc.insecure_channel(ingest.address) as ch, pytest.raises(grpc.RpcError) as info:
+        ingest_pb2_grpc.IngestStub(ch).WriteRecords(ingest_pb2.WriteRecordsRequest(
+            database_name=database, table_name="foreign", records_arrow=payload), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "records_arrow has schema" in info.value.details() and "Dimensions" in info.value.details()
+    assert client.query(f'SELECT count(*) AS n FROM "{database}"."foreign"').column("n").to_pylist() == [0]
 
 
 def test_the_dedup_rule_holds_end_to_end(client: Client, database: str) -> None:

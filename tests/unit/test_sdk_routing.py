@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from tessera import errors
+from tessera import errors, record_columns
 from tessera.client import Client
 from tessera.layout import HASH_SPACE
+from tessera.records import to_record
 from tessera.v1 import common_pb2, ingest_pb2
 
 
@@ -31,18 +32,21 @@ class FakeClient(Client):
         if cell == "b" and self.stale_once:
             self.stale_once = False
             raise errors.StaleRoute("moved", epoch=2)
-        self.sent.append((cell, len(request.records)))
+        count = record_columns.decode(request.records_arrow).num_rows if request.records_arrow else len(request.records)
+        self.sent.append((cell, count))
         rejected = [common_pb2.RejectedRecord(record_index=0, reason="first of chunk")]
         return ingest_pb2.WriteRecordsResponse(
-            records_ingested=common_pb2.RecordsIngested(total=len(request.records) - 1,
-                                                        memory_store=len(request.records) - 1),
+            records_ingested=common_pb2.RecordsIngested(total=count - 1, memory_store=count - 1),
             rejected_records=rejected)
 
 
-def test_a_stale_route_resends_only_what_was_not_acknowledged() -> None:
+@pytest.mark.parametrize("form", ["dicts (Arrow columns on the wire)", "Record messages (protobuf on the wire)"])
+def test_a_stale_route_resends_only_what_was_not_acknowledged(form: str) -> None:
     client = FakeClient()
-    records = [{"Dimensions": [{"Name": "k", "Value": str(i)}], "MeasureName": "m", "MeasureValue": "1",
-                "Time": "1"} for i in range(10)]
+    records: list[Any] = [{"Dimensions": [{"Name": "k", "Value": str(i)}], "MeasureName": "m", "MeasureValue": "1",
+                           "Time": "1"} for i in range(10)]
+    if form.startswith("Record"):
+        records = [to_record(r) for r in records]
     with pytest.raises(errors.RejectedRecords) as info:
         client.write_records("db", "tbl", records)
     sent = sum(n for _, n in client.sent)
