@@ -316,6 +316,10 @@ def _measure(name: str, arr: pa.Array, rej: _Rejections) -> _Measure:
     return _Measure(arr, type_name, nulls)
 
 
+_MAX_TEXT_BYTES = {"BIGINT": 20, "TIMESTAMP": 20, "DOUBLE": 25, "BOOLEAN": 5}
+"""The longest string of each type but VARCHAR: -9223372036854775808 (20), -0.0000028350568030914777 (25), false."""
+
+
 def _value_bytes(measure: _Measure) -> np.ndarray:
     """Bytes of each value written as a string, as WriteRecords would carry it."""
     values = measure.values
@@ -341,8 +345,15 @@ def _check_measures(measures: dict[str, _Measure], key_bytes: np.ndarray, rej: _
     for name, measure in measures.items():
         present = ~measure.nulls
         count += present
-        value_bytes += np.where(present, _value_bytes(measure), 0)
         name_bytes += np.where(present, len(name.encode()), 0)
+    # A number written as a string has at most _MAX_TEXT_BYTES bytes: when even that bound keeps every row
+    # within the limits, the exact sizes (a cast to string per column) change nothing and are skipped.
+    bound = sum(np.where(~m.nulls, _MAX_TEXT_BYTES.get(m.type_name, limits.MAX_VARCHAR_BYTES), 0)
+                for m in measures.values())
+    within = (np.all(bound <= limits.MAX_MULTI_MEASURE_VALUE_BYTES)
+              and np.all(key_bytes + name_bytes + bound <= limits.MAX_RECORD_BYTES))
+    for measure in measures.values() if not within else ():
+        value_bytes += np.where(~measure.nulls, _value_bytes(measure), 0)
     rej.add(count == 0, "every measure of the row is NULL; a row needs at least one measure value")
     rej.add(count > limits.MAX_MEASURES_PER_MULTI_RECORD,
             lambda i: f"the row has {count[i]} measure values; the limit is "

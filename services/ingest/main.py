@@ -20,9 +20,9 @@ class PoolAppender:
     def __init__(self, pool: StoragePool) -> None:
         self._pool = pool
 
-    async def append(self, node: common_pb2.NodeInfo, request: storage_pb2.AppendRequest,
-                     timeout_s: float) -> storage_pb2.AppendResponse:
-        return await self._pool.get(node.address).append(request, timeout_s)
+    async def append(self, node: common_pb2.NodeInfo, payload: bytes, timeout_s: float
+                     ) -> storage_pb2.AppendResponse:
+        return await self._pool.get(node.address).append(payload, timeout_s)
 
 
 class IngestService:

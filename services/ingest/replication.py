@@ -16,10 +16,10 @@ QUORUM = 2
 
 
 class Appender(Protocol):
-    """Sends one AppendRequest to one replica."""
+    """Sends one serialised AppendRequest to one replica."""
 
-    async def append(self, node: common_pb2.NodeInfo, request: storage_pb2.AppendRequest,
-                     timeout_s: float) -> storage_pb2.AppendResponse: ...
+    async def append(self, node: common_pb2.NodeInfo, payload: bytes, timeout_s: float
+                     ) -> storage_pb2.AppendResponse: ...
 
 
 class QuorumWriter:
@@ -37,7 +37,8 @@ class QuorumWriter:
     async def write(self, replicas: Sequence[common_pb2.NodeInfo], request: storage_pb2.AppendRequest
                     ) -> list[storage_pb2.AppendResponse]:
         """The QUORUM responses that made the write durable; Unavailable if fewer replicas succeed."""
-        tasks = {asyncio.create_task(self._appender.append(n, request, self._timeout)): n for n in replicas}
+        payload = request.SerializeToString()  # once for every replica: it is most of a megabyte
+        tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
         acks: list[storage_pb2.AppendResponse] = []
         failures: list[str] = []
         pending = set(tasks)

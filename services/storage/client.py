@@ -11,6 +11,8 @@ from tessera import errors
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import storage_pb2, storage_pb2_grpc
 
+APPEND_METHOD = "/tessera.v1.Storage/Append"
+
 
 class StorageClient:
     """One replica's stub; calls raise TesseraError (Unavailable when the node cannot be reached)."""
@@ -19,10 +21,14 @@ class StorageClient:
         self.address = address
         self._channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
         self._stub = storage_pb2_grpc.StorageStub(self._channel)
+        # Append takes the request already serialised, so a write to three replicas serialises it once.
+        self._append = self._channel.unary_unary(APPEND_METHOD, request_serializer=None,
+                                                 response_deserializer=storage_pb2.AppendResponse.FromString)
 
-    async def append(self, request: storage_pb2.AppendRequest, timeout_s: float) -> storage_pb2.AppendResponse:
+    async def append(self, payload: bytes, timeout_s: float) -> storage_pb2.AppendResponse:
+        """Append a serialised AppendRequest."""
         try:
-            return cast(storage_pb2.AppendResponse, await self._stub.Append(request, timeout=timeout_s))
+            return cast(storage_pb2.AppendResponse, await self._append(payload, timeout=timeout_s))
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from exc
 

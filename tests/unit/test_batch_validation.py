@@ -241,6 +241,29 @@ def test_a_row_whose_measure_values_exceed_2048_bytes_is_rejected() -> None:
     assert "measure values are 2049 bytes; the limit is 2048 bytes per multi-measure record" in rejected(v)[0]
 
 
+@pytest.mark.parametrize("value, rejected_rows", [(1, []), (-(2**63), [0])])
+def test_numeric_rows_are_sized_as_their_strings_when_near_the_limit(value: int, rejected_rows: list[int]) -> None:
+    # 100 BIGINTs named m00..m99: 300 name bytes plus 100 (value 1) or 2,000 bytes (value -2**63), and the
+    # default measure name.
+    cols = {f"m{i:02d}": pa.array([value, 1], pa.int64()) for i in range(100)}
+    v = batch({"time": ms(0, 1), **cols})
+    assert list(rejected(v)) == rejected_rows
+    if rejected_rows:
+        assert "is 2307 bytes (dimensions, measure name and measure values)" in rejected(v)[0]
+
+
+def test_no_double_is_longer_as_a_string_than_the_size_bound() -> None:
+    from tessera._batch_validation import _MAX_TEXT_BYTES
+
+    rng = np.random.default_rng(7)
+    with np.errstate(all="ignore"):
+        values = -(rng.random(100_000) * 10.0 ** rng.integers(-330, 309, 100_000).astype(float))
+    values = values[np.isfinite(values)]
+    longest = int(pa.compute.max(pa.compute.binary_length(pa.array(values).cast(pa.string()))).as_py())
+    assert longest == _MAX_TEXT_BYTES["DOUBLE"]
+    assert len(str(-(2**63))) == _MAX_TEXT_BYTES["BIGINT"]
+
+
 def test_a_row_with_more_than_256_measures_is_rejected() -> None:
     cols = {f"m{i}": pa.array([1, None if i == 256 else 1], pa.int8()) for i in range(257)}
     v = batch({"time": ms(0, 1), **cols})

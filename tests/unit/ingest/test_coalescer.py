@@ -24,8 +24,8 @@ class Replicas:
         self.fail = fail
         self.gate = asyncio.Event()
 
-    async def append(self, node: common_pb2.NodeInfo, request: storage_pb2.AppendRequest,
-                     timeout_s: float) -> storage_pb2.AppendResponse:
+    async def append(self, node: common_pb2.NodeInfo, payload: bytes, timeout_s: float) -> storage_pb2.AppendResponse:
+        request = storage_pb2.AppendRequest.FromString(payload)
         await self.gate.wait()
         if self.fail:
             raise errors.Unavailable("down")

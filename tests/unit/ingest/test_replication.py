@@ -20,8 +20,8 @@ class FakeReplicas:
         self.hang = hang
         self.calls: list[str] = []
 
-    async def append(self, node: common_pb2.NodeInfo, request: storage_pb2.AppendRequest,
-                     timeout_s: float) -> storage_pb2.AppendResponse:
+    async def append(self, node: common_pb2.NodeInfo, payload: bytes, timeout_s: float) -> storage_pb2.AppendResponse:
+        storage_pb2.AppendRequest.FromString(payload)  # what a replica receives: a serialised request
         self.calls.append(node.node_id)
         if node.node_id in self.happy:
             return storage_pb2.AppendResponse(accepted=1)
