@@ -38,6 +38,7 @@ from tqdm import tqdm
 from loadtest import iot, tsbs
 from loadtest.histogram import Latency
 from loadtest.tsbs_queries import KINDS, QuerySpec, tessera_sql
+from tessera import memory
 
 PREGENERATE_MAX_RECORDS = 1_000_000
 """Above this many records per worker, ``auto`` timing for the records form streams (≈5 kB per dict)."""
@@ -358,6 +359,7 @@ def _empty_report(worker: int, error: str) -> dict[str, Any]:
 def _ingest_worker(index: int, data: DataSet, factory: SinkFactory, config: IngestConfig, timing: str,
                    start_event: Any, stop_event: Any, start_time: Any, progress: Any, ready: Any,
                    results: Any) -> None:
+    memory.keep_heap_memory()  # as the services do: megabyte payloads without page faults (tessera/memory.py)
     report = _empty_report(index, "")
     report["errors"], report["messages"] = 0, []
     latency = Latency()

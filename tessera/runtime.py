@@ -21,7 +21,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tessera import errors
+from tessera import errors, memory
 
 T = TypeVar("T")
 log = structlog.get_logger()
@@ -155,6 +155,7 @@ def run(main: Callable[[], Awaitable[None]]) -> None:
     """Run an async entry point on uvloop; ``main`` is called inside the loop, so it may build channels."""
     import uvloop
 
+    memory.keep_heap_memory()
     async def inside() -> None:
         await main()
 
