@@ -107,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--factories", type=int, default=3, help="IoT factories (default 3)")
     ingest.add_argument("--lines", type=int, default=2, help="IoT lines per factory (default 2)")
     ingest.add_argument("--machines", type=int, default=10, help="IoT machines per line (default 10)")
-    ingest.add_argument("--form", choices=("arrow", "records", "both"), default="arrow")
+    ingest.add_argument("--form", choices=("arrow", "records", "records-pb", "both"), default="arrow",
+                        help="arrow: write_arrow; records: boto3 dicts via write_records (Arrow columns on the "
+                             "wire); records-pb: Record messages, 100 a request (a plain gRPC client); "
+                             "both: arrow and records")
     ingest.add_argument("--rate", type=float, help="target rows/s over all workers (default: as fast as possible)")
     ingest.add_argument("--duration", type=float, help="stop after this many seconds")
     ingest.add_argument("--timing", choices=("auto", "pregenerated", "inline"), default="auto")

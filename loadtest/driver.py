@@ -39,6 +39,7 @@ from loadtest import iot, tsbs
 from loadtest.histogram import Latency
 from loadtest.tsbs_queries import KINDS, QuerySpec, tessera_sql
 from tessera import memory
+from tessera.records import to_record
 
 PREGENERATE_MAX_RECORDS = 1_000_000
 """Above this many records per worker, ``auto`` timing for the records form streams (≈5 kB per dict)."""
@@ -101,13 +102,21 @@ class TesseraRecordsSink(TesseraArrowSink):
         return iot.to_records(batch, self._dimensions, self._measure_name)
 
     def write(self, batch: Any) -> None:
-        """WriteRecords of the prepared records (the SDK sends 100 per request)."""
+        """WriteRecords of the prepared records (as Arrow columns, up to 2,500 a request)."""
         self._client.write_records(*self._where, batch)
+
+
+class TesseraProtobufRecordsSink(TesseraRecordsSink):
+    """The records as protobuf ``Record`` messages, 100 a WriteRecords request: what a plain gRPC client
+    sends (the messages are built before the clock, as such a client would hold them)."""
+
+    def prepare(self, batch: pa.Table) -> list[Any]:
+        return [to_record(r) for r in super().prepare(batch)]
 
 
 @dataclass(frozen=True)
 class TesseraSinkFactory:
-    """Builds a Tessera sink in a worker process; ``form`` is ``arrow`` or ``records``."""
+    """Builds a Tessera sink in a worker process; ``form`` is ``arrow``, ``records`` or ``records-pb``."""
 
     discovery: str
     database: str
@@ -120,10 +129,11 @@ class TesseraSinkFactory:
     @property
     def prepares(self) -> bool:
         """The records form converts every batch to dicts before the clock (memory-hungry)."""
-        return self.form == "records"
+        return self.form.startswith("records")
 
     def __call__(self) -> Sink:
-        cls = {"arrow": TesseraArrowSink, "records": TesseraRecordsSink}[self.form]
+        cls = {"arrow": TesseraArrowSink, "records": TesseraRecordsSink,
+               "records-pb": TesseraProtobufRecordsSink}[self.form]
         return cls(self.discovery, self.database, self.table, self.dimensions, self.measure_name, self.timeout_s)
 
 

@@ -7,6 +7,9 @@ Method (all systems in the same run, one after another, on the same machine):
   system. Tessera gets Arrow batches (``Client.write_arrow``: its native bulk form); each peer gets its native
   payload prepared by the worker before the clock starts (line protocol / COPY text), as TSBS loads
   pre-generated files. Rows/s and values/s are over the wall time from the start signal to the last ack.
+- **Tessera's layouts**: ``--tessera-cells`` loads the data set once per layout, each into its own table:
+  ``1`` puts the table on one cell (one ingest pair and three storage replicas do all the work), ``all``
+  spreads it over every cell. The first layout is the one measured for bytes on disk and queried.
 - **bytes on disk**: allocated bytes under each system's data directory, after minus before the load
   (InfluxDB: ``data`` + ``wal`` once the cache was snapshotted to TSM; VictoriaMetrics: the storage path after
   ``/internal/force_flush``; PostgreSQL: ``pg_total_relation_size`` of the table and its two indexes after a
@@ -168,6 +171,7 @@ class SystemResult:
     checked: int = 0
     agreed: int = 0
     disagreements: list[str] = field(default_factory=list)
+    more_ingest: list[dict[str, Any]] = field(default_factory=list)  # other layouts: ingest only
 
 
 def dataset_from(args: Any) -> CpuOnly:
@@ -259,6 +263,52 @@ def load_peers(data: CpuOnly, peers: dict[str, runner.Started], config: driver.I
     return out
 
 
+def _layout_table(index: int, layout: str) -> str:
+    return TABLE if index == 0 else f"{TABLE}_{layout}cells"
+
+
+def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layouts: Sequence[str],
+                 log: Callable[[str], None] = print) -> SystemResult:
+    """Load the data set once per layout (``1``: a table on one cell; ``all``: spread over every cell); the
+    first layout's table is the queried one and the one measured on disk."""
+    from tessera.client import Client
+
+    storage = pathlib.Path(cluster.spec.data_dir) / "storage"
+    base = (f"Tessera (this tree, {len(cluster.nodes('storage'))} storage nodes, {len(cluster.nodes('ingest'))} "
+            f"ingest, {len(cluster.nodes('query'))} query")
+    result: SystemResult | None = None
+    with Client(cluster.discovery_address) as client:
+        client.create_database(DATABASE)
+        cells = [c.cell for c in client.cells()]
+        for i, layout in enumerate(layouts):
+            if layout != "all" and not (layout.isdigit() and 1 <= int(layout) <= len(cells)):
+                raise SystemExit(f"--tessera-cells takes 'all' or a number of cells from 1 to {len(cells)}; "
+                                 f"got {layout!r}")
+            chosen = cells if layout == "all" else cells[:int(layout)]
+            table = _layout_table(i, layout)
+            client.create_table(DATABASE, table, memory_retention_hours=8766, magnetic_writes=True, cells=chosen)
+            where = f"table on {len(chosen)} cell{'s' if len(chosen) > 1 else ''}"
+            before = runner.du_bytes(storage)
+            log(f"loading Tessera ({where}) ...")
+            factory = driver.TesseraSinkFactory(cluster.discovery_address, DATABASE, table, "arrow", TAGS, "cpu")
+            tres = driver.run_ingest(data, factory, config, form="tessera-arrow")
+            if tres.errors:
+                raise RuntimeError(f"tessera: {tres.errors} failed writes: {tres.error_messages}")
+            log(f"  {tres.rows:,} rows in {tres.seconds:.2f} s = {tres.rows_per_s:,.0f} rows/s")
+            if result is None:
+                result = SystemResult(
+                    "tessera", f"{base}; {where})",
+                    {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
+                     "replicas": "3 (one per zone); bytes on disk count all three"}, ingest=tres.as_dict())
+                time.sleep(1)
+                result.disk_bytes = runner.du_bytes(storage) - before
+                result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
+            else:
+                result.more_ingest.append({"version": f"{base}; {where}; ingest only)", **tres.as_dict()})
+    assert result is not None, "at least one layout"
+    return result
+
+
 def query_specs(data: CpuOnly, kinds: Sequence[str], count: int, seed: int) -> list[QuerySpec]:
     specs = []
     for kind in kinds:
@@ -316,7 +366,6 @@ def machine() -> str:
 
 def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
     """``compare``: start what is not running, load, check, time, report, stop what this run started."""
-    from tessera.client import Client
     from tessera.cluster import ClusterSpec, LocalCluster
 
     data_dir = pathlib.Path(args.data_dir).resolve()
@@ -333,27 +382,7 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
         cluster = LocalCluster(ClusterSpec(data_dir=tdir))
         log("starting the Tessera local cluster ...")
         cluster.start()
-        with Client(cluster.discovery_address) as client:
-            client.create_database(DATABASE)
-            client.create_table(DATABASE, TABLE, memory_retention_hours=8766, magnetic_writes=True,
-                                cells=[c.cell for c in client.cells()])  # as `loadtest ingest` spreads it
-        storage = tdir / "storage"
-        before = runner.du_bytes(storage)
-        log("loading Tessera ...")
-        factory = driver.TesseraSinkFactory(cluster.discovery_address, DATABASE, TABLE, "arrow", TAGS, "cpu")
-        tres = driver.run_ingest(data, factory, config, form="tessera-arrow")
-        if tres.errors:
-            raise RuntimeError(f"tessera: {tres.errors} failed writes: {tres.error_messages}")
-        log(f"  {tres.rows:,} rows in {tres.seconds:.2f} s = {tres.rows_per_s:,.0f} rows/s")
-        results = {"tessera": SystemResult(
-            "tessera", f"Tessera (this tree, {len(cluster.nodes('storage'))} storage nodes, "
-                       f"{len(cluster.nodes('ingest'))} ingest, {len(cluster.nodes('query'))} query)",
-            {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
-             "replicas": "3 (one per zone); bytes on disk count all three"},
-            ingest=tres.as_dict())}
-        time.sleep(1)
-        results["tessera"].disk_bytes = runner.du_bytes(storage) - before
-        results["tessera"].disk_note = "all storage nodes (3 replicas), WAL and tiles"
+        results = {"tessera": load_tessera(cluster, data, config, list(args.tessera_cells), log)}
         results.update(load_peers(data, started, config, data_dir, log))
         specs = query_specs(data, args.kinds, args.count, args.seed)
         make: dict[str, Callable[[], Any]] = {
@@ -409,6 +438,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {s['version']} | {ing['rows_per_s']:,.0f} | {ing['values_per_s']:,.0f} | "
                      f"{ing['seconds']:.2f} | {_human(disk) if disk is not None else 'n/a'} | {per_value} | "
                      f"{s['disk_note']} |")
+        for more in s.get("more_ingest", []):
+            lines.append(f"| {more['version']} | {more['rows_per_s']:,.0f} | {more['values_per_s']:,.0f} | "
+                         f"{more['seconds']:.2f} | n/a | n/a | ingest figure of another layout, same run |")
     kinds = list(dict.fromkeys(k for s in systems.values() for k in s["queries"]))
     names = list(systems)
     lines += ["", "Query latency, median / p95 in ms (n/a: the system has no such TSBS query):", "",

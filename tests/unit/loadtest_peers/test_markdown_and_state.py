@@ -43,7 +43,9 @@ def test_markdown_reports_per_replica_bytes_and_disagreements() -> None:
     ingest = {"rows_per_s": 1000.0, "values_per_s": 10000.0, "seconds": 1.0}
     systems = {
         "tessera": compare.SystemResult("tessera", "Tessera", {"durability": "quorum"}, ingest, 3000, "all",
-                                        {"lastpoint": {"p50_ms": 1.0, "p95_ms": 2.0}}).__dict__,
+                                        {"lastpoint": {"p50_ms": 1.0, "p95_ms": 2.0}},
+                                        more_ingest=[{"version": "Tessera; spread", **ingest, "rows_per_s": 900.0}]
+                                        ).__dict__,
         "victoria": compare.SystemResult("victoria", "VictoriaMetrics 1.79", {"durability": "async"}, ingest, 100,
                                          "dir", {}, checked=2, agreed=1, disagreements=["double-groupby-1 ...: x"]
                                          ).__dict__,
@@ -52,5 +54,6 @@ def test_markdown_reports_per_replica_bytes_and_disagreements() -> None:
               "seed": 1, "systems": systems, "values": 100}
     md = compare.markdown(report)
     assert "| 30.00 (10.00 per replica) |" in md
+    assert "| Tessera; spread | 900 | 10,000 | 1.00 | n/a | n/a | ingest figure of another layout, same run |" in md
     assert "| lastpoint | 1.0 / 2.0 | n/a |" in md
     assert "- VictoriaMetrics: 1/2 queries agree (1 DISAGREE)." in md and "  - double-groupby-1 ...: x" in md

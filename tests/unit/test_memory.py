@@ -1,0 +1,13 @@
+"""The services' malloc settings take effect on this (glibc) platform."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_keep_heap_memory_applies_on_glibc() -> None:
+    # In a fresh interpreter, as a service calls it at start-up.
+    done = subprocess.run([sys.executable, "-c", "from tessera import memory; print(memory.keep_heap_memory())"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
