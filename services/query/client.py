@@ -1,8 +1,8 @@
-"""Client for query coordinators: CellScan from one cell's coordinator to another's."""
+"""Client for query coordinators: CellScan and CellQuery from one cell's coordinator to another's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 import pyarrow as pa
@@ -10,7 +10,9 @@ import pyarrow as pa
 from services.query.fanout import CellRead, ScanSpec
 from tessera import arrowipc, errors
 from tessera.runtime import GRPC_OPTIONS
-from tessera.v1 import common_pb2, query_pb2, query_pb2_grpc
+from tessera.v1 import common_pb2, query_pb2, query_pb2_grpc, storage_pb2
+
+FORWARDED_TIMEOUT_S = 3600.0  # a forwarded query is bounded by its caller's own deadline, which cancels it
 
 
 class RemoteCellReader:
@@ -27,14 +29,28 @@ class RemoteCellReader:
 
     async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool) -> CellRead:
         """The cell's deduplicated rows for the spec; tries each of its coordinators, live ones first."""
-        coordinators = sorted((n for n in nodes if n.role == "query"), key=lambda n: not n.live)
         request = query_pb2.CellScanRequest(
             table_id=spec.table_id, schema=spec.schema, columns=spec.columns, predicate=spec.predicate,
             start_ns=spec.start_ns, end_ns=spec.end_ns, allow_partial=allow_partial, with_keys=spec.with_keys)
+        read = await self._on_any(nodes, lambda stub: stub.CellScan(request, timeout=self._timeout))
+        read.tables = [t for t in read.tables if t.num_rows]
+        return read
+
+    async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool
+                         ) -> CellRead:
+        """A whole query run by the cell's coordinator; ``tables`` holds the result (at least one table,
+        possibly empty, so the schema is known). The caller's cancellation cancels the remote query."""
+        request = query_pb2.CellQueryRequest(query_id=query_id, query_string=sql, allow_partial=allow_partial)
+        return await self._on_any(nodes, lambda stub: stub.CellQuery(request, timeout=FORWARDED_TIMEOUT_S))
+
+    async def _on_any(self, nodes: Sequence[common_pb2.NodeInfo],
+                      call: Callable[[query_pb2_grpc.QueryStub], AsyncIterator[storage_pb2.ScanChunk]]) -> CellRead:
+        """Stream from each of the cell's coordinators in turn, live ones first, until one answers."""
+        coordinators = sorted((n for n in nodes if n.role == "query"), key=lambda n: not n.live)
         failures = []
         for node in coordinators:
             try:
-                return await self._scan(node.address, request)
+                return await _collect(call(self._stub(node.address)))
             except grpc.aio.AioRpcError as exc:
                 err = errors.from_rpc_error(exc)
                 if not isinstance(err, errors.Unavailable):
@@ -43,18 +59,18 @@ class RemoteCellReader:
         cell = nodes[0].cell if nodes else "?"
         raise errors.Unavailable(f"no coordinator of cell {cell} answered: {'; '.join(failures) or 'none known'}")
 
-    async def _scan(self, address: str, request: query_pb2.CellScanRequest) -> CellRead:
-        out = CellRead()
-        async for chunk in self._stub(address).CellScan(request, timeout=self._timeout):
-            if chunk.arrow_ipc:
-                table: pa.Table = arrowipc.from_ipc(chunk.arrow_ipc)
-                if table.num_rows:
-                    out.tables.append(table)
-            if chunk.last:
-                out.bytes_scanned = chunk.bytes_scanned
-                out.partial_reasons = list(chunk.partial_reasons)
-        return out
-
     async def close(self) -> None:
         for ch in self._channels.values():
             await ch.close()
+
+
+async def _collect(chunks: AsyncIterator[storage_pb2.ScanChunk]) -> CellRead:
+    out = CellRead()
+    async for chunk in chunks:
+        if chunk.arrow_ipc:
+            table: pa.Table = arrowipc.from_ipc(chunk.arrow_ipc)
+            out.tables.append(table)
+        if chunk.last:
+            out.bytes_scanned = chunk.bytes_scanned
+            out.partial_reasons = list(chunk.partial_reasons)
+    return out

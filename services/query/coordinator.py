@@ -35,10 +35,13 @@ class CellMembers(Protocol):
 
 
 class RemoteCells(Protocol):
-    """Reads a table's rows through another cell's coordinator (CellScan)."""
+    """Another cell's coordinator: a table's rows (CellScan), or a whole query run there (CellQuery)."""
 
     async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool
                         ) -> CellRead: ...
+
+    async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool
+                         ) -> CellRead: ...
 
 
 @dataclass
@@ -116,11 +119,22 @@ class Coordinator:
                 lambda: apply_predicate(dedup.latest_versions(table), predicate).drop_columns(list(layout.KEY_COLUMNS)))
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
-    async def execute(self, query_id: str, sql: str, allow_partial: bool) -> QueryResult:
-        """Run a query to completion; the result is an Arrow table."""
+    async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True) -> QueryResult:
+        """Run a query to completion; the result is an Arrow table.
+
+        When every table the query reads lives in one other cell, the query runs there (CellQuery) and only
+        its result comes back, instead of every row it reads (unless ``forward`` is off: a forwarded query).
+        """
         started = time.perf_counter()
         translation = translate(sql, time.time_ns())
         translated = time.perf_counter()
+        owner = await self._sole_other_cell(translation) if forward else None
+        if owner is not None:
+            read = await self._remote.cell_query(owner, query_id, sql, allow_partial)
+            table = pa.concat_tables(read.tables) if len(read.tables) > 1 else read.tables[0]
+            log.info("query_forwarded", query_id=query_id, cell=owner[0].cell if owner else "?", rows=table.num_rows,
+                     total_ms=round((time.perf_counter() - started) * 1000, 2))
+            return QueryResult(table, read.bytes_scanned, read.partial_reasons)
         try:
             result = await self._execute(query_id, translation, allow_partial)
             log.info("query_done", query_id=query_id, rows=result.table.num_rows, bytes_scanned=result.bytes_scanned,
@@ -134,6 +148,19 @@ class Coordinator:
             for scan in translation.scans:
                 self._routes.invalidate(scan.database, scan.table)
             return await self._execute(query_id, translation, allow_partial)
+
+    async def _sole_other_cell(self, translation: Translation) -> list[common_pb2.NodeInfo] | None:
+        """The nodes of the one other cell holding every table the query reads, or None."""
+        holders: set[str] = set()
+        nodes: dict[str, list[common_pb2.NodeInfo]] = {}
+        for scan in translation.scans:
+            route = await self._routes.get(scan.database, scan.table)
+            holders |= {c for r in route.ranges for c in (r.readers or [r.cell])}
+            nodes.update({c.cell: list(c.nodes) for c in route.cells})
+        if len(holders) != 1:
+            return None
+        (cell,) = holders
+        return nodes.get(cell) or None if cell != self._members.cell else None
 
     async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
         started = time.perf_counter()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+import structlog
 
 from services.query import results
 from services.query.coordinator import Coordinator
@@ -17,8 +18,10 @@ from tessera import arrowipc, errors, limits
 from tessera.runtime import rpc, stream_rpc
 from tessera.v1 import query_pb2, query_pb2_grpc, storage_pb2
 
+log = structlog.get_logger()
 _QUERY_ID = re.compile(r"^[a-zA-Z0-9]{1,64}$")
 DEFAULT_TIMEOUT_MS = 60_000  # Timestream bounds one Query call at 60 s
+CELL_QUERY_CHUNK_ROWS = 65_536
 
 
 class QueryServicer(query_pb2_grpc.QueryServicer):
@@ -103,6 +106,21 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id}: remaining pages "
                                                  "discarded")
         return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id} is not running")
+
+    @stream_rpc
+    async def CellQuery(self, request: query_pb2.CellQueryRequest, context: grpc.aio.ServicerContext
+                        ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        try:
+            out = await self._coordinator.execute(request.query_id, request.query_string, request.allow_partial,
+                                                  forward=False)
+        except asyncio.CancelledError:
+            self._coordinator.interrupt(request.query_id)  # the forwarding coordinator gave up: stop here too
+            log.info("forwarded_query_cancelled", query_id=request.query_id)
+            raise
+        for offset in range(0, max(1, out.table.num_rows), CELL_QUERY_CHUNK_ROWS):  # an empty result: its schema
+            yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(out.table.slice(offset, CELL_QUERY_CHUNK_ROWS)))
+        yield storage_pb2.ScanChunk(bytes_scanned=out.bytes_scanned, last=True, partial=bool(out.partial_reasons),
+                                    partial_reasons=out.partial_reasons)
 
     @stream_rpc
     async def CellScan(self, request: query_pb2.CellScanRequest, context: grpc.aio.ServicerContext

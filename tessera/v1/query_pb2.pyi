@@ -109,3 +109,13 @@ class CellScanRequest(_message.Message):
     allow_partial: bool
     with_keys: bool
     def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ...) -> None: ...
+
+class CellQueryRequest(_message.Message):
+    __slots__ = ("query_id", "query_string", "allow_partial")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_STRING_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    query_string: str
+    allow_partial: bool
+    def __init__(self, query_id: _Optional[str] = ..., query_string: _Optional[str] = ..., allow_partial: _Optional[bool] = ...) -> None: ...

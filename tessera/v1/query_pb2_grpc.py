@@ -50,6 +50,11 @@ class QueryStub:
                 request_serializer=tessera_dot_v1_dot_query__pb2.CellScanRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
                 _registered_method=True)
+        self.CellQuery = channel.unary_stream(
+                '/tessera.v1.Query/CellQuery',
+                request_serializer=tessera_dot_v1_dot_query__pb2.CellQueryRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
+                _registered_method=True)
 
 
 class QueryServicer:
@@ -73,6 +78,12 @@ class QueryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CellQuery(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +100,11 @@ def add_QueryServicer_to_server(servicer, server):
             'CellScan': grpc.unary_stream_rpc_method_handler(
                     servicer.CellScan,
                     request_deserializer=tessera_dot_v1_dot_query__pb2.CellScanRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.SerializeToString,
+            ),
+            'CellQuery': grpc.unary_stream_rpc_method_handler(
+                    servicer.CellQuery,
+                    request_deserializer=tessera_dot_v1_dot_query__pb2.CellQueryRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.SerializeToString,
             ),
     }
@@ -172,6 +188,33 @@ class Query:
             target,
             '/tessera.v1.Query/CellScan',
             tessera_dot_v1_dot_query__pb2.CellScanRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CellQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tessera.v1.Query/CellQuery',
+            tessera_dot_v1_dot_query__pb2.CellQueryRequest.SerializeToString,
             tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
             options,
             channel_credentials,

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from tessera.client import Client
+from tessera.cluster import LocalCluster
 from tests.integration.conftest import unique
 
 HOUR_MS = 3_600_000
@@ -181,3 +182,72 @@ def test_a_running_query_can_be_cancelled_by_its_id(client: Client, dataset: tup
     worker.join(30)
     assert isinstance(outcome[0], errors.Cancelled)
     assert time.monotonic() - started < 20
+
+
+def test_a_query_on_a_one_cell_table_runs_in_that_cell_whichever_coordinator_gets_it(cluster: LocalCluster,
+                                                                                   client: Client) -> None:
+    """Cell a's coordinator forwards a query over a table of cell b to cell b (CellQuery) and gets back only
+    the result; answers, errors and cancellation are the same as when asked in cell b."""
+    import threading
+
+    import grpc
+
+    from tessera import arrowipc
+    from tessera.v1 import query_pb2, query_pb2_grpc
+
+    db = unique("fw")
+    client.create_database(db)
+    client.create_table(db, "solo", cells=["cell-b"])
+    now = int(time.time() * 1000)
+    data = pa.table({"time": pa.array([now - i * 1000 for i in range(600)], pa.int64()),
+                     "machine": [f"m{i % 6}" for i in range(600)], "load": list(range(600))})
+    client.write_arrow(db, "solo", data, ["machine"], measure_name="metrics")
+    sql = f'SELECT machine, sum(load) AS total, count(*) AS n FROM "{db}"."solo" GROUP BY machine ORDER BY machine'
+    expected = [{"machine": f"m{k}", "total": sum(range(k, 600, 6)), "n": 100} for k in range(6)]
+    empty = f'SELECT machine FROM "{db}"."solo" WHERE load > 10000'
+    coordinators = {p.cell: p for p in cluster.nodes("query")}
+
+    def ask(cell: str, text: str, token: str) -> pa.Table:
+        with grpc.insecure_channel(coordinators[cell].address) as ch:
+            resp = query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
+                query_string=text, arrow_format=True, client_token=token), timeout=60)
+        return arrowipc.from_ipc(resp.arrow_ipc)
+
+    for cell in ("cell-a", "cell-b"):
+        assert ask(cell, sql, f"fw{cell[-1]}1").to_pylist() == expected
+        got = ask(cell, empty, f"fw{cell[-1]}2")
+        assert got.num_rows == 0 and got.column_names == ["machine"]
+    logs = cluster.spec.data_dir / "logs"
+    forwarded = (logs / f"{coordinators['cell-a'].name}.log").read_text()
+    assert '"query_forwarded"' in forwarded and '"fwa1"' in forwarded
+    assert '"fwa1"' in (logs / f"{coordinators['cell-b'].name}.log").read_text()  # it ran in cell b
+
+    with grpc.insecure_channel(coordinators["cell-a"].address) as ch, pytest.raises(grpc.RpcError) as info:
+        query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
+            query_string=f'SELECT nope FROM "{db}"."solo"'), timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "nope" in info.value.details()
+
+    t = f'"{db}"."solo"'
+    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c, {t} d WHERE a.load + b.load + c.load + d.load = 7"
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            ask("cell-a", slow, "fwslow1")
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(1.0)  # translated, forwarded and running in cell b's final stage by now (it would take hours)
+    with grpc.insecure_channel(coordinators["cell-a"].address) as ch:
+        query_pb2_grpc.QueryStub(ch).CancelQuery(query_pb2.CancelQueryRequest(query_id="fwslow1"), timeout=10)
+    worker.join(30)
+    assert not worker.is_alive()
+    assert isinstance(outcome[0], grpc.RpcError) and outcome[0].code() == grpc.StatusCode.CANCELLED
+    deadline = time.time() + 10
+    while time.time() < deadline and "forwarded_query_cancelled" not in (
+            logs / f"{coordinators['cell-b'].name}.log").read_text():
+        time.sleep(0.05)
+    assert '"forwarded_query_cancelled"' in (logs / f"{coordinators['cell-b'].name}.log").read_text()
