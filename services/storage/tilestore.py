@@ -217,26 +217,48 @@ def _scan(
     with_keys: bool,
     want_rows: bool,
 ) -> ScanResult:
-    """The blocking body of a scan, run in a worker thread."""
+    """The blocking body of a scan, run in a worker thread.
+
+    One DuckDB filter over the tiles' rows applies the time bounds and the predicate and reads only the
+    columns the predicate and the output need (plus the digest's key columns): filtering every column of
+    every row in range first cost ~3 times as much for a selective query.
+    """
     bytes_scanned = 0
     parts = []
-    start = pa.scalar(start_ns, pa.int64()).cast(layout.TIME_TYPE)
-    end = pa.scalar(end_ns, pa.int64()).cast(layout.TIME_TYPE)
     for tile in tiles:
         snapshot = tile.snapshot()
         bytes_scanned += snapshot.nbytes
-        if snapshot.num_rows == 0:
-            continue
-        time = snapshot.column(layout.TIME)
-        in_range = snapshot.filter(pc.and_(pc.greater_equal(time, start), pc.less(time, end)))
-        if in_range.num_rows:
-            parts.append(conform(in_range, schema))
+        if snapshot.num_rows:
+            parts.append(conform(snapshot, schema))
     table = pa.concat_tables(parts) if parts else conform(empty_table(), schema)
-    if predicate.strip():  # evaluated on empty input too, so a bad predicate fails whatever the data
-        try:
-            table = cursor.from_arrow(table).filter(predicate).to_arrow_table()
-        except duckdb.Error as exc:
-            raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
+    wanted = output_columns(schema, columns, with_keys) if want_rows else [layout.TIME]
+    read = list(dict.fromkeys([*wanted, *_DIGEST_COLUMNS]))
+    time = _quoted(layout.TIME)
+    try:
+        if predicate.strip() or not _within(table, start_ns, end_ns):
+            rel = cursor.from_arrow(table).filter(f"epoch_ns({time}) >= {start_ns} AND epoch_ns({time}) < {end_ns}")
+            if predicate.strip():  # its own filter: parsed alone, so it cannot reach past its parentheses;
+                rel = rel.filter(predicate)  # and evaluated on empty input too: a bad one fails whatever the data
+            table = rel.project(", ".join(map(_quoted, read))).to_arrow_table()
+        else:  # every row qualifies (a whole-table read): no copy
+            table = table.select(read)
+    except duckdb.Error as exc:
+        raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
     rows_digest = digest.rows_digest(table)
-    out = table.select(output_columns(schema, columns, with_keys)) if want_rows else None
+    out = table.select(wanted) if want_rows else None
     return ScanResult(out, rows_digest, table.num_rows, bytes_scanned)
+
+
+_DIGEST_COLUMNS = (layout.TIME, *layout.KEY_COLUMNS)
+
+
+def _within(table: pa.Table, start_ns: int, end_ns: int) -> bool:
+    """True when every row's time is in [start_ns, end_ns)."""
+    if table.num_rows == 0:
+        return True
+    bounds = pc.min_max(table.column(layout.TIME).cast(pa.int64()))
+    return bool(start_ns <= bounds["min"].as_py() and bounds["max"].as_py() < end_ns)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
