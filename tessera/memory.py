@@ -5,13 +5,16 @@ By default glibc serves an allocation over its mmap threshold (128 KiB, rising a
 IPC payload of a write is such an allocation, so each one costs page faults and the kernel zeroing its
 pages again: under bulk ingest that was a third of the machine's CPU (``perf``: ``clear_page_erms``,
 ``exc_page_fault``). Serving large blocks from the heap and keeping freed memory for reuse removes that
-for a resident size bounded by the largest burst of in-flight messages.
+for a resident size bounded by the largest burst of in-flight messages: freed memory is kept (up to the
+trim threshold) rather than returned to the kernel. ``TESSERA_KEEP_HEAP=0`` leaves glibc's defaults (for
+small containers that need the memory back).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
@@ -23,7 +26,9 @@ TOP_PAD_BYTES = 64 * 1024 * 1024           # heap grown in steps of this, not pa
 
 
 def keep_heap_memory() -> bool:
-    """Apply the settings to this process (glibc only); True when they took effect."""
+    """Apply the settings to this process (glibc only, unless TESSERA_KEEP_HEAP=0); True when they took effect."""
+    if os.environ.get("TESSERA_KEEP_HEAP", "1") == "0":
+        return False
     name = ctypes.util.find_library("c")
     if name is None:
         return False

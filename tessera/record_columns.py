@@ -73,15 +73,17 @@ def decode(data: bytes) -> pa.RecordBatch:
 
 
 def to_records(batch: pa.RecordBatch) -> list[common_pb2.Record]:
-    """The rows as Record messages, for the per-record validator (NULL = absent)."""
+    """The rows as Record messages, for the per-record validator (NULL = absent; a NULL list item is an
+    item whose fields are all absent, which the validator then rejects by name)."""
     out = []
     for row in batch.to_pylist():
+        dims = [d or {} for d in row["Dimensions"] or ()]
+        values = [m or {} for m in row["MeasureValues"] or ()]
         rec = common_pb2.Record(
-            dimensions=[common_pb2.Dimension(name=d["Name"] or "", value=d["Value"] or "",
-                                             dimension_value_type=d["DimensionValueType"] or "")
-                        for d in row["Dimensions"] or ()],
-            measure_values=[common_pb2.MeasureValue(name=m["Name"] or "", value=m["Value"] or "", type=m["Type"] or "")
-                            for m in row["MeasureValues"] or ()],
+            dimensions=[common_pb2.Dimension(name=d.get("Name") or "", value=d.get("Value") or "",
+                                             dimension_value_type=d.get("DimensionValueType") or "") for d in dims],
+            measure_values=[common_pb2.MeasureValue(name=m.get("Name") or "", value=m.get("Value") or "",
+                                                    type=m.get("Type") or "") for m in values],
             measure_name=row["MeasureName"] or "", measure_value=row["MeasureValue"] or "",
             measure_value_type=row["MeasureValueType"] or "", time=row["Time"] or "", time_unit=row["TimeUnit"] or "")
         if row["Version"] is not None:

@@ -45,7 +45,9 @@ class RemoteCellReader:
 
     async def _on_any(self, nodes: Sequence[common_pb2.NodeInfo],
                       call: Callable[[query_pb2_grpc.QueryStub], AsyncIterator[storage_pb2.ScanChunk]]) -> CellRead:
-        """Stream from each of the cell's coordinators in turn, live ones first, until one answers."""
+        """Stream from each of the cell's coordinators in turn, live ones first, until one answers. Only a
+        coordinator that could not be reached is passed over: an error it answered with (even Unavailable,
+        e.g. tiles without quorum) is the cell's answer and is raised as it is."""
         coordinators = sorted((n for n in nodes if n.role == "query"), key=lambda n: not n.live)
         failures = []
         for node in coordinators:
@@ -53,7 +55,7 @@ class RemoteCellReader:
                 return await _collect(call(self._stub(node.address)))
             except grpc.aio.AioRpcError as exc:
                 err = errors.from_rpc_error(exc)
-                if not isinstance(err, errors.Unavailable):
+                if not isinstance(err, errors.Unavailable) or _answered(exc):
                     raise err from exc
                 failures.append(f"{node.node_id}: {err}")
         cell = nodes[0].cell if nodes else "?"
@@ -74,3 +76,8 @@ async def _collect(chunks: AsyncIterator[storage_pb2.ScanChunk]) -> CellRead:
             out.bytes_scanned = chunk.bytes_scanned
             out.partial_reasons = list(chunk.partial_reasons)
     return out
+
+
+def _answered(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether the error came from a Tessera handler (it carries an error detail) rather than the transport."""
+    return any(key == errors.DETAIL_METADATA_KEY for key, _ in exc.trailing_metadata() or ())

@@ -110,12 +110,14 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
     @stream_rpc
     async def CellQuery(self, request: query_pb2.CellQueryRequest, context: grpc.aio.ServicerContext
                         ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        # Its own id here: the caller's (a ClientToken) is only unique on the coordinator that got the query.
+        query_id = uuid.uuid4().hex
+        log.info("forwarded_query", query_id=query_id, caller_query_id=request.query_id)
         try:
-            out = await self._coordinator.execute(request.query_id, request.query_string, request.allow_partial,
-                                                  forward=False)
+            out = await self._coordinator.execute(query_id, request.query_string, request.allow_partial, forward=False)
         except asyncio.CancelledError:
-            self._coordinator.interrupt(request.query_id)  # the forwarding coordinator gave up: stop here too
-            log.info("forwarded_query_cancelled", query_id=request.query_id)
+            self._coordinator.interrupt(query_id)  # the forwarding coordinator gave up: stop here too
+            log.info("forwarded_query_cancelled", query_id=query_id, caller_query_id=request.query_id)
             raise
         for offset in range(0, max(1, out.table.num_rows), CELL_QUERY_CHUNK_ROWS):  # an empty result: its schema
             yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(out.table.slice(offset, CELL_QUERY_CHUNK_ROWS)))

@@ -54,7 +54,11 @@ def assert_same(a: Validated, b: Validated) -> None:
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_valid_records_take_the_columnar_fast_path_and_equal_the_protobuf_form(seed: int) -> None:
+def test_valid_records_take_the_columnar_fast_path_and_equal_the_protobuf_form(seed: int,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera import _record_fastpath
+
+    monkeypatch.setattr(_record_fastpath, "MAX_RECORDS_PER_SHAPE_GROUP", 1)  # these records have many shapes
     records = _records(seed, n=80)
     proto, arrow = both_forms(records)
     fast = validate_fast_columns(record_columns.decode(arrow.records_arrow), CTX)
@@ -89,7 +93,10 @@ def test_spoiled_records_get_the_same_rejections_in_both_forms(spoil: int) -> No
     assert_same(validate_write_records(arrow, CTX), expected)
 
 
-def test_a_name_holding_the_shape_key_separator_is_judged_exactly_and_alike() -> None:
+def test_a_name_holding_the_shape_key_separator_is_judged_exactly_and_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera import _record_fastpath
+
+    monkeypatch.setattr(_record_fastpath, "MAX_RECORDS_PER_SHAPE_GROUP", 1)  # so the separator is what declines
     records = _records(11, n=30)
     records[3].dimensions.append(common_pb2.Dimension(name="a\x1fb", value="x"))
     proto, arrow = both_forms(records)
@@ -157,3 +164,53 @@ def test_rows_come_back_as_the_same_records() -> None:
     assert batch is not None
     assert record_columns.to_records(record_columns.decode(record_columns.to_ipc(batch))) == records
     assert [to_record(as_dict(r)) for r in records] == records
+
+
+# Regressions from review: shapes that only the list lengths tell apart, NULL list items, many shapes.
+T = str(NOW // 10**6)
+
+
+def _rec(dims: list[tuple[str, str]], **fields: Any) -> common_pb2.Record:
+    rec = common_pb2.Record(dimensions=[common_pb2.Dimension(name=n, value=v) for n, v in dims], time=T, **fields)
+    return rec
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_no_dimensions_and_one_dimension_named_empty_are_different_shapes(order: tuple[int, int]) -> None:
+    pair = [_rec([], measure_name="cpu", measure_value="1.0"), _rec([("", "x")], measure_name="cpu", measure_value="2.0")]
+    records = [pair[i] for i in order]
+    proto, arrow = both_forms(records)
+    expected = validate_write_records(proto, CTX)
+    assert [r.record_index for r in expected.rejected] == [order.index(1)]
+    assert_same(validate_write_records(arrow, CTX), expected)
+
+
+def test_an_empty_named_measure_value_and_no_measure_values_are_different_shapes() -> None:
+    records = [_rec([("h", "a")], measure_name="m", measure_value_type="MULTI",
+                    measure_values=[common_pb2.MeasureValue(name="", value="1", type="")]),
+               _rec([("h", "b")], measure_name="m", measure_value_type="MULTI")]
+    proto, arrow = both_forms(records)
+    expected = validate_write_records(proto, CTX)
+    assert [r.record_index for r in expected.rejected] == [0, 1]
+    assert_same(validate_write_records(arrow, CTX), expected)
+
+
+def test_a_null_item_in_a_list_is_rejected_like_an_item_without_fields() -> None:
+    dims = pa.array([[None], [{"Name": "h", "Value": "a", "DimensionValueType": None}]],
+                    record_columns.RECORDS_SCHEMA.field("Dimensions").type)
+    values = pa.array([None, [None]], record_columns.RECORDS_SCHEMA.field("MeasureValues").type)
+    n = 2
+    columns = {"Dimensions": dims, "MeasureName": pa.array(["cpu", "m"]), "MeasureValue": pa.array(["1.0", None]),
+               "MeasureValueType": pa.array([None, "MULTI"]), "MeasureValues": values, "Time": pa.array([T] * n),
+               "TimeUnit": pa.nulls(n, pa.string()), "Version": pa.nulls(n, pa.int64())}
+    batch = pa.RecordBatch.from_pydict(columns, schema=record_columns.RECORDS_SCHEMA)
+    got = validate_write_records(ingest_pb2.WriteRecordsRequest(records_arrow=record_columns.to_ipc(batch)), CTX)
+    assert [r.record_index for r in got.rejected] == [0, 1]
+    assert "Dimensions[0].Name" in got.rejected[0].reason and "MeasureValues[0].Name" in got.rejected[1].reason
+
+
+def test_a_shape_per_record_goes_to_the_exact_path_and_agrees() -> None:
+    records = [_rec([(f"d{i}", "x")], measure_name="cpu", measure_value="1.0") for i in range(64)]
+    proto, arrow = both_forms(records)
+    assert validate_fast_columns(record_columns.decode(arrow.records_arrow), CTX) is None
+    assert_same(validate_write_records(arrow, CTX), validate_write_records(proto, CTX))
