@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     cmds["query"].add_argument("--tessera", default="", help="discovery address of a Tessera loaded with the "
                                "same data (table benchmark.cpu): check the peers against it")
     cmds["compare"].add_argument("--keep", action="store_true", help="leave the peers this run started running")
+    cmds["compare"].add_argument("--rounds", type=int, default=3,
+                                 help="ingest rounds, interleaved over the systems; the median round is reported")
     cmds["compare"].add_argument("--tessera-cells", nargs="+", default=["1", "all"], metavar="N|all",
                                  help="Tessera layouts to load, each into its own table: 1 = the table on one "
                                       "cell, all = spread over every cell; the first is queried (default: 1 all)")

@@ -54,6 +54,25 @@ def test_markdown_reports_per_replica_bytes_and_disagreements() -> None:
               "seed": 1, "systems": systems, "values": 100}
     md = compare.markdown(report)
     assert "| 30.00 (10.00 per replica) |" in md
-    assert "| Tessera; spread | 900 | 10,000 | 1.00 | n/a | n/a | ingest figure of another layout, same run |" in md
+    assert "| Tessera; spread | 900 | 10,000 | 1.00 | — | n/a | n/a | ingest figure of another layout, same run |" in md
     assert "| lastpoint | 1.0 / 2.0 | n/a |" in md
     assert "- VictoriaMetrics: 1/2 queries agree (1 DISAGREE)." in md and "  - double-groupby-1 ...: x" in md
+
+
+def test_the_median_round_is_reported_with_every_round_and_the_first_rounds_disk() -> None:
+    def result(rows_per_s: float, disk: int | None, more: float) -> compare.SystemResult:
+        ingest = {"rows_per_s": rows_per_s, "values_per_s": rows_per_s * 10, "seconds": 1.0}
+        return compare.SystemResult("tessera", "Tessera", {}, ingest, disk, "all" if disk else "",
+                                    more_ingest=[{"version": "spread", **ingest, "rows_per_s": more}])
+
+    chosen = compare.median_round([result(300.0, 3000, 90.0), result(100.0, None, 70.0), result(200.0, None, 80.0)])
+    assert chosen.ingest["rows_per_s"] == 200.0
+    assert chosen.rounds == [300.0, 100.0, 200.0]
+    assert (chosen.disk_bytes, chosen.disk_note) == (3000, "all")
+    assert chosen.more_ingest[0]["rows_per_s"] == 80.0 and chosen.more_ingest[0]["rounds"] == [90.0, 70.0, 80.0]
+    report = {"date": "2026-01-01", "machine": "m", "dataset": "d", "workers": 2, "batch_rows": 10, "count": 1,
+              "seed": 1, "rounds": 3, "systems": {"tessera": chosen.__dict__}, "values": 100}
+    md = compare.markdown(report)
+    assert "Ingest ran 3 rounds, interleaved" in md
+    assert "| Tessera | 200 | 2,000 | 1.00 | 300 / 100 / 200 |" in md
+    assert "| spread | 80 | 2,000 | 1.00 | 90 / 70 / 80 | n/a | n/a |" in md
