@@ -264,15 +264,14 @@ def load_peers(data: CpuOnly, peers: dict[str, runner.Started], config: driver.I
     return out
 
 
-def _layout_table(index: int, layout: str, round_index: int = 0) -> str:
-    name = TABLE if index == 0 else f"{TABLE}_{layout}cells"
-    return name if round_index == 0 else f"{name}_r{round_index}"
+def _layout_table(index: int, layout: str) -> str:
+    return TABLE if index == 0 else f"{TABLE}_{layout}cells"
 
 
 def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layouts: Sequence[str],
-                 log: Callable[[str], None] = print, round_index: int = 0) -> SystemResult:
-    """Load the data set once per layout (``1``: a table on one cell; ``all``: spread over every cell), each
-    round into fresh tables; round 0's first-layout table is the queried one and the one measured on disk."""
+                 log: Callable[[str], None] = print) -> SystemResult:
+    """Load the data set once per layout (``1``: a table on one cell; ``all``: spread over every cell) into
+    a fresh cluster; the first layout's table is the queried one and the one measured on disk."""
     from tessera.client import Client
 
     storage = pathlib.Path(cluster.spec.data_dir) / "storage"
@@ -280,15 +279,14 @@ def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layou
             f"ingest, {len(cluster.nodes('query'))} query")
     result: SystemResult | None = None
     with Client(cluster.discovery_address) as client:
-        if round_index == 0:
-            client.create_database(DATABASE)
+        client.create_database(DATABASE)
         cells = [c.cell for c in client.cells()]
         for i, layout in enumerate(layouts):
             if layout != "all" and not (layout.isdigit() and 1 <= int(layout) <= len(cells)):
                 raise SystemExit(f"--tessera-cells takes 'all' or a number of cells from 1 to {len(cells)}; "
                                  f"got {layout!r}")
             chosen = cells if layout == "all" else cells[:int(layout)]
-            table = _layout_table(i, layout, round_index)
+            table = _layout_table(i, layout)
             client.create_table(DATABASE, table, memory_retention_hours=8766, magnetic_writes=True, cells=chosen)
             where = f"table on {len(chosen)} cell{'s' if len(chosen) > 1 else ''}"
             before = runner.du_bytes(storage)
@@ -303,10 +301,9 @@ def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layou
                     "tessera", f"{base}; {where})",
                     {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
                      "replicas": "3 (one per zone); bytes on disk count all three"}, ingest=tres.as_dict())
-                if round_index == 0:
-                    time.sleep(1)
-                    result.disk_bytes = runner.du_bytes(storage) - before
-                    result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
+                time.sleep(1)
+                result.disk_bytes = runner.du_bytes(storage) - before
+                result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
             else:
                 result.more_ingest.append({"version": f"{base}; {where}; ingest only)", **tres.as_dict()})
     assert result is not None, "at least one layout"
@@ -397,18 +394,22 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
     cluster = None
     try:
         started = runner.up(data_dir, peers, do_install=not args.no_install)
-        tdir = data_dir / "tessera"
-        cluster = LocalCluster(ClusterSpec(data_dir=tdir))
-        log("starting the Tessera local cluster ...")
-        cluster.start()
         rounds: dict[str, list[SystemResult]] = {}
         for r in range(args.rounds):  # interleaved, so a slow spell of the machine hits every system alike
             log(f"ingest round {r + 1} of {args.rounds}")
-            loaded = {"tessera": load_tessera(cluster, data, config, list(args.tessera_cells), log, r)}
+            if cluster is not None:  # every round starts empty, as the peers do: a fresh local cluster
+                cluster.stop()
+                shutil.rmtree(cluster.spec.data_dir, ignore_errors=True)
+            cluster = LocalCluster(ClusterSpec(data_dir=data_dir / f"tessera-round{r + 1}"))
+            log("starting a Tessera local cluster ...")
+            cluster.start()
+            loaded = {"tessera": load_tessera(cluster, data, config, list(args.tessera_cells), log)}
             loaded.update(load_peers(data, started, config, data_dir, log))  # each peer emptied first
             for name, res in loaded.items():
                 rounds.setdefault(name, []).append(res)
         results = {name: median_round(res) for name, res in rounds.items()}
+        if cluster is None:
+            raise SystemExit("--rounds must be at least 1")
         specs = query_specs(data, args.kinds, args.count, args.seed)
         make: dict[str, Callable[[], Any]] = {
             "tessera": functools.partial(querier, "tessera", discovery=cluster.discovery_address)}
@@ -459,8 +460,8 @@ def markdown(report: dict[str, Any]) -> str:
     rounds = report.get("rounds", 1)
     if rounds > 1:
         lines += [(f"Ingest ran {rounds} rounds, interleaved (every system once per round, each peer emptied "
-                  "first, Tessera into fresh tables); the table shows each system's median round and lists "
-                  "every round's rows/s."), ""]
+                  "first, Tessera on a fresh local cluster); the table shows each system's median round and "
+                  "lists every round's rows/s. Queries ran on the last round's data."), ""]
     lines += [("| system | rows/s | values/s | load s | rounds, rows/s | bytes on disk | bytes/value | what was "
               "measured |"), "|---|---:|---:|---:|---|---:|---:|---|"]
     for name, s in systems.items():
