@@ -1,4 +1,4 @@
-"""TSBS devops "cpu-only" data, vectorised with numpy (shared/reference/tsbs.md §1).
+"""TSBS devops "cpu-only" data, bit for bit as TSBS generates it, vectorised (shared/reference/tsbs.md §1).
 
 Faithful to TSBS in shape: measurement ``cpu``; 10 string tags per host fixed for the run (hostname
 ``host_<i>``, region and its datacenters, rack 0..99, os, arch, team, service 0..19, service_version 0..1,
@@ -7,9 +7,11 @@ each interval and clamped to [0, 100]; epoch 0 emits the initial state; rows are
 within an epoch; the end is exclusive. ``integer=True`` truncates values to int64 as TSBS has done since
 2018; ``integer=False`` keeps two decimals (the form the Parquet size notes use).
 
-Not bit-identical to TSBS's Go output: TSBS draws from Go's pre-1.20 ``math/rand`` (a lagged Fibonacci
-source seeded through a 607-word table), which is not reproduced here; this generator uses numpy's PCG64
-with the given seed. Row counts, timestamps, vocabularies and value laws match; individual values do not.
+Draws come from Go's pre-1.20 ``math/rand`` seeded with ``seed`` (``loadtest.gorand``), in TSBS's order
+(§1.3): per host, 10 ``Float64`` initial states then region, datacenter, rack, arch, os, service,
+service_version, service_environment and team; then per later epoch one ``NormFloat64`` per host and field,
+host-major. So the values are TSBS's own (the golden vectors of §1.6 are tests), as are row counts,
+timestamps and vocabularies.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from loadtest.gorand import GoRand
 
 FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq", "usage_softirq",
           "usage_steal", "usage_guest", "usage_guest_nice")
@@ -72,38 +76,39 @@ class CpuOnly:
 
     def hosts(self) -> pa.Table:
         """The tags of every host, one row each, in host order."""
-        rng = np.random.default_rng([self.seed, 1])
-        n = self.scale
+        return self._setup(GoRand(self.seed))[0]
+
+    def _setup(self, rng: GoRand) -> tuple[pa.Table, np.ndarray]:
+        """TSBS's per-host draws: the hosts' tags and their initial field states (hosts × fields)."""
         region_names = list(REGIONS)
-        region = rng.integers(0, len(region_names), n)
-        dc_pick = rng.random(n)
-        datacenters = [REGIONS[region_names[r]][int(p * len(REGIONS[region_names[r]]))]
-                       for r, p in zip(region, dc_pick)]
-        return pa.table({
-            "hostname": [f"host_{i}" for i in range(n)],
-            "region": [region_names[r] for r in region],
-            "datacenter": datacenters,
-            "rack": [str(v) for v in rng.integers(0, 100, n)],
-            "os": [OS[v] for v in rng.integers(0, len(OS), n)],
-            "arch": [ARCH[v] for v in rng.integers(0, len(ARCH), n)],
-            "team": [TEAMS[v] for v in rng.integers(0, len(TEAMS), n)],
-            "service": [str(v) for v in rng.integers(0, 20, n)],
-            "service_version": [str(v) for v in rng.integers(0, 2, n)],
-            "service_environment": [ENVIRONMENTS[v] for v in rng.integers(0, len(ENVIRONMENTS), n)],
-        })
+        state = np.empty((self.scale, len(FIELDS)))
+        columns: dict[str, list[str]] = {tag: [] for tag in TAGS}
+        for host in range(self.scale):
+            state[host] = [rng.float64() * 100.0 for _ in FIELDS]
+            region = region_names[rng.intn(len(region_names))]
+            datacenters = REGIONS[region]
+            tags = {"hostname": f"host_{host}", "region": region,
+                    "datacenter": datacenters[rng.intn(len(datacenters))], "rack": str(rng.int63n(100)),
+                    "arch": ARCH[rng.intn(len(ARCH))], "os": OS[rng.intn(len(OS))], "service": str(rng.int63n(20)),
+                    "service_version": str(rng.int63n(2)),
+                    "service_environment": ENVIRONMENTS[rng.intn(len(ENVIRONMENTS))],
+                    "team": TEAMS[rng.intn(len(TEAMS))]}
+            for tag in TAGS:
+                columns[tag].append(tags[tag])
+        return pa.table(columns), state
 
     def chunks(self, epochs_per_chunk: int = 360) -> Iterator[pa.Table]:
         """The data set as Arrow tables of whole epochs: time (timestamp[ns]), the 10 tags, the 10 fields."""
-        hosts = self.hosts()
-        rng = np.random.default_rng([self.seed, 2])
-        state = rng.random((self.scale, len(FIELDS))) * 100.0
+        rng = GoRand(self.seed)
+        hosts, state = self._setup(rng)
         for first in range(0, self.epochs, epochs_per_chunk):
             count = min(epochs_per_chunk, self.epochs - first)
             values = np.empty((count, self.scale, len(FIELDS)))
-            steps = rng.standard_normal((count, self.scale, len(FIELDS)))
+            stepped = count - 1 if first == 0 else count  # epoch 0 emits the initial state
+            steps = rng.norm_float64s(stepped * self.scale * len(FIELDS)).reshape(stepped, self.scale, len(FIELDS))
             for e in range(count):
-                if first + e > 0:  # epoch 0 emits the initial state
-                    np.clip(state + steps[e], 0.0, 100.0, out=state)
+                if first + e > 0:
+                    np.clip(state + steps[e - (count - stepped)], 0.0, 100.0, out=state)
                 values[e] = state
             yield self._table(hosts, first, count, values)
 

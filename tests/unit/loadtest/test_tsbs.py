@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
+from loadtest.gorand import GoRand
 from loadtest.tsbs import ARCH, DEFAULT_START_NS, ENVIRONMENTS, FIELDS, OS, REGIONS, TAGS, TEAMS, CpuOnly
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -99,7 +101,53 @@ def test_epoch_0_is_the_initial_state_and_each_step_moves_by_a_clamped_normal_dr
     data = small(integer=False)
     table = _all(data)
     x = np.stack([table.column(f).to_numpy() for f in FIELDS], axis=1).reshape(data.epochs, data.scale, len(FIELDS))
-    initial = np.random.default_rng([data.seed, 2]).random((data.scale, len(FIELDS))) * 100.0
+    _, initial = data._setup(GoRand(data.seed))  # the hosts' initial states, as TSBS draws them
     assert np.allclose(x[0], np.round(initial, 2))
     steps = np.abs(np.diff(x, axis=0))
     assert steps.max() < 6.0  # N(0,1) steps: > 6 sigma never happens in 3,600 draws
+
+
+# TSBS's golden vectors (tsbs.md §1.6): seed 123, start 2016-01-01, values as TSBS's Go generator prints them.
+GOLDEN_HOSTS = [
+    ("host_0", "eu-central-1", "eu-central-1a", "6", "Ubuntu15.10", "x86", "SF", "19", "1", "test",
+     [58, 2, 24, 61, 22, 63, 6, 44, 80, 38]),
+    ("host_1", "us-west-1", "us-west-1a", "41", "Ubuntu15.10", "x64", "NYC", "9", "1", "staging",
+     [84, 11, 53, 87, 29, 20, 54, 77, 53, 74]),
+    ("host_2", "sa-east-1", "sa-east-1a", "89", "Ubuntu16.04LTS", "x86", "LON", "13", "0", "staging",
+     [29, 48, 5, 63, 17, 52, 60, 49, 93, 1]),
+]
+
+
+@pytest.mark.parametrize("scale", [3, 100])
+def test_tsbs_golden_hosts_and_first_values(scale: int) -> None:
+    first = next(CpuOnly(scale=scale, seed=123).chunks(1))
+    assert first.column("time").cast(pa.int64()).to_pylist()[0] == 1_451_606_400_000_000_000
+    for row, (host, *tags, values) in zip(first.to_pylist(), GOLDEN_HOSTS):
+        assert row["hostname"] == host
+        assert [row[t] for t in TAGS[1:]] == tags
+        assert [row[f] for f in FIELDS] == values
+
+
+def test_tsbs_golden_second_epoch_at_scale_2() -> None:
+    row = next(CpuOnly(scale=2, seed=123).chunks(2)).slice(2, 1)
+    assert row.column("time").cast(pa.int64()).to_pylist() == [1_451_606_410_000_000_000]
+    second = row.drop_columns(["time"]).to_pylist()[0]
+    assert second["hostname"] == "host_0"
+    assert [second[f] for f in FIELDS] == [59, 4, 25, 60, 23, 62, 5, 47, 80, 38]
+
+
+def test_go_math_rand_golden_draws() -> None:
+    rng = GoRand(123)
+    assert [rng.float64() * 100 for _ in range(10)] == [
+        58.13171323049762, 2.6224297271376256, 24.99694950699479, 61.58544846337789, 22.94813932316394,
+        63.64992071061983, 6.409877704830105, 44.879914050302744, 80.50287707611362, 38.24311829115428]
+    rng = GoRand(123)
+    assert [rng.intn(10) for _ in range(11)] == [5, 9, 3, 5, 9, 9, 5, 5, 1, 1, 7]
+
+
+@pytest.mark.parametrize("seed", [123, 0, -5, 2**40 + 3])
+def test_block_normals_equal_go_s_word_by_word_ziggurat(seed: int) -> None:
+    block, single = GoRand(seed), GoRand(seed)
+    drawn = np.concatenate([block.norm_float64s(k) for k in (1, 3000, 17, 40_000)])
+    assert drawn.tolist() == [single.norm_float64() for _ in range(len(drawn))]
+    assert block.int63() == single.int63()  # and both streams stand at the same word afterwards
