@@ -7,9 +7,9 @@ Method (all systems in the same run, one after another, on the same machine):
   system. Tessera gets Arrow batches (``Client.write_arrow``: its native bulk form); each peer gets its native
   payload prepared by the worker before the clock starts (line protocol / COPY text), as TSBS loads
   pre-generated files. Rows/s and values/s are over the wall time from the start signal to the last ack.
-- **Tessera's layouts**: ``--tessera-cells`` loads the data set once per layout, each into its own table:
-  ``1`` puts the table on one cell (one ingest pair and three storage replicas do all the work), ``all``
-  spreads it over every cell. The first layout is the one measured for bytes on disk and queried.
+- **Tessera's layouts**: ``--tessera-cells`` loads the data set once per layout, each into a fresh local
+  cluster: ``1`` puts the table on one cell (one ingest pair and three storage replicas do all the work),
+  ``all`` spreads it over every cell. The first layout is the one measured for bytes on disk and queried.
 - **bytes on disk**: allocated bytes under each system's data directory, after minus before the load
   (InfluxDB: ``data`` + ``wal`` once the cache was snapshotted to TSM; VictoriaMetrics: the storage path after
   ``/internal/force_flush``; PostgreSQL: ``pg_total_relation_size`` of the table and its two indexes after a
@@ -264,50 +264,44 @@ def load_peers(data: CpuOnly, peers: dict[str, runner.Started], config: driver.I
     return out
 
 
-def _layout_table(index: int, layout: str) -> str:
-    return TABLE if index == 0 else f"{TABLE}_{layout}cells"
-
-
-def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layouts: Sequence[str],
+def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layout: str,
                  log: Callable[[str], None] = print) -> SystemResult:
-    """Load the data set once per layout (``1``: a table on one cell; ``all``: spread over every cell) into
-    a fresh cluster; the first layout's table is the queried one and the one measured on disk."""
+    """Load the data set into a fresh cluster's table ``cpu`` laid out as ``layout`` (``1``: on one cell;
+    ``all``: spread over every cell)."""
     from tessera.client import Client
 
     storage = pathlib.Path(cluster.spec.data_dir) / "storage"
     base = (f"Tessera (this tree, {len(cluster.nodes('storage'))} storage nodes, {len(cluster.nodes('ingest'))} "
             f"ingest, {len(cluster.nodes('query'))} query")
-    result: SystemResult | None = None
     with Client(cluster.discovery_address) as client:
         client.create_database(DATABASE)
         cells = [c.cell for c in client.cells()]
-        for i, layout in enumerate(layouts):
-            if layout != "all" and not (layout.isdigit() and 1 <= int(layout) <= len(cells)):
-                raise SystemExit(f"--tessera-cells takes 'all' or a number of cells from 1 to {len(cells)}; "
-                                 f"got {layout!r}")
-            chosen = cells if layout == "all" else cells[:int(layout)]
-            table = _layout_table(i, layout)
-            client.create_table(DATABASE, table, memory_retention_hours=8766, magnetic_writes=True, cells=chosen)
-            where = f"table on {len(chosen)} cell{'s' if len(chosen) > 1 else ''}"
-            before = runner.du_bytes(storage)
-            log(f"loading Tessera ({where}) ...")
-            factory = driver.TesseraSinkFactory(cluster.discovery_address, DATABASE, table, "arrow", TAGS, "cpu")
-            tres = driver.run_ingest(data, factory, config, form="tessera-arrow")
-            if tres.errors:
-                raise RuntimeError(f"tessera: {tres.errors} failed writes: {tres.error_messages}")
-            log(f"  {tres.rows:,} rows in {tres.seconds:.2f} s = {tres.rows_per_s:,.0f} rows/s")
-            if result is None:
-                result = SystemResult(
-                    "tessera", f"{base}; {where})",
-                    {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
-                     "replicas": "3 (one per zone); bytes on disk count all three"}, ingest=tres.as_dict())
-                time.sleep(1)
-                result.disk_bytes = runner.du_bytes(storage) - before
-                result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
-            else:
-                result.more_ingest.append({"version": f"{base}; {where}; ingest only)", **tres.as_dict()})
-    assert result is not None, "at least one layout"
+        if layout != "all" and not (layout.isdigit() and 1 <= int(layout) <= len(cells)):
+            raise SystemExit(f"--tessera-cells takes 'all' or a number of cells from 1 to {len(cells)}; "
+                             f"got {layout!r}")
+        chosen = cells if layout == "all" else cells[:int(layout)]
+        client.create_table(DATABASE, TABLE, memory_retention_hours=8766, magnetic_writes=True, cells=chosen)
+    where = f"table on {len(chosen)} cell{'s' if len(chosen) > 1 else ''}"
+    before = runner.du_bytes(storage)
+    log(f"loading Tessera ({where}) ...")
+    factory = driver.TesseraSinkFactory(cluster.discovery_address, DATABASE, TABLE, "arrow", TAGS, "cpu")
+    tres = driver.run_ingest(data, factory, config, form="tessera-arrow")
+    if tres.errors:
+        raise RuntimeError(f"tessera: {tres.errors} failed writes: {tres.error_messages}")
+    log(f"  {tres.rows:,} rows in {tres.seconds:.2f} s = {tres.rows_per_s:,.0f} rows/s")
+    result = SystemResult("tessera", f"{base}; {where})",
+                          {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
+                           "replicas": "3 (one per zone); bytes on disk count all three"}, ingest=tres.as_dict())
+    time.sleep(1)
+    result.disk_bytes = runner.du_bytes(storage) - before
+    result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
     return result
+
+
+def with_other_layouts(first: SystemResult, others: Sequence[SystemResult]) -> SystemResult:
+    """The first layout's result, carrying the other layouts' ingest figures (they are not queried)."""
+    first.more_ingest = [{**o.ingest, "version": o.version[:-1] + "; ingest only)"} for o in others]
+    return first
 
 
 def median_round(rounds: Sequence[SystemResult]) -> SystemResult:
@@ -397,13 +391,17 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
         rounds: dict[str, list[SystemResult]] = {}
         for r in range(args.rounds):  # interleaved, so a slow spell of the machine hits every system alike
             log(f"ingest round {r + 1} of {args.rounds}")
-            if cluster is not None:  # every round starts empty, as the peers do: a fresh local cluster
-                cluster.stop()
-                shutil.rmtree(cluster.spec.data_dir, ignore_errors=True)
-            cluster = LocalCluster(ClusterSpec(data_dir=data_dir / f"tessera-round{r + 1}"))
-            log("starting a Tessera local cluster ...")
-            cluster.start()
-            loaded = {"tessera": load_tessera(cluster, data, config, list(args.tessera_cells), log)}
+            loads: dict[str, SystemResult] = {}
+            layouts = list(args.tessera_cells)
+            for layout in reversed(layouts):  # the first layout last: its cluster stays up for the queries
+                if cluster is not None:  # every load starts empty, as the peers do: a fresh local cluster
+                    cluster.stop()
+                    shutil.rmtree(cluster.spec.data_dir, ignore_errors=True)
+                cluster = LocalCluster(ClusterSpec(data_dir=data_dir / f"tessera-round{r + 1}-{layout}"))
+                log("starting a Tessera local cluster ...")
+                cluster.start()
+                loads[layout] = load_tessera(cluster, data, config, layout, log)
+            loaded = {"tessera": with_other_layouts(loads[layouts[0]], [loads[x] for x in layouts[1:]])}
             loaded.update(load_peers(data, started, config, data_dir, log))  # each peer emptied first
             for name, res in loaded.items():
                 rounds.setdefault(name, []).append(res)
@@ -460,7 +458,7 @@ def markdown(report: dict[str, Any]) -> str:
     rounds = report.get("rounds", 1)
     if rounds > 1:
         lines += [(f"Ingest ran {rounds} rounds, interleaved (every system once per round, each peer emptied "
-                  "first, Tessera on a fresh local cluster); the table shows each system's median round and "
+                  "first, Tessera on a fresh local cluster per layout); the table shows each system's median round and "
                   "lists every round's rows/s. Queries ran on the last round's data."), ""]
     lines += [("| system | rows/s | values/s | load s | rounds, rows/s | bytes on disk | bytes/value | what was "
               "measured |"), "|---|---:|---:|---:|---|---:|---:|---|"]

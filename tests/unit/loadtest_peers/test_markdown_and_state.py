@@ -76,3 +76,12 @@ def test_the_median_round_is_reported_with_every_round_and_the_first_rounds_disk
     assert "Ingest ran 3 rounds, interleaved" in md
     assert "| Tessera | 200 | 2,000 | 1.00 | 300 / 100 / 200 |" in md
     assert "| spread | 80 | 2,000 | 1.00 | 90 / 70 / 80 | n/a | n/a |" in md
+
+
+def test_other_layouts_ride_along_as_ingest_only_rows() -> None:
+    ingest = {"rows_per_s": 5.0, "values_per_s": 50.0, "seconds": 1.0}
+    first = compare.SystemResult("tessera", "Tessera (x; table on 1 cell)", {}, dict(ingest), 10, "all")
+    other = compare.SystemResult("tessera", "Tessera (x; table on 2 cells)", {}, {**ingest, "rows_per_s": 4.0})
+    merged = compare.with_other_layouts(first, [other])
+    assert merged is first and merged.more_ingest == [
+        {"rows_per_s": 4.0, "values_per_s": 50.0, "seconds": 1.0, "version": "Tessera (x; table on 2 cells; ingest only)"}]
