@@ -40,8 +40,8 @@ class RemoteCells(Protocol):
     async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool
                         ) -> CellRead: ...
 
-    async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool
-                         ) -> CellRead: ...
+    async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool,
+                         epochs: Sequence[tuple[str, str, int]]) -> CellRead: ...
 
 
 @dataclass
@@ -119,7 +119,8 @@ class Coordinator:
                 lambda: apply_predicate(dedup.latest_versions(table), predicate).drop_columns(list(layout.KEY_COLUMNS)))
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
-    async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True) -> QueryResult:
+    async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True,
+                      min_epochs: Sequence[tuple[str, str, int]] = ()) -> QueryResult:
         """Run a query to completion; the result is an Arrow table.
 
         When every table the query reads lives in one other cell, the query runs there (CellQuery) and only
@@ -128,9 +129,11 @@ class Coordinator:
         started = time.perf_counter()
         translation = translate(sql, time.time_ns())
         translated = time.perf_counter()
-        owner = await self._sole_other_cell(translation) if forward else None
+        for db, table, epoch in min_epochs:  # a forwarded query: plan with routes as new as the sender's
+            await self._routes.get(db, table, min_epoch=epoch)
+        owner, epochs = await self._sole_other_cell(translation) if forward else (None, [])
         if owner is not None:
-            read = await self._remote.cell_query(owner, query_id, sql, allow_partial)
+            read = await self._remote.cell_query(owner, query_id, sql, allow_partial, epochs)
             table = pa.concat_tables(read.tables) if len(read.tables) > 1 else read.tables[0]
             log.info("query_forwarded", query_id=query_id, cell=owner[0].cell if owner else "?", rows=table.num_rows,
                      total_ms=round((time.perf_counter() - started) * 1000, 2))
@@ -149,18 +152,22 @@ class Coordinator:
                 self._routes.invalidate(scan.database, scan.table)
             return await self._execute(query_id, translation, allow_partial)
 
-    async def _sole_other_cell(self, translation: Translation) -> list[common_pb2.NodeInfo] | None:
-        """The nodes of the one other cell holding every table the query reads, or None."""
+    async def _sole_other_cell(self, translation: Translation
+                               ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:
+        """The nodes of the one other cell holding every table the query reads (or None), and the route
+        epochs that decided it."""
         holders: set[str] = set()
         nodes: dict[str, list[common_pb2.NodeInfo]] = {}
+        epochs = []
         for scan in translation.scans:
             route = await self._routes.get(scan.database, scan.table)
             holders |= {c for r in route.ranges for c in (r.readers or [r.cell])}
             nodes.update({c.cell: list(c.nodes) for c in route.cells})
+            epochs.append((scan.database, scan.table, int(route.epoch)))
         if len(holders) != 1:
-            return None
+            return None, epochs
         (cell,) = holders
-        return nodes.get(cell) or None if cell != self._members.cell else None
+        return (nodes.get(cell) or None if cell != self._members.cell else None), epochs
 
     async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
         started = time.perf_counter()

@@ -111,11 +111,23 @@ class CellScanRequest(_message.Message):
     def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ...) -> None: ...
 
 class CellQueryRequest(_message.Message):
-    __slots__ = ("query_id", "query_string", "allow_partial")
+    __slots__ = ("query_id", "query_string", "allow_partial", "routes")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     QUERY_STRING_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     query_string: str
     allow_partial: bool
-    def __init__(self, query_id: _Optional[str] = ..., query_string: _Optional[str] = ..., allow_partial: _Optional[bool] = ...) -> None: ...
+    routes: _containers.RepeatedCompositeFieldContainer[TableEpoch]
+    def __init__(self, query_id: _Optional[str] = ..., query_string: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., routes: _Optional[_Iterable[_Union[TableEpoch, _Mapping]]] = ...) -> None: ...
+
+class TableEpoch(_message.Message):
+    __slots__ = ("database_name", "table_name", "epoch")
+    DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    database_name: str
+    table_name: str
+    epoch: int
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
