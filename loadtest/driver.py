@@ -23,6 +23,7 @@ query type plus ``all``; the latency is the wall time until the whole result is 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import sys
 import threading
@@ -369,7 +370,8 @@ def _empty_report(worker: int, error: str) -> dict[str, Any]:
 def _ingest_worker(index: int, data: DataSet, factory: SinkFactory, config: IngestConfig, timing: str,
                    start_event: Any, stop_event: Any, start_time: Any, progress: Any, ready: Any,
                    results: Any) -> None:
-    memory.keep_heap_memory()  # as the services do: megabyte payloads without page faults (tessera/memory.py)
+    if memory.enabled(os.environ):  # as the services do: megabyte payloads without page faults
+        memory.keep_heap_memory()
     report = _empty_report(index, "")
     report["errors"], report["messages"] = 0, []
     latency = Latency()

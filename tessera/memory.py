@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
+from collections.abc import Mapping
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
@@ -25,10 +25,13 @@ TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024  # free heap kept before it is given b
 TOP_PAD_BYTES = 64 * 1024 * 1024           # heap grown in steps of this, not page by page
 
 
+def enabled(environ: Mapping[str, str]) -> bool:
+    """Whether a process started with this environment keeps its heap (TESSERA_KEEP_HEAP, default on)."""
+    return environ.get("TESSERA_KEEP_HEAP", "1") != "0"
+
+
 def keep_heap_memory() -> bool:
-    """Apply the settings to this process (glibc only, unless TESSERA_KEEP_HEAP=0); True when they took effect."""
-    if os.environ.get("TESSERA_KEEP_HEAP", "1") == "0":
-        return False
+    """Apply the settings to this process (glibc only); True when they took effect."""
     name = ctypes.util.find_library("c")
     if name is None:
         return False

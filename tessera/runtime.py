@@ -155,7 +155,8 @@ def run(main: Callable[[], Awaitable[None]]) -> None:
     """Run an async entry point on uvloop; ``main`` is called inside the loop, so it may build channels."""
     import uvloop
 
-    memory.keep_heap_memory()
+    if memory.enabled(os.environ):  # read here, at every service's entry point
+        memory.keep_heap_memory()
     async def inside() -> None:
         await main()
 
