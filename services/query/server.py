@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import structlog
 
-from services.query import results
+from services.query import idempotency, results
 from services.query.coordinator import Coordinator
 from services.query.fanout import ScanSpec
 from tessera import arrowipc, errors, limits
@@ -30,6 +30,7 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
     def __init__(self, coordinator: Coordinator) -> None:
         self._coordinator = coordinator
         self._cache = results.ResultCache()
+        self._tokens = idempotency.TokenLedger()
         self._running: dict[str, asyncio.Task[results.StoredResult]] = {}
         self._cancelled: set[str] = set()
 
@@ -42,17 +43,21 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             raise errors.ValidationError(f"NextToken is longer than {limits.NEXT_TOKEN_MAX_CHARS} characters")
         if request.next_token:
             query_id, stored, offset = self._cache.resume(request.next_token, request.query_string)
-        else:
-            # A client that wants to cancel a running query names it up front with its ClientToken.
-            token = request.client_token
-            query_id = token if _QUERY_ID.match(token) and token not in self._running else uuid.uuid4().hex
-            stored, offset = await self._run(query_id, request), 0
-        return self._page(query_id, stored, offset, request)
+            return self._page(query_id, stored, offset, request)
+        token = request.client_token
+        replay = self._tokens.replay(token, request.query_string)
+        if replay is not None:  # a retry: the first run's result, waiting for it if it still runs
+            query_id, task = replay
+            return self._page(query_id, await asyncio.shield(task), 0, request)
+        # A client that wants to cancel a running query names it up front with its ClientToken.
+        query_id = token if _QUERY_ID.match(token) and token not in self._running else uuid.uuid4().hex
+        return self._page(query_id, await self._run(query_id, request), 0, request)
 
     async def _run(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
         timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS
         task = asyncio.create_task(self._execute(query_id, request))
         self._running[query_id] = task
+        self._tokens.record(request.client_token, request.query_string, query_id, task)
         try:
             return await asyncio.wait_for(task, timeout_ms / 1000)
         except TimeoutError as exc:

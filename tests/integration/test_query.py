@@ -251,3 +251,27 @@ def test_a_query_on_a_one_cell_table_runs_in_that_cell_whichever_coordinator_get
             logs / f"{coordinators['cell-b'].name}.log").read_text():
         time.sleep(0.05)
     assert '"forwarded_query_cancelled"' in (logs / f"{coordinators['cell-b'].name}.log").read_text()
+
+
+def test_a_retried_query_with_the_same_client_token_gets_the_first_runs_result(cluster: LocalCluster,
+                                                                               client: Client,
+                                                                               dataset: tuple[str, pa.Table]) -> None:
+    import grpc
+
+    from tessera.v1 import query_pb2, query_pb2_grpc
+
+    db, _ = dataset
+    sql = f'SELECT machine, count(*) AS n FROM "{db}"."metrics" GROUP BY machine ORDER BY machine'
+    coordinator = cluster.nodes("query")[0]
+    token = "retrytoken0123456789abcdefABCDEF"
+    with grpc.insecure_channel(coordinator.address) as ch:
+        stub = query_pb2_grpc.QueryStub(ch)
+        first = stub.Query(query_pb2.QueryRequest(query_string=sql, client_token=token), timeout=60)
+        again = stub.Query(query_pb2.QueryRequest(query_string=sql, client_token=token), timeout=60)
+        assert again.query_id == first.query_id == token
+        assert [list(r.data) for r in again.rows] == [list(r.data) for r in first.rows] and len(first.rows) == 12
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Query(query_pb2.QueryRequest(query_string=sql + " LIMIT 1", client_token=token), timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "ClientToken" in info.value.details()
+    log = (cluster.spec.data_dir / "logs" / f"{coordinator.name}.log").read_text()
+    assert log.count(f'"query_id": "{token}"') == 1  # one run (query_done), however many calls
