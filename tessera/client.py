@@ -366,7 +366,9 @@ class Client:
                     query_id: str = "") -> Iterator[query_pb2.QueryResponse]:
         """Query, one response per page, following NextToken on the same coordinator.
 
-        ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it.
+        ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it. It
+        travels as the ClientToken, so, as in Timestream, a later call with the same id and SQL gets the
+        first run's result (for up to an hour on that coordinator): use a fresh id for a fresh run.
         """
         coordinators = self._coordinators()
         attempt = itertools.count()
