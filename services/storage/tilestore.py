@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import structlog
 
 from services.storage.tile import WAL_FILE, AppendResult, Tile, TileKey, empty_table
@@ -219,9 +220,10 @@ def _scan(
 ) -> ScanResult:
     """The blocking body of a scan, run in a worker thread.
 
-    One DuckDB filter over the tiles' rows applies the time bounds and the predicate and reads only the
-    columns the predicate and the output need (plus the digest's key columns): filtering every column of
-    every row in range first cost ~3 times as much for a selective query.
+    Only the columns the output and the digest need are filtered (filtering every column of every row in
+    range first cost ~3 times as much for a selective query), and DuckDB sees column names only through
+    the predicate: it evaluates it over the tiles' rows and returns row numbers, which the time mask then
+    narrows. (DuckDB matches names regardless of case, Tessera does not: "Cpu" and "cpu" are two columns.)
     """
     bytes_scanned = 0
     parts = []
@@ -232,32 +234,36 @@ def _scan(
             parts.append(conform(snapshot, schema))
     table = pa.concat_tables(parts) if parts else conform(empty_table(), schema)
     wanted = output_columns(schema, columns, with_keys) if want_rows else [layout.TIME]
-    read = list(dict.fromkeys([*wanted, *_DIGEST_COLUMNS]))
-    time = _quoted(layout.TIME)
-    try:
-        if predicate.strip() or not _within(table, start_ns, end_ns):
-            rel = cursor.from_arrow(table).filter(f"epoch_ns({time}) >= {start_ns} AND epoch_ns({time}) < {end_ns}")
-            if predicate.strip():  # its own filter: parsed alone, so it cannot reach past its parentheses;
-                rel = rel.filter(predicate)  # and evaluated on empty input too: a bad one fails whatever the data
-            table = rel.project(", ".join(map(_quoted, read))).to_arrow_table()
-        else:  # every row qualifies (a whole-table read): no copy
-            table = table.select(read)
-    except duckdb.Error as exc:
-        raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
-    rows_digest = digest.rows_digest(table)
-    out = table.select(wanted) if want_rows else None
-    return ScanResult(out, rows_digest, table.num_rows, bytes_scanned)
+    read = table.select(list(dict.fromkeys([*wanted, *_DIGEST_COLUMNS])))
+    keep = _in_range(table, start_ns, end_ns)  # None: every row is in range
+    if predicate.strip():  # evaluated on empty input too, so a bad predicate fails whatever the data
+        try:
+            numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+            matched = cursor.from_arrow(numbered).filter(predicate).project(_quoted(_ROW)).to_arrow_table()
+        except duckdb.Error as exc:
+            raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
+        rows = np.sort(matched.column(0).to_numpy())
+        if keep is not None:
+            rows = rows[keep[rows]]
+        read = read.take(pa.array(rows))
+    elif keep is not None:
+        read = read.filter(pa.array(keep))
+    rows_digest = digest.rows_digest(read)
+    out = read.select(wanted) if want_rows else None
+    return ScanResult(out, rows_digest, read.num_rows, bytes_scanned)
 
 
 _DIGEST_COLUMNS = (layout.TIME, *layout.KEY_COLUMNS)
+_ROW = "ts_scan_row"  # user names may not start with ts_: no clash
 
 
-def _within(table: pa.Table, start_ns: int, end_ns: int) -> bool:
-    """True when every row's time is in [start_ns, end_ns)."""
+def _in_range(table: pa.Table, start_ns: int, end_ns: int) -> npt.NDArray[np.bool_] | None:
+    """Per row, whether its time is in [start_ns, end_ns); None when every row is."""
     if table.num_rows == 0:
-        return True
-    bounds = pc.min_max(table.column(layout.TIME).cast(pa.int64()))
-    return bool(start_ns <= bounds["min"].as_py() and bounds["max"].as_py() < end_ns)
+        return None
+    times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
+    mask: npt.NDArray[np.bool_] = (times >= start_ns) & (times < end_ns)
+    return None if mask.all() else mask
 
 
 def _quoted(name: str) -> str:

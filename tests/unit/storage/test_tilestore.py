@@ -260,3 +260,25 @@ def test_scan_predicates_divide_integers_as_timestream_does(tmp_path: Path) -> N
         return await scan(store, tiles=[TILE_A], schema=[("n", "BIGINT")], predicate="n / 2 = 3")
 
     assert run(tmp_path, body).rows == 1  # 7 / 2 = 3 in Timestream SQL, not 3.5
+
+
+def test_columns_whose_names_differ_only_in_case_are_scanned_apart(tmp_path: Path) -> None:
+    # Tessera names are case-sensitive ("Time" is a valid dimension; "Host" and "host" are two columns);
+    # DuckDB's are not, so it may only see them through a predicate.
+    schema = [("host", "VARCHAR"), ("Host", "VARCHAR"), ("Time", "VARCHAR"), ("measure_value::double", "DOUBLE")]
+
+    async def body(store: TileStore) -> tuple[ScanResult, ScanResult]:
+        rows = [Rec(BASE_NS + i * 1_000_000_000, dims={"host": f"h{i}", "Host": f"H{i}", "Time": f"t{i}"},
+                    value=float(i)) for i in range(4)]
+        await store.append(TILE_A, make_rows(rows))
+        narrow = await scan(store, tiles=[TILE_A], schema=schema, columns=["Host", "Time"],
+                            start_ns=BASE_NS + 1_000_000_000, end_ns=BASE_NS + 3_000_000_000)
+        filtered = await scan(store, tiles=[TILE_A], schema=schema, columns=["host"],
+                              predicate="\"measure_value::double\" >= 1")
+        return narrow, filtered
+
+    narrow, filtered = run(tmp_path, body)
+    assert narrow.table is not None and narrow.table.column_names == ["time", "Host", "Time"]
+    assert narrow.table.column("Host").to_pylist() == ["H1", "H2"] and narrow.table.column("Time").to_pylist() == [
+        "t1", "t2"]
+    assert filtered.table is not None and filtered.table.column("host").to_pylist() == ["h1", "h2", "h3"]
