@@ -18,6 +18,7 @@ from tessera import errors
 
 MISMATCH_WINDOW_S = 300.0
 MAX_TOKENS = 64
+MAX_BYTES = 256 * 1024 * 1024  # finished results kept for replays, all tokens together
 
 
 @dataclass
@@ -31,16 +32,19 @@ class _Entry:
 class TokenLedger:
     """ClientToken → the query run it started."""
 
-    def __init__(self, ttl_s: float = results.RESULT_TTL_S, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(self, ttl_s: float = results.RESULT_TTL_S, max_tokens: int = MAX_TOKENS,
+                 max_bytes: int = MAX_BYTES) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._ttl = ttl_s
         self._max = max_tokens
+        self._max_bytes = max_bytes
 
     def replay(self, token: str, query: str) -> tuple[str, asyncio.Task[results.StoredResult]] | None:
         """The (query id, task) of the token's earlier run of this query, or None to run it now.
 
         ValidationError when the token was used with another QueryString less than 5 minutes ago.
         """
+        self._trim()
         entry = self._entries.get(token) if token else None
         if entry is None:
             return None
@@ -66,3 +70,15 @@ class TokenLedger:
         self._entries.move_to_end(token)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the oldest finished results while those kept exceed the byte budget."""
+        sizes = {t: e.task.result().table.nbytes for t, e in self._entries.items()
+                 if e.task.done() and not e.task.cancelled() and e.task.exception() is None}
+        total = sum(sizes.values())
+        for token in [t for t in self._entries if t in sizes]:
+            if total <= self._max_bytes:
+                break
+            total -= sizes[token]
+            del self._entries[token]

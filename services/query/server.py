@@ -45,10 +45,19 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             query_id, stored, offset = self._cache.resume(request.next_token, request.query_string)
             return self._page(query_id, stored, offset, request)
         token = request.client_token
+        if len(token) > limits.CLIENT_TOKEN_MAX_CHARS:
+            raise errors.ValidationError(f"ClientToken has {len(token)} characters; the limit is "
+                                         f"{limits.CLIENT_TOKEN_MAX_CHARS}")
         replay = self._tokens.replay(token, request.query_string)
         if replay is not None:  # a retry: the first run's result, waiting for it if it still runs
             query_id, task = replay
-            return self._page(query_id, await asyncio.shield(task), 0, request)
+            try:
+                return self._page(query_id, await asyncio.shield(task), 0, request, replay=True)
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if me is None or me.cancelling():
+                    raise  # this call itself was cancelled
+                # The first run was cancelled or timed out under us: the ledger forgot it, run it now.
         # A client that wants to cancel a running query names it up front with its ClientToken.
         query_id = token if _QUERY_ID.match(token) and token not in self._running else uuid.uuid4().hex
         return self._page(query_id, await self._run(query_id, request), 0, request)
@@ -79,15 +88,15 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
         return results.StoredResult(out.table, results.query_hash(request.query_string), time.monotonic(),
                                     out.bytes_scanned, out.partial_reasons)
 
-    def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest
-              ) -> query_pb2.QueryResponse:
+    def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest,
+              replay: bool = False) -> query_pb2.QueryResponse:
         table = stored.table
         n = results.page_rows(table, offset, request.max_rows, request.arrow_format)
         page = table.slice(offset, n)
         more = offset + n < table.num_rows
         if more:
             self._cache.put(query_id, stored)
-        else:
+        elif not replay:  # a replay may page differently; the first caller's NextToken must keep working
             self._cache.drop(query_id)
         return query_pb2.QueryResponse(
             query_id=query_id, next_token=results.next_token(query_id, offset + n) if more else "",

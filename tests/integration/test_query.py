@@ -272,6 +272,50 @@ def test_a_retried_query_with_the_same_client_token_gets_the_first_runs_result(c
         assert [list(r.data) for r in again.rows] == [list(r.data) for r in first.rows] and len(first.rows) == 12
         with pytest.raises(grpc.RpcError) as info:
             stub.Query(query_pb2.QueryRequest(query_string=sql + " LIMIT 1", client_token=token), timeout=60)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "ClientToken" in info.value.details()
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "ClientToken" in info.value.details()
+        # A replay that pages differently leaves the first caller's NextToken working.
+        paged = "pagedtoken0123456789abcdefABCDEF"
+        page1 = stub.Query(query_pb2.QueryRequest(query_string=sql, client_token=paged, max_rows=5), timeout=60)
+        whole = stub.Query(query_pb2.QueryRequest(query_string=sql, client_token=paged, max_rows=1000), timeout=60)
+        page2 = stub.Query(query_pb2.QueryRequest(query_string=sql, next_token=page1.next_token, max_rows=5),
+                           timeout=60)
+        assert len(whole.rows) == 12 and not whole.next_token
+        assert [list(r.data) for r in [*page1.rows, *page2.rows]] == [list(r.data) for r in whole.rows[:10]]
+        with pytest.raises(grpc.RpcError) as too_long:
+            stub.Query(query_pb2.QueryRequest(query_string=sql, client_token="x" * 129), timeout=60)
+        assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "128" in too_long.value.details()
     log = (cluster.spec.data_dir / "logs" / f"{coordinator.name}.log").read_text()
     assert log.count(f'"query_id": "{token}"') == 1  # one run (query_done), however many calls
+
+
+def test_a_retry_waiting_on_a_run_that_times_out_runs_again_under_its_own_deadline(
+        cluster: LocalCluster, dataset: tuple[str, pa.Table]) -> None:
+    import threading
+
+    import grpc
+
+    from tessera.v1 import query_pb2, query_pb2_grpc
+
+    db, _ = dataset
+    t = f'"{db}"."metrics"'
+    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 7"
+    coordinator = cluster.nodes("query")[0]
+    token = "slowtoken0123456789abcdefABCDEF0"
+    codes: dict[str, grpc.StatusCode] = {}
+
+    def call(name: str, timeout_ms: int) -> None:
+        with grpc.insecure_channel(coordinator.address) as ch:
+            try:
+                query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
+                    query_string=slow, client_token=token, timeout_ms=timeout_ms), timeout=30)
+            except grpc.RpcError as exc:
+                codes[name] = exc.code()
+
+    first = threading.Thread(target=call, args=("first", 1000))
+    first.start()
+    time.sleep(0.3)
+    retry = threading.Thread(target=call, args=("retry", 1500))
+    retry.start()
+    first.join(30)
+    retry.join(30)
+    assert codes == {"first": grpc.StatusCode.DEADLINE_EXCEEDED, "retry": grpc.StatusCode.DEADLINE_EXCEEDED}

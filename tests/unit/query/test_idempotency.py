@@ -75,3 +75,15 @@ def test_old_tokens_expire_and_the_ledger_is_bounded() -> None:
         await asyncio.gather(*tasks)
 
     asyncio.run(body())
+
+
+def test_finished_results_beyond_the_byte_budget_are_forgotten_oldest_first() -> None:
+    async def body() -> None:
+        ledger = idempotency.TokenLedger(max_bytes=10)  # each result is 8 bytes
+        tasks = [asyncio.get_running_loop().create_task(asyncio.sleep(0, _stored())) for _ in range(2)]
+        await asyncio.gather(*tasks)
+        ledger.record("old", "SELECT 1", "q1", tasks[0])
+        ledger.record("new", "SELECT 1", "q2", tasks[1])
+        assert ledger.replay("old", "SELECT 1") is None and ledger.replay("new", "SELECT 1") is not None
+
+    asyncio.run(body())
