@@ -397,7 +397,9 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
                 if cluster is not None:  # every load starts empty, as the peers do: a fresh local cluster
                     cluster.stop()
                     shutil.rmtree(cluster.spec.data_dir, ignore_errors=True)
-                cluster = LocalCluster(ClusterSpec(data_dir=data_dir / f"tessera-round{r + 1}-{layout}"))
+                fresh = data_dir / f"tessera-round{r + 1}-{layout}"
+                shutil.rmtree(fresh, ignore_errors=True)  # left by an earlier run with this --data-dir
+                cluster = LocalCluster(ClusterSpec(data_dir=fresh))
                 log("starting a Tessera local cluster ...")
                 cluster.start()
                 loads[layout] = load_tessera(cluster, data, config, layout, log)

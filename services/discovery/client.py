@@ -129,6 +129,9 @@ class RouteCache:
             if cached:
                 return cached[1]
             raise
+        latest = self._routes.get(key)  # a concurrent refresh may have stored a newer one of this table
+        if latest is not None and latest[1].table_id == route.table_id and latest[1].epoch > route.epoch:
+            return latest[1]
         self._routes[key] = (time.monotonic(), route)
         return route
 
