@@ -50,17 +50,31 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
                                          f"{limits.CLIENT_TOKEN_MAX_CHARS}")
         replay = self._tokens.replay(token, request.query_string)
         if replay is not None:  # a retry: the first run's result, waiting for it if it still runs
-            query_id, task = replay
-            try:
-                return self._page(query_id, await asyncio.shield(task), 0, request, replay=True)
-            except asyncio.CancelledError:
-                me = asyncio.current_task()
-                if me is None or me.cancelling():
-                    raise  # this call itself was cancelled
-                # The first run was cancelled or timed out under us: the ledger forgot it, run it now.
+            response = await self._replay(*replay, request)
+            if response is not None:
+                return response
         # A client that wants to cancel a running query names it up front with its ClientToken.
         query_id = token if _QUERY_ID.match(token) and token not in self._running else uuid.uuid4().hex
         return self._page(query_id, await self._run(query_id, request), 0, request)
+
+    async def _replay(self, query_id: str, task: asyncio.Task[results.StoredResult], request: query_pb2.QueryRequest
+                      ) -> query_pb2.QueryResponse | None:
+        """The first page of a token's earlier run, under this call's own deadline and partial-result choice;
+        None when that run was cancelled or timed out meanwhile (the caller runs the query again)."""
+        timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS
+        try:
+            first = await asyncio.wait_for(asyncio.shield(task), timeout_ms / 1000)
+        except TimeoutError as exc:  # this call's own deadline; the first run goes on
+            raise errors.DeadlineExceeded(f"query did not finish within {timeout_ms} ms (QueryRequest.timeout_ms)"
+                                          ) from exc
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is None or me.cancelling():
+                raise  # this call itself was cancelled
+            return None
+        if first.partial_reasons and not request.allow_partial:
+            raise errors.Unavailable("cannot read every tile with quorum: " + "; ".join(first.partial_reasons))
+        return self._page(query_id, first, 0, request, replay=True)
 
     async def _run(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
         timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS

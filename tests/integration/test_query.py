@@ -319,3 +319,41 @@ def test_a_retry_waiting_on_a_run_that_times_out_runs_again_under_its_own_deadli
     first.join(30)
     retry.join(30)
     assert codes == {"first": grpc.StatusCode.DEADLINE_EXCEEDED, "retry": grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def test_a_retry_waits_for_the_first_run_only_as_long_as_its_own_deadline(
+        cluster: LocalCluster, dataset: tuple[str, pa.Table]) -> None:
+    import threading
+
+    import grpc
+
+    from tessera.v1 import query_pb2, query_pb2_grpc
+
+    db, _ = dataset
+    t = f'"{db}"."metrics"'
+    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 8"
+    coordinator = cluster.nodes("query")[0]
+    token = "deadlinetoken0123456789abcdefABC"
+    first_code: list[grpc.StatusCode] = []
+
+    def first() -> None:
+        with grpc.insecure_channel(coordinator.address) as ch:
+            try:
+                query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
+                    query_string=slow, client_token=token, timeout_ms=20_000), timeout=60)
+            except grpc.RpcError as exc:
+                first_code.append(exc.code())
+
+    runner = threading.Thread(target=first)
+    runner.start()
+    time.sleep(0.3)
+    with grpc.insecure_channel(coordinator.address) as ch:
+        stub = query_pb2_grpc.QueryStub(ch)
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Query(query_pb2.QueryRequest(query_string=slow, client_token=token, timeout_ms=500), timeout=60)
+        waited = time.monotonic() - started
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and waited < 5
+        stub.CancelQuery(query_pb2.CancelQueryRequest(query_id=token), timeout=10)  # stop the first run
+    runner.join(30)
+    assert first_code == [grpc.StatusCode.CANCELLED]
