@@ -72,6 +72,13 @@ class TokenLedger:
             self._entries.popitem(last=False)
         self._trim()
 
+    def forget_query(self, query_id: str) -> bool:
+        """Forget the token whose run has this query id (it was cancelled); True when there was one."""
+        tokens = [t for t, e in self._entries.items() if e.query_id == query_id]
+        for token in tokens:
+            del self._entries[token]
+        return bool(tokens)
+
     def _trim(self) -> None:
         """Forget the oldest finished results while those kept exceed the byte budget."""
         sizes = {t: e.task.result().table.nbytes for t, e in self._entries.items()

@@ -130,7 +130,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             self._coordinator.interrupt(request.query_id)
             task.cancel()
             return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id} cancelled")
-        if self._cache.drop(request.query_id):
+        forgotten = self._tokens.forget_query(request.query_id)  # a retry must not bring the result back
+        if self._cache.drop(request.query_id) or forgotten:
             return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id}: remaining pages "
                                                  "discarded")
         return query_pb2.CancelQueryResponse(cancellation_message=f"query {request.query_id} is not running")

@@ -87,3 +87,15 @@ def test_finished_results_beyond_the_byte_budget_are_forgotten_oldest_first() ->
         assert ledger.replay("old", "SELECT 1") is None and ledger.replay("new", "SELECT 1") is not None
 
     asyncio.run(body())
+
+
+def test_a_cancelled_query_id_is_forgotten_so_a_retry_runs_afresh() -> None:
+    async def body() -> None:
+        ledger = idempotency.TokenLedger()
+        task = asyncio.get_running_loop().create_task(asyncio.sleep(0, _stored()))
+        await task
+        ledger.record("tok", "SELECT 1", "q1", task)
+        assert ledger.forget_query("q1") and not ledger.forget_query("q1")
+        assert ledger.replay("tok", "SELECT 1") is None
+
+    asyncio.run(body())
