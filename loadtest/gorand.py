@@ -10,6 +10,7 @@ column-wise and only the rare rest (the wedge test, the tail) walks word by word
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -106,25 +107,13 @@ class GoRand:
         return self.int63() >> 32
 
     def int31n(self, n: int) -> int:
-        if n & (n - 1) == 0:
-            return self.int31() & (n - 1)
-        top = INT32_MAX - (1 << 31) % n
-        v = self.int31()
-        while v > top:
-            v = self.int31()
-        return v % n
+        return _below(n, self.int31, 31)
 
     def intn(self, n: int) -> int:
         return self.int31n(n)  # every n used here is below 2**31
 
     def int63n(self, n: int) -> int:
-        if n & (n - 1) == 0:
-            return self.int63() & (n - 1)
-        top = MASK63 - (1 << 63) % n
-        v = self.int63()
-        while v > top:
-            v = self.int63()
-        return v % n
+        return _below(n, self.int63, 63)
 
     def norm_float64(self) -> float:
         """One NormFloat64, word by word as Go draws it (the reference the block version must equal)."""
@@ -193,6 +182,17 @@ class GoRand:
         if wedge < np.float32(math.exp(-0.5 * x * x)):
             return p - pos, x
         return p - pos, None
+
+
+def _below(n: int, draw: Callable[[], int], bits: int) -> int:
+    """Go's Int31n / Int63n: a mask for a power of two, else redraw above the last whole multiple of n."""
+    if n & (n - 1) == 0:
+        return draw() & (n - 1)
+    top = (1 << bits) - 1 - (1 << bits) % n
+    v = draw()
+    while v > top:
+        v = draw()
+    return v % n
 
 
 def _float64_at(words: npt.NDArray[np.int64], pos: int) -> tuple[float, int]:

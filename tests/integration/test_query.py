@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -288,34 +290,42 @@ def test_a_retried_query_with_the_same_client_token_gets_the_first_runs_result(c
     assert log.count(f'"query_id": "{token}"') == 1  # one run (query_done), however many calls
 
 
-def test_a_retry_waiting_on_a_run_that_times_out_runs_again_under_its_own_deadline(
-        cluster: LocalCluster, dataset: tuple[str, pa.Table]) -> None:
-    import threading
+def _slow_query(db: str) -> str:
+    t = f'"{db}"."metrics"'
+    return f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 7"  # runs for hours
 
+
+def _query_in_thread(address: str, sql: str, token: str, timeout_ms: int, codes: dict[str, Any], name: str
+                     ) -> threading.Thread:
+    """Start a Query call in a thread; its gRPC status code lands in ``codes[name]``."""
     import grpc
 
     from tessera.v1 import query_pb2, query_pb2_grpc
 
-    db, _ = dataset
-    t = f'"{db}"."metrics"'
-    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 7"
-    coordinator = cluster.nodes("query")[0]
-    token = "slowtoken0123456789abcdefABCDEF0"
-    codes: dict[str, grpc.StatusCode] = {}
-
-    def call(name: str, timeout_ms: int) -> None:
-        with grpc.insecure_channel(coordinator.address) as ch:
+    def call() -> None:
+        with grpc.insecure_channel(address) as ch:
             try:
                 query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
-                    query_string=slow, client_token=token, timeout_ms=timeout_ms), timeout=30)
+                    query_string=sql, client_token=token, timeout_ms=timeout_ms), timeout=30)
+                codes[name] = grpc.StatusCode.OK
             except grpc.RpcError as exc:
                 codes[name] = exc.code()
 
-    first = threading.Thread(target=call, args=("first", 1000))
-    first.start()
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread
+
+
+def test_a_retry_waiting_on_a_run_that_times_out_runs_again_under_its_own_deadline(
+        cluster: LocalCluster, dataset: tuple[str, pa.Table]) -> None:
+    import grpc
+
+    db, _ = dataset
+    address, token = cluster.nodes("query")[0].address, "slowtoken0123456789abcdefABCDEF0"
+    codes: dict[str, Any] = {}
+    first = _query_in_thread(address, _slow_query(db), token, 1000, codes, "first")
     time.sleep(0.3)
-    retry = threading.Thread(target=call, args=("retry", 1500))
-    retry.start()
+    retry = _query_in_thread(address, _slow_query(db), token, 1500, codes, "retry")
     first.join(30)
     retry.join(30)
     assert codes == {"first": grpc.StatusCode.DEADLINE_EXCEEDED, "retry": grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -323,37 +333,23 @@ def test_a_retry_waiting_on_a_run_that_times_out_runs_again_under_its_own_deadli
 
 def test_a_retry_waits_for_the_first_run_only_as_long_as_its_own_deadline(
         cluster: LocalCluster, dataset: tuple[str, pa.Table]) -> None:
-    import threading
-
     import grpc
 
     from tessera.v1 import query_pb2, query_pb2_grpc
 
     db, _ = dataset
-    t = f'"{db}"."metrics"'
-    slow = f"SELECT count(*) AS n FROM {t} a, {t} b, {t} c WHERE a.load + b.load + c.load = 8"
-    coordinator = cluster.nodes("query")[0]
-    token = "deadlinetoken0123456789abcdefABC"
-    first_code: list[grpc.StatusCode] = []
-
-    def first() -> None:
-        with grpc.insecure_channel(coordinator.address) as ch:
-            try:
-                query_pb2_grpc.QueryStub(ch).Query(query_pb2.QueryRequest(
-                    query_string=slow, client_token=token, timeout_ms=20_000), timeout=60)
-            except grpc.RpcError as exc:
-                first_code.append(exc.code())
-
-    runner = threading.Thread(target=first)
-    runner.start()
+    address, token = cluster.nodes("query")[0].address, "deadlinetoken0123456789abcdefABC"
+    codes: dict[str, Any] = {}
+    first = _query_in_thread(address, _slow_query(db), token, 20_000, codes, "first")
     time.sleep(0.3)
-    with grpc.insecure_channel(coordinator.address) as ch:
+    with grpc.insecure_channel(address) as ch:
         stub = query_pb2_grpc.QueryStub(ch)
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as info:
-            stub.Query(query_pb2.QueryRequest(query_string=slow, client_token=token, timeout_ms=500), timeout=60)
+            stub.Query(query_pb2.QueryRequest(query_string=_slow_query(db), client_token=token, timeout_ms=500),
+                       timeout=60)
         waited = time.monotonic() - started
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and waited < 5
         stub.CancelQuery(query_pb2.CancelQueryRequest(query_id=token), timeout=10)  # stop the first run
-    runner.join(30)
-    assert first_code == [grpc.StatusCode.CANCELLED]
+    first.join(30)
+    assert codes == {"first": grpc.StatusCode.CANCELLED}
