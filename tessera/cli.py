@@ -332,10 +332,17 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `tessera` console script."""
     args = build_parser().parse_args(argv)
     try:
-        sys.exit(args.fn(args))
+        code = args.fn(args)
+        sys.stdout.flush()
     except errors.TesseraError as exc:
         print(f"error ({type(exc).__name__}): {exc.message}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:
+        # The reader went away (`tessera sql … | head`): stop quietly, as Unix tools do. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again, and exit as a SIGPIPE death would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import warnings
 from tessera.v1 import query_pb2 as tessera_dot_v1_dot_query__pb2
 from tessera.v1 import storage_pb2 as tessera_dot_v1_dot_storage__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

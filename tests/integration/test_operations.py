@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -66,6 +67,24 @@ def test_the_cli_manages_the_catalog_writes_files_and_queries(cluster: LocalClus
     assert "cell-a" in status.stdout and f"{db}" in status.stdout and "DOWN" not in status.stdout
     bad = _cli(cluster, "table", "describe", db, "missing")
     assert bad.returncode == 2 and "NotFound" in bad.stderr and "missing" in bad.stderr
+
+
+def test_the_cli_piped_into_head_exits_quietly(cluster: LocalCluster, client: Client) -> None:
+    db = unique("pipe")
+    client.create_database(db)
+    client.create_table(db, "many", memory_retention_hours=12)
+    now = int(time.time() * 1000)
+    client.write_records(db, "many", [{"Dimensions": [{"Name": "k", "Value": f"key-{i:05d}"}], "MeasureName": "m",
+                                        "MeasureValue": str(i), "Time": str(now - i)} for i in range(4000)])
+    # ~200 KB of output against a 64 KB pipe buffer: the CLI is still writing when head closes the pipe.
+    cli = [sys.executable, "-m", "tessera.cli", "--discovery", cluster.discovery_address, "sql",
+           f'SELECT k, measure_value::double AS v, time FROM "{db}"."many"', "--max-rows", "500"]
+    piped = subprocess.run(shlex.join(cli) + " | head -n 3", shell=True,
+                           capture_output=True, text=True, timeout=60, check=False,
+                           executable="/bin/bash")
+    assert piped.stdout.splitlines()[0].split() == ["k", "v", "time"], (piped.stdout, piped.stderr)
+    assert len(piped.stdout.splitlines()) == 3
+    assert piped.stderr == "", piped.stderr
 
 
 def test_a_write_with_a_stale_route_is_refused_then_retried_on_the_new_owner(cluster: LocalCluster,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -376,7 +375,8 @@ def test_both_write_forms_give_the_same_series_and_value_hashes() -> None:
     assert a_dims.tolist() == b_dims.tolist()
 
 
-def test_a_large_batch_validates_at_well_over_100k_rows_per_second() -> None:
+def test_a_large_batch_of_mixed_types_validates_whole() -> None:
+    # Its speed is measured by `python -m loadtest.micro` ("validate a 200,000-row mixed-type batch"), not here.
     n = 200_000
     rng = np.random.default_rng(1)
     table = pa.table({
@@ -384,8 +384,6 @@ def test_a_large_batch_validates_at_well_over_100k_rows_per_second() -> None:
         "host": pa.array([f"host-{i % 500}" for i in range(n)]),
         "cpu": rng.random(n), "mem": rng.integers(0, 1 << 40, n), "state": pa.array(["up", "down"] * (n // 2)),
     })
-    start = time.perf_counter()
     v = batch(table)
-    elapsed = time.perf_counter() - start
     assert v.rows.num_rows == n and v.rejected == []
-    assert elapsed < 2.0, f"{n} rows took {elapsed:.2f}s"  # generous: ~0.2 s on a quiet machine
+    assert v.rows.column("cpu").to_numpy().tolist() == table.column("cpu").to_numpy().tolist()
