@@ -29,8 +29,8 @@ class NodeConfig:
     """Liveness lease; a node whose lease expires is reported down."""
 
 
-def parse_node_args(prog: str, argv: list[str] | None, needs_data_dir: bool = False) -> NodeConfig:
-    """Parse and validate a node's command line."""
+def node_arg_parser(prog: str, needs_data_dir: bool = False) -> argparse.ArgumentParser:
+    """The flags every data-plane node takes; a service adds its own before parsing."""
     p = argparse.ArgumentParser(prog=prog)
     p.add_argument("--listen", default="127.0.0.1:0")
     p.add_argument("--discovery", required=True)
@@ -40,8 +40,18 @@ def parse_node_args(prog: str, argv: list[str] | None, needs_data_dir: bool = Fa
     p.add_argument("--data-dir", type=pathlib.Path, required=needs_data_dir)
     p.add_argument("--ready-file", type=pathlib.Path)
     p.add_argument("--lease-ttl", type=int, default=10)
-    a = p.parse_args(argv)
+    return p
+
+
+def node_config(p: argparse.ArgumentParser, a: argparse.Namespace) -> NodeConfig:
+    """Validate the common flags; exit with a usage error naming the flag otherwise."""
     if not 2 <= a.lease_ttl <= 300:
         p.error("--lease-ttl must be 2..300 seconds")
     return NodeConfig(listen=a.listen, discovery=a.discovery, cell=a.cell, zone=a.zone, node_id=a.node_id,
                       data_dir=a.data_dir, ready_file=a.ready_file, lease_ttl_s=a.lease_ttl)
+
+
+def parse_node_args(prog: str, argv: list[str] | None, needs_data_dir: bool = False) -> NodeConfig:
+    """Parse and validate a node's command line."""
+    p = node_arg_parser(prog, needs_data_dir)
+    return node_config(p, p.parse_args(argv))

@@ -43,10 +43,33 @@ ARROW_BATCH_ROWS = 50_000
 RECORDS_ARROW_CHUNK = 2_500  # records per WriteRecords request in the Arrow form (the limit is 10,000)
 
 
+THROTTLED_RETRY_S = 60.0
+"""How long a call keeps retrying while the servers say they are over a limit (RESOURCE_EXHAUSTED)."""
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    """Exponential backoff, but never sooner than a throttling server asked for."""
+    backoff = tenacity.wait_exponential(multiplier=0.1, max=2.0)(state)
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, errors.Throttled):
+        return max(backoff, exc.retry_after_ms / 1000)
+    return backoff
+
+
+def _stop(attempts: int) -> Callable[[tenacity.RetryCallState], bool]:
+    """Unavailable: ``attempts`` tries. Throttled: keep trying for THROTTLED_RETRY_S (back-pressure, not failure)."""
+    def stop(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, errors.Throttled):
+            return (state.seconds_since_start or 0.0) >= THROTTLED_RETRY_S
+        return state.attempt_number >= attempts
+
+    return stop
+
+
 def _retrying(attempts: int) -> tenacity.Retrying:
-    return tenacity.Retrying(retry=tenacity.retry_if_exception_type(errors.Unavailable),
-                             stop=tenacity.stop_after_attempt(attempts),
-                             wait=tenacity.wait_exponential(multiplier=0.1, max=2.0), reraise=True)
+    return tenacity.Retrying(retry=tenacity.retry_if_exception_type((errors.Unavailable, errors.Throttled)),
+                             stop=_stop(attempts), wait=_wait, reraise=True)
 
 
 class Client:

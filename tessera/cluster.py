@@ -74,6 +74,8 @@ class ClusterSpec:
     storage_per_zone: int = 1
     lease_ttl_s: int = 10
     python: str = field(default_factory=lambda: sys.executable)
+    storage_args: Sequence[str] = ()
+    """Extra flags for every storage node (tests pass --test-hooks, a small --memory-limit-mb, ...)."""
 
 
 class LocalCluster:
@@ -145,7 +147,7 @@ class LocalCluster:
         argv = ["-m", f"services.{role}.main", "--listen", listen, "--discovery", self.discovery_address,
                 "--cell", cell, "--zone", zone, "--node-id", name, "--lease-ttl", str(self.spec.lease_ttl_s)]
         if role == "storage":
-            argv += ["--data-dir", str(self.spec.data_dir / "storage" / name)]
+            argv += ["--data-dir", str(self.spec.data_dir / "storage" / name), *self.spec.storage_args]
         self._start(name, role, argv, cell=cell, zone=zone)
 
     def _start(self, name: str, role: str, argv: list[str], cell: str = "", zone: str = "") -> None:

@@ -98,8 +98,19 @@ class RejectedRecords(TesseraError):
 
 
 class Throttled(TesseraError):
+    """The server is over a limit for now (memory, rate); retry after ``retry_after_ms``."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     error_id = "throttled"
+
+    def __init__(self, message: str, retry_after_ms: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    def detail(self) -> common_pb2.ErrorDetail:
+        d = super().detail()
+        d.retry_after_ms = self.retry_after_ms
+        return d
 
 
 class Unavailable(TesseraError):
@@ -153,6 +164,8 @@ def from_detail(code: grpc.StatusCode, message: str, detail: common_pb2.ErrorDet
         return StaleRoute(detail.message, detail.routing_epoch)
     if cls is RejectedRecords:
         return RejectedRecords(detail.message, list(detail.rejected_records))
+    if cls is Throttled:
+        return Throttled(detail.message, detail.retry_after_ms)
     return cls(detail.message)
 
 

@@ -133,6 +133,8 @@ def mix_dimension_sums(sums: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 def hash_each(strings: pa.Array, prefix: bytes) -> npt.NDArray[np.uint64]:
     """blake2b of prefix + each string, computed once per distinct string (values repeat across rows)."""
     encoded = pc.dictionary_encode(strings)
+    if len(encoded.dictionary) == 0:  # every value NULL: nothing to hash (callers mask NULLs out)
+        return np.zeros(len(strings), dtype=np.uint64)
     distinct = np.array([_h64(prefix + s.encode()) for s in encoded.dictionary.to_pylist()], dtype=np.uint64)
     out: npt.NDArray[np.uint64] = distinct[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
     return out

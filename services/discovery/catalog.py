@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import structlog
+
 from services.discovery import keys, routing_map
-from services.discovery.kv import KeyValueStore
+from services.discovery.kv import Change, KeyValueStore, Snapshot
 from services.discovery.registry import Registry, cell_names, dumps
 from tessera import errors, limits
 from tessera.v1 import catalog_pb2, common_pb2
 
 ARN_PREFIX = "arn:tessera:timestream:local:000000000000"
+# A table is its document and its columns, both under this prefix (with databases, which the table watch
+# skips): one scan of it is every table at one revision, and one watch of it sees every change.
+CATALOG_PREFIX = f"{keys.ROOT}/catalog/"
+assert keys.TABLES.startswith(CATALOG_PREFIX) and keys.COLUMNS.startswith(CATALOG_PREFIX)
+TABLE_ID_MAX_BYTES = 64
+WATCH_RESYNC_DELAY_S = 0.5
+"""After a lost etcd watch, wait this long before reading every table again (no hot loop if etcd flaps)."""
+Kind = catalog_pb2.TableEvent.Kind
+log = structlog.get_logger()
 
 
 def _now_ms() -> int:
@@ -77,6 +90,30 @@ def _page(names: list[str], max_results: int, next_token: str) -> tuple[list[str
     page = rest[:max_results]
     token = base64.urlsafe_b64encode(page[-1].encode()).decode() if len(rest) > max_results else ""
     return page, token
+
+
+def table_message(doc: dict[str, Any], columns: list[common_pb2.Column]) -> catalog_pb2.Table:
+    """The Timestream-shaped description of a stored table document and its columns."""
+    m = doc["magnetic"]
+    return catalog_pb2.Table(
+        arn=f"{ARN_PREFIX}:database/{doc['database']}/table/{doc['name']}", table_name=doc["name"],
+        database_name=doc["database"], table_status="ACTIVE",
+        retention_properties=catalog_pb2.RetentionProperties(
+            memory_store_retention_period_in_hours=doc["memory_hours"],
+            magnetic_store_retention_period_in_days=doc["magnetic_days"]),
+        magnetic_store_write_properties=catalog_pb2.MagneticStoreWriteProperties(
+            enable_magnetic_store_writes=m["enabled"],
+            magnetic_store_rejected_data_location=catalog_pb2.MagneticStoreRejectedDataLocation(
+                s3_configuration=catalog_pb2.S3Configuration(
+                    bucket_name=m.get("bucket", ""), object_key_prefix=m.get("prefix", ""),
+                    encryption_option=m.get("encryption", ""), kms_key_id=m.get("kms", "")))),
+        creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"], table_id=doc["table_id"],
+        columns=columns)
+
+
+def _column(raw: bytes) -> common_pb2.Column:
+    c = json.loads(raw)
+    return common_pb2.Column(name=c["name"], kind=c["kind"], type=c["type"])
 
 
 class Catalog:
@@ -149,29 +186,49 @@ class Catalog:
 
     async def columns(self, table_id: str) -> list[common_pb2.Column]:
         """The table's registered columns, by name."""
-        out = []
-        for _, raw in await self._store.get_prefix(keys.columns_of(table_id)):
-            c = json.loads(raw)
-            out.append(common_pb2.Column(name=c["name"], kind=c["kind"], type=c["type"]))
-        return out
+        return [_column(raw) for _, raw in await self._store.get_prefix(keys.columns_of(table_id))]
 
     async def table_proto(self, doc: dict[str, Any]) -> catalog_pb2.Table:
         """The Timestream-shaped table description."""
-        m = doc["magnetic"]
-        return catalog_pb2.Table(
-            arn=f"{ARN_PREFIX}:database/{doc['database']}/table/{doc['name']}", table_name=doc["name"],
-            database_name=doc["database"], table_status="ACTIVE",
-            retention_properties=catalog_pb2.RetentionProperties(
-                memory_store_retention_period_in_hours=doc["memory_hours"],
-                magnetic_store_retention_period_in_days=doc["magnetic_days"]),
-            magnetic_store_write_properties=catalog_pb2.MagneticStoreWriteProperties(
-                enable_magnetic_store_writes=m["enabled"],
-                magnetic_store_rejected_data_location=catalog_pb2.MagneticStoreRejectedDataLocation(
-                    s3_configuration=catalog_pb2.S3Configuration(
-                        bucket_name=m.get("bucket", ""), object_key_prefix=m.get("prefix", ""),
-                        encryption_option=m.get("encryption", ""), kms_key_id=m.get("kms", "")))),
-            creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"], table_id=doc["table_id"],
-            columns=await self.columns(doc["table_id"]))
+        return table_message(doc, await self.columns(doc["table_id"]))
+
+    async def table_by_id(self, table_id: str) -> tuple[catalog_pb2.Table, int]:
+        """A table by its id, with an etcd revision up to which every change of it is included; NotFound once
+        the table is deleted (ids are never reused)."""
+        _validate_lookup("TableId", table_id, TABLE_ID_MAX_BYTES)
+        await routing_map.load(self._store, table_id)  # a deleted table is NotFound here, without a scan
+        # No id → name index in etcd: scan the table documents (one range read; nodes ask only on a cache
+        # miss). Columns are read after, so they are at least as new as the scan's revision.
+        tables = await self._store.scan(keys.TABLES)
+        needle = table_id.encode()
+        for entry in tables.entries:
+            if needle in entry.value:
+                doc: dict[str, Any] = json.loads(entry.value)
+                if doc["table_id"] == table_id:
+                    return await self.table_proto(doc), tables.revision
+        raise errors.NotFound(f"no table has id {table_id}: it was deleted")
+
+    async def watch_tables(self) -> AsyncGenerator[catalog_pb2.TableEvent, None]:
+        """Every table (a snapshot between SNAPSHOT_BEGIN and SNAPSHOT_END), then one event per change.
+
+        When the etcd watch is lost (etcd restarted, or the watch fell behind a compaction) the changes in
+        between are unknown, so a whole new snapshot is sent: a deletion is never missed. Raises Unavailable
+        (ending the stream) only when etcd cannot be read at all.
+        """
+        while True:
+            snapshot = await self._store.scan(CATALOG_PREFIX)
+            tables = TableStates(snapshot)
+            yield catalog_pb2.TableEvent(kind=Kind.SNAPSHOT_BEGIN, revision=snapshot.revision)
+            for event in tables.snapshot():
+                yield event
+            yield catalog_pb2.TableEvent(kind=Kind.SNAPSHOT_END, revision=snapshot.revision)
+            try:
+                async for change in self._store.watch(CATALOG_PREFIX, snapshot.revision + 1):
+                    for event in tables.apply(change):
+                        yield event
+            except errors.Unavailable as exc:
+                log.warning("table_watch_lost", error=exc.message)
+            await asyncio.sleep(WATCH_RESYNC_DELAY_S)
 
     async def create_table(self, req: catalog_pb2.CreateTableRequest) -> catalog_pb2.Table:
         await self._database_doc(req.database_name)
@@ -262,3 +319,74 @@ class Catalog:
             cells=[c for c in await self._registry.cells() if c.cell in named],
             columns=await self.columns(doc["table_id"]), memory_retention_hours=doc["memory_hours"],
             magnetic_retention_days=doc["magnetic_days"], magnetic_writes=doc["magnetic"]["enabled"])
+
+
+class TableStates:
+    """Every table as one watcher of the catalog saw it: built from a scan, advanced change by change.
+
+    Each WatchTables stream keeps its own, so a change can be sent as the table's whole new state (its
+    document plus all its columns) without reading etcd again.
+    """
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._docs: dict[str, dict[str, Any]] = {}  # table key → document
+        self._key_of: dict[str, str] = {}  # table id → table key
+        self._columns: dict[str, dict[str, common_pb2.Column]] = {}  # table id → column key → column
+        self._revision: dict[str, int] = {}  # table id → revision of its latest change
+        for entry in snapshot.entries:
+            self.apply(Change(entry.key, entry.value, None, entry.mod_revision))
+
+    def snapshot(self) -> list[catalog_pb2.TableEvent]:
+        """One SNAPSHOT_TABLE event per table, by key."""
+        return [self._event(Kind.SNAPSHOT_TABLE, self._docs[key]["table_id"]) for key in sorted(self._docs)]
+
+    def apply(self, change: Change) -> list[catalog_pb2.TableEvent]:
+        """The events one etcd change makes (none for databases, or columns of a table not known here)."""
+        if change.key.startswith(keys.TABLES):
+            return self._table_changed(change)
+        if change.key.startswith(keys.COLUMNS):
+            return self._column_changed(change)
+        return []
+
+    def _table_changed(self, change: Change) -> list[catalog_pb2.TableEvent]:
+        if change.value is None:
+            doc = self._docs.pop(change.key, None)
+            if doc is None and change.previous is not None:
+                doc = json.loads(change.previous)
+            if doc is None:
+                return []
+            table_id = doc["table_id"]
+            self._key_of.pop(table_id, None)
+            self._columns.pop(table_id, None)
+            self._revision.pop(table_id, None)
+            return [catalog_pb2.TableEvent(kind=Kind.DELETED, table_id=table_id, revision=change.revision)]
+        doc = json.loads(change.value)
+        table_id = doc["table_id"]
+        events = []
+        old = self._docs.get(change.key)
+        if old is not None and old["table_id"] != table_id:  # cannot happen without a delete; never drop one
+            events = self._table_changed(Change(change.key, None, None, change.revision))
+        kind = Kind.UPDATED if table_id in self._key_of else Kind.CREATED
+        self._docs[change.key] = doc
+        self._key_of[table_id] = change.key
+        self._revision[table_id] = max(self._revision.get(table_id, 0), change.revision)
+        return [*events, self._event(kind, table_id)]
+
+    def _column_changed(self, change: Change) -> list[catalog_pb2.TableEvent]:
+        table_id = change.key[len(keys.COLUMNS):].split("/", 1)[0]
+        if change.value is not None:
+            self._columns.setdefault(table_id, {})[change.key] = _column(change.value)
+        elif table_id in self._columns:
+            self._columns[table_id].pop(change.key, None)
+        else:
+            return []  # a column of a table already deleted here
+        self._revision[table_id] = max(self._revision.get(table_id, 0), change.revision)
+        if table_id not in self._key_of:  # a scan reads columns before their table's document
+            return []
+        return [self._event(Kind.UPDATED, table_id)]
+
+    def _event(self, kind: catalog_pb2.TableEvent.Kind, table_id: str) -> catalog_pb2.TableEvent:
+        columns = self._columns.get(table_id, {})
+        table = table_message(self._docs[self._key_of[table_id]], [columns[k] for k in sorted(columns)])
+        return catalog_pb2.TableEvent(kind=kind, table_id=table_id, table=table,
+                                      revision=self._revision[table_id])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TypeVar, cast
 
 import grpc
 import structlog
@@ -45,6 +45,37 @@ class DiscoveryClient:
         resp = await self._call(self._stub.RegisterColumns,
                                 catalog_pb2.RegisterColumnsRequest(table_id=table_id, columns=columns))
         return list(resp.columns)
+
+    async def describe_table_by_id(self, table_id: str) -> tuple[catalog_pb2.Table, int]:
+        """A table by id, with an etcd revision its description is at least as new as; NotFound if deleted."""
+        resp = await self._call(self._stub.DescribeTableById,
+                                catalog_pb2.DescribeTableByIdRequest(table_id=table_id))
+        return resp.table, int(resp.revision)
+
+    async def watch_tables(self, heartbeat_s: float) -> AsyncGenerator[catalog_pb2.TableEvent, None]:
+        """Every table as a snapshot, then each change, until the stream breaks with a TesseraError.
+
+        A stream has no deadline; instead discovery sends a heartbeat every ``heartbeat_s`` when idle, and a
+        stream silent for three heartbeats (a hung discovery, a silently dropped connection) raises
+        Unavailable. Close the generator (``contextlib.aclosing``) to end the call.
+        """
+        call = self._stub.WatchTables(catalog_pb2.WatchTablesRequest(heartbeat_ms=round(heartbeat_s * 1000)))
+        idle_s = 3 * heartbeat_s
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(idle_s):  # not wait_for: it can swallow a cancellation (3.11)
+                        event = await call.read()
+                except TimeoutError as exc:
+                    raise errors.Unavailable(f"discovery sent nothing on WatchTables for {idle_s:.1f} s "
+                                             "(three heartbeats): the stream is presumed dead") from exc
+                except grpc.aio.AioRpcError as exc:
+                    raise errors.from_rpc_error(exc) from exc
+                if event is grpc.aio.EOF:
+                    raise errors.Unavailable("discovery ended the WatchTables stream")
+                yield cast(catalog_pb2.TableEvent, event)
+        finally:
+            call.cancel()
 
     async def list_cells(self, cell: str = "") -> list[common_pb2.CellInfo]:
         return list((await self._call(self._stub.ListCells, catalog_pb2.ListCellsRequest(cell=cell))).cells)

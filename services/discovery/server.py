@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TypeVar
+
 import grpc
 
 from services.discovery.catalog import Catalog
 from services.discovery.registry import Registry
-from tessera.runtime import rpc
+from tessera import errors
+from tessera.runtime import rpc, stream_rpc
 from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 
+T = TypeVar("T")
 ENDPOINT_CACHE_MINUTES = 1440
+HEARTBEAT_MS_DEFAULT, HEARTBEAT_MS_MIN, HEARTBEAT_MS_MAX = 5000, 100, 60_000
+
+
+def _heartbeat_s(heartbeat_ms: int) -> float:
+    if heartbeat_ms == 0:
+        heartbeat_ms = HEARTBEAT_MS_DEFAULT
+    if not HEARTBEAT_MS_MIN <= heartbeat_ms <= HEARTBEAT_MS_MAX:
+        raise errors.ValidationError(
+            f"WatchTablesRequest.heartbeat_ms {heartbeat_ms} is out of range: "
+            f"{HEARTBEAT_MS_MIN}..{HEARTBEAT_MS_MAX}")
+    return heartbeat_ms / 1000
+
+
+async def _with_heartbeats(events: AsyncGenerator[T, None], interval_s: float,
+                           heartbeat: Callable[[], T]) -> AsyncGenerator[T, None]:
+    """``events`` as they come, plus ``heartbeat()`` whenever none came for ``interval_s``.
+
+    The pending read of ``events`` is kept across heartbeats (never cancelled by a timeout), so no event is
+    lost; closing this iterator cancels the read and closes ``events``.
+    """
+    async def next_event() -> tuple[T] | None:  # None once ``events`` is exhausted
+        try:
+            return (await anext(events),)
+        except StopAsyncIteration:
+            return None
+
+    pending: asyncio.Task[tuple[T] | None] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(next_event())
+            done, _ = await asyncio.wait({pending}, timeout=interval_s)
+            if not done:
+                yield heartbeat()
+                continue
+            got = pending.result()
+            pending = None
+            if got is None:
+                return
+            yield got[0]
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its error, if any, was raised
+                await pending
+        await events.aclose()
 
 
 class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
@@ -59,6 +112,22 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
                             ) -> catalog_pb2.TableResponse:
         doc = await self._catalog.table_doc(request.database_name, request.table_name)
         return catalog_pb2.TableResponse(table=await self._catalog.table_proto(doc))
+
+    @rpc
+    async def DescribeTableById(self, request: catalog_pb2.DescribeTableByIdRequest,
+                                context: grpc.aio.ServicerContext) -> catalog_pb2.DescribeTableByIdResponse:
+        table, revision = await self._catalog.table_by_id(request.table_id)
+        return catalog_pb2.DescribeTableByIdResponse(table=table, revision=revision)
+
+    @stream_rpc
+    async def WatchTables(self, request: catalog_pb2.WatchTablesRequest, context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[catalog_pb2.TableEvent]:
+        interval_s = _heartbeat_s(request.heartbeat_ms)
+        events = _with_heartbeats(self._catalog.watch_tables(), interval_s,
+                                  lambda: catalog_pb2.TableEvent(kind=catalog_pb2.TableEvent.HEARTBEAT))
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     @rpc
     async def UpdateTable(self, request: catalog_pb2.UpdateTableRequest, context: grpc.aio.ServicerContext

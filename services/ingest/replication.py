@@ -41,6 +41,7 @@ class QuorumWriter:
         tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
         acks: list[storage_pb2.AppendResponse] = []
         failures: list[str] = []
+        throttled: list[errors.Throttled] = []
         pending = set(tasks)
         try:
             while pending and len(acks) < QUORUM:
@@ -50,13 +51,22 @@ class QuorumWriter:
                     if t.exception() is None:
                         acks.append(t.result())
                     else:
-                        failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): {t.exception()}")
+                        exc = t.exception()
+                        if isinstance(exc, errors.Throttled):
+                            throttled.append(exc)
+                        failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): {exc}")
                 if len(failures) > len(replicas) - QUORUM:
                     break
         finally:
             for t in pending:
                 self._background.add(t)
                 t.add_done_callback(self._finished)
+        if len(acks) < QUORUM and len(acks) + len(throttled) >= QUORUM:
+            # Replicas are up but over their memory limit: back-pressure, which the SDK waits out and retries.
+            raise errors.Throttled(
+                f"write not acknowledged: {len(throttled)} replicas of tile {request.tile.table_id}/"
+                f"{request.tile.range_lo:016x}/{request.tile.bucket} are over their memory limit; "
+                f"{throttled[0].message}", max(t.retry_after_ms for t in throttled))
         if len(acks) < QUORUM:
             raise errors.Unavailable(
                 f"write not acknowledged: {len(acks)} of {len(replicas)} replicas of tile "

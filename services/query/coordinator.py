@@ -74,6 +74,7 @@ def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> S
     # the coordinator filters after deduplicating (see fanout._merge for the same reasoning).
     predicate = "" if merge_cells else _pushable(scan, schema_names)
     return ScanSpec(table_id=route.table_id, schema=stored, columns=tuple(wanted), predicate=predicate,
+                    predicate_columns=tuple(scan.predicate_columns) if predicate else (),
                     start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
                     end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns), with_keys=merge_cells)
 

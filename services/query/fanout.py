@@ -36,6 +36,7 @@ class ScanSpec:
     start_ns: int
     end_ns: int
     with_keys: bool = False  # keep the key columns: the caller merges rows from several cells
+    predicate_columns: tuple[str, ...] = ()  # what the predicate reads: replicas read only these and columns
 
 
 @dataclass
@@ -132,7 +133,7 @@ class TileReader:
                  ) -> storage_pb2.ScanRequest:
         return storage_pb2.ScanRequest(tiles=tiles, schema=spec.schema, columns=spec.columns,
                                        predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
-                                       mode=mode, table_id=spec.table_id, min_bucket=_buckets(spec)[0],
+                                       predicate_columns=spec.predicate_columns, mode=mode, table_id=spec.table_id, min_bucket=_buckets(spec)[0],
                                        max_bucket=_buckets(spec)[1])
 
     async def _scan(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> _Reply:
@@ -141,6 +142,10 @@ class TileReader:
             if chunk.arrow_ipc:
                 parts.append(arrowipc.from_ipc(chunk.arrow_ipc))
             if chunk.last:
+                if chunk.incomplete_tiles:
+                    # It lost rows of these tiles (WAL corruption) and awaits repair: not a complete replica.
+                    raise errors.Unavailable(f"replica {node.node_id} holds incomplete tiles "
+                                             f"{list(chunk.incomplete_tiles)[:5]} awaiting repair")
                 table = pa.concat_tables(parts) if parts else None
                 return _Reply(table, chunk.digest, chunk.bytes_scanned)
         raise errors.Unavailable(f"scan of {node.node_id} ended without its last chunk")

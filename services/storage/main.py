@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import grpc
 
-from services.common_config import NodeConfig, parse_node_args
+from services.common_config import NodeConfig, node_arg_parser, node_config
 from services.discovery.client import DiscoveryClient, NodeRegistration
+from services.storage import config as storage_config
+from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
+from services.storage.tables import TableCatalog
 from services.storage.tilestore import TileStore
 from tessera import runtime
+from tessera.errors import ValidationError
 from tessera.v1 import storage_pb2_grpc
 
 
@@ -17,15 +21,18 @@ class StorageService:
 
     name = "tessera.v1.Storage"
 
-    def __init__(self, config: NodeConfig, store: TileStore) -> None:
+    def __init__(self, config: NodeConfig, storage: StorageConfig, store: TileStore, discovery: DiscoveryClient,
+                 tables: TableCatalog) -> None:
         self._config = config
+        self._storage = storage
         self._store = store
-        self._discovery = DiscoveryClient(config.discovery)
+        self._discovery = discovery
+        self._tables = tables
         self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "storage", config.zone,
                                               config.lease_ttl_s)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store), server)
+        storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks), server)
 
     async def start(self, address: str) -> None:
         await self._registration.start(address)
@@ -33,21 +40,31 @@ class StorageService:
     async def stop(self) -> None:
         await self._registration.stop()
         await self._store.close()
+        await self._tables.stop()
         await self._discovery.close()
 
 
-async def _serve(config: NodeConfig) -> None:
-    assert config.data_dir is not None
-    store = TileStore(config.data_dir)
+async def _serve(config: NodeConfig, storage: StorageConfig) -> None:
+    discovery = DiscoveryClient(config.discovery)
+    tables = TableCatalog(discovery)
+    await tables.start()  # returns at once: retention and deletions apply once the catalog has answered
+    store = TileStore(storage, tables)
     await store.open()  # WAL recovery happens before the port opens: no request sees a half-recovered tile
-    await runtime.serve(StorageService(config, store), config.listen, config.ready_file)
+    await runtime.serve(StorageService(config, storage, store, discovery, tables), config.listen, config.ready_file)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run one storage replica until SIGTERM."""
-    config = parse_node_args("tessera-storage", argv, needs_data_dir=True)
+    parser = node_arg_parser("tessera-storage", needs_data_dir=True)
+    storage_config.add_arguments(parser)
+    args = parser.parse_args(argv)
+    config = node_config(parser, args)
+    try:
+        storage = storage_config.from_arguments(args.data_dir, args)
+    except ValidationError as exc:
+        parser.error(exc.message)
     runtime.configure_logging("storage", config.node_id)
-    runtime.run(lambda: _serve(config))
+    runtime.run(lambda: _serve(config, storage))
 
 
 if __name__ == "__main__":

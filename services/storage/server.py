@@ -1,4 +1,4 @@
-"""gRPC servicer for a storage replica: Append, ListTiles, Scan over a TileStore."""
+"""gRPC servicer for a storage replica: Append, ListTiles, Scan over a TileStore, and the Maintain test hook."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.storage.tile import TileKey
+from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
 from tessera import arrowipc, errors
 from tessera.runtime import rpc, stream_rpc
@@ -24,8 +24,9 @@ def _key(t: storage_pb2.TileId) -> TileKey:
 class StorageServicer(storage_pb2_grpc.StorageServicer):
     """Thin translation between the Storage RPCs and the TileStore."""
 
-    def __init__(self, store: TileStore) -> None:
+    def __init__(self, store: TileStore, test_hooks: bool = False) -> None:
         self._store = store
+        self._test_hooks = test_hooks
 
     @rpc
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
@@ -54,11 +55,27 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise errors.ValidationError("ScanRequest needs tiles or a table_id with a bucket range")
         result = await self._store.scan(
             tiles, [(c.name, c.type) for c in request.schema], list(request.columns),
-            request.predicate, request.start_ns, request.end_ns,
+            request.predicate, request.start_ns, request.end_ns, predicate_columns=list(request.predicate_columns),
             with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
         if result.table is not None:
             for offset in range(0, result.table.num_rows, SCAN_CHUNK_ROWS):
                 yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(result.table.slice(offset, SCAN_CHUNK_ROWS)))
         yield storage_pb2.ScanChunk(
             arrow_ipc=arrowipc.to_ipc(result.table.slice(0, 0)) if result.table is not None else b"",
-            digest=result.digest, rows=result.rows, bytes_scanned=result.bytes_scanned, last=True)
+            digest=result.digest, rows=result.rows, bytes_scanned=result.bytes_scanned, last=True,
+            incomplete_tiles=list(result.incomplete))
+
+    @rpc
+    async def Maintain(self, request: storage_pb2.MaintainRequest, context: grpc.aio.ServicerContext
+                       ) -> storage_pb2.MaintainResponse:
+        if not self._test_hooks:
+            raise errors.FailedPrecondition("Maintain is a test hook: start the storage node with --test-hooks")
+        if request.set_clock:
+            self._store.clock.offset_ns = request.clock_offset_ns
+        report = await self._store.maintain(flush_all=request.flush_all, compact=request.compact,
+                                            expire=request.expire)
+        return storage_pb2.MaintainResponse(
+            flushed_rows=report.flushed_rows, flushed_segments=report.flushed_segments,
+            compacted_segments=report.compacted_segments, expired_rows=report.expired_rows,
+            dropped_tables=report.dropped_tables, checkpoint_lsn=report.checkpoint_lsn,
+            memory_bytes=self._store.memory_bytes())

@@ -1,270 +1,434 @@
-"""Every tile of one storage replica: recovery at start, appends, and filtered scans with digests.
+"""Every tile of one storage replica: the node's WAL, the partitions' two tiers, and the background mover.
 
-Layout on disk: ``{data_dir}/tiles/{table_id}/{range_lo:016x}_{bucket}/wal.log`` (see ``TileKey``).
+On disk, under ``data_dir``:
 
-A scan reads the deduplicated snapshot of each requested tile, conforms it to the table schema the
-caller sends (columns the tile has never seen become typed NULL columns), keeps the rows with
-``start_ns <= time < end_ns`` that pass the SQL predicate (evaluated by DuckDB), and returns the
-projected rows together with a digest over the key and version of every row that passed
-(``tessera.digest``), which is what lets the coordinator compare two replicas without shipping rows twice.
+- ``wal/``: the node's one write-ahead log (``nodewal.NodeLog``); each entry is one append of stored rows of
+  one tile (``walentry``). Replay starts at the log's checkpoint: the oldest entry a memory store still needs.
+- ``magnetic/{table_id}/{range_lo:016x}/``: a partition's ``manifest.json`` and its Parquet segments.
+- ``magnetic/{table_id}/deleted``: the table was deleted; its data goes and WAL replay skips it.
+
+An append classifies rows with the dedup rule against both tiers (``MemStore.classify`` with the partition's
+magnetic lookup), writes the stored rows to the WAL, adds them to the tile's memory store and returns once
+the entry is fsynced (group-committed with every concurrent append of any tile). The background mover
+(``run_maintenance``) flushes memory stores by the tiering policy, advances the WAL checkpoint, compacts and
+expires by retention; tests drive the same steps through the Maintain hooks.
+
+A scan reads each requested tile through a TileView (memory + segments, one row per key), conforms it to the
+table schema the caller sends, keeps the rows with ``start_ns <= time < end_ns`` that pass the SQL predicate
+(DuckDB), and returns the projected rows with a digest over the key and version of every row that passed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
-import duckdb
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import structlog
 
-from services.storage.tile import WAL_FILE, AppendResult, Tile, TileKey, empty_table
-from tessera import digest, layout
-from tessera.errors import InternalError, ValidationError
+from services.storage import compaction, retention, tiering, walentry
+from services.storage.blobstore import LocalBlobStore
+from services.storage.config import StorageConfig
+from services.storage.manifest import Manifest
+from services.storage.memstore import AppendResult, check_rows, empty_table, fingerprints
+from services.storage.nodewal import NodeLog
+from services.storage.partition import Partition, Tile
+from services.storage.scan import ScanResult, scan_views
+from services.storage.tilekey import TileKey
+from services.storage.tileview import ReadFilter
+from tessera import layout
+from tessera.errors import InternalError, Throttled
 from tessera.sqlsession import Sessions
 
 _log = structlog.get_logger()
+INLINE_ROWS = 2048
+"""Batches up to this many rows are classified on the event loop; bigger ones in a worker thread."""
+DELETED_MARKER = "deleted"
+
+
+class TableFacts(Protocol):
+    """What the engine needs to know of a table (the catalog, through storage's table cache)."""
+
+    @property
+    def memory_retention_ns(self) -> int: ...
+
+    @property
+    def magnetic_retention_ns(self) -> int: ...
+
+    def measure_columns(self) -> Sequence[str]: ...
+
+
+class TableSource(Protocol):
+    """Tables by id: None when unknown (never known, or the catalog is unreachable and nothing is cached)."""
+
+    def get(self, table_id: str) -> TableFacts | None: ...
+
+    def deleted(self, table_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
-class ScanResult:
-    """Rows of a scan (None in digest-only mode), digest of its input rows, row count, bytes read."""
+class MaintenanceReport:
+    """What one round of the background mover did."""
 
-    table: pa.Table | None
-    digest: int
-    rows: int
-    bytes_scanned: int
+    flushed_rows: int = 0
+    flushed_segments: int = 0
+    compacted_segments: int = 0
+    expired_rows: int = 0
+    dropped_tables: int = 0
+    checkpoint_lsn: int = 0
 
 
-def conform(table: pa.Table, schema: Sequence[tuple[str, str]]) -> pa.Table:
-    """The fixed columns, then each schema column, typed as declared; missing columns are typed NULLs."""
-    fields: dict[str, pa.DataType] = dict(layout.FIXED_COLUMNS)
-    for name, type_name in schema:
-        if name in fields:
+def guess_measure_columns(rows: pa.Table) -> list[str]:
+    """Measure columns when the catalog is not at hand: every non-string column plus single-measure values.
+
+    Only a hint to the segment writer, which verifies that the value hashes recompute from it and stores
+    them otherwise, so a wrong guess costs bytes, never correctness.
+    """
+    out = []
+    for f in rows.schema:
+        if f.name in layout.FIXED_COLUMNS:
             continue
-        try:
-            fields[name] = layout.ARROW_TYPES[type_name]
-        except KeyError:
-            raise ValidationError(
-                f"scan schema column {name!r} has type {type_name!r}; want one of {sorted(layout.ARROW_TYPES)}"
-            ) from None
-    n = table.num_rows
-    present = set(table.column_names)
-    columns = []
-    for name, arrow_type in fields.items():
-        if name not in present:
-            columns.append(pa.nulls(n, arrow_type))
-            continue
-        column = table.column(name)
-        if column.type != arrow_type:
-            try:
-                column = column.cast(arrow_type)
-            except pa.ArrowInvalid as exc:
-                raise ValidationError(
-                    f"scan schema column {name!r} is {arrow_type} but the tile stores {column.type}: {exc}"
-                ) from exc
-        columns.append(column)
-    return pa.table(columns, schema=pa.schema(fields))
-
-
-def output_columns(schema: Sequence[tuple[str, str]], columns: Sequence[str], with_keys: bool) -> list[str]:
-    """Names of the columns a scan returns: requested (or all) known columns, time always, keys if asked."""
-    known = [layout.TIME, layout.MEASURE_NAME] + [n for n, _ in schema if n not in layout.FIXED_COLUMNS]
-    if columns:
-        allowed = set(known) | set(layout.FIXED_COLUMNS)
-        wanted = [c for c in dict.fromkeys(columns) if c in allowed]
-    else:
-        wanted = known
-    if layout.TIME not in wanted:
-        wanted.insert(0, layout.TIME)
-    if with_keys:
-        wanted += [c for c in layout.KEY_COLUMNS if c not in wanted]
-    return wanted
+        if f.name.startswith("measure_value::") or not pa.types.is_string(f.type):
+            out.append(f.name)
+    return out
 
 
 class TileStore:
-    """The tiles of one storage replica under ``data_dir/tiles``."""
+    """The tiles of one storage replica."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.tiles_dir = data_dir / "tiles"
-        self._tiles: dict[TileKey, Tile] = {}
-        self._creating: dict[TileKey, asyncio.Future[Tile]] = {}
+    def __init__(self, config: StorageConfig, tables: TableSource | None = None,
+                 clock: tiering.Clock | None = None) -> None:
+        self.config = config
+        self.tables = tables
+        self.clock = clock or tiering.Clock()
+        self.store = LocalBlobStore(config.data_dir / "magnetic")
+        self._log: NodeLog | None = None
+        self._partitions: dict[tuple[str, int], Partition] = {}
+        self._deleted: set[str] = set()
         self._duck: Sessions | None = None
         self._closed = False
+        self._maintainer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._maintenance_lock = asyncio.Lock()
+        self.replayed_entries = 0
+        """WAL entries replayed at open (what restart time depends on)."""
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Discover every tile under data_dir/tiles and recover it from its WAL."""
-        found = await asyncio.to_thread(self._discover)
-        for directory, key in found:
-            try:
-                self._tiles[key] = await asyncio.to_thread(Tile.open, directory, key)
-            except (OSError, pa.ArrowException) as exc:
-                raise InternalError(f"cannot open tile {key.dir_name()} in {directory}: {exc}") from exc
+        """Load every partition's manifest, replay the WAL from its checkpoint, start the background mover."""
+        started = time.monotonic()
+        await asyncio.to_thread(self._load_partitions)
+        self._log = await asyncio.to_thread(NodeLog.open, self.config.data_dir / "wal",
+                                            segment_bytes=self.config.wal_segment_bytes)
+        await asyncio.to_thread(self._replay)
+        await self._mark_lost_entries()
         self._duck = Sessions(threads=1)
-        _log.info("tile store opened", data_dir=str(self.data_dir), tiles=len(self._tiles))
+        if self.config.tier_interval_s > 0:
+            self._maintainer = asyncio.create_task(self._maintain_forever())
+        _log.info("tile store opened", data_dir=str(self.config.data_dir), partitions=len(self._partitions),
+                  replayed_entries=self.replayed_entries, seconds=round(time.monotonic() - started, 3))
 
-    def _discover(self) -> list[tuple[Path, TileKey]]:
-        self.tiles_dir.mkdir(parents=True, exist_ok=True)
-        found = []
-        for wal in sorted(self.tiles_dir.glob(f"*/*/{WAL_FILE}")):
-            directory = wal.parent
-            try:
-                key = TileKey.from_dir_name(f"{directory.parent.name}/{directory.name}")
-            except ValueError:
-                _log.warning("skipping a directory that is not a tile", path=str(directory))
+    def _load_partitions(self) -> None:
+        self.store.sweep_temporary()
+        for path in self.store.list(""):
+            parts = path.split("/")
+            if len(parts) == 2 and parts[1] == DELETED_MARKER:
+                self._deleted.add(parts[0])
+            elif len(parts) == 3 and parts[2] == "manifest.json":
+                table_id, lo_hex = parts[0], parts[1]
+                try:
+                    range_lo = int(lo_hex, 16)
+                except ValueError:
+                    _log.warning("skipping a directory that is not a partition", path=path)
+                    continue
+                self._partitions[(table_id, range_lo)] = Partition.open(table_id, range_lo, self.store)
+        for table_id in self._deleted:
+            self._remove_table_files(table_id)
+
+    def _replay(self) -> None:
+        assert self._log is not None
+        now = time.monotonic()
+        for entry in self._log.replay():
+            key, flags, rows = walentry.decode(entry.payload)
+            if key.table_id in self._deleted:
                 continue
-            found.append((directory, key))
-        return found
+            partition = self._partition(key)
+            if entry.lsn <= partition.flushed_lsn(key.bucket):
+                continue  # already in a segment
+            tile = partition.tile(key.bucket)
+            tile.mem.add(rows, entry.lsn, fingerprints(rows), flags.supersedes_magnetic, flags.supersedes_memory,
+                         now)
+            self.replayed_entries += 1
 
-    def tile(self, key: TileKey) -> Tile | None:
-        """The local tile for a key, if this replica has it."""
-        return self._tiles.get(key)
-
-    async def _tile_for_write(self, key: TileKey) -> Tile:
-        tile = self._tiles.get(key)
-        if tile is not None:
-            return tile
-        if self._closed:
-            raise InternalError(f"cannot create tile {key.dir_name()}: the tile store is closed")
-        creating = self._creating.get(key)
-        if creating is None:  # one creator per key; concurrent first writers wait for it
-            creating = asyncio.ensure_future(self._create_tile(key))
-            self._creating[key] = creating
-        # Shielded: the tile is registered by the creating task even if this caller is cancelled, so no
-        # second Tile (and second WAL handle) is ever opened on the same directory.
-        return await asyncio.shield(creating)
-
-    async def _create_tile(self, key: TileKey) -> Tile:
-        try:
-            tile = await asyncio.to_thread(Tile.open, self.tiles_dir / key.dir_name(), key)
-            if self._closed:
-                await tile.close()
-                raise InternalError(f"cannot create tile {key.dir_name()}: the tile store is closed")
-            self._tiles[key] = tile
-            return tile
-        finally:
-            del self._creating[key]
-
-    async def append(self, key: TileKey, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
-        """Append layout rows to a tile (created on first use); returns after the WAL fsync.
-
-        ``ipc``, when given, is ``rows`` already serialised: it becomes the WAL entry if every row is stored.
-        """
-        try:
-            tile = await self._tile_for_write(key)
-        except OSError as exc:
-            raise InternalError(f"cannot create tile {key.dir_name()}: {exc}") from exc
-        return await tile.append(rows, ipc)
-
-    def list_tiles(self, table_id: str, min_bucket: int, max_bucket: int) -> list[TileKey]:
-        """Local tiles of a table with min_bucket <= bucket <= max_bucket, by range then bucket."""
-        keys = [k for k in self._tiles if k.table_id == table_id and min_bucket <= k.bucket <= max_bucket]
-        return sorted(keys, key=lambda k: (k.range_lo, k.bucket))
-
-    async def scan(
-        self,
-        tiles: Sequence[TileKey],
-        schema: Sequence[tuple[str, str]],
-        columns: Sequence[str],
-        predicate: str,
-        start_ns: int,
-        end_ns: int,
-        with_keys: bool,
-        want_rows: bool = True,
-    ) -> ScanResult:
-        """Filter the requested local tiles; return projected rows (unless digest-only) and the digest."""
-        local = [t for t in dict.fromkeys(tiles) if t in self._tiles]
-        present = [self._tiles[k] for k in local]
-        if self._duck is None:
-            raise InternalError("cannot scan: the tile store is not open")
-        cursor = self._duck.cursor()  # one open result per session: a configured cursor per scan
-        try:
-            return await asyncio.to_thread(
-                _scan, cursor, present, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows
-            )
-        finally:
-            cursor.close()
+    async def _mark_lost_entries(self) -> None:
+        assert self._log is not None
+        lost = self._log.recovery.lost
+        if not lost:
+            return
+        newest_lost = max(last for _, last in lost)
+        marked = 0
+        for partition in list(self._partitions.values()):
+            suspect = [b for b in partition.buckets() if partition.flushed_lsn(b) < newest_lost]
+            if suspect:
+                await partition.mark_incomplete(suspect)
+                marked += len(suspect)
+        _log.error("WAL entries were lost to corruption; every tile that may have had rows in them is marked "
+                   "incomplete until repaired", lost_lsn_ranges=lost, tiles_marked=marked)
 
     async def close(self) -> None:
-        """Sync and close every tile; safe to call twice."""
+        """Stop the mover, sync and close the WAL; safe to call twice. Memory stores stay in the WAL."""
         if self._closed:
             return
         self._closed = True
-        tiles, self._tiles = list(self._tiles.values()), {}
-        for tile in tiles:
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintainer
+        if self._log is not None:
             try:
-                await tile.close()
+                await self._log.close()
             except (OSError, InternalError) as exc:
-                # Close the rest regardless; the WAL keeps what was synced.
-                _log.error("cannot close tile", tile=tile.key.dir_name(), error=str(exc))
+                _log.error("cannot close the WAL", error=str(exc))
         if self._duck is not None:
             self._duck.close()
             self._duck = None
 
+    # -- partitions ----------------------------------------------------------------------------------------
 
-def _scan(
-    cursor: duckdb.DuckDBPyConnection,
-    tiles: list[Tile],
-    schema: Sequence[tuple[str, str]],
-    columns: Sequence[str],
-    predicate: str,
-    start_ns: int,
-    end_ns: int,
-    with_keys: bool,
-    want_rows: bool,
-) -> ScanResult:
-    """The blocking body of a scan, run in a worker thread.
+    def _partition(self, key: TileKey) -> Partition:
+        found = self._partitions.get((key.table_id, key.range_lo))
+        if found is None:
+            found = Partition(key.table_id, key.range_lo, self.store, Manifest())
+            self._partitions[(key.table_id, key.range_lo)] = found
+        return found
 
-    Only the columns the output and the digest need are filtered (filtering every column of every row in
-    range first cost ~3 times as much for a selective query), and DuckDB sees column names only through
-    the predicate: it evaluates it over the tiles' rows and returns row numbers, which the time mask then
-    narrows. (DuckDB matches names regardless of case, Tessera does not: "Cpu" and "cpu" are two columns.)
-    """
-    bytes_scanned = 0
-    parts = []
-    for tile in tiles:
-        snapshot = tile.snapshot()
-        bytes_scanned += snapshot.nbytes
-        if snapshot.num_rows:
-            parts.append(conform(snapshot, schema))
-    table = pa.concat_tables(parts) if parts else conform(empty_table(), schema)
-    wanted = output_columns(schema, columns, with_keys) if want_rows else [layout.TIME]
-    read = table.select(list(dict.fromkeys([*wanted, *_DIGEST_COLUMNS])))
-    keep = _in_range(table, start_ns, end_ns)  # None: every row is in range
-    if predicate.strip():  # evaluated on empty input too, so a bad predicate fails whatever the data
+    def memory_bytes(self) -> int:
+        """Bytes held by every memory store of this replica."""
+        return sum(p.memory_bytes() for p in self._partitions.values())
+
+    @property
+    def wal(self) -> NodeLog:
+        """The node's write-ahead log."""
+        if self._log is None:
+            raise InternalError("the tile store is not open")
+        return self._log
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    async def append(self, key: TileKey, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
+        """Append layout rows to a tile; returns after the WAL fsync. ``ipc``: the rows already serialised."""
+        if self._closed or self._log is None:
+            raise InternalError(f"cannot append to tile {key.dir_name()}: the tile store is closed")
+        check_rows(rows)
+        if rows.num_rows == 0:
+            return AppendResult(0)
+        if key.table_id in self._deleted or (self.tables is not None and self.tables.deleted(key.table_id)):
+            raise InternalError(f"cannot append to tile {key.dir_name()}: its table was deleted")
+        self._check_memory(key)
+        partition = self._partition(key)
+        tile = partition.tile(key.bucket)
+        log = self._log
+        if rows.num_rows <= INLINE_ROWS:
+            async with tile.lock:
+                result, lsn = self._apply(partition, tile, key, rows, ipc)
+        else:
+            # Shielded so that a cancelled caller cannot release the lock while the worker still runs.
+            result, lsn = await asyncio.shield(asyncio.ensure_future(
+                self._apply_in_thread(partition, tile, key, rows, ipc)))
+        # Also when nothing new was stored: an exact duplicate of a row another append is still syncing must
+        # not be acknowledged before that row is durable.
+        await log.sync(lsn)
+        return result
+
+    def _check_memory(self, key: TileKey) -> None:
+        used = self.memory_bytes()
+        limit = self.config.memory_limit_bytes
+        if used >= limit:
+            self._wake.set()
+            raise Throttled(f"cannot append to tile {key.dir_name()}: this storage node's memory stores hold "
+                            f"{used >> 20} MiB of its {limit >> 20} MiB limit (--memory-limit-mb) while flushes "
+                            f"catch up; retry after {walentry.RETRY_HINT_MS} ms", walentry.RETRY_HINT_MS)
+
+    async def _apply_in_thread(self, partition: Partition, tile: Tile, key: TileKey, rows: pa.Table,
+                               ipc: bytes | None) -> tuple[AppendResult, int]:
+        async with tile.lock:
+            return await asyncio.to_thread(self._apply, partition, tile, key, rows, ipc)
+
+    def _apply(self, partition: Partition, tile: Tile, key: TileKey, rows: pa.Table,
+               ipc: bytes | None) -> tuple[AppendResult, int]:
+        """Classify, write the stored rows to the WAL, hold them in memory; return (result, LSN to sync)."""
+        assert self._log is not None
+        tile.mem.check_types(rows, key.dir_name())
+        lookup = partition.magnetic_lookup if partition.manifest.segments else None
+        classified = tile.mem.classify(rows, lookup)
+        if classified.to_store is None:
+            return classified.result, self._log.last_lsn
+        stored = classified.to_store
+        flags = walentry.Flags(classified.supersedes_magnetic, classified.supersedes_memory)
+        body = ipc if stored is rows and ipc is not None else None
+        lsn = self._log.append(walentry.encode(key, flags, stored, body))  # raises before any state changes
+        tile.mem.add(stored, lsn, classified.fingerprints, flags.supersedes_magnetic, flags.supersedes_memory,
+                     time.monotonic())
+        return classified.result, lsn
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    def list_tiles(self, table_id: str, min_bucket: int, max_bucket: int) -> list[TileKey]:
+        """Local tiles of a table with min_bucket <= bucket <= max_bucket, by range then bucket."""
+        keys = [TileKey(p.table_id, p.range_lo, b) for p in list(self._partitions.values()) if p.table_id == table_id
+                for b in p.buckets() if min_bucket <= b <= max_bucket]
+        return sorted(keys, key=lambda k: (k.range_lo, k.bucket))
+
+    def tile_rows(self, key: TileKey) -> pa.Table:
+        """Every row of one tile, both tiers, one per key (tests and tools)."""
+        partition = self._partitions.get((key.table_id, key.range_lo))
+        if partition is None:
+            return empty_table()
+        with partition.view([key.bucket]) as view:
+            start = key.bucket * layout.TILE_BUCKET_NS
+            return view.read(ReadFilter(start, start + layout.TILE_BUCKET_NS)).table
+
+    async def scan(self, tiles: Sequence[TileKey], schema: Sequence[tuple[str, str]], columns: Sequence[str],
+                   predicate: str, start_ns: int, end_ns: int, with_keys: bool, want_rows: bool = True,
+                   predicate_columns: Sequence[str] = ()) -> ScanResult:
+        """Filter the requested local tiles; return projected rows (unless digest-only) and the digest."""
+        if self._duck is None:
+            raise InternalError("cannot scan: the tile store is not open")
+        by_partition: dict[tuple[str, int], set[int]] = {}
+        for key in dict.fromkeys(tiles):
+            by_partition.setdefault((key.table_id, key.range_lo), set()).add(key.bucket)
+        views = []
         try:
-            numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-            matched = cursor.from_arrow(numbered).filter(predicate).project(_quoted(_ROW)).to_arrow_table()
-        except duckdb.Error as exc:
-            raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
-        rows = np.sort(matched.column(0).to_numpy())
-        if keep is not None:
-            rows = rows[keep[rows]]
-        read = read.take(pa.array(rows))
-    elif keep is not None:
-        read = read.filter(pa.array(keep))
-    rows_digest = digest.rows_digest(read)
-    out = read.select(wanted) if want_rows else None
-    return ScanResult(out, rows_digest, read.num_rows, bytes_scanned)
+            for pkey, buckets in by_partition.items():
+                partition = self._partitions.get(pkey)
+                if partition is not None:
+                    views.append(partition.view(buckets))
+            cursor = self._duck.cursor()  # one open result per session: a configured cursor per scan
+            try:
+                return await asyncio.to_thread(scan_views, cursor, views, schema, columns, predicate,
+                                               start_ns, end_ns, with_keys, want_rows, predicate_columns)
+            finally:
+                cursor.close()
+        finally:
+            for view in views:
+                view.release()
 
+    # -- the background mover ------------------------------------------------------------------------------
 
-_DIGEST_COLUMNS = (layout.TIME, *layout.KEY_COLUMNS)
-_ROW = "ts_scan_row"  # user names may not start with ts_: no clash
+    def _measure_columns_for(self, table_id: str) -> Callable[[pa.Table], list[str]]:
+        facts = self.tables.get(table_id) if self.tables is not None else None
+        if facts is None:
+            return guess_measure_columns
+        known = facts.measure_columns()
+        return lambda rows: [c for c in known if c in rows.column_names] or guess_measure_columns(rows)
 
+    async def _maintain_forever(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tier_interval_s)
+            self._wake.clear()
+            try:
+                await self.maintain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the mover must outlive one bad round; it is logged
+                _log.error("storage maintenance round failed; retrying next round", error=repr(exc))
 
-def _in_range(table: pa.Table, start_ns: int, end_ns: int) -> npt.NDArray[np.bool_] | None:
-    """Per row, whether its time is in [start_ns, end_ns); None when every row is."""
-    if table.num_rows == 0:
-        return None
-    times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
-    mask: npt.NDArray[np.bool_] = (times >= start_ns) & (times < end_ns)
-    return None if mask.all() else mask
+    async def maintain(self, *, flush_all: bool = False, compact: bool = True,
+                       expire: bool = True) -> MaintenanceReport:
+        """One round: tier (or flush everything), checkpoint the WAL, compact, expire, drop deleted tables."""
+        async with self._maintenance_lock:
+            now_ns = self.clock.now_ns()
+            flushed_rows = flushed_segments = compacted = expired = dropped = 0
+            dropped = await self._drop_deleted_tables()
+            for plan in self._flush_plans(now_ns, flush_all):
+                result = await plan.partition.flush(plan.buckets, self._measure_columns_for(plan.partition.table_id),
+                                                    self.wal.sync)
+                if result.segment is not None:
+                    flushed_rows += result.rows
+                    flushed_segments += 1
+                    _log.info("flushed memory stores to the magnetic store", partition=plan.partition.directory,
+                              buckets=list(plan.buckets), rows=result.rows, reason=plan.reason,
+                              segment=result.segment.name, bytes=result.segment.info.bytes)
+            checkpoint = await self._advance_checkpoint()
+            if compact:
+                for partition in list(self._partitions.values()):
+                    compacted += await compaction.compact(
+                        partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
+                        self.config.compact_target_rows)
+            if expire:
+                expired = await self._expire(now_ns)
+            return MaintenanceReport(flushed_rows, flushed_segments, compacted, expired, dropped, checkpoint)
 
+    def _flush_plans(self, now_ns: int, flush_all: bool) -> list[tiering.FlushPlan]:
+        partitions = list(self._partitions.values())
+        if flush_all:
+            plans = [tiering.FlushPlan(p, tuple(sorted(b for b, t in p.tiles.items() if t.mem.rows)), "forced")
+                     for p in partitions]
+            return [p for p in plans if p.buckets]
+        plans = []
+        for p in partitions:
+            facts = self.tables.get(p.table_id) if self.tables is not None else None
+            plan = tiering.aged_and_idle(p, now_ns, facts.memory_retention_ns if facts else None,
+                                         self.config.idle_flush_s)
+            if plan is not None:
+                plans.append(plan)
+        used = self.memory_bytes() - sum(t.mem.nbytes for plan in plans for b in plan.buckets
+                                         if (t := plan.partition.tiles.get(b)) is not None)
+        mark = int(self.config.memory_limit_bytes * self.config.flush_at_fraction)
+        if used > mark:
+            planned = {(id(p.partition), b) for p in plans for b in p.buckets}
+            for extra in tiering.under_pressure(partitions, used, mark):
+                buckets = tuple(b for b in extra.buckets if (id(extra.partition), b) not in planned)
+                if buckets:
+                    plans.append(tiering.FlushPlan(extra.partition, buckets, extra.reason))
+        return plans
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    async def _advance_checkpoint(self) -> int:
+        log = self.wal
+        needed = [lsn for p in self._partitions.values() if (lsn := p.first_lsn()) is not None]
+        checkpoint = min(needed) if needed else log.last_lsn + 1
+        if checkpoint > log.checkpoint_lsn:
+            await asyncio.to_thread(log.checkpoint, checkpoint)
+        return log.checkpoint_lsn
+
+    async def _expire(self, now_ns: int) -> int:
+        if self.tables is None:
+            return 0
+        removed = 0
+        for partition in list(self._partitions.values()):
+            facts = self.tables.get(partition.table_id)
+            if facts is None:
+                continue
+            cutoff = now_ns - facts.memory_retention_ns - facts.magnetic_retention_ns
+            removed += await retention.expire(partition, cutoff, self._measure_columns_for(partition.table_id))
+            for bucket in [b for b, t in partition.tiles.items() if not t.mem.rows
+                           and (b + 1) * layout.TILE_BUCKET_NS <= cutoff]:
+                del partition.tiles[bucket]
+        return removed
+
+    async def _drop_deleted_tables(self) -> int:
+        if self.tables is None:
+            return 0
+        gone = {p.table_id for p in self._partitions.values() if self.tables.deleted(p.table_id)}
+        for table_id in gone:
+            # The marker first: a crash part-way through still ends in the table's removal at the next start.
+            await asyncio.to_thread(self.store.put, f"{table_id}/{DELETED_MARKER}", b"")
+            self._deleted.add(table_id)
+            for pkey in [k for k in self._partitions if k[0] == table_id]:
+                partition = self._partitions.pop(pkey)
+                async with partition.maintenance:
+                    partition.tiles.clear()
+            await asyncio.to_thread(self._remove_table_files, table_id)
+            _log.info("removed a deleted table's data", table_id=table_id)
+        return len(gone)
+
+    def _remove_table_files(self, table_id: str) -> None:
+        for path in self.store.list(table_id):
+            if not path.endswith(f"/{DELETED_MARKER}"):
+                self.store.delete(path)

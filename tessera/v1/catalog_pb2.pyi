@@ -1,5 +1,6 @@
 from tessera.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -284,6 +285,56 @@ class ListCellsResponse(_message.Message):
     CELLS_FIELD_NUMBER: _ClassVar[int]
     cells: _containers.RepeatedCompositeFieldContainer[_common_pb2.CellInfo]
     def __init__(self, cells: _Optional[_Iterable[_Union[_common_pb2.CellInfo, _Mapping]]] = ...) -> None: ...
+
+class WatchTablesRequest(_message.Message):
+    __slots__ = ("heartbeat_ms",)
+    HEARTBEAT_MS_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_ms: int
+    def __init__(self, heartbeat_ms: _Optional[int] = ...) -> None: ...
+
+class TableEvent(_message.Message):
+    __slots__ = ("kind", "table_id", "table", "revision")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[TableEvent.Kind]
+        SNAPSHOT_BEGIN: _ClassVar[TableEvent.Kind]
+        SNAPSHOT_TABLE: _ClassVar[TableEvent.Kind]
+        SNAPSHOT_END: _ClassVar[TableEvent.Kind]
+        CREATED: _ClassVar[TableEvent.Kind]
+        UPDATED: _ClassVar[TableEvent.Kind]
+        DELETED: _ClassVar[TableEvent.Kind]
+        HEARTBEAT: _ClassVar[TableEvent.Kind]
+    KIND_UNSPECIFIED: TableEvent.Kind
+    SNAPSHOT_BEGIN: TableEvent.Kind
+    SNAPSHOT_TABLE: TableEvent.Kind
+    SNAPSHOT_END: TableEvent.Kind
+    CREATED: TableEvent.Kind
+    UPDATED: TableEvent.Kind
+    DELETED: TableEvent.Kind
+    HEARTBEAT: TableEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    kind: TableEvent.Kind
+    table_id: str
+    table: Table
+    revision: int
+    def __init__(self, kind: _Optional[_Union[TableEvent.Kind, str]] = ..., table_id: _Optional[str] = ..., table: _Optional[_Union[Table, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class DescribeTableByIdRequest(_message.Message):
+    __slots__ = ("table_id",)
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    def __init__(self, table_id: _Optional[str] = ...) -> None: ...
+
+class DescribeTableByIdResponse(_message.Message):
+    __slots__ = ("table", "revision")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    table: Table
+    revision: int
+    def __init__(self, table: _Optional[_Union[Table, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Endpoint(_message.Message):
     __slots__ = ("address", "cache_period_in_minutes")

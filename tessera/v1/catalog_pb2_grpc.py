@@ -125,6 +125,16 @@ class DiscoveryStub:
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.FromString,
                 _registered_method=True)
+        self.DescribeTableById = channel.unary_unary(
+                '/tessera.v1.Discovery/DescribeTableById',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdResponse.FromString,
+                _registered_method=True)
+        self.WatchTables = channel.unary_stream(
+                '/tessera.v1.Discovery/WatchTables',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.WatchTablesRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.TableEvent.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServicer:
@@ -238,6 +248,19 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeTableById(self, request, context):
+        """Tessera extensions for nodes: a table by its id, and every table by id as a snapshot then changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -330,6 +353,16 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.DescribeEndpoints,
                     request_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.SerializeToString,
+            ),
+            'DescribeTableById': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeTableById,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdResponse.SerializeToString,
+            ),
+            'WatchTables': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTables,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.WatchTablesRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.TableEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -818,6 +851,60 @@ class Discovery:
             '/tessera.v1.Discovery/DescribeEndpoints',
             tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.SerializeToString,
             tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeTableById(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/DescribeTableById',
+            tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tessera.v1.Discovery/WatchTables',
+            tessera_dot_v1_dot_catalog__pb2.WatchTablesRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.TableEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,16 +67,18 @@ class RecordsIngested(_message.Message):
     def __init__(self, total: _Optional[int] = ..., memory_store: _Optional[int] = ..., magnetic_store: _Optional[int] = ...) -> None: ...
 
 class ErrorDetail(_message.Message):
-    __slots__ = ("error_id", "message", "routing_epoch", "rejected_records")
+    __slots__ = ("error_id", "message", "routing_epoch", "rejected_records", "retry_after_ms")
     ERROR_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ROUTING_EPOCH_FIELD_NUMBER: _ClassVar[int]
     REJECTED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     error_id: str
     message: str
     routing_epoch: int
     rejected_records: _containers.RepeatedCompositeFieldContainer[RejectedRecord]
-    def __init__(self, error_id: _Optional[str] = ..., message: _Optional[str] = ..., routing_epoch: _Optional[int] = ..., rejected_records: _Optional[_Iterable[_Union[RejectedRecord, _Mapping]]] = ...) -> None: ...
+    retry_after_ms: int
+    def __init__(self, error_id: _Optional[str] = ..., message: _Optional[str] = ..., routing_epoch: _Optional[int] = ..., rejected_records: _Optional[_Iterable[_Union[RejectedRecord, _Mapping]]] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class Column(_message.Message):
     __slots__ = ("name", "kind", "type")

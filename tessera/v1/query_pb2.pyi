@@ -91,7 +91,7 @@ class CancelQueryResponse(_message.Message):
     def __init__(self, cancellation_message: _Optional[str] = ...) -> None: ...
 
 class CellScanRequest(_message.Message):
-    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys")
+    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys", "predicate_columns")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class CellScanRequest(_message.Message):
     END_NS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     WITH_KEYS_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     table_id: str
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -108,7 +109,8 @@ class CellScanRequest(_message.Message):
     end_ns: int
     allow_partial: bool
     with_keys: bool
-    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ...) -> None: ...
+    predicate_columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ..., predicate_columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CellQueryRequest(_message.Message):
     __slots__ = ("query_id", "query_string", "allow_partial", "routes")

@@ -60,7 +60,7 @@ class ListTilesResponse(_message.Message):
     def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket")
+    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket", "predicate_columns")
     TILES_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class ScanRequest(_message.Message):
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     MIN_BUCKET_FIELD_NUMBER: _ClassVar[int]
     MAX_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     tiles: _containers.RepeatedCompositeFieldContainer[TileId]
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -81,10 +82,11 @@ class ScanRequest(_message.Message):
     table_id: str
     min_bucket: int
     max_bucket: int
-    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ...) -> None: ...
+    predicate_columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., predicate_columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScanChunk(_message.Message):
-    __slots__ = ("arrow_ipc", "digest", "rows", "bytes_scanned", "last", "partial", "partial_reasons")
+    __slots__ = ("arrow_ipc", "digest", "rows", "bytes_scanned", "last", "partial", "partial_reasons", "incomplete_tiles")
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +94,7 @@ class ScanChunk(_message.Message):
     LAST_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_REASONS_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_TILES_FIELD_NUMBER: _ClassVar[int]
     arrow_ipc: bytes
     digest: int
     rows: int
@@ -99,4 +102,37 @@ class ScanChunk(_message.Message):
     last: bool
     partial: bool
     partial_reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, arrow_ipc: _Optional[bytes] = ..., digest: _Optional[int] = ..., rows: _Optional[int] = ..., bytes_scanned: _Optional[int] = ..., last: _Optional[bool] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    incomplete_tiles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, arrow_ipc: _Optional[bytes] = ..., digest: _Optional[int] = ..., rows: _Optional[int] = ..., bytes_scanned: _Optional[int] = ..., last: _Optional[bool] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ..., incomplete_tiles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MaintainRequest(_message.Message):
+    __slots__ = ("flush_all", "compact", "expire", "set_clock", "clock_offset_ns")
+    FLUSH_ALL_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_FIELD_NUMBER: _ClassVar[int]
+    SET_CLOCK_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
+    flush_all: bool
+    compact: bool
+    expire: bool
+    set_clock: bool
+    clock_offset_ns: int
+    def __init__(self, flush_all: _Optional[bool] = ..., compact: _Optional[bool] = ..., expire: _Optional[bool] = ..., set_clock: _Optional[bool] = ..., clock_offset_ns: _Optional[int] = ...) -> None: ...
+
+class MaintainResponse(_message.Message):
+    __slots__ = ("flushed_rows", "flushed_segments", "compacted_segments", "expired_rows", "dropped_tables", "checkpoint_lsn", "memory_bytes")
+    FLUSHED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    FLUSHED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    COMPACTED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_TABLES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_LSN_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    flushed_rows: int
+    flushed_segments: int
+    compacted_segments: int
+    expired_rows: int
+    dropped_tables: int
+    checkpoint_lsn: int
+    memory_bytes: int
+    def __init__(self, flushed_rows: _Optional[int] = ..., flushed_segments: _Optional[int] = ..., compacted_segments: _Optional[int] = ..., expired_rows: _Optional[int] = ..., dropped_tables: _Optional[int] = ..., checkpoint_lsn: _Optional[int] = ..., memory_bytes: _Optional[int] = ...) -> None: ...

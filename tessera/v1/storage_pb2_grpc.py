@@ -49,6 +49,11 @@ class StorageStub:
                 request_serializer=tessera_dot_v1_dot_storage__pb2.ScanRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
                 _registered_method=True)
+        self.Maintain = channel.unary_unary(
+                '/tessera.v1.Storage/Maintain',
+                request_serializer=tessera_dot_v1_dot_storage__pb2.MaintainRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.MaintainResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -72,6 +77,12 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Maintain(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +100,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.Scan,
                     request_deserializer=tessera_dot_v1_dot_storage__pb2.ScanRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_storage__pb2.ScanChunk.SerializeToString,
+            ),
+            'Maintain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Maintain,
+                    request_deserializer=tessera_dot_v1_dot_storage__pb2.MaintainRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.MaintainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +188,33 @@ class Storage:
             '/tessera.v1.Storage/Scan',
             tessera_dot_v1_dot_storage__pb2.ScanRequest.SerializeToString,
             tessera_dot_v1_dot_storage__pb2.ScanChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Maintain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Storage/Maintain',
+            tessera_dot_v1_dot_storage__pb2.MaintainRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.MaintainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,7 +18,7 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data_dir = pathlib.Path(tmp_path_factory.mktemp("cluster"))
-    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4))
+    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4, storage_args=("--test-hooks",)))
     c.start()
     try:
         yield c

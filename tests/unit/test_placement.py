@@ -81,3 +81,17 @@ def test_value_hashes_ignore_nulls_and_absent_columns_but_see_every_value() -> N
     assert value_hashes(base.select(["t"]), ["t"])[1] == h[1]  # a NULL is the same as no column at all
     renamed = pa.table({"u": [1.5], "s": ["x"]})
     assert value_hashes(renamed, ["u", "s"])[0] != h[0]  # the measure name is part of the hash
+
+
+def test_a_dimension_column_that_is_null_in_every_row_hashes_like_an_absent_dimension() -> None:
+    import pyarrow as pa
+
+    from tessera import layout
+
+    times = pa.array([1, 2], pa.int64()).cast(layout.TIME_TYPE)
+    with_nulls = pa.table({"time": times, "measure_name": ["m", "m"], "host": ["a", "b"],
+                           "rack": pa.array([None, None], pa.string()), "v": [1.0, 2.0]})
+    without = with_nulls.drop_columns(["rack"])
+    a, a_dims = layout.with_key_columns(with_nulls, ["host", "rack"], ["v"], pa.array([1, 1]))
+    b, b_dims = layout.with_key_columns(without, ["host"], ["v"], pa.array([1, 1]))
+    assert a.column(layout.SERIES).equals(b.column(layout.SERIES)) and a_dims.tolist() == b_dims.tolist()

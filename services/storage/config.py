@@ -1,0 +1,68 @@
+"""Settings of a storage replica's engine: memory limit, WAL segments, tiering, compaction, test hooks."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.errors import ValidationError
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """How one storage replica keeps its data. Built by ``main`` from the command line; validated there."""
+
+    data_dir: Path
+    """Root of the replica's data: ``wal/`` (the node's write-ahead log) and ``magnetic/`` (segments)."""
+    memory_limit_bytes: int = 1024 * MIB
+    """Memory stores together may hold this much; beyond it appends are refused with RESOURCE_EXHAUSTED
+    (and a retry hint) until flushes catch up. Set with --memory-limit-mb."""
+    flush_at_fraction: float = 0.5
+    """Above this fraction of the limit, the largest memory stores are flushed early, whatever their age."""
+    wal_segment_bytes: int = 64 * MIB
+    """A WAL segment is closed and a new one started beyond this size (--wal-segment-mb)."""
+    tier_interval_s: float = 2.0
+    """How often the background mover looks for tiles to flush, compact and expire (0: never, tests)."""
+    idle_flush_s: float = 30.0
+    """A tile whose time bucket has ended and that took no append for this long is flushed to the magnetic
+    store, keeping the WAL tail (hence restart time) short (--idle-flush-s)."""
+    compact_min_segments: int = 4
+    """A partition with this many segments or more is compacted."""
+    compact_target_rows: int = 1_000_000
+    """Compaction merges adjacent small segments into segments of about this many rows."""
+    test_hooks: bool = False
+    """Serve the test-only Maintain RPC (force flush / tier / compact / retention, clock offset)."""
+
+    def validate(self) -> StorageConfig:
+        """Raise ValidationError naming the setting that is out of range; return self."""
+        if self.memory_limit_bytes < 16 * MIB:
+            raise ValidationError(f"--memory-limit-mb is {self.memory_limit_bytes // MIB}; the minimum is 16")
+        if not 0.05 <= self.flush_at_fraction <= 0.95:
+            raise ValidationError(f"flush_at_fraction is {self.flush_at_fraction}; allowed 0.05..0.95")
+        if self.wal_segment_bytes < MIB:
+            raise ValidationError(f"--wal-segment-mb is {self.wal_segment_bytes / MIB}; the minimum is 1")
+        if self.tier_interval_s < 0 or self.idle_flush_s < 0:
+            raise ValidationError("--tier-interval-s and --idle-flush-s must not be negative")
+        if self.compact_min_segments < 2 or self.compact_target_rows < 1000:
+            raise ValidationError("compaction needs at least 2 segments and a target of at least 1000 rows")
+        return self
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The storage engine's command-line flags."""
+    p.add_argument("--memory-limit-mb", type=int, default=1024,
+                   help="memory stores' limit; appends beyond it get RESOURCE_EXHAUSTED with a retry hint")
+    p.add_argument("--wal-segment-mb", type=int, default=64)
+    p.add_argument("--tier-interval-s", type=float, default=2.0)
+    p.add_argument("--idle-flush-s", type=float, default=30.0)
+    p.add_argument("--test-hooks", action="store_true", help="serve the test-only Maintain RPC")
+
+
+def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
+    """A validated StorageConfig from parsed flags."""
+    return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
+                         wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
+                         idle_flush_s=a.idle_flush_s, test_hooks=a.test_hooks).validate()

@@ -1,0 +1,366 @@
+"""The memory store of one tile: recent rows in Arrow, classified with the dedup rule as they arrive.
+
+Every append is classified row by row against the keys already stored (in memory, in the magnetic store
+through a lookup the caller passes in, and earlier rows of the same batch), in the order the batch lists
+them, with Timestream's rules:
+
+- key absent: stored;
+- same version and same value hash: an exact duplicate, accepted and not stored again (retries are safe);
+- higher version: stored, superseding the old row;
+- lower version, or same version with a different value: rejected with the reason and the existing
+  version, in Timestream's words.
+
+Rows live in chunks (the appended tables). ``snapshot`` concatenates and deduplicates them once and keeps
+the result as the single chunk until the next append. A flush ``freeze``s the chunks present at that moment:
+they stay readable and keep counting for classification until ``release_frozen`` drops them once they are
+committed to the magnetic store, so no reader ever sees a key in neither tier, nor in both.
+
+No I/O and no asyncio here: the tile serialises appends and holds the WAL; readers in worker threads take a
+consistent view under this store's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from tessera import dedup, layout
+from tessera.errors import ValidationError
+
+REASON_LOWER_VERSION = (
+    "The record version {version} is lower than the existing version {existing}. "
+    "A higher version is required to update the measure value."
+)
+REASON_SAME_VERSION = (
+    "A record already exists with the same time, dimensions, measure name, and record version. "
+    "A higher record version must be specified in order to update the measure value."
+)
+_MAX_CHUNKS = 64  # a snapshot with more chunks than this is compacted into one
+
+Key = tuple[int, int]  # (series, time_ns)
+Stored = tuple[int, int]  # (version, value hash)
+MagneticLookup = Callable[[npt.NDArray[np.uint64], npt.NDArray[np.int64]], dict[Key, Stored]]
+"""Given the keys of a batch, the (version, value hash) the magnetic store holds for those it has."""
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row of an append that was not stored: its index in the batch, why, and the version it met."""
+
+    index: int
+    reason: str
+    existing_version: int
+
+
+@dataclass
+class AppendResult:
+    """Outcome of an append: rows accepted (stored or exact duplicates) and rows rejected."""
+
+    accepted: int
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What to do with a batch: the rows to store (None: nothing), the result, and whether a stored row
+    supersedes a row of the magnetic store (reads must then deduplicate across the tiers)."""
+
+    to_store: pa.Table | None
+    result: AppendResult
+    supersedes_magnetic: bool
+    fingerprints: npt.NDArray[np.uint64]
+    supersedes_memory: bool = False
+
+
+def empty_table() -> pa.Table:
+    """A tile with no rows: just the fixed columns."""
+    return pa.schema(layout.FIXED_COLUMNS).empty_table()
+
+
+def check_rows(rows: pa.Table) -> None:
+    """Raise ValidationError unless rows carry the fixed layout columns, typed and without NULL keys."""
+    for name, arrow_type in layout.FIXED_COLUMNS.items():
+        if name not in rows.column_names:
+            raise ValidationError(f"rows for a tile lack the column {name!r}")
+        column = rows.column(name)
+        if column.type != arrow_type:
+            raise ValidationError(f"rows for a tile have column {name!r} of type {column.type}, want {arrow_type}")
+        if name != layout.MEASURE_NAME and column.null_count:
+            raise ValidationError(f"rows for a tile have NULL in key column {name!r}")
+
+
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """Tables with possibly different column sets as one (missing columns NULL)."""
+    if not tables:
+        return empty_table()
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def fingerprints(table: pa.Table) -> npt.NDArray[np.uint64]:
+    """A 64-bit fingerprint of each row's key (series, time)."""
+    series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
+    times = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.uint64)
+    return layout.mix64(series ^ layout.mix64(times))
+
+
+def key_arrays(table: pa.Table) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """(series, time_ns) of every row, as numpy arrays."""
+    series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
+    times = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.int64)
+    return series, times
+
+
+def _key_lists(table: pa.Table) -> tuple[list[int], list[int], list[int], list[int]]:
+    def as_list(name: str, as_type: pa.DataType) -> list[int]:
+        column = table.column(name)
+        if column.type != as_type:
+            column = column.cast(as_type)
+        values: list[int] = column.to_numpy().tolist()
+        return values
+
+    return (as_list(layout.SERIES, pa.uint64()), as_list(layout.TIME, pa.int64()),
+            as_list(layout.VERSION, pa.int64()), as_list(layout.VALUE_HASH, pa.uint64()))
+
+
+class MemStore:
+    """The rows of one tile not yet in the magnetic store, with the index that classifies appends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards chunks and snapshot against readers in worker threads
+        self._chunks: list[pa.Table] = []
+        self._chunk_lsns: list[int] = []  # per chunk, the oldest WAL entry whose rows it holds
+        self._frozen = 0  # the first _frozen chunks belong to a flush in progress
+        self._needs_dedup = False
+        self._generation = 0
+        self._snapshot: pa.Table | None = None
+        self._supersedes_magnetic = False
+        # (series, time) -> (version, vhash) of every key held here: exact, but ~100 bytes and a Python insert
+        # per row, so built only when a batch meets a stored key (retries, upserts, conflicts).
+        self._index: dict[Key, Stored] | None = None
+        # Sorted fingerprints of every key held here: a batch none of whose fingerprints is here is all new,
+        # the common case, classified in numpy.
+        self._fingerprints: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self._types: dict[str, pa.DataType] = {}
+        self.last_lsn = 0
+        """LSN of the newest WAL entry applied here."""
+        self.nbytes = 0
+        """Bytes of Arrow data held (frozen chunks included)."""
+        self.last_append_monotonic = 0.0
+
+    # -- classification and appends (the tile serialises these) ---------------------------------------------
+
+    def check_types(self, rows: pa.Table, label: str) -> None:
+        """Refuse a batch that retypes a stored column (it would make the tile unreadable)."""
+        for col in rows.schema:
+            known = self._types.get(col.name)
+            if known is not None and known != col.type and not pa.types.is_null(col.type):
+                raise ValidationError(f"tile {label}: column {col.name!r} is stored as {known}; "
+                                      f"the append has {col.type}")
+
+    def classify(self, rows: pa.Table, magnetic: MagneticLookup | None) -> Classified:
+        """Apply the dedup rule to a batch against everything stored; changes nothing."""
+        prints = fingerprints(rows)
+        series_arr, times_arr = key_arrays(rows)
+        in_magnetic = magnetic(series_arr, times_arr) if magnetic is not None else {}
+        if not in_magnetic and self._all_new(prints):
+            return Classified(rows, AppendResult(rows.num_rows), False, prints)
+        series, times, versions, vhashes = _key_lists(rows)
+        pending: dict[Key, Stored] = {}
+        to_store: list[int] = []
+        rejected: list[RejectedRow] = []
+        duplicates = 0
+        superseded = supersedes_magnetic = False
+        index = self._known()
+        for i, key in enumerate(zip(series, times)):
+            version, vhash = versions[i], vhashes[i]
+            existing = pending.get(key)
+            if existing is None:
+                existing = index.get(key)
+            from_magnetic = False
+            if existing is None:
+                existing = in_magnetic.get(key)
+                from_magnetic = existing is not None
+            if existing is None or version > existing[0]:
+                superseded = superseded or existing is not None
+                supersedes_magnetic = supersedes_magnetic or from_magnetic
+                pending[key] = (version, vhash)
+                to_store.append(i)
+            elif version < existing[0]:
+                reason = REASON_LOWER_VERSION.format(version=version, existing=existing[0])
+                rejected.append(RejectedRow(i, reason, existing[0]))
+            elif vhash == existing[1]:
+                duplicates += 1
+            else:
+                rejected.append(RejectedRow(i, REASON_SAME_VERSION, existing[0]))
+        result = AppendResult(len(to_store) + duplicates, rejected)
+        if not to_store:
+            return Classified(None, result, False, prints[:0])
+        if len(to_store) == rows.num_rows:
+            stored = rows
+        else:
+            stored = rows.take(pa.array(to_store, pa.int64()))
+        return Classified(stored, result, supersedes_magnetic, prints[np.asarray(to_store, dtype=np.int64)],
+                          superseded)
+
+    def add(self, rows: pa.Table, lsn: int, prints: npt.NDArray[np.uint64], supersedes_magnetic: bool,
+            supersedes_memory: bool = True, now_monotonic: float = 0.0) -> None:
+        """Hold rows that the WAL entry ``lsn`` made durable (or will: the caller syncs after)."""
+        if self._index is not None:  # once built, the exact index is kept up to date
+            series, times, versions, vhashes = _key_lists(rows)
+            for key, stored in zip(zip(series, times), zip(versions, vhashes)):
+                old = self._index.get(key)
+                if old is None or stored > old:
+                    self._index[key] = stored
+        self._add_fingerprints(prints)
+        with self._lock:
+            self._chunks.append(rows)
+            self._chunk_lsns.append(lsn)
+            self._needs_dedup = self._needs_dedup or supersedes_memory
+            for col in rows.schema:
+                if not pa.types.is_null(col.type):
+                    self._types.setdefault(col.name, col.type)
+            self._supersedes_magnetic = self._supersedes_magnetic or supersedes_magnetic
+            self._generation += 1
+            self._snapshot = None
+            self.nbytes += rows.nbytes
+            self.last_lsn = max(self.last_lsn, lsn)
+            self.last_append_monotonic = now_monotonic
+
+    def _known(self) -> dict[Key, Stored]:
+        if self._index is None:
+            with self._lock:
+                chunks = list(self._chunks)
+            index: dict[Key, Stored] = {}
+            if chunks:
+                series, times, versions, vhashes = _key_lists(dedup.latest_versions(concat(chunks)))
+                index = dict(zip(zip(series, times), zip(versions, vhashes)))
+            self._index = index
+        return self._index
+
+    def _all_new(self, prints: npt.NDArray[np.uint64]) -> bool:
+        ordered = np.sort(prints)
+        if ordered.size > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
+            return False  # a key repeats within the batch
+        known = self._fingerprints
+        if known.size == 0:
+            return True
+        pos = np.minimum(np.searchsorted(known, ordered), known.size - 1)
+        return not bool(np.any(known[pos] == ordered))
+
+    def _add_fingerprints(self, prints: npt.NDArray[np.uint64]) -> None:
+        new = np.sort(prints)
+        self._fingerprints = np.insert(self._fingerprints, np.searchsorted(self._fingerprints, new), new)
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    @property
+    def first_lsn(self) -> int | None:
+        """LSN of the oldest WAL entry whose rows are held here (None when empty): the WAL must keep it."""
+        with self._lock:
+            return min(self._chunk_lsns) if self._chunk_lsns else None
+
+    @property
+    def rows(self) -> int:
+        """Rows held (before deduplication of superseded versions)."""
+        with self._lock:
+            return sum(c.num_rows for c in self._chunks)
+
+    @property
+    def supersedes_magnetic(self) -> bool:
+        """Whether a held row replaces a row of the magnetic store (reads must deduplicate across tiers)."""
+        return self._supersedes_magnetic
+
+    def snapshot(self) -> pa.Table:
+        """The held rows, deduplicated; cached until the next append. Safe from a worker thread."""
+        with self._lock:
+            if self._snapshot is not None:
+                return self._snapshot
+            chunks = list(self._chunks)
+            needs_dedup = self._needs_dedup
+            generation = self._generation
+            frozen = self._frozen
+        table = concat(chunks)
+        if needs_dedup:
+            table = dedup.latest_versions(table)
+        if any(column.num_chunks > _MAX_CHUNKS for column in table.columns):
+            table = table.combine_chunks()
+        with self._lock:
+            # Kept as the single chunk only when nothing changed meanwhile and no flush holds a prefix.
+            if self._generation == generation:
+                self._snapshot = table
+                if frozen == 0 and self._chunks:
+                    self._chunks = [table]
+                    self._chunk_lsns = [min(self._chunk_lsns)]
+                    self._needs_dedup = False
+                    self.nbytes = table.nbytes
+        return table
+
+    # -- flushing ------------------------------------------------------------------------------------------
+
+    def freeze(self) -> tuple[pa.Table, int]:
+        """Mark every chunk held now as being flushed; return their rows (deduplicated) and newest LSN."""
+        with self._lock:
+            if self._frozen:
+                raise RuntimeError("a flush of this memory store is already in progress")
+            self._frozen = len(self._chunks)
+            chunks = list(self._chunks)
+            last_lsn = self.last_lsn
+        return dedup.latest_versions(concat(chunks)), last_lsn
+
+    def release_frozen(self) -> None:
+        """Drop the frozen chunks: they are committed to the magnetic store (which now answers for them)."""
+        with self._lock:
+            self._chunks = self._chunks[self._frozen :]
+            self._chunk_lsns = self._chunk_lsns[self._frozen :]
+            self._frozen = 0
+            self._generation += 1
+            self._snapshot = None
+            remaining = list(self._chunks)
+            self.nbytes = sum(c.nbytes for c in remaining)
+        self._index = None  # rebuilt from what remains the next time a batch needs it
+        self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+        self._needs_dedup = len(remaining) > 1
+        self._supersedes_magnetic = bool(remaining) and self._supersedes_magnetic
+
+    def abort_freeze(self) -> None:
+        """A flush failed: the frozen chunks are ordinary memory-store chunks again."""
+        with self._lock:
+            self._frozen = 0
+
+    def drop_before(self, cutoff_ns: int) -> int:
+        """Forget rows older than ``cutoff_ns`` (retention); return how many were dropped."""
+        with self._lock:
+            if self._frozen:
+                return 0  # a flush holds the chunks; retention comes back next round
+            chunks = list(self._chunks)
+            lsns = list(self._chunk_lsns)
+            generation = self._generation
+        kept: list[pa.Table] = []
+        dropped = 0
+        for chunk in chunks:
+            times = chunk.column(layout.TIME).cast(pa.int64()).to_numpy()
+            keep = times >= cutoff_ns
+            dropped += int((~keep).sum())
+            kept.append(chunk if keep.all() else chunk.filter(pa.array(keep)))
+        if not dropped:
+            return 0
+        with self._lock:
+            if self._generation != generation or self._frozen:
+                return 0  # changed meanwhile; retention comes back next round
+            pairs = [(c, lsn) for c, lsn in zip(kept, lsns) if c.num_rows]
+            self._chunks = [c for c, _ in pairs]
+            self._chunk_lsns = [lsn for _, lsn in pairs]
+            self._generation += 1
+            self._snapshot = None
+            self.nbytes = sum(c.nbytes for c in self._chunks)
+            remaining = list(self._chunks)
+        self._index = None
+        self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+        return dropped

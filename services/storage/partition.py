@@ -1,0 +1,254 @@
+"""One partition of a replica: the tiles (memory stores) of a (table, hash range) and its magnetic segments.
+
+Every change to what a partition holds goes through here, so that memory stores, the manifest and readers'
+views move together:
+
+- ``tile(bucket)``: the memory store of one time bucket, with the lock that serialises its appends;
+- ``view(buckets)``: a consistent TileView (memory snapshots + pinned segments) for reads;
+- ``flush(buckets)``: memory → a new segment; commit = the manifest naming it, then the memory store lets go;
+- ``replace_segments``: the commit of a compaction or a retention rewrite (old files deleted once unpinned);
+- ``magnetic_lookup``: what the segments hold for a batch's keys (write-time dedup), reading a segment only
+  when its key summary says it may hold one.
+
+The generation counter changes, under ``_state``, whenever the set of rows visible in one tier moves to the
+other; a view retries until it has taken every snapshot within one generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import structlog
+
+from services.storage import manifest as manifests
+from services.storage.blobstore import BlobStore
+from services.storage.manifest import Manifest, SegmentEntry
+from services.storage.memstore import Key, MemStore, Stored, concat
+from services.storage.segments import encode_segment, lookup_keys, may_contain
+from services.storage.tileview import TileView
+from tessera import layout
+
+_log = structlog.get_logger()
+
+
+@dataclass
+class Tile:
+    """The memory store of one (table, range, bucket) and the lock that serialises its appends."""
+
+    bucket: int
+    mem: MemStore = field(default_factory=MemStore)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What a flush moved: rows and the segment written (None when nothing was held)."""
+
+    rows: int
+    segment: SegmentEntry | None
+
+
+class Partition:
+    """Tiles and segments of one (table, range) on this replica."""
+
+    def __init__(self, table_id: str, range_lo: int, store: BlobStore, manifest: Manifest) -> None:
+        self.table_id = table_id
+        self.range_lo = range_lo
+        self.directory = f"{table_id}/{range_lo:016x}"
+        self.store = store
+        self.manifest = manifest
+        self.tiles: dict[int, Tile] = {}
+        self._state = threading.Lock()
+        self._generation = 0
+        self._pins: Counter[str] = Counter()
+        self._doomed: set[str] = set()
+        self.maintenance = asyncio.Lock()
+        """Held by flush, compaction and retention: one manifest change in flight per partition."""
+
+    @classmethod
+    def open(cls, table_id: str, range_lo: int, store: BlobStore) -> Partition:
+        """Load the manifest and sweep segment files it does not list (interrupted flushes). Blocking."""
+        directory = f"{table_id}/{range_lo:016x}"
+        manifest = manifests.load(store, directory)
+        for path in manifests.orphans(store, directory, manifest):
+            _log.info("removing a segment file no manifest lists (an interrupted flush or compaction)", path=path)
+            store.delete(path)
+        return cls(table_id, range_lo, store, manifest)
+
+    # -- tiles ---------------------------------------------------------------------------------------------
+
+    def tile(self, bucket: int) -> Tile:
+        """The tile of a bucket, created empty on first use."""
+        tile = self.tiles.get(bucket)
+        if tile is None:
+            tile = self.tiles[bucket] = Tile(bucket)
+        return tile
+
+    def buckets(self) -> set[int]:
+        """Buckets with rows in memory or in segments."""
+        with self._state:
+            held = {b for b, t in self.tiles.items() if t.mem.rows}
+            return held | self.manifest.buckets()
+
+    def memory_bytes(self) -> int:
+        """Bytes held by this partition's memory stores."""
+        return sum(t.mem.nbytes for t in self.tiles.values())
+
+    def first_lsn(self) -> int | None:
+        """The oldest WAL entry a memory store of this partition still needs (None: none)."""
+        lsns = [lsn for t in self.tiles.values() if (lsn := t.mem.first_lsn) is not None]
+        return min(lsns) if lsns else None
+
+    def flushed_lsn(self, bucket: int) -> int:
+        """WAL entries of this bucket up to this LSN are in segments (replay skips them)."""
+        return self.manifest.flushed_lsn.get(bucket, 0)
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    def view(self, buckets: Iterable[int]) -> TileView:
+        """A consistent view of the given buckets; release it (or use ``with``) when done."""
+        wanted = frozenset(buckets)
+        while True:
+            with self._state:
+                generation = self._generation
+                manifest = self.manifest
+            tiles = [self.tiles[b] for b in wanted if b in self.tiles]
+            memory = [t.mem.snapshot() for t in tiles]
+            with self._state:
+                if generation != self._generation:
+                    continue  # a flush committed meanwhile: take the pictures again
+                segments = [s for s in manifest.segments if s.overlaps(wanted)]
+                for s in segments:
+                    self._pins[s.name] += 1
+            dedup_across = any(s.supersedes for s in segments) or any(t.mem.supersedes_magnetic for t in tiles)
+            names = [s.name for s in segments]
+            return TileView(self.directory, self.store, wanted, memory, segments, dedup_across,
+                            manifest.incomplete & wanted, functools.partial(self._unpin, names))
+
+    def _unpin(self, names: Sequence[str]) -> None:
+        doomed = []
+        with self._state:
+            for name in names:
+                self._pins[name] -= 1
+                if self._pins[name] <= 0:
+                    del self._pins[name]
+                    if name in self._doomed:
+                        self._doomed.discard(name)
+                        doomed.append(name)
+        self._delete_files(doomed)
+
+    def _delete_files(self, names: Iterable[str]) -> None:
+        for name in names:
+            try:
+                self.store.delete(f"{self.directory}/{name}")
+            except Exception as exc:  # noqa: BLE001 - an undeleted file is swept at the next start
+                _log.warning("cannot delete a replaced segment file", path=f"{self.directory}/{name}",
+                             error=str(exc))
+
+    def magnetic_lookup(self, series: npt.NDArray[np.uint64], times: npt.NDArray[np.int64]) -> dict[Key, Stored]:
+        """(version, value hash) the segments hold for those of the given keys they have, newest version."""
+        with self._state:
+            segments = list(self.manifest.segments)
+        found: dict[Key, Stored] = {}
+        for entry in segments:
+            maybe = may_contain(entry.info, series, times)
+            if not maybe.any():
+                continue
+            rows = lookup_keys(self.store, f"{self.directory}/{entry.name}", series[maybe], times[maybe])
+            if rows.num_rows == 0:
+                continue
+            keys = zip(rows.column(layout.SERIES).to_pylist(), rows.column(layout.TIME).cast(pa.int64()).to_pylist())
+            stored = zip(rows.column(layout.VERSION).to_pylist(), rows.column(layout.VALUE_HASH).to_pylist())
+            for key, value in zip(keys, stored):
+                old = found.get(key)
+                if old is None or value > old:
+                    found[key] = value
+        return found
+
+    # -- moves between tiers -------------------------------------------------------------------------------
+
+    async def flush(self, buckets: Iterable[int], measure_columns: Callable[[pa.Table], list[str]],
+                    wal_synced: Callable[[int], Awaitable[None]]) -> FlushResult:
+        """Move the memory stores of the buckets into one new segment. Holds ``maintenance``.
+
+        ``wal_synced(lsn)`` returns once the WAL is durable up to ``lsn``: the manifest may record a
+        flushed LSN only then (write-ahead rule), or a power cut could cut that entry from the WAL and its
+        LSN be issued again to a new write that replay would then skip as already flushed.
+        """
+        async with self.maintenance:
+            frozen: list[tuple[Tile, pa.Table, int]] = []
+            for bucket in sorted(set(buckets)):
+                tile = self.tiles.get(bucket)
+                if tile is None or not tile.mem.rows:
+                    continue
+                async with tile.lock:
+                    rows, last_lsn = tile.mem.freeze()
+                frozen.append((tile, rows, last_lsn))
+            if not frozen:
+                return FlushResult(0, None)
+            try:
+                rows = concat([r for _, r, _ in frozen])
+                supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
+                name, reserved = self.manifest.segment_name()
+                encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows))
+                await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
+                entry = SegmentEntry(name, encoded.info, supersedes)
+                await wal_synced(max(lsn for _, _, lsn in frozen))
+                updated = reserved.with_flush(entry, {t.bucket: lsn for t, _, lsn in frozen})
+                await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
+            except BaseException:
+                for tile, _, _ in frozen:
+                    tile.mem.abort_freeze()
+                raise
+            with self._state:
+                self.manifest = updated
+                for tile, _, _ in frozen:
+                    tile.mem.release_frozen()
+                self._generation += 1
+            return FlushResult(rows.num_rows, entry)
+
+    async def replace_segments(self, old: Sequence[SegmentEntry], new: Sequence[SegmentEntry]) -> None:
+        """Commit a compaction or retention rewrite; the caller holds ``maintenance`` and wrote ``new``."""
+        updated = self.manifest.with_replaced([s.name for s in old], new)
+        await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
+        deletable = []
+        with self._state:
+            self.manifest = updated
+            self._generation += 1
+            for s in old:
+                if self._pins.get(s.name, 0) > 0:
+                    self._doomed.add(s.name)
+                else:
+                    deletable.append(s.name)
+        await asyncio.to_thread(self._delete_files, deletable)
+
+    async def reserve_name(self) -> str:
+        """A fresh segment file name (the caller holds ``maintenance``)."""
+        name, reserved = self.manifest.segment_name()
+        with self._state:
+            self.manifest = reserved
+        return name
+
+    async def mark_incomplete(self, buckets: Iterable[int]) -> None:
+        """Record that these buckets lost rows (they take no part as a complete replica until repaired)."""
+        async with self.maintenance:
+            updated = self.manifest.with_incomplete(buckets)
+            await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
+            with self._state:
+                self.manifest = updated
+
+    def idle_seconds(self, bucket: int) -> float:
+        """Seconds since the tile of a bucket last took an append."""
+        tile = self.tiles.get(bucket)
+        if tile is None or not tile.mem.last_append_monotonic:
+            return float("inf")
+        return time.monotonic() - tile.mem.last_append_monotonic

@@ -1,0 +1,48 @@
+"""Retention: rows older than the table's memory + magnetic retention are deleted from both tiers.
+
+Whole segments older than the cutoff are dropped from the manifest; a segment that straddles it is rewritten
+with only its rows at or after the cutoff (one manifest replacement, so readers see one or the other). Memory
+stores drop their old rows in place. The cutoff comes from the catalog on every round, so an UpdateTable of
+the retention takes effect on running nodes at the next round, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from services.storage.manifest import SegmentEntry
+from services.storage.partition import Partition
+from services.storage.segments import encode_segment, read_segment
+from tessera import layout
+
+
+async def expire(partition: Partition, cutoff_ns: int, measure_columns: Callable[[pa.Table], list[str]]) -> int:
+    """Delete the partition's rows with time < cutoff_ns; return how many rows (or segments' rows) went."""
+    removed = 0
+    for bucket, tile in list(partition.tiles.items()):
+        if bucket * layout.TILE_BUCKET_NS < cutoff_ns and tile.mem.rows:  # the bucket starts before the cutoff
+            async with tile.lock:
+                removed += tile.mem.drop_before(cutoff_ns)
+    async with partition.maintenance:
+        old = [s for s in partition.manifest.segments if s.info.min_time_ns < cutoff_ns]
+        if not old:
+            return removed
+        new: list[SegmentEntry] = []
+        for seg in old:
+            removed += seg.info.rows
+            if seg.info.max_time_ns < cutoff_ns:
+                continue
+            path = f"{partition.directory}/{seg.name}"
+            kept = (await asyncio.to_thread(read_segment, partition.store, path, start_ns=cutoff_ns,
+                                            end_ns=2**63 - 1)).table
+            removed -= kept.num_rows
+            if kept.num_rows:
+                name = await partition.reserve_name()
+                encoded = await asyncio.to_thread(encode_segment, kept, measure_columns(kept))
+                await asyncio.to_thread(partition.store.put, f"{partition.directory}/{name}", encoded.data)
+                new.append(SegmentEntry(name, encoded.info, seg.supersedes))
+        await partition.replace_segments(old, new)
+    return removed

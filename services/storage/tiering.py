@@ -1,0 +1,74 @@
+"""When memory-store data moves to the magnetic store: the tiering policy, and the clock it reads.
+
+A tile's memory store is flushed into a segment when any of these holds:
+
+- its whole time bucket is older than the table's memory-store retention (Timestream's ageing rule);
+- its bucket has ended and it took no append for ``idle_flush_s`` (a closed hour stops costing RAM and WAL
+  replay time soon after its last late write);
+- the node's memory stores are above ``flush_at_fraction`` of the memory limit: the largest go first,
+  until the total is back under that mark (back-pressure refuses appends only at the limit itself).
+
+Where a row physically lives changes nothing a reader sees: every scan reads both tiers through one view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.storage.partition import Partition
+from tessera import layout
+
+
+class Clock:
+    """Wall-clock nanoseconds, shifted by an offset that test hooks can set (days of retention in seconds)."""
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+
+    def now_ns(self) -> int:
+        """The current time as this node sees it."""
+        return time.time_ns() + self.offset_ns
+
+
+@dataclass(frozen=True)
+class FlushPlan:
+    """Buckets of one partition to flush together, and why (for the log)."""
+
+    partition: Partition
+    buckets: tuple[int, ...]
+    reason: str
+
+
+def aged_and_idle(partition: Partition, now_ns: int, memory_retention_ns: int | None,
+                  idle_flush_s: float) -> FlushPlan | None:
+    """The buckets of a partition whose memory stores are due by age or idleness."""
+    due: list[int] = []
+    reasons: set[str] = set()
+    for bucket, tile in list(partition.tiles.items()):
+        if not tile.mem.rows:
+            continue
+        bucket_end = (bucket + 1) * layout.TILE_BUCKET_NS
+        if memory_retention_ns is not None and bucket_end <= now_ns - memory_retention_ns:
+            due.append(bucket)
+            reasons.add("older than memory retention")
+        elif bucket_end <= now_ns and partition.idle_seconds(bucket) >= idle_flush_s:
+            due.append(bucket)
+            reasons.add("bucket ended and idle")
+    if not due:
+        return None
+    return FlushPlan(partition, tuple(sorted(due)), ", ".join(sorted(reasons)))
+
+
+def under_pressure(partitions: Iterable[Partition], used_bytes: int, target_bytes: int) -> list[FlushPlan]:
+    """The largest memory stores to flush, in order, until ``used_bytes`` would be under ``target_bytes``."""
+    sized = sorted(((t.mem.nbytes, p, b) for p in partitions for b, t in list(p.tiles.items()) if t.mem.rows),
+                   key=lambda x: -x[0])
+    chosen: dict[int, tuple[Partition, list[int]]] = {}
+    for nbytes, partition, bucket in sized:
+        if used_bytes <= target_bytes:
+            break
+        chosen.setdefault(id(partition), (partition, []))[1].append(bucket)
+        used_bytes -= nbytes
+    return [FlushPlan(p, tuple(sorted(bs)), "memory above the flush mark") for p, bs in chosen.values()]

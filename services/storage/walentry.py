@@ -1,0 +1,52 @@
+"""What one WAL entry holds: the stored rows of one append to one tile.
+
+``[u16 LE length of the tile name][tile name, UTF-8][u8 flags][Arrow IPC stream of the rows]``. The flags
+say whether the rows supersede rows of the magnetic store or of the memory store, so that a replayed memory
+store deduplicates exactly as the live one did.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from services.storage.tilekey import TileKey
+from tessera import arrowipc
+from tessera.errors import InternalError
+
+RETRY_HINT_MS = 500
+"""How long a writer refused for memory (RESOURCE_EXHAUSTED) is told to wait before retrying."""
+_NAME_LEN = struct.Struct("<H")
+_SUPERSEDES_MAGNETIC = 1
+_SUPERSEDES_MEMORY = 2
+
+
+@dataclass(frozen=True)
+class Flags:
+    """How the rows of an entry relate to rows stored before them."""
+
+    supersedes_magnetic: bool
+    supersedes_memory: bool
+
+
+def encode(key: TileKey, flags: Flags, rows: pa.Table, ipc: bytes | None = None) -> bytes:
+    """One entry; ``ipc``, when given, is ``rows`` already serialised (saves serialising them again)."""
+    name = key.dir_name().encode()
+    bits = (_SUPERSEDES_MAGNETIC if flags.supersedes_magnetic else 0) | (
+        _SUPERSEDES_MEMORY if flags.supersedes_memory else 0)
+    body = ipc if ipc is not None else arrowipc.to_ipc(rows)
+    return b"".join((_NAME_LEN.pack(len(name)), name, bytes((bits,)), body))
+
+
+def decode(payload: bytes) -> tuple[TileKey, Flags, pa.Table]:
+    """Inverse of ``encode``; InternalError when the entry is not one (its checksum passed: a bug)."""
+    try:
+        (length,) = _NAME_LEN.unpack_from(payload)
+        name = payload[2 : 2 + length].decode()
+        bits = payload[2 + length]
+        rows = pa.ipc.open_stream(pa.py_buffer(memoryview(payload)[3 + length :])).read_all()
+        return TileKey.from_dir_name(name), Flags(bool(bits & _SUPERSEDES_MAGNETIC), bool(bits & _SUPERSEDES_MEMORY)), rows
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
+        raise InternalError(f"cannot decode a WAL entry of {len(payload)} bytes: {exc}") from exc

@@ -1,0 +1,385 @@
+"""The storage engine end to end in one process: the dedup rule at write over both tiers, the node WAL and its
+replay, flushes into segments, compaction, retention, deleted tables and back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pytest
+
+from services.storage import tilestore as tilestore_module
+from services.storage.config import StorageConfig
+from services.storage.memstore import REASON_SAME_VERSION, AppendResult
+from services.storage.tilekey import TileKey
+from services.storage.tilestore import TileStore
+from tessera import layout
+from tessera.errors import InternalError, Throttled, ValidationError
+from tests.unit.storage import BASE_NS, Rec, ints, make_rows
+
+T = TypeVar("T")
+HOUR = layout.TILE_BUCKET_NS
+KEY = TileKey("t1", 0, layout.bucket_of(BASE_NS))
+NEXT = TileKey("t1", 0, KEY.bucket + 1)
+SAME_VERSION_REASON = (
+    "A record already exists with the same time, dimensions, measure name, and record version. "
+    "A higher record version must be specified in order to update the measure value."
+)
+
+
+@dataclass
+class Facts:
+    memory_retention_ns: int = 10**18
+    magnetic_retention_ns: int = 10**18
+    measures: tuple[str, ...] = ("measure_value::double",)
+
+    def measure_columns(self) -> list[str]:
+        return list(self.measures)
+
+
+@dataclass
+class Tables:
+    facts: dict[str, Facts]
+    gone: set[str]
+
+    def get(self, table_id: str) -> Facts | None:
+        return self.facts.get(table_id)
+
+    def deleted(self, table_id: str) -> bool:
+        return table_id in self.gone
+
+
+def config(tmp_path: Path, **kw: Any) -> StorageConfig:
+    return StorageConfig(data_dir=tmp_path / "data", tier_interval_s=0, **kw)
+
+
+@asynccontextmanager
+async def opened(cfg: StorageConfig, tables: Tables | None = None) -> AsyncIterator[TileStore]:
+    store = TileStore(cfg, tables)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(body())
+
+
+def values(table: pa.Table) -> list[tuple[int, float]]:
+    pairs = zip(ints(table.column(layout.TIME)), table.column("measure_value::double").to_pylist())
+    return sorted((t - BASE_NS, v) for t, v in pairs)
+
+
+def recs(*pairs: tuple[int, float], version: int = 1) -> pa.Table:
+    return make_rows([Rec(BASE_NS + t, value=v, version=version) for t, v in pairs])
+
+
+# --- the dedup rule at write -------------------------------------------------------------------------------
+
+
+def test_new_keys_are_stored_and_an_exact_duplicate_is_accepted_but_not_stored_again(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            assert await store.append(KEY, recs((0, 1.0), (1, 2.0))) == AppendResult(2, [])
+            lsn = store.wal.last_lsn
+            assert await store.append(KEY, recs((0, 1.0))) == AppendResult(1, [])
+            assert store.wal.last_lsn == lsn  # nothing new written
+            assert values(store.tile_rows(KEY)) == [(0, 1.0), (1, 2.0)]
+
+    run(go)
+
+
+def test_higher_versions_supersede_and_lower_or_conflicting_ones_are_rejected_with_the_existing_version(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0), version=4))
+            lower = await store.append(KEY, make_rows([Rec(BASE_NS + 1, value=7.0), Rec(BASE_NS, value=2.0, version=2)]))
+            assert lower.accepted == 1 and [(r.index, r.existing_version) for r in lower.rejected] == [(1, 4)]
+            assert lower.rejected[0].reason == ("The record version 2 is lower than the existing version 4. "
+                                                "A higher version is required to update the measure value.")
+            same = await store.append(KEY, recs((0, 1.5), version=4))
+            assert (same.accepted, same.rejected[0].reason, same.rejected[0].existing_version) == (
+                0, SAME_VERSION_REASON, 4)
+            assert REASON_SAME_VERSION == SAME_VERSION_REASON
+            assert await store.append(KEY, recs((0, 3.0), version=9)) == AppendResult(1, [])
+            assert values(store.tile_rows(KEY)) == [(0, 3.0), (1, 7.0)]
+
+    run(go)
+
+
+def test_rows_earlier_in_the_same_batch_count_as_existing(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            batch = make_rows([Rec(BASE_NS, value=1.0), Rec(BASE_NS, value=1.0), Rec(BASE_NS, value=2.0),
+                               Rec(BASE_NS, value=3.0, version=5), Rec(BASE_NS, value=4.0, version=4)])
+            result = await store.append(KEY, batch)
+            assert result.accepted == 3
+            assert [(r.index, r.existing_version) for r in result.rejected] == [(2, 1), (4, 5)]
+            assert values(store.tile_rows(KEY)) == [(0, 3.0)]
+
+    run(go)
+
+
+def test_the_dedup_rule_holds_against_rows_already_in_the_magnetic_store(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0), (1, 2.0), version=2))
+            report = await store.maintain(flush_all=True)
+            assert report.flushed_rows == 2 and store.tile_rows(KEY).num_rows == 2
+            assert await store.append(KEY, recs((0, 1.0), version=2)) == AppendResult(1, [])  # exact retry
+            conflict = await store.append(KEY, recs((0, 9.0), version=2))
+            assert conflict.rejected[0].reason == SAME_VERSION_REASON and conflict.rejected[0].existing_version == 2
+            lower = await store.append(KEY, recs((1, 9.0), version=1))
+            assert lower.rejected[0].existing_version == 2
+            assert await store.append(KEY, recs((1, 5.0), version=3)) == AppendResult(1, [])
+            assert values(store.tile_rows(KEY)) == [(0, 1.0), (1, 5.0)]  # the upsert wins across the tiers
+            await store.maintain(flush_all=True)
+            assert values(store.tile_rows(KEY)) == [(0, 1.0), (1, 5.0)]  # and across two segments
+
+    run(go)
+
+
+def test_appends_with_different_columns_are_merged_with_nulls_and_a_retyped_column_is_refused(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, make_rows([Rec(BASE_NS, measure="m", measures={"cpu": 1.0})]))
+            await store.append(KEY, make_rows([Rec(BASE_NS + 1, dims={"host": "a", "az": "z1"}, measure="m",
+                                                   measures={"cpu": 2.0, "n": 7})], measure_types={"n": pa.int64()}))
+            rows = store.tile_rows(KEY)
+            assert rows.num_rows == 2 and rows.schema.field("n").type == pa.int64()
+            lsn = store.wal.last_lsn
+            with pytest.raises(ValidationError, match="'n' is stored as int64"):
+                await store.append(KEY, make_rows([Rec(BASE_NS + 2, measure="m", measures={"n": "x"})],
+                                                  measure_types={"n": pa.string()}))
+            assert store.wal.last_lsn == lsn
+
+    run(go)
+
+
+def test_rows_without_the_layout_columns_are_refused(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            with pytest.raises(ValidationError, match="ts_vhash"):
+                await store.append(KEY, recs((0, 1.0)).drop_columns([layout.VALUE_HASH]))
+
+    run(go)
+
+
+def test_a_large_batch_is_classified_in_a_worker_thread_with_the_same_rules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tilestore_module, "INLINE_ROWS", 4)
+
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, make_rows([Rec(BASE_NS + i, value=float(i)) for i in range(10)]))
+            result = await store.append(KEY, make_rows([Rec(BASE_NS + i, value=float(i) + (i % 2)) for i in range(10)]))
+            assert result.accepted == 5 and [r.index for r in result.rejected] == [1, 3, 5, 7, 9]
+
+    run(go)
+
+
+# --- the WAL -----------------------------------------------------------------------------------------------
+
+
+def test_concurrent_appends_to_many_tiles_share_fsyncs_of_one_log(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            keys = [TileKey("t1", i << 56, KEY.bucket + j) for i in range(4) for j in range(3)]
+            await asyncio.gather(*(store.append(k, recs((n, float(n)))) for n in range(10) for k in keys))
+            assert store.wal.last_lsn == 120
+            assert store.wal.fsync_count < 120
+
+    run(go)
+
+
+def test_a_reopened_store_replays_its_wal_to_the_same_rows_and_classifies_retries_alike(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0), (1, 2.0)))
+            await store.append(KEY, recs((0, 5.0), version=2))
+        async with opened(config(tmp_path)) as store:
+            assert store.replayed_entries == 2
+            assert values(store.tile_rows(KEY)) == [(0, 5.0), (1, 2.0)]
+            result = await store.append(KEY, make_rows([Rec(BASE_NS, value=1.0), Rec(BASE_NS + 1, value=2.0)]))
+            assert result.accepted == 1 and [(r.index, r.existing_version) for r in result.rejected] == [(0, 2)]
+
+    run(go)
+
+
+def test_restart_replays_only_what_is_not_yet_in_the_magnetic_store(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            for i in range(50):
+                await store.append(KEY, recs((i, float(i))))
+            await store.maintain(flush_all=True)
+            await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))
+            assert store.wal.checkpoint_lsn == 51
+        async with opened(config(tmp_path)) as store:
+            assert store.replayed_entries == 1
+            assert len(values(store.tile_rows(KEY))) == 50 and store.tile_rows(NEXT).num_rows == 1
+            assert store.list_tiles("t1", 0, 10**9) == [KEY, NEXT]
+
+    run(go)
+
+
+def test_wal_entries_already_flushed_are_not_replayed_twice_when_the_checkpoint_lags(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))  # held back: the checkpoint stays
+            await store.append(KEY, recs((0, 1.0)))
+            await store.maintain(flush_all=False)  # nothing due
+            partition = store._partitions[("t1", 0)]
+            await partition.flush([KEY.bucket], lambda rows: ["measure_value::double"], store.wal.sync)
+            assert store.wal.checkpoint_lsn <= 1
+        async with opened(config(tmp_path)) as store:
+            assert store.replayed_entries == 1  # only NEXT's entry; KEY's is in the segment
+            assert values(store.tile_rows(KEY)) == [(0, 1.0)]
+
+    run(go)
+
+
+def test_a_failed_wal_write_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0)))
+            lsn = store.wal.last_lsn
+
+            def no_space(fd: int, data: object) -> int:
+                raise OSError(28, "No space left on device")
+
+            with monkeypatch.context() as m:
+                m.setattr(os, "write", no_space)
+                with pytest.raises(InternalError, match="No space left"):
+                    await store.append(KEY, make_rows([Rec(BASE_NS, value=2.0, version=2), Rec(BASE_NS + 1)]))
+            assert store.wal.last_lsn == lsn and values(store.tile_rows(KEY)) == [(0, 1.0)]
+            assert await store.append(KEY, recs((0, 2.0), version=2)) == AppendResult(1, [])
+
+    run(go)
+
+
+# --- tiers, compaction, retention --------------------------------------------------------------------------
+
+
+def test_a_flush_moves_rows_to_a_segment_and_reads_are_unchanged(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs(*[(i, i * 0.25) for i in range(100)]))
+            await store.append(KEY, recs((0, 7.0), version=2))  # two chunks, merged by the snapshot below
+            await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR + i, value=float(i)) for i in range(10)]))
+            before = values(store.tile_rows(KEY))
+            report = await store.maintain(flush_all=True)
+            assert (report.flushed_rows, report.flushed_segments) == (110, 1)  # one segment over both hours
+            assert store.memory_bytes() == 0
+            assert store.memory_bytes() == 0
+            assert values(store.tile_rows(KEY)) == before and store.tile_rows(NEXT).num_rows == 10
+            assert list((tmp_path / "data" / "magnetic" / "t1" / f"{0:016x}").glob("*.parquet"))
+
+    run(go)
+
+
+def test_compaction_merges_segments_and_keeps_only_the_newest_version(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path, compact_min_segments=3)) as store:
+            for version in (1, 2, 3, 4):
+                await store.append(KEY, recs((0, float(version)), (version, 1.0), version=version))
+                await store.maintain(flush_all=True, compact=False)
+            partition = store._partitions[("t1", 0)]
+            assert len(partition.manifest.segments) == 4
+            report = await store.maintain(compact=True)
+            assert report.compacted_segments == 4 and len(partition.manifest.segments) == 1
+            assert values(store.tile_rows(KEY)) == [(0, 4.0), (1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)]
+            assert partition.manifest.segments[0].info.rows == 5
+            files = sorted(p.name for p in (tmp_path / "data" / "magnetic" / "t1" / f"{0:016x}").glob("*.parquet"))
+            assert files == [partition.manifest.segments[0].name]
+
+    run(go)
+
+
+def test_a_reader_keeps_its_segments_while_a_compaction_replaces_them(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path, compact_min_segments=2)) as store:
+            for i in range(3):
+                await store.append(KEY, recs((i, float(i))))
+                await store.maintain(flush_all=True, compact=False)
+            partition = store._partitions[("t1", 0)]
+            view = partition.view([KEY.bucket])
+            await store.maintain(compact=True)
+            from services.storage.tileview import ReadFilter
+            assert values(view.read(ReadFilter(BASE_NS, BASE_NS + HOUR)).table) == [(0, 0.0), (1, 1.0), (2, 2.0)]
+            view.release()
+            directory = tmp_path / "data" / "magnetic" / "t1" / f"{0:016x}"
+            assert len(list(directory.glob("*.parquet"))) == 1
+
+    run(go)
+
+
+def test_retention_deletes_old_rows_from_both_tiers_and_follows_a_live_change(tmp_path: Path) -> None:
+    tables = Tables({"t1": Facts()}, set())
+
+    async def go() -> None:
+        async with opened(config(tmp_path), tables) as store:
+            await store.append(KEY, recs(*[(i * 60 * 10**9, float(i)) for i in range(40)]))  # one a minute, one hour
+            await store.maintain(flush_all=True)
+            await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR + i * 60 * 10**9, value=1.0) for i in range(40)]))
+            store.clock.offset_ns = BASE_NS + 2 * HOUR - 10**9 - store.clock.now_ns()  # "now": ~2 h after BASE_NS
+            assert (await store.maintain()).expired_rows == 0
+            tables.facts["t1"] = replace(tables.facts["t1"], memory_retention_ns=HOUR // 2,
+                                         magnetic_retention_ns=HOUR)  # keep 90 minutes: from BASE_NS + 30 min
+            report = await store.maintain()
+            assert report.expired_rows == 30
+            assert [t for t, _ in values(store.tile_rows(KEY))] == [i * 60 * 10**9 for i in range(30, 40)]
+            assert store.tile_rows(NEXT).num_rows == 40
+
+    run(go)
+
+
+def test_a_deleted_tables_data_is_removed_and_not_replayed(tmp_path: Path) -> None:
+    tables = Tables({"t1": Facts(), "t2": Facts()}, set())
+    other = TileKey("t2", 0, KEY.bucket)
+
+    async def go() -> None:
+        async with opened(config(tmp_path), tables) as store:
+            await store.append(KEY, recs((0, 1.0)))
+            await store.maintain(flush_all=True)
+            await store.append(KEY, recs((1, 1.0)))
+            await store.append(other, recs((0, 1.0)))
+            tables.gone.add("t1")
+            assert (await store.maintain()).dropped_tables == 1
+            assert store.list_tiles("t1", 0, 10**9) == [] and store.tile_rows(KEY).num_rows == 0
+            with pytest.raises(InternalError, match="deleted"):
+                await store.append(KEY, recs((2, 1.0)))
+        assert not list((tmp_path / "data" / "magnetic" / "t1").glob("*/*"))
+        async with opened(config(tmp_path), Tables({"t2": Facts()}, set())) as store:
+            assert store.tile_rows(KEY).num_rows == 0 and store.tile_rows(other).num_rows == 1
+
+    run(go)
+
+
+def test_appends_beyond_the_memory_limit_are_throttled_until_a_flush_frees_memory(tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = config(tmp_path, memory_limit_bytes=16 << 20)
+        async with opened(cfg) as store:
+            n = 400_000
+            table = pa.table({layout.TIME: pa.array(range(BASE_NS, BASE_NS + n), pa.int64()).cast(layout.TIME_TYPE),
+                              layout.MEASURE_NAME: pa.array(["cpu"] * n), "host": pa.array(["h1"] * n),
+                              "measure_value::double": pa.array(range(n), pa.float64())})
+            big, _ = layout.with_key_columns(table, ["host"], ["measure_value::double"], pa.array([1] * n))
+            assert big.nbytes > cfg.memory_limit_bytes
+            await store.append(KEY, big)
+            with pytest.raises(Throttled, match="retry after"):
+                await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))
+            await store.maintain()  # above the flush mark: the biggest memory store goes first
+            assert store.memory_bytes() < cfg.memory_limit_bytes
+            assert (await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))).accepted == 1
+
+    run(go)
