@@ -383,3 +383,32 @@ def test_appends_beyond_the_memory_limit_are_throttled_until_a_flush_frees_memor
             assert (await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))).accepted == 1
 
     run(go)
+
+
+def test_a_corrupt_wal_entry_in_the_middle_marks_the_tiles_incomplete_and_later_entries_survive(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0)))
+            first_entry_end = store.wal.bytes_on_disk
+            await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=2.0)]))
+            await store.append(KEY, recs((1, 3.0)))
+        [segment] = sorted((tmp_path / "data" / "wal").glob("*.seg"))
+        data = bytearray(segment.read_bytes())
+        data[first_entry_end + 40] ^= 0x10  # a bit flipped inside the second entry's payload
+        segment.write_bytes(bytes(data))
+        async with opened(config(tmp_path)) as store:
+            assert values(store.tile_rows(KEY)) == [(0, 1.0), (1, 3.0)]  # the entry after the damage is kept
+            assert store.tile_rows(NEXT).num_rows == 0  # the damaged entry is lost...
+            result = await store.scan([KEY, NEXT], [("host", "VARCHAR"), ("measure_value::double", "DOUBLE")], [],
+                                      "", BASE_NS, BASE_NS + 2 * HOUR, False)
+            # ...and every tile this replica knows that may have had rows in it says so. (NEXT's only rows were
+            # in that entry: the replica no longer knows the tile; reads stay right through the digests of the
+            # other replicas, which hold every acknowledged row, until repair.)
+            assert set(result.incomplete) == {f"t1/{0:016x}_{KEY.bucket}"}
+        async with opened(config(tmp_path)) as store:  # the mark is durable (in the manifest)
+            result = await store.scan([KEY], [("measure_value::double", "DOUBLE")], [], "", BASE_NS,
+                                      BASE_NS + HOUR, False)
+            assert result.incomplete
+
+    run(go)
