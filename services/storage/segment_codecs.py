@@ -1,0 +1,303 @@
+"""A segment's column codecs: how each column sits in the Parquet file, the metadata that names the codec
+of each, and the integer and decimal transforms behind them.
+
+How each column is stored, and why (the figures are TSBS cpu-only, 100 hosts; the command and the other
+data sets are in ``loadtest/storage_size.py``):
+
+- ``time``: a Parquet timestamp in the coarsest unit that holds every value exactly (ms, us or ns: a
+  jitter of whole milliseconds costs ~10 bits a row, not ~30), DELTA_BINARY_PACKED. Sorted by series
+  then time, a regular interval packs to ~0 bits a row; it keeps real statistics for pruning by time.
+- ``measure_name``, ``ts_series``, dimensions, VARCHAR measures: dictionary pages with RLE indices. After
+  the sort they come in runs, which cost a few bytes a run.
+- ``ts_vhash`` is not stored: it is a hash of the measure values, so the reader recomputes it with
+  ``layout.value_hashes``. The writer checks that the recomputation reproduces the given column and
+  stores the column (8 random bytes a row) only if not, e.g. when given the wrong measure columns.
+- Integer columns (BIGINT and TIMESTAMP measures, ``ts_version``) get the time-series treatment of
+  Gorilla and VictoriaMetrics, kept inside Parquet: within each series and row group, each non-NULL value
+  is replaced by its difference from the previous one (order 1), or the difference of differences
+  (order 2, counters), or kept (order 0: noise), whichever has the smallest sum of bit lengths; then
+  zigzag (small negative -> small positive) and the narrowest of int32/int64, written with
+  BYTE_STREAM_SPLIT so that zstd sees the low bytes of all values together and runs of zero high bytes.
+  A TSBS delta has ~2.1 bits of entropy; this stores it in ~2.7 bits at zstd level 1 (~2.3 at level 15),
+  where Parquet's own DELTA_BINARY_PACKED takes ~4 bits (bit-packed miniblocks that zstd cannot squeeze).
+  TSBS segments of one hour take 0.37 bytes a value in all (0.32 at level 15), of a day 0.345 (0.30).
+- DOUBLE columns whose every value is a short decimal (``float(n) / 10**k == v`` bit for bit for some
+  k in 0..9, tried from 0 up; -0.0, NaN, infinities and huge values never qualify) are stored as the
+  integers n with the integer treatment above and their k in the file's metadata: 21.37 °C costs a few
+  bits of change, not 8 bytes of mantissa. Other doubles are stored as they are with BYTE_STREAM_SPLIT.
+- BOOLEAN: plain bit-packed.
+
+Every series restarts its differences at each row group, so a row group decodes on its own and readers
+skip row groups freely. The file's key-value metadata ``tessera.segment`` (JSON) lists every column
+(``Column``: name, type, codec, order, scale), so a reader needs nothing but the file; other Parquet
+readers see the keys, dimensions and time as they are, and integer-coded measures as differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from tessera import layout
+
+FORMAT_VERSION = 1
+"""Version of the segment format: of each file's ``tessera.segment`` metadata and of each ``SegmentInfo``."""
+METADATA_KEY = b"tessera.segment"
+NULL_TYPE = "NULL"
+"""Type name of a column whose Arrow type is ``null`` (every value NULL, type never learnt)."""
+
+# Codecs: how a column's values sit in the file (see the module docstring).
+DICT = "dict"  # strings: dictionary + RLE indices
+PLAIN = "plain"  # as is (BOOLEAN, NULL-typed, a ts_vhash that does not recompute)
+TIME = "time"  # the time column: in the coarsest exact unit (ns, us or ms), DELTA_BINARY_PACKED
+INT = "int"  # zigzag differences of order 0..2 per series and row group, BYTE_STREAM_SPLIT
+DECIMAL = "decimal"  # doubles as integers scaled by 10**k, then as INT
+FLOAT = "float"  # doubles as they are, BYTE_STREAM_SPLIT
+COMPUTED = "computed"  # not stored: ts_vhash, recomputed from the measures
+
+_MAX_SCALE = 9
+_SCALE_LIMIT = float(2**62)  # |v * 10**k| must stay below this for the scaled value to be an int64
+_SAMPLE = 1024  # values tried first when looking for a decimal scale
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one column of the rows sits in the file."""
+
+    name: str
+    type_name: str  # Timestream type, NULL_TYPE, or the fixed column's own
+    codec: str
+    order: int = 0  # INT / DECIMAL: order of the differences
+    scale: int = 0  # DECIMAL: the values are integers / 10**scale
+
+    def to_json(self) -> list[Any]:
+        """The column's entry in the file's metadata."""
+        return [self.name, self.type_name, self.codec, self.order, self.scale]
+
+    @classmethod
+    def from_json(cls, doc: Sequence[Any]) -> Column:
+        """Inverse of ``to_json``."""
+        name, type_name, codec, order, scale = doc
+        return cls(str(name), str(type_name), str(codec), int(order), int(scale))
+
+
+def _type_name(arrow_type: pa.DataType) -> str:
+    """The Timestream type name of a column type (NULL_TYPE for Arrow's null)."""
+    return NULL_TYPE if pa.types.is_null(arrow_type) else layout.type_name_of(arrow_type)
+
+
+def arrow_type(column: Column) -> pa.DataType:
+    """The exact Arrow type a column is read back as."""
+    if column.name in layout.FIXED_COLUMNS:
+        return layout.FIXED_COLUMNS[column.name]
+    return pa.null() if column.type_name == NULL_TYPE else layout.ARROW_TYPES[column.type_name]
+
+
+# --- columns ------------------------------------------------------------------------------------------------
+
+
+def run_starts(series: npt.NDArray[np.uint64], group_rows: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """Rows where a run of differences restarts: a new series or a new row group."""
+    starts = np.ones(len(series), dtype=np.bool_)
+    starts[1:] = series[1:] != series[:-1]
+    starts[np.cumsum(group_rows)[:-1]] = True
+    return starts
+
+
+def _non_null(valid: npt.NDArray[np.bool_] | None, starts: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Starts among the non-NULL values: the first non-NULL value of each run."""
+    if valid is None:
+        return starts
+    run = np.cumsum(starts)[valid]
+    out = np.ones(len(run), dtype=np.bool_)
+    out[1:] = run[1:] != run[:-1]
+    return out
+
+
+def _validity(arr: pa.Array) -> npt.NDArray[np.bool_] | None:
+    """Per row, whether it is not NULL; None when no row is NULL."""
+    if not arr.null_count:
+        return None
+    valid: npt.NDArray[np.bool_] = arr.is_valid().to_numpy(zero_copy_only=False)
+    return valid
+
+
+def _int_values(arr: pa.Array) -> npt.NDArray[np.uint64]:
+    """An int64 or timestamp column's values as uint64 bits, NULLs as 0."""
+    if pa.types.is_timestamp(arr.type):
+        arr = arr.cast(pa.int64())
+    out: npt.NDArray[np.uint64] = arr.fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+    return out
+
+
+def _with_nulls(stored: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None) -> pa.Array:
+    """An Arrow array of the non-NULL values placed at the valid rows, NULL elsewhere."""
+    if valid is None:
+        return pa.array(stored)
+    full = np.zeros(len(valid), dtype=stored.dtype)
+    full[valid] = stored
+    return pa.array(full, mask=~valid)
+
+
+def encode_column(name: str, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> tuple[Column, pa.Array]:
+    """The codec of one column and what the file stores for it."""
+    t = arr.type
+    type_name = _type_name(t) if name not in layout.FIXED_COLUMNS else str(t)
+    if name == layout.TIME:
+        ns = arr.cast(pa.int64()).to_numpy()
+        for unit, scale in (("ms", 6), ("us", 3)):
+            if not (ns % 10**scale).any():
+                return Column(name, type_name, TIME, scale=scale), arr.cast(pa.timestamp(unit))
+        return Column(name, type_name, TIME), arr
+    if pa.types.is_string(t):
+        return Column(name, type_name, DICT), arr
+    if name == layout.SERIES or pa.types.is_boolean(t) or pa.types.is_null(t):
+        return Column(name, type_name, DICT if name == layout.SERIES else PLAIN), arr
+    valid = _validity(arr)
+    nn_starts = _non_null(valid, starts)
+    if pa.types.is_floating(t):
+        values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
+        found = _decimal_scale(values if valid is None else values[valid])
+        if found is None:
+            return Column(name, type_name, FLOAT), arr
+        scale, ints = found
+        stored, order = _encode_ints(ints.view(np.uint64), nn_starts)
+        return Column(name, type_name, DECIMAL, order, scale), _with_nulls(stored, valid)
+    values_u = _int_values(arr)
+    stored, order = _encode_ints(values_u if valid is None else values_u[valid], nn_starts)
+    return Column(name, type_name, INT, order), _with_nulls(stored, valid)
+
+
+def combined(column: pa.ChunkedArray) -> pa.Array:
+    """A chunked column as one array (without a copy when it already is one chunk)."""
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+def decode_columns(columns: Mapping[str, Column], table: pa.Table, group_rows: Sequence[int]) -> pa.Table:
+    """The stored columns back to the rows' own: undo differences and scales, cast to the exact types."""
+    series = table.column(layout.SERIES).to_numpy()
+    starts = run_starts(series, group_rows) if len(series) else np.zeros(0, np.bool_)
+    out = {}
+    for name in table.column_names:
+        column = columns[name]
+        arr = combined(table.column(name))
+        if column.codec in (INT, DECIMAL):
+            valid = _validity(arr)
+            stored = arr.fill_null(0).to_numpy(zero_copy_only=False)
+            ints = _decode_ints(stored if valid is None else stored[valid], column.order, _non_null(valid, starts))
+            if column.codec == DECIMAL:
+                arr = _with_nulls(_unscale(ints, column.scale), valid)
+            else:
+                arr = _with_nulls(ints, valid)
+        target = arrow_type(column)
+        if arr.type != target:
+            arr = arr.cast(target)
+        out[name] = arr
+    return pa.table(out)
+
+
+# --- integer and decimal transforms -------------------------------------------------------------------------
+
+_U1 = np.uint64(1)
+
+
+def _differences(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
+    """Each value minus the previous one (modulo 2**64), except at starts, which keep their value."""
+    out = values.copy()
+    out[1:] -= values[:-1]
+    out[starts] = values[starts]
+    return out
+
+
+def _running_sums(diffs: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
+    """Inverse of ``_differences``: running sums (modulo 2**64) restarting at each start."""
+    if not len(diffs):
+        return diffs
+    total = np.cumsum(diffs, dtype=np.uint64)
+    first = np.flatnonzero(starts)
+    before = total[first] - diffs[first]
+    out: npt.NDArray[np.uint64] = total - np.repeat(before, np.diff(np.r_[first, len(diffs)]))
+    return out
+
+
+def _zigzag(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Signed differences (as uint64 bits) to unsigned: 0, -1, 1, -2 ... become 0, 1, 2, 3 ..."""
+    signed = values.view(np.int64)
+    out: npt.NDArray[np.uint64] = ((signed << 1) ^ (signed >> 63)).view(np.uint64)
+    return out
+
+
+def _unzigzag(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Inverse of ``_zigzag``."""
+    out: npt.NDArray[np.uint64] = (values >> _U1) ^ np.negative(values & _U1)
+    return out
+
+
+def _cost(zigzagged: npt.NDArray[np.uint64]) -> float:
+    """About the bits the values need: the sum of their bit lengths."""
+    return float(np.log2(zigzagged.astype(np.float64) + 1.0).sum())
+
+
+def _encode_ints(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[Any], int]:
+    """Zigzagged differences of the order (0..2) that costs least, as int32 if they fit, else int64."""
+    best: tuple[float, int, npt.NDArray[np.uint64]] | None = None
+    current = values
+    for order in range(3):
+        zz = _zigzag(current)
+        cost = _cost(zz)
+        if best is None or cost < best[0]:
+            best = (cost, order, zz)
+        current = _differences(current, starts)
+    assert best is not None
+    _, order, zz = best
+    if not len(zz) or int(zz.max()) < 2**31:
+        return zz.astype(np.int32), order
+    return zz.view(np.int64), order
+
+
+def _decode_ints(stored: npt.NDArray[Any], order: int, starts: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Inverse of ``_encode_ints``."""
+    values = _unzigzag(stored.astype(np.int64).view(np.uint64))
+    for _ in range(order):
+        values = _running_sums(values, starts)
+    out: npt.NDArray[np.int64] = values.view(np.int64)
+    return out
+
+
+def _scaled(values: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.int64] | None:
+    """The integers n with n / 10**scale == v bit for bit for every value, or None."""
+    power = 10.0**scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * power
+    ints = np.rint(scaled).astype(np.int64)
+    if not np.array_equal((ints.astype(np.float64) / power).view(np.uint64), values.view(np.uint64)):
+        return None
+    return ints
+
+
+def _decimal_scale(values: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[np.int64]] | None:
+    """The smallest k in 0..9 that stores every value exactly as an integer n (v == n / 10**k), or None."""
+    if not len(values) or not np.isfinite(values).all():
+        return None
+    largest = float(np.abs(values).max())
+    sample = values[:_SAMPLE]
+    for scale in range(_MAX_SCALE + 1):
+        if largest * 10.0**scale >= _SCALE_LIMIT:
+            return None  # too big for an int64 at this scale, and at every larger one
+        if _scaled(sample, scale) is None:
+            continue
+        ints = _scaled(values, scale)
+        if ints is not None:
+            return scale, ints
+    return None
+
+
+def _unscale(ints: npt.NDArray[np.int64], scale: int) -> npt.NDArray[np.float64]:
+    """Doubles back from their scaled integers: the expression ``_scaled`` verified, bit for bit."""
+    out: npt.NDArray[np.float64] = ints.astype(np.float64) / 10.0**scale
+    return out
