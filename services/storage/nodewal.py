@@ -134,7 +134,11 @@ class NodeLog:
             os.close(lock_fd)
             raise
         log = cls(directory, segment_bytes, lock_fd, active_fd, recovered)
-        log._delete_covered()
+        try:
+            log._delete_covered()
+        except BaseException:
+            log._release()
+            raise
         return log
 
     @property
@@ -392,6 +396,10 @@ def _open_active(directory: Path, recovered: Recovered) -> int:
     first = recovered.report.next_lsn
     path = directory / segment_name(first)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    fsync_dir(directory)
+    try:
+        fsync_dir(directory)
+    except BaseException:
+        os.close(fd)
+        raise
     recovered.segments.append(Segment(first, path, 0))
     return fd

@@ -263,7 +263,10 @@ def read_run(run: Run) -> Iterator[LogEntry]:
         f.seek(run.start)
         pos = run.start
         while pos < run.end:
-            _, length, lsn, _ = HEADER.unpack(f.read(HEADER_SIZE))
+            header = f.read(HEADER_SIZE)
+            if len(header) != HEADER_SIZE:
+                raise InternalError(f"cannot read WAL segment {run.path}: it shrank under replay at {pos}")
+            _, length, lsn, _ = HEADER.unpack(header)
             payload = f.read(length)
             if len(payload) != length:
                 raise InternalError(f"cannot read WAL segment {run.path}: it shrank under replay at {pos}")
