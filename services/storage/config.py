@@ -63,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
     """A validated StorageConfig from parsed flags."""
+    if a.tier_interval_s <= 0:
+        raise ValidationError(f"--tier-interval-s is {a.tier_interval_s}; it must be above 0 (without the "
+                              "background mover nothing is flushed and appends stop at the memory limit)")
     return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
                          wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
                          idle_flush_s=a.idle_flush_s, test_hooks=a.test_hooks).validate()

@@ -22,7 +22,7 @@ consistent view under this store's lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +94,17 @@ def check_rows(rows: pa.Table) -> None:
             raise ValidationError(f"rows for a tile have NULL in key column {name!r}")
 
 
+_STORABLE = {*layout.ARROW_TYPES.values(), pa.null()}
+
+
+def check_column_types(rows: pa.Table) -> None:
+    """Raise ValidationError unless every non-key column has one of the layout's types (or is all NULL)."""
+    for f in rows.schema:
+        if f.name not in layout.FIXED_COLUMNS and f.type not in _STORABLE:
+            raise ValidationError(f"rows for a tile have column {f.name!r} of type {f.type}; the layout stores "
+                                  f"{', '.join(sorted(str(t) for t in layout.ARROW_TYPES.values()))}")
+
+
 def concat(tables: list[pa.Table]) -> pa.Table:
     """Tables with possibly different column sets as one (missing columns NULL)."""
     if not tables:
@@ -156,10 +167,12 @@ class MemStore:
 
     # -- classification and appends (the tile serialises these) ---------------------------------------------
 
-    def check_types(self, rows: pa.Table, label: str) -> None:
-        """Refuse a batch that retypes a stored column (it would make the tile unreadable)."""
+    def check_types(self, rows: pa.Table, label: str, stored: Mapping[str, pa.DataType] | None = None) -> None:
+        """Refuse a batch that retypes a column held here or in ``stored`` (the partition's segments)."""
         for col in rows.schema:
             known = self._types.get(col.name)
+            if known is None and stored is not None:
+                known = stored.get(col.name)
             if known is not None and known != col.type and not pa.types.is_null(col.type):
                 raise ValidationError(f"tile {label}: column {col.name!r} is stored as {known}; "
                                       f"the append has {col.type}")
@@ -178,6 +191,9 @@ class MemStore:
         duplicates = 0
         superseded = supersedes_magnetic = False
         index = self._known()
+        # While a flush holds chunks, a row they hold may be in a segment by the time this batch is read:
+        # superseding any held row then counts as superseding the magnetic store.
+        flushing = self._frozen > 0
         for i, key in enumerate(zip(series, times)):
             version, vhash = versions[i], vhashes[i]
             existing = pending.get(key)
@@ -189,7 +205,7 @@ class MemStore:
                 from_magnetic = existing is not None
             if existing is None or version > existing[0]:
                 superseded = superseded or existing is not None
-                supersedes_magnetic = supersedes_magnetic or from_magnetic
+                supersedes_magnetic = supersedes_magnetic or from_magnetic or (flushing and existing is not None)
                 pending[key] = (version, vhash)
                 to_store.append(i)
             elif version < existing[0]:
@@ -315,7 +331,9 @@ class MemStore:
         return dedup.latest_versions(concat(chunks)), last_lsn
 
     def release_frozen(self) -> None:
-        """Drop the frozen chunks: they are committed to the magnetic store (which now answers for them)."""
+        """Drop the frozen chunks: they are committed to the magnetic store (which now answers for them).
+
+        The caller holds the tile's append lock, so no classification or add runs meanwhile."""
         with self._lock:
             self._chunks = self._chunks[self._frozen :]
             self._chunk_lsns = self._chunk_lsns[self._frozen :]
@@ -324,10 +342,10 @@ class MemStore:
             self._snapshot = None
             remaining = list(self._chunks)
             self.nbytes = sum(c.nbytes for c in remaining)
-        self._index = None  # rebuilt from what remains the next time a batch needs it
-        self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
-        self._needs_dedup = len(remaining) > 1
-        self._supersedes_magnetic = bool(remaining) and self._supersedes_magnetic
+            self._index = None  # rebuilt from what remains the next time a batch needs it
+            self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+            self._needs_dedup = len(remaining) > 1
+            self._supersedes_magnetic = bool(remaining) and self._supersedes_magnetic
 
     def abort_freeze(self) -> None:
         """A flush failed: the frozen chunks are ordinary memory-store chunks again."""
@@ -361,6 +379,6 @@ class MemStore:
             self._snapshot = None
             self.nbytes = sum(c.nbytes for c in self._chunks)
             remaining = list(self._chunks)
-        self._index = None
-        self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+            self._index = None
+            self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
         return dropped

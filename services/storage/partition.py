@@ -17,6 +17,7 @@ other; a view retries until it has taken every snapshot within one generation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
@@ -99,6 +100,17 @@ class Partition:
             held = {b for b, t in self.tiles.items() if t.mem.rows}
             return held | self.manifest.buckets()
 
+    def column_types(self) -> dict[str, pa.DataType]:
+        """Columns the partition's segments store, with their Arrow types."""
+        with self._state:
+            segments = list(self.manifest.segments)
+        out: dict[str, pa.DataType] = {}
+        for s in segments:
+            for name, type_name in s.info.columns:
+                if type_name in layout.ARROW_TYPES:
+                    out.setdefault(name, layout.ARROW_TYPES[type_name])
+        return out
+
     def memory_bytes(self) -> int:
         """Bytes held by this partition's memory stores."""
         return sum(t.mem.nbytes for t in self.tiles.values())
@@ -158,6 +170,15 @@ class Partition:
         """(version, value hash) the segments hold for those of the given keys they have, newest version."""
         with self._state:
             segments = list(self.manifest.segments)
+            for s in segments:
+                self._pins[s.name] += 1  # a compaction committing meanwhile must not delete them under us
+        try:
+            return self._lookup(segments, series, times)
+        finally:
+            self._unpin([s.name for s in segments])
+
+    def _lookup(self, segments: Sequence[SegmentEntry], series: npt.NDArray[np.uint64],
+                times: npt.NDArray[np.int64]) -> dict[Key, Stored]:
         found: dict[Key, Stored] = {}
         for entry in segments:
             maybe = may_contain(entry.info, series, times)
@@ -195,6 +216,7 @@ class Partition:
                 frozen.append((tile, rows, last_lsn))
             if not frozen:
                 return FlushResult(0, None)
+            committed = False
             try:
                 rows = concat([r for _, r, _ in frozen])
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
@@ -205,16 +227,43 @@ class Partition:
                 await wal_synced(max(lsn for _, _, lsn in frozen))
                 updated = reserved.with_flush(entry, {t.bucket: lsn for t, _, lsn in frozen})
                 await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
+                committed = True
+                # Shielded: once the manifest is on disk the memory stores must let go, or rows show twice.
+                await asyncio.shield(self._swap([t for t, _, _ in frozen], updated))
             except BaseException:
-                for tile, _, _ in frozen:
-                    tile.mem.abort_freeze()
+                if not committed:
+                    for tile, _, _ in frozen:
+                        tile.mem.abort_freeze()
+                    await self._reload_manifest()
                 raise
+            return FlushResult(rows.num_rows, entry)
+
+    async def _swap(self, tiles: Sequence[Tile], updated: Manifest) -> None:
+        """Install a committed manifest and release the flushed memory. It waits for appends in flight to
+        these tiles (a worker thread may be classifying against the frozen rows), so none sees the rows in
+        neither tier or its index half updated."""
+        async with contextlib.AsyncExitStack() as held:
+            for tile in tiles:  # in bucket order; appends hold one tile lock at a time
+                await held.enter_async_context(tile.lock)
             with self._state:
                 self.manifest = updated
-                for tile, _, _ in frozen:
+                for tile in tiles:
                     tile.mem.release_frozen()
                 self._generation += 1
-            return FlushResult(rows.num_rows, entry)
+
+    async def _reload_manifest(self) -> None:
+        """After a failed save the file may hold the new manifest or the old: believe the file."""
+        try:
+            on_disk = await asyncio.to_thread(manifests.load, self.store, self.directory)
+        except Exception as exc:  # noqa: BLE001 - keep the one in memory; the failure is already raised
+            _log.error("cannot reload a manifest after a failed save", partition=self.directory, error=str(exc))
+            return
+        with self._state:
+            if on_disk.generation > self.manifest.generation:
+                _log.error("a failed manifest save still reached the disk; memory stores keep their rows "
+                           "(the segment and the WAL both hold them)", partition=self.directory)
+            self.manifest = on_disk
+            self._generation += 1
 
     async def replace_segments(self, old: Sequence[SegmentEntry], new: Sequence[SegmentEntry]) -> None:
         """Commit a compaction or retention rewrite; the caller holds ``maintenance`` and wrote ``new``."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,14 +36,14 @@ from services.storage import compaction, retention, tiering, walentry
 from services.storage.blobstore import LocalBlobStore
 from services.storage.config import StorageConfig
 from services.storage.manifest import Manifest
-from services.storage.memstore import AppendResult, check_rows, empty_table, fingerprints
+from services.storage.memstore import AppendResult, check_column_types, check_rows, empty_table, fingerprints
 from services.storage.nodewal import NodeLog
 from services.storage.partition import Partition, Tile
 from services.storage.scan import ScanResult, scan_views
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter
 from tessera import layout
-from tessera.errors import InternalError, Throttled
+from tessera.errors import InternalError, NotFound, Throttled
 from tessera.sqlsession import Sessions
 
 _log = structlog.get_logger()
@@ -116,15 +118,22 @@ class TileStore:
         self._maintenance_lock = asyncio.Lock()
         self.replayed_entries = 0
         """WAL entries replayed at open (what restart time depends on)."""
+        # Appends between their WAL write and their memory-store add (a worker thread may be in between):
+        # token -> a lower bound of the LSN they get. The checkpoint never passes them.
+        self._unapplied: dict[int, int] = {}
+        self._unapplied_lock = threading.Lock()
+        self._tokens = itertools.count()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Load every partition's manifest, replay the WAL from its checkpoint, start the background mover."""
         started = time.monotonic()
-        await asyncio.to_thread(self._load_partitions)
+        # The WAL first: opening it takes the data directory's lock, so a second process on the same
+        # directory fails here, before it sweeps another's uncommitted segment files as orphans.
         self._log = await asyncio.to_thread(NodeLog.open, self.config.data_dir / "wal",
                                             segment_bytes=self.config.wal_segment_bytes)
+        await asyncio.to_thread(self._load_partitions)
         await asyncio.to_thread(self._replay)
         await self._mark_lost_entries()
         self._duck = Sessions(threads=1)
@@ -135,11 +144,13 @@ class TileStore:
 
     def _load_partitions(self) -> None:
         self.store.sweep_temporary()
-        for path in self.store.list(""):
+        paths = self.store.list("")
+        self._deleted.update(p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{DELETED_MARKER}"))
+        for path in paths:
             parts = path.split("/")
-            if len(parts) == 2 and parts[1] == DELETED_MARKER:
-                self._deleted.add(parts[0])
-            elif len(parts) == 3 and parts[2] == "manifest.json":
+            if parts[0] in self._deleted:
+                continue  # a deletion interrupted by a crash: finished below, never loaded
+            if len(parts) == 3 and parts[2] == "manifest.json":
                 table_id, lo_hex = parts[0], parts[1]
                 try:
                     range_lo = int(lo_hex, 16)
@@ -161,8 +172,9 @@ class TileStore:
             if entry.lsn <= partition.flushed_lsn(key.bucket):
                 continue  # already in a segment
             tile = partition.tile(key.bucket)
-            tile.mem.add(rows, entry.lsn, fingerprints(rows), flags.supersedes_magnetic, flags.supersedes_memory,
-                         now)
+            # Either flag means the rows may replace rows that are now in a segment: deduplicate across tiers.
+            across = flags.supersedes_magnetic or flags.supersedes_memory
+            tile.mem.add(rows, entry.lsn, fingerprints(rows), across, flags.supersedes_memory, now)
             self.replayed_entries += 1
 
     async def _mark_lost_entries(self) -> None:
@@ -228,7 +240,8 @@ class TileStore:
         if rows.num_rows == 0:
             return AppendResult(0)
         if key.table_id in self._deleted or (self.tables is not None and self.tables.deleted(key.table_id)):
-            raise InternalError(f"cannot append to tile {key.dir_name()}: its table was deleted")
+            raise NotFound(f"cannot append to tile {key.dir_name()}: table {key.table_id} was deleted")
+        check_column_types(rows)
         self._check_memory(key)
         partition = self._partition(key)
         tile = partition.tile(key.bucket)
@@ -263,7 +276,7 @@ class TileStore:
                ipc: bytes | None) -> tuple[AppendResult, int]:
         """Classify, write the stored rows to the WAL, hold them in memory; return (result, LSN to sync)."""
         assert self._log is not None
-        tile.mem.check_types(rows, key.dir_name())
+        tile.mem.check_types(rows, key.dir_name(), partition.column_types())
         lookup = partition.magnetic_lookup if partition.manifest.segments else None
         classified = tile.mem.classify(rows, lookup)
         if classified.to_store is None:
@@ -271,9 +284,17 @@ class TileStore:
         stored = classified.to_store
         flags = walentry.Flags(classified.supersedes_magnetic, classified.supersedes_memory)
         body = ipc if stored is rows and ipc is not None else None
-        lsn = self._log.append(walentry.encode(key, flags, stored, body))  # raises before any state changes
-        tile.mem.add(stored, lsn, classified.fingerprints, flags.supersedes_magnetic, flags.supersedes_memory,
-                     time.monotonic())
+        payload = walentry.encode(key, flags, stored, body)
+        token = next(self._tokens)
+        with self._unapplied_lock:
+            self._unapplied[token] = self._log.next_lsn  # at most the LSN the append below gets
+        try:
+            lsn = self._log.append(payload)  # raises before any state changes
+            tile.mem.add(stored, lsn, classified.fingerprints, flags.supersedes_magnetic, flags.supersedes_memory,
+                         time.monotonic())
+        finally:
+            with self._unapplied_lock:
+                del self._unapplied[token]
         return classified.result, lsn
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -302,21 +323,26 @@ class TileStore:
         by_partition: dict[tuple[str, int], set[int]] = {}
         for key in dict.fromkeys(tiles):
             by_partition.setdefault((key.table_id, key.range_lo), set()).add(key.bucket)
-        views = []
-        try:
-            for pkey, buckets in by_partition.items():
-                partition = self._partitions.get(pkey)
-                if partition is not None:
-                    views.append(partition.view(buckets))
-            cursor = self._duck.cursor()  # one open result per session: a configured cursor per scan
+        partitions = [(p, buckets) for pkey, buckets in by_partition.items()
+                      if (p := self._partitions.get(pkey)) is not None]
+        cursor = self._duck.cursor()  # one open result per session: a configured cursor per scan
+
+        def blocking() -> ScanResult:
+            # Views too are taken on the worker thread: a memory store's snapshot (concat + dedup) may take a
+            # while after appends, and the event loop must keep acknowledging writes meanwhile.
+            views = []
             try:
-                return await asyncio.to_thread(scan_views, cursor, views, schema, columns, predicate,
-                                               start_ns, end_ns, with_keys, want_rows, predicate_columns)
+                views = [p.view(buckets) for p, buckets in partitions]
+                return scan_views(cursor, views, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows,
+                                  predicate_columns)
             finally:
-                cursor.close()
+                for view in views:
+                    view.release()
+
+        try:
+            return await asyncio.to_thread(blocking)
         finally:
-            for view in views:
-                view.release()
+            cursor.close()
 
     # -- the background mover ------------------------------------------------------------------------------
 
@@ -341,29 +367,43 @@ class TileStore:
 
     async def maintain(self, *, flush_all: bool = False, compact: bool = True,
                        expire: bool = True) -> MaintenanceReport:
-        """One round: tier (or flush everything), checkpoint the WAL, compact, expire, drop deleted tables."""
+        """One round: drop deleted tables, tier (or flush everything), checkpoint the WAL, compact, expire.
+
+        A partition whose step fails is logged and skipped: the others, and the checkpoint, go on. Flushing
+        and checkpointing run under the node's maintenance lock; compaction and expiry only under each
+        partition's own, so memory-pressure flushes of other partitions never wait behind them.
+        """
         async with self._maintenance_lock:
             now_ns = self.clock.now_ns()
-            flushed_rows = flushed_segments = compacted = expired = dropped = 0
+            flushed_rows = flushed_segments = compacted = expired = 0
             dropped = await self._drop_deleted_tables()
             for plan in self._flush_plans(now_ns, flush_all):
-                result = await plan.partition.flush(plan.buckets, self._measure_columns_for(plan.partition.table_id),
-                                                    self.wal.sync)
+                partition = plan.partition
+                try:
+                    result = await partition.flush(plan.buckets, self._measure_columns_for(partition.table_id),
+                                                   self.wal.sync)
+                except Exception as exc:  # noqa: BLE001 - one partition must not stop the others
+                    _log.error("cannot flush memory stores; they stay in memory and the WAL", error=repr(exc),
+                               partition=partition.directory, buckets=list(plan.buckets))
+                    continue
                 if result.segment is not None:
                     flushed_rows += result.rows
                     flushed_segments += 1
-                    _log.info("flushed memory stores to the magnetic store", partition=plan.partition.directory,
+                    _log.info("flushed memory stores to the magnetic store", partition=partition.directory,
                               buckets=list(plan.buckets), rows=result.rows, reason=plan.reason,
                               segment=result.segment.name, bytes=result.segment.info.bytes)
             checkpoint = await self._advance_checkpoint()
-            if compact:
-                for partition in list(self._partitions.values()):
+        if compact:
+            for partition in list(self._partitions.values()):
+                try:
                     compacted += await compaction.compact(
                         partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
                         self.config.compact_target_rows)
-            if expire:
-                expired = await self._expire(now_ns)
-            return MaintenanceReport(flushed_rows, flushed_segments, compacted, expired, dropped, checkpoint)
+                except Exception as exc:  # noqa: BLE001 - logged; the segments stay as they were
+                    _log.error("cannot compact a partition", partition=partition.directory, error=repr(exc))
+        if expire:
+            expired = await self._expire(now_ns)
+        return MaintenanceReport(flushed_rows, flushed_segments, compacted, expired, dropped, checkpoint)
 
     def _flush_plans(self, now_ns: int, flush_all: bool) -> list[tiering.FlushPlan]:
         partitions = list(self._partitions.values())
@@ -390,9 +430,18 @@ class TileStore:
         return plans
 
     async def _advance_checkpoint(self) -> int:
+        """Move the WAL checkpoint to the oldest entry a memory store (or an append in flight) still needs.
+
+        Read in this order: the next LSN, then the appends in flight, then the memory stores. An entry
+        below the next LSN is then either still in flight (its floor counts) or already in a memory store
+        (or flushed, hence in a segment), so the checkpoint never passes an entry whose rows are nowhere else.
+        """
         log = self.wal
-        needed = [lsn for p in self._partitions.values() if (lsn := p.first_lsn()) is not None]
-        checkpoint = min(needed) if needed else log.last_lsn + 1
+        candidates = [log.next_lsn]
+        with self._unapplied_lock:
+            candidates += self._unapplied.values()
+        candidates += [lsn for p in list(self._partitions.values()) if (lsn := p.first_lsn()) is not None]
+        checkpoint = min(candidates)
         if checkpoint > log.checkpoint_lsn:
             await asyncio.to_thread(log.checkpoint, checkpoint)
         return log.checkpoint_lsn
@@ -406,7 +455,11 @@ class TileStore:
             if facts is None:
                 continue
             cutoff = now_ns - facts.memory_retention_ns - facts.magnetic_retention_ns
-            removed += await retention.expire(partition, cutoff, self._measure_columns_for(partition.table_id))
+            try:
+                removed += await retention.expire(partition, cutoff, self._measure_columns_for(partition.table_id))
+            except Exception as exc:  # noqa: BLE001 - logged; retried next round
+                _log.error("cannot expire a partition", partition=partition.directory, error=repr(exc))
+                continue
             for bucket in [b for b, t in partition.tiles.items() if not t.mem.rows
                            and (b + 1) * layout.TILE_BUCKET_NS <= cutoff]:
                 del partition.tiles[bucket]

@@ -20,7 +20,7 @@ from services.storage.memstore import REASON_SAME_VERSION, AppendResult
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
 from tessera import layout
-from tessera.errors import InternalError, Throttled, ValidationError
+from tessera.errors import InternalError, NotFound, Throttled, ValidationError
 from tests.unit.storage import BASE_NS, Rec, ints, make_rows
 
 T = TypeVar("T")
@@ -356,7 +356,7 @@ def test_a_deleted_tables_data_is_removed_and_not_replayed(tmp_path: Path) -> No
             tables.gone.add("t1")
             assert (await store.maintain()).dropped_tables == 1
             assert store.list_tiles("t1", 0, 10**9) == [] and store.tile_rows(KEY).num_rows == 0
-            with pytest.raises(InternalError, match="deleted"):
+            with pytest.raises(NotFound, match="was deleted"):
                 await store.append(KEY, recs((2, 1.0)))
         assert not list((tmp_path / "data" / "magnetic" / "t1").glob("*/*"))
         async with opened(config(tmp_path), Tables({"t2": Facts()}, set())) as store:
