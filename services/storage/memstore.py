@@ -24,11 +24,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from services.storage.keyindex import KeyIndex, key_fingerprints
 from tessera import dedup, layout
 from tessera.errors import ValidationError
 
@@ -73,7 +75,6 @@ class Classified:
     to_store: pa.Table | None
     result: AppendResult
     supersedes_magnetic: bool
-    fingerprints: npt.NDArray[np.uint64]
     supersedes_memory: bool = False
 
 
@@ -116,9 +117,7 @@ def concat(tables: list[pa.Table]) -> pa.Table:
 
 def fingerprints(table: pa.Table) -> npt.NDArray[np.uint64]:
     """A 64-bit fingerprint of each row's key (series, time)."""
-    series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
-    times = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.uint64)
-    return layout.mix64(series ^ layout.mix64(times))
+    return key_fingerprints(*key_arrays(table))
 
 
 def key_arrays(table: pa.Table) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
@@ -126,6 +125,14 @@ def key_arrays(table: pa.Table) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.
     series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
     times = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.int64)
     return series, times
+
+
+def _column(table: pa.Table, name: str, as_type: pa.DataType) -> npt.NDArray[Any]:
+    column = table.column(name)
+    if column.type != as_type:
+        column = column.cast(as_type)
+    values: npt.NDArray[Any] = column.to_numpy()
+    return values
 
 
 def _key_lists(table: pa.Table) -> tuple[list[int], list[int], list[int], list[int]]:
@@ -152,17 +159,12 @@ class MemStore:
         self._generation = 0
         self._snapshot: pa.Table | None = None
         self._supersedes_magnetic = False
-        # (series, time) -> (version, vhash) of every key held here: exact, but ~100 bytes and a Python insert
-        # per row, so built only when a batch meets a stored key (retries, upserts, conflicts).
-        self._index: dict[Key, Stored] | None = None
-        # Sorted fingerprints of every key held here: a batch none of whose fingerprints is here is all new,
-        # the common case, classified in numpy.
-        self._fingerprints: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self._keys = KeyIndex()  # every key held here (frozen chunks included), with its versions
         self._types: dict[str, pa.DataType] = {}
         self.last_lsn = 0
         """LSN of the newest WAL entry applied here."""
         self.nbytes = 0
-        """Bytes of Arrow data held (frozen chunks included)."""
+        """Bytes held: Arrow data (frozen chunks included) and the key index."""
         self.last_append_monotonic = 0.0
 
     # -- classification and appends (the tile serialises these) ---------------------------------------------
@@ -179,26 +181,27 @@ class MemStore:
 
     def classify(self, rows: pa.Table, magnetic: MagneticLookup | None) -> Classified:
         """Apply the dedup rule to a batch against everything stored; changes nothing."""
-        prints = fingerprints(rows)
         series_arr, times_arr = key_arrays(rows)
         in_magnetic = magnetic(series_arr, times_arr) if magnetic is not None else {}
-        if not in_magnetic and self._all_new(prints):
-            return Classified(rows, AppendResult(rows.num_rows), False, prints)
+        if not in_magnetic and self._all_new(key_fingerprints(series_arr, times_arr)):
+            return Classified(rows, AppendResult(rows.num_rows), False)
+        found = self._keys.lookup(series_arr, times_arr)
+        held = found.held.tolist()
+        held_version, held_vhash = found.version.tolist(), found.vhash.tolist()
         series, times, versions, vhashes = _key_lists(rows)
         pending: dict[Key, Stored] = {}
         to_store: list[int] = []
         rejected: list[RejectedRow] = []
         duplicates = 0
         superseded = supersedes_magnetic = False
-        index = self._known()
         # While a flush holds chunks, a row they hold may be in a segment by the time this batch is read:
         # superseding any held row then counts as superseding the magnetic store.
         flushing = self._frozen > 0
         for i, key in enumerate(zip(series, times)):
             version, vhash = versions[i], vhashes[i]
             existing = pending.get(key)
-            if existing is None:
-                existing = index.get(key)
+            if existing is None and held[i]:
+                existing = (held_version[i], held_vhash[i])
             from_magnetic = False
             if existing is None:
                 existing = in_magnetic.get(key)
@@ -217,24 +220,19 @@ class MemStore:
                 rejected.append(RejectedRow(i, REASON_SAME_VERSION, existing[0]))
         result = AppendResult(len(to_store) + duplicates, rejected)
         if not to_store:
-            return Classified(None, result, False, prints[:0])
+            return Classified(None, result, False)
         if len(to_store) == rows.num_rows:
             stored = rows
         else:
             stored = rows.take(pa.array(to_store, pa.int64()))
-        return Classified(stored, result, supersedes_magnetic, prints[np.asarray(to_store, dtype=np.int64)],
-                          superseded)
+        return Classified(stored, result, supersedes_magnetic, superseded)
 
-    def add(self, rows: pa.Table, lsn: int, prints: npt.NDArray[np.uint64], supersedes_magnetic: bool,
-            supersedes_memory: bool = True, now_monotonic: float = 0.0) -> None:
+    def add(self, rows: pa.Table, lsn: int, supersedes_magnetic: bool, supersedes_memory: bool = True,
+            now_monotonic: float = 0.0) -> None:
         """Hold rows that the WAL entry ``lsn`` made durable (or will: the caller syncs after)."""
-        if self._index is not None:  # once built, the exact index is kept up to date
-            series, times, versions, vhashes = _key_lists(rows)
-            for key, stored in zip(zip(series, times), zip(versions, vhashes)):
-                old = self._index.get(key)
-                if old is None or stored > old:
-                    self._index[key] = stored
-        self._add_fingerprints(prints)
+        series, times = key_arrays(rows)
+        self._keys.add(series, times, _column(rows, layout.VERSION, pa.int64()),
+                       _column(rows, layout.VALUE_HASH, pa.uint64()))
         with self._lock:
             self._chunks.append(rows)
             self._chunk_lsns.append(lsn)
@@ -245,34 +243,25 @@ class MemStore:
             self._supersedes_magnetic = self._supersedes_magnetic or supersedes_magnetic
             self._generation += 1
             self._snapshot = None
-            self.nbytes += rows.nbytes
+            self.nbytes = sum(c.nbytes for c in self._chunks) + self._keys.nbytes
             self.last_lsn = max(self.last_lsn, lsn)
             self.last_append_monotonic = now_monotonic
-
-    def _known(self) -> dict[Key, Stored]:
-        if self._index is None:
-            with self._lock:
-                chunks = list(self._chunks)
-            index: dict[Key, Stored] = {}
-            if chunks:
-                series, times, versions, vhashes = _key_lists(dedup.latest_versions(concat(chunks)))
-                index = dict(zip(zip(series, times), zip(versions, vhashes)))
-            self._index = index
-        return self._index
 
     def _all_new(self, prints: npt.NDArray[np.uint64]) -> bool:
         ordered = np.sort(prints)
         if ordered.size > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
             return False  # a key repeats within the batch
-        known = self._fingerprints
-        if known.size == 0:
-            return True
-        pos = np.minimum(np.searchsorted(known, ordered), known.size - 1)
-        return not bool(np.any(known[pos] == ordered))
+        return not self._keys.might_hold_any(ordered)
 
-    def _add_fingerprints(self, prints: npt.NDArray[np.uint64]) -> None:
-        new = np.sort(prints)
-        self._fingerprints = np.insert(self._fingerprints, np.searchsorted(self._fingerprints, new), new)
+    def _rebuild_keys(self, remaining: list[pa.Table]) -> None:
+        """The key index of what is left after a flush or an expiry (caller holds the lock)."""
+        self._keys = KeyIndex()
+        if remaining:
+            rows = concat(remaining)
+            series, times = key_arrays(rows)
+            self._keys.add(series, times, _column(rows, layout.VERSION, pa.int64()),
+                           _column(rows, layout.VALUE_HASH, pa.uint64()))
+        self.nbytes = sum(c.nbytes for c in remaining) + self._keys.nbytes
 
     # -- reads ---------------------------------------------------------------------------------------------
 
@@ -315,7 +304,7 @@ class MemStore:
                     self._chunks = [table]
                     self._chunk_lsns = [min(self._chunk_lsns)]
                     self._needs_dedup = False
-                    self.nbytes = table.nbytes
+                    self.nbytes = table.nbytes + self._keys.nbytes
         return table
 
     # -- flushing ------------------------------------------------------------------------------------------
@@ -341,9 +330,7 @@ class MemStore:
             self._generation += 1
             self._snapshot = None
             remaining = list(self._chunks)
-            self.nbytes = sum(c.nbytes for c in remaining)
-            self._index = None  # rebuilt from what remains the next time a batch needs it
-            self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+            self._rebuild_keys(remaining)
             self._needs_dedup = len(remaining) > 1
             self._supersedes_magnetic = bool(remaining) and self._supersedes_magnetic
 
@@ -377,8 +364,5 @@ class MemStore:
             self._chunk_lsns = [lsn for _, lsn in pairs]
             self._generation += 1
             self._snapshot = None
-            self.nbytes = sum(c.nbytes for c in self._chunks)
-            remaining = list(self._chunks)
-            self._index = None
-            self._fingerprints = np.sort(fingerprints(concat(remaining))) if remaining else np.empty(0, np.uint64)
+            self._rebuild_keys(list(self._chunks))
         return dropped

@@ -36,7 +36,7 @@ from services.storage import compaction, retention, tiering, walentry
 from services.storage.blobstore import LocalBlobStore
 from services.storage.config import StorageConfig
 from services.storage.manifest import Manifest
-from services.storage.memstore import AppendResult, check_column_types, check_rows, empty_table, fingerprints
+from services.storage.memstore import AppendResult, check_column_types, check_rows, empty_table
 from services.storage.nodewal import NodeLog
 from services.storage.partition import Partition, Tile
 from services.storage.scan import ScanResult, scan_views
@@ -174,7 +174,7 @@ class TileStore:
             tile = partition.tile(key.bucket)
             # Either flag means the rows may replace rows that are now in a segment: deduplicate across tiers.
             across = flags.supersedes_magnetic or flags.supersedes_memory
-            tile.mem.add(rows, entry.lsn, fingerprints(rows), across, flags.supersedes_memory, now)
+            tile.mem.add(rows, entry.lsn, across, flags.supersedes_memory, now)
             self.replayed_entries += 1
 
     async def _mark_lost_entries(self) -> None:
@@ -290,8 +290,7 @@ class TileStore:
             self._unapplied[token] = self._log.next_lsn  # at most the LSN the append below gets
         try:
             lsn = self._log.append(payload)  # raises before any state changes
-            tile.mem.add(stored, lsn, classified.fingerprints, flags.supersedes_magnetic, flags.supersedes_memory,
-                         time.monotonic())
+            tile.mem.add(stored, lsn, flags.supersedes_magnetic, flags.supersedes_memory, time.monotonic())
         finally:
             with self._unapplied_lock:
                 del self._unapplied[token]

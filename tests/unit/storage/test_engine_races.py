@@ -70,14 +70,14 @@ def test_an_upsert_while_a_flush_holds_the_old_version_leaves_only_the_new_one_v
 def test_the_checkpoint_never_passes_an_append_still_between_its_wal_write_and_its_memory_store(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tilestore_module, "INLINE_ROWS", 4)  # a bulk batch: classified in a worker thread
-    real = MemStore._add_fingerprints
+    real = MemStore.add
 
-    def slow(self: MemStore, prints: Any) -> None:
-        if len(prints) > 4:
+    def slow(self: MemStore, rows: pa.Table, *args: Any, **kw: Any) -> None:
+        if rows.num_rows > 4:
             time.sleep(0.2)
-        real(self, prints)
+        real(self, rows, *args, **kw)
 
-    monkeypatch.setattr(MemStore, "_add_fingerprints", slow)
+    monkeypatch.setattr(MemStore, "add", slow)
 
     async def go() -> None:
         store = TileStore(cfg(tmp_path))
