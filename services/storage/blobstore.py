@@ -38,7 +38,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from services.storage.nodewal import fsync_dir
+from services.storage.durable import fsync_dir, make_dirs
 from tessera.errors import InternalError, ValidationError
 
 TEMPORARY_PREFIX = ".tmp-"
@@ -168,7 +168,7 @@ class LocalBlobStore(_ArrowBlobStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
         try:
-            _make_dirs_durably(self.root)
+            make_dirs(self.root)
         except OSError as exc:
             raise InternalError(f"cannot create blob store directory {self.root}: {exc}") from exc
         super().__init__(pafs.SubTreeFileSystem(str(self.root), pafs.LocalFileSystem()), str(self.root))
@@ -178,7 +178,7 @@ class LocalBlobStore(_ArrowBlobStore):
         target = self.root / check_path(path)
         temporary = target.parent / f"{TEMPORARY_PREFIX}{target.name}-{uuid.uuid4().hex}"
         try:
-            _make_dirs_durably(target.parent)
+            make_dirs(target.parent)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
                 view = memoryview(data)
@@ -218,23 +218,6 @@ class LocalBlobStore(_ArrowBlobStore):
         except OSError as exc:
             raise InternalError(f"cannot sweep temporary blobs in {self.root}: {exc}") from exc
         return removed
-
-
-def _make_dirs_durably(directory: Path) -> None:
-    """Create ``directory`` and any missing parents, fsyncing each new directory's parent."""
-    missing = []
-    probe = directory
-    while not probe.is_dir():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    for new in reversed(missing):
-        try:
-            new.mkdir()
-        except FileExistsError:
-            continue  # created meanwhile by a concurrent put; its creator makes it durable
-        fsync_dir(new.parent)
 
 
 class FileSystemBlobStore(_ArrowBlobStore):

@@ -20,7 +20,7 @@ import pyarrow as pa
 from services.storage.manifest import SegmentEntry
 from services.storage.memstore import concat
 from services.storage.partition import Partition
-from services.storage.segments import encode_segment, read_segment
+from services.storage.segments import read_segment
 from tessera import dedup
 
 
@@ -60,10 +60,8 @@ async def compact(partition: Partition, measure_columns: Callable[[pa.Table], li
             rows = await asyncio.to_thread(_merged_rows, partition, run)
             # The merged file no longer needs deduplicating against older files only if the run was all of them.
             supersedes = any(s.supersedes for s in run) and {s.name for s in run} != everything
-            name = await partition.reserve_name()
-            encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows))
-            await asyncio.to_thread(partition.store.put, f"{partition.directory}/{name}", encoded.data)
-            await partition.replace_segments(run, [SegmentEntry(name, encoded.info, supersedes)])
+            merged = await partition.write_segment(rows, measure_columns(rows), supersedes)
+            await partition.replace_segments(run, [merged])
             replaced += len(run)
     return replaced
 

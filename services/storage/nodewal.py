@@ -45,6 +45,7 @@ from typing import Self
 
 import structlog
 
+from services.storage.durable import fsync_dir, make_dirs
 from services.storage.walformat import (
     CHECKPOINT_FILE,
     HEADER,
@@ -56,9 +57,7 @@ from services.storage.walformat import (
     Segment,
     covered_count,
     entry_header,
-    fsync_dir,
     lock_directory,
-    make_dirs,
     segment_name,
     write_checkpoint,
 )

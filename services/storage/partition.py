@@ -280,12 +280,15 @@ class Partition:
                     deletable.append(s.name)
         await asyncio.to_thread(self._delete_files, deletable)
 
-    async def reserve_name(self) -> str:
-        """A fresh segment file name (the caller holds ``maintenance``)."""
+    async def write_segment(self, rows: pa.Table, measure_columns: list[str], supersedes: bool) -> SegmentEntry:
+        """Encode rows into a new segment file, durable but not yet listed (the caller holds ``maintenance``
+        and commits it with ``replace_segments``)."""
         name, reserved = self.manifest.segment_name()
         with self._state:
             self.manifest = reserved
-        return name
+        encoded = await asyncio.to_thread(encode_segment, rows, measure_columns)
+        await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
+        return SegmentEntry(name, encoded.info, supersedes)
 
     async def mark_incomplete(self, buckets: Iterable[int]) -> None:
         """Record that these buckets lost rows (they take no part as a complete replica until repaired)."""

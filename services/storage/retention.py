@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from services.storage.manifest import SegmentEntry
 from services.storage.partition import Partition
-from services.storage.segments import encode_segment, read_segment
+from services.storage.segments import read_segment
 from tessera import layout
 
 
@@ -40,9 +40,6 @@ async def expire(partition: Partition, cutoff_ns: int, measure_columns: Callable
                                             end_ns=2**63 - 1)).table
             removed -= kept.num_rows
             if kept.num_rows:
-                name = await partition.reserve_name()
-                encoded = await asyncio.to_thread(encode_segment, kept, measure_columns(kept))
-                await asyncio.to_thread(partition.store.put, f"{partition.directory}/{name}", encoded.data)
-                new.append(SegmentEntry(name, encoded.info, seg.supersedes))
+                new.append(await partition.write_segment(kept, measure_columns(kept), seg.supersedes))
         await partition.replace_segments(old, new)
     return removed

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from services.storage.blobstore import BlobStore
+from services.storage.keyindex import key_fingerprints
 from services.storage.segment_codecs import (
     COMPUTED,
     DICT,
@@ -263,12 +264,12 @@ def lookup_keys(store: BlobStore, path: str, series: npt.ArrayLike, times: npt.A
         plan = _Plan(seg, None, True)
         groups = [g for g in range(seg.meta.num_row_groups) if len(s) and _near_keys(seg, g, s, t)]
         wanted = set(zip(s.tolist(), t.tolist()))
-        fingerprints = _fingerprints(s, t)
+        fingerprints = key_fingerprints(s, t)
 
         def stored_and_wanted(first: pa.Table) -> npt.NDArray[np.bool_]:
             rs = first.column(layout.SERIES).to_numpy()
             rt = _times_ns(first.column(layout.TIME))
-            mask = np.isin(_fingerprints(rs, rt), fingerprints)
+            mask = np.isin(key_fingerprints(rs, rt), fingerprints)
             for i in np.flatnonzero(mask):  # equal fingerprints almost always mean equal keys: confirm
                 mask[i] = (int(rs[i]), int(rt[i])) in wanted
             return mask
@@ -301,9 +302,7 @@ def _unsigned(value: int) -> int:
     return value % 2**64
 
 
-def _fingerprints(series: npt.NDArray[np.uint64], times: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
-    """A 64-bit mix of each key (series, time): equal keys, equal fingerprints."""
-    return layout.mix64(series ^ layout.mix64(times.view(np.uint64)))
+
 
 
 def read_info(store: BlobStore, path: str) -> SegmentInfo:

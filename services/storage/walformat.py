@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from services.storage.durable import fsync_dir
 from tessera.errors import InternalError
 
 MAGIC = 0xD3C7A91E
@@ -69,15 +70,6 @@ class Found(NamedTuple):
 def segment_name(first_lsn: int) -> str:
     """File name of the segment whose first entry has LSN ``first_lsn``."""
     return f"{first_lsn:020d}.seg"
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so that entries created in or removed from it survive a crash."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def entry_header(lsn: int, length: int, payload_crc: int) -> bytes:
@@ -175,15 +167,3 @@ def lock_directory(directory: Path) -> int:
         os.close(fd)
         raise InternalError(f"cannot open WAL {directory}: another NodeLog holds {path}") from None
     return fd
-
-
-def make_dirs(directory: Path) -> None:
-    """Create directory and missing parents, fsyncing each parent so the new entries are durable."""
-    missing: list[Path] = []
-    path = directory
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for path in reversed(missing):
-        path.mkdir(exist_ok=True)
-        fsync_dir(path.parent)

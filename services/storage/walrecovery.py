@@ -32,6 +32,7 @@ from pathlib import Path
 
 import structlog
 
+from services.storage.durable import fsync_dir
 from services.storage.walformat import (
     CHECKPOINT_FILE,
     HEADER,
@@ -40,7 +41,6 @@ from services.storage.walformat import (
     LogEntry,
     Segment,
     covered_count,
-    fsync_dir,
     list_segments,
     parse_entry,
     read_checkpoint,
