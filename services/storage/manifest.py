@@ -9,8 +9,6 @@ crash at any point leaves either the old or the new set of files, never a mix: n
 
 ``flushed_lsn`` records, per bucket, the newest WAL entry whose rows are in the segments: WAL replay skips
 that tile's entries up to it, since the WAL's checkpoint can lag behind (it is the minimum over all tiles).
-``incomplete`` lists buckets that lost rows (WAL corruption) and must not count as a complete replica until
-repaired.
 """
 
 from __future__ import annotations
@@ -69,7 +67,6 @@ class Manifest:
     generation: int = 0
     segments: tuple[SegmentEntry, ...] = ()
     flushed_lsn: Mapping[int, int] = field(default_factory=dict)
-    incomplete: frozenset[int] = frozenset()
     next_segment: int = 1
     """Sequence number for the next segment file's name (names are never reused)."""
 
@@ -100,17 +97,12 @@ class Manifest:
         kept = tuple(s for s in self.segments if s.name not in gone)
         return replace(self, generation=self.generation + 1, segments=(*kept, *new))
 
-    def with_incomplete(self, buckets: Iterable[int]) -> Manifest:
-        """Buckets that lost rows and need repair before they count as complete."""
-        return replace(self, generation=self.generation + 1, incomplete=self.incomplete | frozenset(buckets))
-
     def to_bytes(self) -> bytes:
         """The manifest as JSON bytes."""
         return json.dumps({
             "format": FORMAT, "generation": self.generation, "next_segment": self.next_segment,
             "segments": [s.to_json() for s in self.segments],
             "flushed_lsn": {str(b): lsn for b, lsn in sorted(self.flushed_lsn.items())},
-            "incomplete": sorted(self.incomplete),
         }, separators=(",", ":")).encode()
 
     @classmethod
@@ -124,7 +116,6 @@ class Manifest:
                 generation=int(doc["generation"]),
                 segments=tuple(SegmentEntry.from_json(s) for s in doc["segments"]),
                 flushed_lsn={int(b): int(lsn) for b, lsn in doc["flushed_lsn"].items()},
-                incomplete=frozenset(int(b) for b in doc.get("incomplete", [])),
                 next_segment=int(doc.get("next_segment", 1)),
             )
         except (ValueError, KeyError, TypeError) as exc:

@@ -290,6 +290,19 @@ class NodeLog:
             self._check_usable(action)
 
     def _roll(self, lsn: int) -> tuple[Segment, int]:
+        """Start the segment of entry ``lsn``; the caller holds the lock.
+
+        The full segment is fsynced first: otherwise a power cut could keep entries of the new segment
+        while unsynced pages of the old one are lost, which recovery would have to report as corruption in
+        the middle of the log although nothing lost was ever acknowledged.
+        """
+        old = self._segments[-1].path
+        assert self._active_fd is not None  # checked by _writable_fd under the same lock
+        try:
+            os.fsync(self._active_fd)
+        except OSError as exc:
+            self._failed = f"fsync of {old} failed ({exc}); the log can no longer be trusted"
+            raise InternalError(f"cannot sync WAL segment {old} before starting the next: {exc}") from exc
         path = self.directory / segment_name(lsn)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)

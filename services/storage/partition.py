@@ -144,7 +144,7 @@ class Partition:
             dedup_across = any(s.supersedes for s in segments) or any(t.mem.supersedes_magnetic for t in tiles)
             names = [s.name for s in segments]
             return TileView(self.directory, self.store, wanted, memory, segments, dedup_across,
-                            manifest.incomplete & wanted, functools.partial(self._unpin, names))
+                            functools.partial(self._unpin, names))
 
     def _unpin(self, names: Sequence[str]) -> None:
         doomed = []
@@ -289,14 +289,6 @@ class Partition:
         encoded = await asyncio.to_thread(encode_segment, rows, measure_columns)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
         return SegmentEntry(name, encoded.info, supersedes)
-
-    async def mark_incomplete(self, buckets: Iterable[int]) -> None:
-        """Record that these buckets lost rows (they take no part as a complete replica until repaired)."""
-        async with self.maintenance:
-            updated = self.manifest.with_incomplete(buckets)
-            await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
-            with self._state:
-                self.manifest = updated
 
     def idle_seconds(self, bucket: int) -> float:
         """Seconds since the tile of a bucket last took an append."""

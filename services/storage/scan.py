@@ -85,7 +85,7 @@ def output_columns(schema: Sequence[tuple[str, str]], columns: Sequence[str], wi
 
 def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], schema: Sequence[tuple[str, str]],
                columns: Sequence[str], predicate: str, start_ns: int, end_ns: int, with_keys: bool,
-               want_rows: bool, predicate_columns: Sequence[str] = ()) -> ScanResult:
+               want_rows: bool, predicate_columns: Sequence[str] = (), incomplete: Sequence[str] = ()) -> ScanResult:
     """The blocking body of a scan, run in a worker thread.
 
     Only the columns the output, the digest and the predicate need are read, and DuckDB sees column names
@@ -101,11 +101,9 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
         read_columns = None
     bytes_scanned = 0
     parts = []
-    incomplete: list[str] = []
     for view in views:
         got = view.read(ReadFilter(start_ns, end_ns, view.buckets, read_columns))
         bytes_scanned += got.bytes_read
-        incomplete += [f"{view.directory}_{b}" for b in sorted(view.incomplete)]
         if got.table.num_rows:
             parts.append(conform(got.table, schema))
     table = pa.concat_tables(parts) if parts else conform(empty_table(), schema)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ _log = structlog.get_logger()
 INLINE_ROWS = 2048
 """Batches up to this many rows are classified on the event loop; bigger ones in a worker thread."""
 DELETED_MARKER = "deleted"
+LOST_WAL_MARKER = "wal-lost.json"
+"""In the magnetic store's root: WAL ranges lost to corruption; while present, no tile here counts as complete."""
 
 
 class TableFacts(Protocol):
@@ -111,6 +114,7 @@ class TileStore:
         self._log: NodeLog | None = None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
+        self._lost_wal = False
         self._duck: Sessions | None = None
         self._closed = False
         self._maintainer: asyncio.Task[None] | None = None
@@ -178,19 +182,26 @@ class TileStore:
             self.replayed_entries += 1
 
     async def _mark_lost_entries(self) -> None:
+        """A WAL that lost entries in the middle leaves this replica unable to vouch for any tile.
+
+        Which tiles the lost entries held cannot be known (their bytes are what was lost), so until repair
+        refills this replica from its peers every scan reports its tiles incomplete and the coordinator reads
+        the other replicas. The lost ranges are kept in ``magnetic/wal-lost.json``: the WAL segment holding
+        the damage is deleted by a later checkpoint, the marker stays until repair removes it.
+        """
         assert self._log is not None
-        lost = self._log.recovery.lost
-        if not lost:
-            return
-        newest_lost = max(last for _, last in lost)
-        marked = 0
-        for partition in list(self._partitions.values()):
-            suspect = [b for b in partition.buckets() if partition.flushed_lsn(b) < newest_lost]
-            if suspect:
-                await partition.mark_incomplete(suspect)
-                marked += len(suspect)
-        _log.error("WAL entries were lost to corruption; every tile that may have had rows in them is marked "
-                   "incomplete until repaired", lost_lsn_ranges=lost, tiles_marked=marked)
+        known: list[list[int]] = []
+        if await asyncio.to_thread(self.store.exists, LOST_WAL_MARKER):
+            known = json.loads(await asyncio.to_thread(self.store.read, LOST_WAL_MARKER))["lost_lsn_ranges"]
+        fresh = [[first, last] for first, last in self._log.recovery.lost if [first, last] not in known]
+        if fresh:
+            known += fresh
+            body = json.dumps({"lost_lsn_ranges": known}).encode()
+            await asyncio.to_thread(self.store.put, LOST_WAL_MARKER, body)
+            _log.error("WAL entries were lost to corruption in the middle of the log; this replica reports every "
+                       "tile incomplete until repair refills it from its peers", lost_lsn_ranges=fresh,
+                       marker=LOST_WAL_MARKER)
+        self._lost_wal = bool(known)
 
     async def close(self) -> None:
         """Stop the mover, sync and close the WAL; safe to call twice. Memory stores stay in the WAL."""
@@ -332,8 +343,11 @@ class TileStore:
             views = []
             try:
                 views = [p.view(buckets) for p, buckets in partitions]
+                incomplete = []
+                if self._lost_wal:  # even a tile this replica no longer knows may have had rows in the lost entries
+                    incomplete = [k.dir_name() for k in dict.fromkeys(tiles)] or ["every tile: WAL entries were lost"]
                 return scan_views(cursor, views, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows,
-                                  predicate_columns)
+                                  predicate_columns, incomplete)
             finally:
                 for view in views:
                     view.release()

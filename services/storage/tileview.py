@@ -61,8 +61,6 @@ class TileView:
     segments: list[SegmentEntry]
     dedup_across: bool
     """A memory row or segment may supersede a row of an older segment: deduplicate what is read."""
-    incomplete: frozenset[int] = frozenset()
-    """Buckets of this view that lost rows and await repair."""
     _release: Callable[[], None] | None = None
 
     def read(self, flt: ReadFilter) -> ViewRead:
