@@ -265,6 +265,14 @@ class TableCatalog:
             raise errors.Unavailable("the WatchTables stream ended before a complete snapshot")
 
     def _end_snapshot(self, seen: set[str], revision: int) -> None:
+        newest = max((t.revision for t in self._tables.values()), default=0)
+        if revision < newest:
+            # etcd's revisions only grow: a snapshot older than what this node already saw comes from another
+            # or a restored etcd. Its absences prove nothing, and acting on them would delete live data.
+            log.error("table_catalog_revision_went_backwards: no deletion inferred from this snapshot",
+                      snapshot_revision=revision, newest_seen=newest, missing=len(set(self._tables) - seen))
+            self._synced.set()
+            return
         # A table learnt after the snapshot's read (a fetch racing it) is newer than the snapshot, not gone.
         for table_id, info in list(self._tables.items()):
             if table_id not in seen and not info.deleted and info.revision <= revision:

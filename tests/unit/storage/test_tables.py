@@ -224,6 +224,20 @@ def test_a_snapshot_cut_short_deletes_nothing_and_a_complete_one_does() -> None:
     _run(scenario, _with_tables(_table("t1"), _table("t2")))
 
 
+def test_a_snapshot_from_an_etcd_whose_revision_went_backwards_deletes_nothing() -> None:
+    async def scenario(h: Harness, tables: TableCatalog) -> None:
+        assert await tables.wait_synced(3)
+        await h.stop()
+        h.fake.tables.clear()  # discovery now points at an empty (or restored) etcd
+        h.fake.revision = 3
+        await h.start()
+        await _until(lambda: h.fake.streams_opened >= 2)
+        await asyncio.sleep(0.3)
+        assert not tables.deleted("t1") and tables.get("t1") is not None
+
+    _run(scenario, _with_tables(_table("t1")))
+
+
 def test_the_cache_is_kept_and_nothing_is_deleted_while_discovery_is_down() -> None:
     async def scenario(h: Harness, tables: TableCatalog) -> None:
         assert await tables.wait_synced(3)
