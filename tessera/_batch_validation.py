@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tessera import layout, limits
+from tessera import layout, limits, partition_key
 from tessera.errors import ValidationError
 from tessera.v1 import common_pb2, ingest_pb2
 from tessera.validation import (
@@ -81,6 +81,7 @@ def validate_batch(request: ingest_pb2.WriteBatchRequest, ctx: TableContext) -> 
     versions = _versions(request.version_column, columns, n, rej)
     dims = {name: columns[name].cast(pa.string()) for name in dim_cols}
     dim_bytes = _check_dimensions(dims, rej)
+    _check_required_dimension(ctx.required_dimension, dims, n, rej)
     measures = {name: _measure(name, columns[name], rej) for name in measure_cols if columns[name].type != pa.null()}
     _check_measures(measures, dim_bytes + name_bytes, rej)
     schema = _check_schema(dims, measures, ctx, rej)
@@ -285,6 +286,14 @@ def _check_dimensions(dims: dict[str, pa.Array], rej: _Rejections) -> np.ndarray
             lambda i: f"the row's dimension names and values are {size[i]} bytes; the limit is "
                       f"{limits.MAX_SERIES_KEY_BYTES} bytes per series")
     return size
+
+
+def _check_required_dimension(name: str | None, dims: dict[str, pa.Array], n: int, rej: _Rejections) -> None:
+    """Reject the rows lacking the table's REQUIRED partition-key dimension (NULL, or no such column)."""
+    if name is None:
+        return
+    lacking = dims[name].is_null().to_numpy(zero_copy_only=False) if name in dims else np.ones(n, dtype=bool)
+    rej.add(lacking, partition_key.missing_reason("the row", name))
 
 
 def _measure(name: str, arr: pa.Array, rej: _Rejections) -> _Measure:

@@ -86,6 +86,8 @@ def _validated(groups: list[_Group], n: int, ctx: TableContext) -> Validated | N
     schema, window = Schema(ctx.columns), TimeWindow.of(ctx)
     tables: list[pa.Table] = []
     for group in groups:  # in order of each shape's first record, as the per-record validator sees them
+        if ctx.required_dimension is not None and ctx.required_dimension not in group.key[0]:
+            return None  # records lacking the partition key: the exact path rejects them with the reason
         uses = _shape_uses(group.key)
         if uses is None or schema.problem(uses) is not None:
             return None

@@ -17,6 +17,7 @@ import pyarrow as pa
 from tessera import errors
 from tessera.client import Client
 from tessera.records import RecordLike
+from tessera.v1 import catalog_pb2
 
 DEFAULT_HOME = pathlib.Path(os.environ.get("TESSERA_HOME", pathlib.Path.home() / ".tessera"))
 
@@ -225,22 +226,24 @@ def cmd_database(args: argparse.Namespace) -> int:
 def cmd_table(args: argparse.Namespace) -> int:
     with Client(_discovery(args)) as client:
         if args.action == "list":
-            print_table(["table", "memory_h", "magnetic_d", "magnetic_writes"], [
+            print_table(["table", "memory_h", "magnetic_d", "magnetic_writes", "partition_key"], [
                 [t.table_name, t.retention_properties.memory_store_retention_period_in_hours,
                  t.retention_properties.magnetic_store_retention_period_in_days,
-                 t.magnetic_store_write_properties.enable_magnetic_store_writes]
+                 t.magnetic_store_write_properties.enable_magnetic_store_writes, _key_text(t)]
                 for t in client.list_tables(args.database)])
             return 0
         if not args.name:
             raise errors.ValidationError("table name is required for this action")
         if args.action == "create":
             _describe(client.create_table(args.database, args.name, args.memory_hours, args.magnetic_days,
-                                          args.magnetic_writes, cells=args.cells.split(",") if args.cells else ()))
+                                          args.magnetic_writes, cells=args.cells.split(",") if args.cells else (),
+                                          partition_key=_partition_key_arg(args),
+                                          partition_key_enforcement=args.partition_key_enforcement or ""))
         elif args.action == "describe":
             _describe(client.describe_table(args.database, args.name))
         elif args.action == "update":
             _describe(client.update_table(args.database, args.name, args.memory_hours, args.magnetic_days,
-                                          args.magnetic_writes))
+                                          args.magnetic_writes, partition_key_enforcement=args.partition_key_enforcement))
         elif args.action == "delete":
             client.delete_table(args.database, args.name)
             print(f"deleted table {args.database}.{args.name}")
@@ -248,6 +251,23 @@ def cmd_table(args: argparse.Namespace) -> int:
             cells = args.cells.split(",") if args.cells else [c.cell for c in client.cells()]
             _describe(client.split_table(args.database, args.name, cells))
     return 0
+
+
+def _partition_key_arg(args: argparse.Namespace) -> dict[str, str] | None:
+    """The CompositePartitionKey entry `table create` asks for, or None."""
+    if args.partition_key_type is None and args.partition_key is None:
+        if args.partition_key_enforcement:
+            raise errors.ValidationError("--partition-key-enforcement needs --partition-key NAME (or "
+                                         "--partition-key-type MEASURE)")
+        return None
+    return {"Type": args.partition_key_type or "DIMENSION", "Name": args.partition_key or "",
+            "EnforcementInRecord": args.partition_key_enforcement or ""}
+
+
+def _key_text(table: catalog_pb2.Table) -> str:
+    """A table's partition key in a few words, e.g. 'DIMENSION host REQUIRED'."""
+    return ", ".join(" ".join(p for p in (k.type, k.name, k.enforcement_in_record) if p)
+                     for k in table.schema.composite_partition_key)
 
 
 def _read_file(path: pathlib.Path) -> tuple[str, object]:
@@ -315,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--magnetic-writes", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
     tb.add_argument("--cells", help="create: spread the new table over these cells (comma-separated); "
                     "split: the cells to spread an existing table over (default: every cell)")
+    tb.add_argument("--partition-key", metavar="NAME", help="create: partition the table by this dimension "
+                    "(Schema.CompositePartitionKey); queries pinning it with = or IN read only its ranges")
+    tb.add_argument("--partition-key-type", choices=["DIMENSION", "MEASURE"],
+                    help="create: DIMENSION (default with --partition-key) or MEASURE (partition by measure_name)")
+    tb.add_argument("--partition-key-enforcement", choices=["REQUIRED", "OPTIONAL"],
+                    help="create/update: whether every record must carry the partition key dimension")
     tb.set_defaults(fn=cmd_table)
     wr = sub.add_parser("write", help="write a CSV or JSON-lines file into a table")
     wr.add_argument("database")

@@ -16,7 +16,7 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar, cast
 
 import grpc
@@ -25,6 +25,8 @@ import pyarrow as pa
 import tenacity
 
 from tessera import arrowipc, errors, layout, limits, record_columns
+from tessera._batch_validation import DEFAULT_MEASURE_NAME
+from tessera.partition_key import DIMENSION, MEASURE, PartitionKey, column_hashes, of_route
 from tessera.records import RecordLike, routing_hash, to_record
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import (
@@ -151,13 +153,21 @@ class Client:
 
     def create_table(self, database: str, table: str, memory_retention_hours: int | None = None,
                      magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
-                     cells: Sequence[str] = ()) -> catalog_pb2.Table:
+                     cells: Sequence[str] = (), partition_key: PartitionKeyLike | None = None,
+                     partition_key_enforcement: str = "") -> catalog_pb2.Table:
         """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic).
 
+        ``partition_key`` is Timestream's ``Schema.CompositePartitionKey``: a dimension name (with
+        ``partition_key_enforcement`` REQUIRED or OPTIONAL), or the boto3 form, a list of
+        ``{"Type": "DIMENSION"|"MEASURE", "Name": ..., "EnforcementInRecord": ...}`` (or one such dict).
         ``cells`` (a Tessera extension) spreads the table over those cells from the start.
         """
         req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table, cells=list(cells))
         _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes)
+        if partition_key is not None:
+            req.schema.CopyFrom(_schema(partition_key, partition_key_enforcement))
+        elif partition_key_enforcement:
+            raise errors.ValidationError("partition_key_enforcement needs a partition_key (a dimension name)")
         return cast(catalog_pb2.TableResponse, self._control(self._discovery.CreateTable, req)).table
 
     def describe_table(self, database: str, table: str) -> catalog_pb2.Table:
@@ -166,12 +176,19 @@ class Client:
                     catalog_pb2.DescribeTableRequest(database_name=database, table_name=table))).table
 
     def update_table(self, database: str, table: str, memory_retention_hours: int | None = None,
-                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None
-                     ) -> catalog_pb2.Table:
-        """UpdateTable: retention (both values) and/or magnetic-store writes."""
+                     magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
+                     partition_key_enforcement: str | None = None) -> catalog_pb2.Table:
+        """UpdateTable: retention (both values), magnetic-store writes and/or the partition key's
+        EnforcementInRecord (the only part of the key Timestream lets change)."""
         req = catalog_pb2.UpdateTableRequest(database_name=database, table_name=table)
-        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes,
-                        current=self.describe_table(database, table))
+        current = self.describe_table(database, table)
+        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes, current=current)
+        if partition_key_enforcement is not None:
+            req.schema.CopyFrom(current.schema)
+            for key in req.schema.composite_partition_key:
+                key.enforcement_in_record = partition_key_enforcement
+            if not req.schema.composite_partition_key:  # let the catalog explain why this cannot be done
+                req.schema.composite_partition_key.add(enforcement_in_record=partition_key_enforcement)
         self._routes.pop((database, table), None)
         return cast(catalog_pb2.TableResponse, self._control(self._discovery.UpdateTable, req)).table
 
@@ -297,15 +314,18 @@ class Client:
                 return self._records_request(database, table, route, common,
                                              records_arrow=record_columns.to_ipc(columns.take(pa.array(rows))))
 
-            return self._write_routed(database, table, record_columns.routing_hashes(batch, common),
-                                      RECORDS_ARROW_CHUNK, "WriteRecords", columnar)
+            return self._write_routed(database, table, lambda key: record_columns.routing_hashes(batch, common, key),
+                                      len(records), RECORDS_ARROW_CHUNK, "WriteRecords", columnar)
         recs = [to_record(r, f"Records[{i}]") for i, r in enumerate(records)]
 
         def messages(rows: np.ndarray, route: common_pb2.TableRoute) -> Any:
             return self._records_request(database, table, route, common, records=[recs[i] for i in rows.tolist()])
 
-        hashes = np.array([routing_hash(r, common) for r in recs], dtype=np.uint64)
-        return self._write_routed(database, table, hashes, limits.MAX_RECORDS_PER_WRITE, "WriteRecords", messages)
+        def hashes(key: PartitionKey | None) -> np.ndarray:
+            return np.array([routing_hash(r, common, key) for r in recs], dtype=np.uint64)
+
+        return self._write_routed(database, table, hashes, len(recs), limits.MAX_RECORDS_PER_WRITE, "WriteRecords",
+                                  messages)
 
     @staticmethod
     def _records_request(database: str, table: str, route: common_pb2.TableRoute, common: common_pb2.Record | None,
@@ -327,6 +347,17 @@ class Client:
         missing = [c for c in dims if c not in data.column_names]
         if missing:
             raise errors.ValidationError(f"dimension_columns {missing} are not columns of the table")
+        _check_dimension_types(data, dims)
+
+        def hashes(key: PartitionKey | None) -> np.ndarray:
+            if key is None:
+                return layout.dimension_hashes(data, dims)
+            names = None  # each row's measure name, as the ingest node will take it (MEASURE keys only)
+            if key.type == MEASURE and measure_name_column:
+                names = data.column(measure_name_column) if measure_name_column in data.column_names else None
+            elif key.type == MEASURE:
+                names = pa.array([measure_name or DEFAULT_MEASURE_NAME] * data.num_rows, pa.string())
+            return column_hashes(key, data, dims, names)
 
         def request(rows: np.ndarray, route: common_pb2.TableRoute) -> Any:
             return ingest_pb2.WriteBatchRequest(
@@ -334,15 +365,19 @@ class Client:
                 time_column=time_column, time_unit=time_unit, dimension_columns=dims, measure_name=measure_name,
                 measure_name_column=measure_name_column, version_column=version_column, routing_epoch=route.epoch)
 
-        return self._write_routed(database, table, _row_hashes(data, dims), ARROW_BATCH_ROWS, "WriteBatch", request)
+        return self._write_routed(database, table, hashes, data.num_rows, ARROW_BATCH_ROWS, "WriteBatch", request)
 
-    def _write_routed(self, database: str, table: str, hashes: np.ndarray, chunk_rows: int, method: str,
+    def _write_routed(self, database: str, table: str, hashes: Callable[[PartitionKey | None], np.ndarray],
+                      rows: int, chunk_rows: int, method: str,
                       request: Callable[[np.ndarray, common_pb2.TableRoute], Any]) -> common_pb2.RecordsIngested:
-        """Send rows (by routing hash) to their cells, ``chunk_rows`` a request; on a stale route only the
-        rows not yet acknowledged go again. Raises RejectedRecords (row indexes) when some were rejected."""
+        """Send ``rows`` rows (by range hash) to their cells, ``chunk_rows`` a request; on a stale route only
+        the rows not yet acknowledged go again. ``hashes(key)`` gives every row's range hash under the
+        table's partition key (None: over every dimension), known once the route is. Raises RejectedRecords
+        (row indexes) when some were rejected."""
         total = common_pb2.RecordsIngested()
         rejected: list[common_pb2.RejectedRecord] = []
-        pending = np.ones(len(hashes), dtype=bool)  # rows not yet acknowledged; a stale route re-routes these
+        pending = np.ones(rows, dtype=bool)  # rows not yet acknowledged; a stale route re-routes these
+        hashed: dict[PartitionKey | None, np.ndarray] = {}
 
         def done(chunk: np.ndarray, resp: Any) -> None:
             _add(total, resp.records_ingested)
@@ -352,8 +387,11 @@ class Client:
             pending[chunk] = False
 
         def send(route: common_pb2.TableRoute) -> None:
+            key = of_route(route)
+            if key not in hashed:
+                hashed[key] = hashes(key)
             los = np.array([r.lo for r in route.ranges], dtype=np.uint64)
-            range_of = np.searchsorted(los, hashes, side="right") - 1
+            range_of = np.searchsorted(los, hashed[key], side="right") - 1
             jobs: list[tuple[str, Any, Any]] = []
             for ri in np.unique(range_of[pending]):
                 rows = np.flatnonzero((range_of == ri) & pending)
@@ -447,12 +485,33 @@ class Client:
                 yield {n: (None if d.HasField("null_value") else d.scalar_value) for n, d in zip(names, row.data)}
 
 
-def _row_hashes(data: pa.Table, dims: list[str]) -> np.ndarray:
+def _check_dimension_types(data: pa.Table, dims: list[str]) -> None:
     for c in dims:
         t = data.schema.field(c).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)):
             raise errors.ValidationError(f"dimension column '{c}' must hold strings; it is {t}")
-    return layout.dimension_hashes(data, dims)
+
+
+PartitionKeyLike = str | Mapping[str, str] | Sequence[Mapping[str, str]]
+"""A dimension name, or Timestream's CompositePartitionKey (boto3 dicts): one entry or a list of them."""
+_PARTITION_KEY_FIELDS = frozenset({"Type", "Name", "EnforcementInRecord"})
+
+
+def _schema(key: PartitionKeyLike, enforcement: str) -> catalog_pb2.Schema:
+    """The Schema message of a partition key given to create_table (the catalog validates it)."""
+    if isinstance(key, str):
+        entries: Sequence[Mapping[str, str]] = [{"Type": DIMENSION, "Name": key, "EnforcementInRecord": enforcement}]
+    else:
+        entries = [key] if isinstance(key, Mapping) else key
+    schema = catalog_pb2.Schema()
+    for i, entry in enumerate(entries):
+        unknown = set(entry) - _PARTITION_KEY_FIELDS
+        if unknown:
+            raise errors.ValidationError(f"Schema.CompositePartitionKey[{i}] has unknown fields {sorted(unknown)}; "
+                                         f"expected {sorted(_PARTITION_KEY_FIELDS)}")
+        schema.composite_partition_key.add(type=entry.get("Type", ""), name=entry.get("Name", ""),
+                                           enforcement_in_record=entry.get("EnforcementInRecord", ""))
+    return schema
 
 
 def _add(total: common_pb2.RecordsIngested, part: common_pb2.RecordsIngested) -> None:

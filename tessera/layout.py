@@ -162,6 +162,24 @@ def dimension_hashes(table: pa.Table, dimension_columns: Sequence[str]) -> npt.N
     return mix_dimension_sums(_pair_sums(table, dimension_columns))
 
 
+ABSENT_KEY_HASH = _mix64_int(int(_DIMENSION_SALT))
+"""``dimension_hash([])``: the range hash of a record that lacks its table's partition key."""
+
+
+def single_pair_hashes(name: str, values: pa.Array | pa.ChunkedArray | None, rows: int) -> npt.NDArray[np.uint64]:
+    """Per row, ``dimension_hash([(name, value)])`` of its value, vectorised: the range hash over one attribute.
+
+    A NULL or empty value, or no column at all (``values`` None), hashes as ``dimension_hash([])``
+    (``ABSENT_KEY_HASH``).
+    """
+    if values is None:
+        return np.full(rows, np.uint64(ABSENT_KEY_HASH), dtype=np.uint64)
+    arr = _as_string(values)
+    pair = hash_each(arr, b"p" + name.encode() + b"\x00")
+    present = pc.fill_null(pc.greater(pc.utf8_length(arr), 0), False).to_numpy(zero_copy_only=False)
+    return mix_dimension_sums(np.where(present, pair, np.uint64(0)))
+
+
 def _value_bits(arr: pa.Array) -> npt.NDArray[np.uint64]:
     t = arr.type
     bits: npt.NDArray[np.uint64]
@@ -203,11 +221,21 @@ def bucket_of(time_ns: int) -> int:
 
 
 def with_key_columns(
-    table: pa.Table, dimension_columns: Sequence[str], measure_columns: Sequence[str], versions: pa.Array
+    table: pa.Table, dimension_columns: Sequence[str], measure_columns: Sequence[str], versions: pa.Array,
+    range_column: str | None = None,
 ) -> tuple[pa.Table, npt.NDArray[np.uint64]]:
-    """Add ts_series, ts_version and ts_vhash to a layout table; also return each row's dimension hash."""
+    """Add ts_series, ts_version and ts_vhash to a layout table; also return each row's range hash.
+
+    The range hash is ``dimension_hash`` over every dimension, or, with ``range_column`` (the table's
+    partition key: a dimension or ``measure_name``), over that one column (``single_pair_hashes``). The
+    series hash always covers every dimension and the measure name.
+    """
     pairs = _pair_sums(table, dimension_columns)
-    dim_hash = mix_dimension_sums(pairs)
+    if range_column is None:
+        dim_hash = mix_dimension_sums(pairs)
+    else:
+        keyed = range_column == MEASURE_NAME or range_column in dimension_columns
+        dim_hash = single_pair_hashes(range_column, table.column(range_column) if keyed else None, table.num_rows)
     names = hash_each(_as_string(table.column(MEASURE_NAME)), b"m")
     series = mix64(mix64(pairs ^ _SERIES_SALT) ^ names)
     out = table.append_column(SERIES, pa.array(series, pa.uint64()))

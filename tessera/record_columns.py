@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tessera import arrowipc, errors, layout
+from tessera import arrowipc, errors, layout, partition_key
 from tessera.v1 import common_pb2
 
 _DIMENSION = pa.struct([("Name", pa.string()), ("Value", pa.string()), ("DimensionValueType", pa.string())])
@@ -102,9 +102,14 @@ def list_parts(column: pa.Array) -> tuple[npt.NDArray[np.int64], dict[str, pa.Ar
     return offsets, {f.name: a for f, a in zip(items.type, items.flatten())}
 
 
-def routing_hashes(batch: pa.RecordBatch, common: common_pb2.Record | None) -> npt.NDArray[np.uint64]:
-    """Per record, ``layout.dimension_hash`` of its dimensions plus the common ones, column-wise."""
+def routing_hashes(batch: pa.RecordBatch, common: common_pb2.Record | None,
+                   key: partition_key.PartitionKey | None = None) -> npt.NDArray[np.uint64]:
+    """Per record, ``layout.dimension_hash`` of its dimensions plus the common ones, column-wise; with a
+    partition key, the key's range hash instead (equal to ``records.routing_hash`` record by record)."""
     offsets, dims = list_parts(batch.column("Dimensions"))
+    if key is not None:
+        return partition_key.record_hashes(key, offsets, dims["Name"], dims["Value"], batch.column("MeasureName"),
+                                           common)
     pairs = pc.binary_join_element_wise(dims["Name"], dims["Value"], "\x00")
     pair_hash = layout.hash_each(pairs, b"p")
     with np.errstate(over="ignore"):

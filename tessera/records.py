@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tessera import errors, layout
+from tessera import errors, layout, partition_key
 from tessera.v1 import common_pb2
 
 RecordLike = Mapping[str, Any] | common_pb2.Record
@@ -35,8 +35,12 @@ def to_record(item: RecordLike, where: str = "Records") -> common_pb2.Record:
     return rec
 
 
-def routing_hash(record: common_pb2.Record, common: common_pb2.Record | None) -> int:
-    """The dimension hash the record is routed by (its own dimensions plus the common ones)."""
+def routing_hash(record: common_pb2.Record, common: common_pb2.Record | None,
+                 key: partition_key.PartitionKey | None = None) -> int:
+    """The range hash the record is routed by: over its own dimensions plus the common ones, or, when the
+    table has a partition key, over that key only (``tessera.partition_key``)."""
+    if key is not None:
+        return partition_key.record_hash(key, record, common)
     dims = [(d.name, d.value) for d in record.dimensions]
     if common is not None:
         dims += [(d.name, d.value) for d in common.dimensions]

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tessera import layout, limits
+from tessera import layout, limits, partition_key
 from tessera.errors import ValidationError
 from tessera.v1 import common_pb2, ingest_pb2
 
@@ -62,6 +62,9 @@ class TableContext:
     """MagneticStoreWriteProperties.EnableMagneticStoreWrites: accept records older than memory retention."""
     now_ns: int
     """The server time the time window is measured from."""
+    required_dimension: str | None = None
+    """A dimension every record must carry: the table's partition key when its EnforcementInRecord is
+    REQUIRED (``tessera.partition_key``). A record without it is rejected."""
 
 
 @dataclass
@@ -434,6 +437,8 @@ def _record(i: int, record: common_pb2.Record, common: common_pb2.Record, ctx: T
     if len(dims) > limits.MAX_DIMENSIONS_PER_RECORD:
         raise Reject(f"Records[{i}] has {len(dims)} dimensions; the limit is "
                      f"{limits.MAX_DIMENSIONS_PER_RECORD} per record")
+    if ctx.required_dimension is not None and ctx.required_dimension not in dims:
+        raise Reject(partition_key.missing_reason(f"Records[{i}]", ctx.required_dimension))
     dim_bytes = sum(len(n.encode()) + len(v.encode()) for n, v in dims.items())
     if dim_bytes > limits.MAX_SERIES_KEY_BYTES:
         raise Reject(f"Records[{i}].Dimensions: the dimension names and values are {dim_bytes} bytes; the "

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from services.discovery import keys, routing_map
+from services.discovery import keys, routing_map, table_schema
 from services.discovery.kv import Change, KeyValueStore, Snapshot
 from services.discovery.registry import Registry, cell_names, dumps
 from tessera import errors, limits
@@ -108,7 +108,7 @@ def table_message(doc: dict[str, Any], columns: list[common_pb2.Column]) -> cata
                     bucket_name=m.get("bucket", ""), object_key_prefix=m.get("prefix", ""),
                     encryption_option=m.get("encryption", ""), kms_key_id=m.get("kms", "")))),
         creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"], table_id=doc["table_id"],
-        columns=columns)
+        columns=columns, schema=table_schema.message(doc))
 
 
 def _column(raw: bytes) -> common_pb2.Column:
@@ -236,6 +236,7 @@ class Catalog:
         hours, days = _retention(req.retention_properties if req.HasField("retention_properties") else None)
         magnetic = _magnetic(req.magnetic_store_write_properties
                              if req.HasField("magnetic_store_write_properties") else None)
+        key = table_schema.validated(req.schema) if req.HasField("schema") else None
         if len(await self._store.get_prefix(keys.TABLES)) >= limits.MAX_TABLES:
             raise errors.Throttled(f"cannot create table: the limit of {limits.MAX_TABLES} tables is reached")
         cells = cell_names(await self._registry.cells())
@@ -252,6 +253,8 @@ class Catalog:
         table_id = uuid.uuid4().hex[:16]
         doc = {"name": req.table_name, "database": req.database_name, "table_id": table_id,
                "memory_hours": hours, "magnetic_days": days, "magnetic": magnetic, "created": now, "updated": now}
+        if key is not None:  # only tables with a key carry the field: other documents are as before
+            doc["partition_key"] = key
         puts = {keys.table(req.database_name, req.table_name): dumps(doc),
                 keys.routing(table_id): dumps(routing)}
         if not await self._store.create(puts):
@@ -265,6 +268,10 @@ class Catalog:
             doc["memory_hours"], doc["magnetic_days"] = _retention(req.retention_properties)
         if req.HasField("magnetic_store_write_properties"):
             doc["magnetic"] = _magnetic(req.magnetic_store_write_properties)
+        if req.HasField("schema"):
+            # Only enforcement may change: the key's type and name decide where every stored row is.
+            doc["partition_key"] = table_schema.changed_enforcement(doc.get("partition_key"), req.schema,
+                                                                      req.table_name)
         doc["updated"] = _now_ms()
         if not await self._store.replace(keys.table(req.database_name, req.table_name), raw, dumps(doc)):
             raise errors.Conflict(f"The table {req.table_name} changed during the update; retry")
@@ -318,7 +325,8 @@ class Catalog:
             epoch=route["epoch"], ranges=routing_map.to_proto(route),
             cells=[c for c in await self._registry.cells() if c.cell in named],
             columns=await self.columns(doc["table_id"]), memory_retention_hours=doc["memory_hours"],
-            magnetic_retention_days=doc["magnetic_days"], magnetic_writes=doc["magnetic"]["enabled"])
+            magnetic_retention_days=doc["magnetic_days"], magnetic_writes=doc["magnetic"]["enabled"],
+            partition_key=key.to_proto() if (key := table_schema.stored(doc)) is not None else None)
 
 
 class TableStates:

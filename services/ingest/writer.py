@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from services.ingest.coalescer import AppendCoalescer
 from services.ingest.replication import QuorumWriter
-from tessera import errors, layout, placement
+from tessera import errors, layout, partition_key, placement
 from tessera.v1 import common_pb2, storage_pb2
 from tessera.validation import ColumnSpec, TableContext, Validated
 
@@ -45,11 +45,13 @@ class WriteOutcome:
 
 def table_context(route: common_pb2.TableRoute, now_ns: int) -> TableContext:
     """The validation context of a table from its route."""
+    key = partition_key.of_route(route)
     return TableContext(
         columns={c.name: ColumnSpec(kind=c.kind, type=c.type) for c in route.columns},
         memory_retention_ns=route.memory_retention_hours * NS_PER_HOUR,
         magnetic_retention_ns=route.magnetic_retention_days * NS_PER_DAY,
-        magnetic_writes=route.magnetic_writes, now_ns=now_ns)
+        magnetic_writes=route.magnetic_writes, now_ns=now_ns,
+        required_dimension=key.required_dimension if key is not None else None)
 
 
 def _prepare(route: common_pb2.TableRoute, validate: Callable[[TableContext], Validated]
@@ -58,8 +60,10 @@ def _prepare(route: common_pb2.TableRoute, validate: Callable[[TableContext], Va
     v = validate(table_context(route, time.time_ns()))
     if not v.rows.num_rows:
         return v, None, np.empty(0, dtype=np.uint64)
-    rows, dim_hash = layout.with_key_columns(v.rows, v.dimension_columns, v.measure_columns, v.versions)
-    return v, rows, dim_hash
+    key = partition_key.of_route(route)
+    rows, range_hash = layout.with_key_columns(v.rows, v.dimension_columns, v.measure_columns, v.versions,
+                                               range_column=key.column if key is not None else None)
+    return v, rows, range_hash
 
 
 class Writer:

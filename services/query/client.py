@@ -32,7 +32,7 @@ class RemoteCellReader:
         request = query_pb2.CellScanRequest(
             table_id=spec.table_id, schema=spec.schema, columns=spec.columns, predicate=spec.predicate,
             start_ns=spec.start_ns, end_ns=spec.end_ns, allow_partial=allow_partial, with_keys=spec.with_keys,
-            predicate_columns=spec.predicate_columns)
+            predicate_columns=spec.predicate_columns, range_los=spec.range_los)
         read = await self._on_any(nodes, lambda stub: stub.CellScan(request, timeout=self._timeout))
         read.tables = [t for t in read.tables if t.num_rows]
         return read

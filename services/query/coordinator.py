@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -12,6 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
+from services.query import pruning
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
@@ -103,13 +105,22 @@ class Coordinator:
 
     async def _read_table(self, scan: TableScan, allow_partial: bool) -> tuple[pa.Table, int, list[str]]:
         route = await self._routes.get(scan.database, scan.table)
-        cells = sorted({c for r in route.ranges for c in (r.readers or [r.cell])})
-        merge_cells = any(len(r.readers) > 1 for r in route.ranges)
+        ranges = pruning.plan(route, scan)  # every range, unless the WHERE pins the table's partition key
+        merge_cells = ranges.merge_cells
         spec = _spec(scan, route, merge_cells)
+        if ranges.pruned:
+            log.info("scan_pruned", table=f"{scan.database}.{scan.table}", key_values=list(ranges.values or ()),
+                     ranges=f"{len(ranges.ranges)}/{ranges.total}", cells=ranges.cells,
+                     tiles_by_range=ranges.exact_tiles)
         nodes = {c.cell: list(c.nodes) for c in route.cells}
-        reads = [self.read_local(spec, allow_partial) if cell == self._members.cell
-                 else self._remote.cell_scan(nodes.get(cell, []), spec, allow_partial) for cell in cells]
-        results = await asyncio.gather(*reads)
+
+        def read(cell: str) -> Awaitable[CellRead]:
+            cell_spec = dataclasses.replace(spec, range_los=ranges.range_los(cell))
+            if cell == self._members.cell:
+                return self.read_local(cell_spec, allow_partial)
+            return self._remote.cell_scan(nodes.get(cell, []), cell_spec, allow_partial)
+
+        results = await asyncio.gather(*(read(cell) for cell in ranges.cells))
         names = list(spec.columns) + (list(layout.KEY_COLUMNS) if merge_cells else [])
         schema = _arrow_schema(spec.schema, names)
         parts = [t.select(names).cast(schema) for r in results for t in r.tables if t.num_rows]
@@ -162,7 +173,7 @@ class Coordinator:
         epochs = []
         for scan in translation.scans:
             route = await self._routes.get(scan.database, scan.table)
-            holders |= {c for r in route.ranges for c in (r.readers or [r.cell])}
+            holders |= set(pruning.plan(route, scan).cells)
             nodes.update({c.cell: list(c.nodes) for c in route.cells})
             epochs.append((scan.database, scan.table, int(route.epoch)))
         if len(holders) != 1:

@@ -37,6 +37,7 @@ class ScanSpec:
     end_ns: int
     with_keys: bool = False  # keep the key columns: the caller merges rows from several cells
     predicate_columns: tuple[str, ...] = ()  # what the predicate reads: replicas read only these and columns
+    range_los: tuple[int, ...] = ()  # only tiles of the ranges starting here (partition-key pruning); () = all
 
 
 @dataclass
@@ -69,12 +70,21 @@ class TileReader:
         out = CellRead()
         groups: dict[tuple[str, ...], list[storage_pb2.TileId]] = {}
         replicas_of: dict[tuple[str, ...], list[common_pb2.NodeInfo]] = {}
-        if _holds_every_tile(storage_nodes):
+        named = _named_tiles(spec)  # the tiles of a range-pruned spec, when few enough to name
+        if named is not None and not named:
+            return out
+        if _holds_every_tile(storage_nodes) and (named is not None or not spec.range_los):
             # Three nodes in three zones: every tile is on every node. An empty tile list asks each replica
             # for all its local tiles of the table in the time range, which saves the listing round trip.
             everyone = tuple(n.node_id for n in storage_nodes)
-            groups[everyone], replicas_of[everyone] = [], list(storage_nodes)
-        tiles = [] if groups else await self._list_tiles(spec, storage_nodes, out)
+            groups[everyone], replicas_of[everyone] = named or [], list(storage_nodes)
+        if groups:
+            tiles = []
+        elif named is not None:
+            tiles = named  # absent ones cost nothing: a replica without a tile reads nothing for it
+        else:
+            wanted = set(spec.range_los)
+            tiles = [t for t in await self._list_tiles(spec, storage_nodes, out) if not wanted or t.range_lo in wanted]
         for t in tiles:
             reps = placement.replicas(placement.tile_name(t.table_id, t.range_lo, t.bucket), storage_nodes)
             key = tuple(n.node_id for n in reps)
@@ -274,6 +284,21 @@ class TileReader:
 def _buckets(spec: ScanSpec) -> tuple[int, int]:
     """The tile buckets the spec's time range touches."""
     return spec.start_ns // layout.TILE_BUCKET_NS, (spec.end_ns - 1) // layout.TILE_BUCKET_NS
+
+
+MAX_NAMED_TILES = 1024
+"""A range-pruned read names its tiles (ranges x time buckets) up to this many; beyond, it lists them."""
+
+
+def _named_tiles(spec: ScanSpec) -> list[storage_pb2.TileId] | None:
+    """Every tile of the spec's ranges and time buckets, or None when it is not range-pruned or would name
+    more than MAX_NAMED_TILES (an unbounded time range, say)."""
+    low, high = _buckets(spec)
+    count = len(spec.range_los) * max(0, high - low + 1)
+    if not spec.range_los or count > MAX_NAMED_TILES:
+        return None
+    return [storage_pb2.TileId(table_id=spec.table_id, range_lo=lo, bucket=b)
+            for lo in spec.range_los for b in range(low, high + 1)]
 
 
 def _holds_every_tile(nodes: Sequence[common_pb2.NodeInfo]) -> bool:

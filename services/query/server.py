@@ -160,7 +160,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
                        ) -> AsyncIterator[storage_pb2.ScanChunk]:
         spec = ScanSpec(table_id=request.table_id, schema=tuple(request.schema), columns=tuple(request.columns),
                         predicate=request.predicate, start_ns=request.start_ns, end_ns=request.end_ns,
-                        with_keys=request.with_keys, predicate_columns=tuple(request.predicate_columns))
+                        with_keys=request.with_keys, predicate_columns=tuple(request.predicate_columns),
+                        range_los=tuple(request.range_los))
         read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:
             yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(table))

@@ -42,6 +42,12 @@ class MagneticStoreWriteProperties(_message.Message):
     magnetic_store_rejected_data_location: MagneticStoreRejectedDataLocation
     def __init__(self, enable_magnetic_store_writes: _Optional[bool] = ..., magnetic_store_rejected_data_location: _Optional[_Union[MagneticStoreRejectedDataLocation, _Mapping]] = ...) -> None: ...
 
+class Schema(_message.Message):
+    __slots__ = ("composite_partition_key",)
+    COMPOSITE_PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
+    composite_partition_key: _containers.RepeatedCompositeFieldContainer[_common_pb2.PartitionKey]
+    def __init__(self, composite_partition_key: _Optional[_Iterable[_Union[_common_pb2.PartitionKey, _Mapping]]] = ...) -> None: ...
+
 class Database(_message.Message):
     __slots__ = ("arn", "database_name", "table_count", "kms_key_id", "creation_time_ms", "last_updated_time_ms")
     ARN_FIELD_NUMBER: _ClassVar[int]
@@ -59,7 +65,7 @@ class Database(_message.Message):
     def __init__(self, arn: _Optional[str] = ..., database_name: _Optional[str] = ..., table_count: _Optional[int] = ..., kms_key_id: _Optional[str] = ..., creation_time_ms: _Optional[int] = ..., last_updated_time_ms: _Optional[int] = ...) -> None: ...
 
 class Table(_message.Message):
-    __slots__ = ("arn", "table_name", "database_name", "table_status", "retention_properties", "magnetic_store_write_properties", "creation_time_ms", "last_updated_time_ms", "table_id", "columns")
+    __slots__ = ("arn", "table_name", "database_name", "table_status", "retention_properties", "magnetic_store_write_properties", "creation_time_ms", "last_updated_time_ms", "table_id", "columns", "schema")
     ARN_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +76,7 @@ class Table(_message.Message):
     LAST_UPDATED_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
     arn: str
     table_name: str
     database_name: str
@@ -80,7 +87,8 @@ class Table(_message.Message):
     last_updated_time_ms: int
     table_id: str
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
-    def __init__(self, arn: _Optional[str] = ..., table_name: _Optional[str] = ..., database_name: _Optional[str] = ..., table_status: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., creation_time_ms: _Optional[int] = ..., last_updated_time_ms: _Optional[int] = ..., table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ...) -> None: ...
+    schema: Schema
+    def __init__(self, arn: _Optional[str] = ..., table_name: _Optional[str] = ..., database_name: _Optional[str] = ..., table_status: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., creation_time_ms: _Optional[int] = ..., last_updated_time_ms: _Optional[int] = ..., table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ...) -> None: ...
 
 class CreateDatabaseRequest(_message.Message):
     __slots__ = ("database_name", "kms_key_id")
@@ -137,18 +145,20 @@ class DeleteResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateTableRequest(_message.Message):
-    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "cells")
+    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "cells", "schema")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETENTION_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_STORE_WRITE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     CELLS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     retention_properties: RetentionProperties
     magnetic_store_write_properties: MagneticStoreWriteProperties
     cells: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., cells: _Optional[_Iterable[str]] = ...) -> None: ...
+    schema: Schema
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., cells: _Optional[_Iterable[str]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ...) -> None: ...
 
 class DescribeTableRequest(_message.Message):
     __slots__ = ("database_name", "table_name")
@@ -159,16 +169,18 @@ class DescribeTableRequest(_message.Message):
     def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ...) -> None: ...
 
 class UpdateTableRequest(_message.Message):
-    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties")
+    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "schema")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETENTION_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_STORE_WRITE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     retention_properties: RetentionProperties
     magnetic_store_write_properties: MagneticStoreWriteProperties
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ...) -> None: ...
+    schema: Schema
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ...) -> None: ...
 
 class DeleteTableRequest(_message.Message):
     __slots__ = ("database_name", "table_name")

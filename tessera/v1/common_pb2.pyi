@@ -128,8 +128,18 @@ class CellInfo(_message.Message):
     table_count: int
     def __init__(self, cell: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., table_count: _Optional[int] = ...) -> None: ...
 
+class PartitionKey(_message.Message):
+    __slots__ = ("type", "name", "enforcement_in_record")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENFORCEMENT_IN_RECORD_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    name: str
+    enforcement_in_record: str
+    def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., enforcement_in_record: _Optional[str] = ...) -> None: ...
+
 class TableRoute(_message.Message):
-    __slots__ = ("database_name", "table_name", "table_id", "epoch", "ranges", "cells", "columns", "memory_retention_hours", "magnetic_retention_days", "magnetic_writes")
+    __slots__ = ("database_name", "table_name", "table_id", "epoch", "ranges", "cells", "columns", "memory_retention_hours", "magnetic_retention_days", "magnetic_writes", "partition_key")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +150,7 @@ class TableRoute(_message.Message):
     MEMORY_RETENTION_HOURS_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_WRITES_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     table_id: str
@@ -150,4 +161,5 @@ class TableRoute(_message.Message):
     memory_retention_hours: int
     magnetic_retention_days: int
     magnetic_writes: bool
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., table_id: _Optional[str] = ..., epoch: _Optional[int] = ..., ranges: _Optional[_Iterable[_Union[HashRange, _Mapping]]] = ..., cells: _Optional[_Iterable[_Union[CellInfo, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., memory_retention_hours: _Optional[int] = ..., magnetic_retention_days: _Optional[int] = ..., magnetic_writes: _Optional[bool] = ...) -> None: ...
+    partition_key: PartitionKey
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., table_id: _Optional[str] = ..., epoch: _Optional[int] = ..., ranges: _Optional[_Iterable[_Union[HashRange, _Mapping]]] = ..., cells: _Optional[_Iterable[_Union[CellInfo, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., memory_retention_hours: _Optional[int] = ..., magnetic_retention_days: _Optional[int] = ..., magnetic_writes: _Optional[bool] = ..., partition_key: _Optional[_Union[PartitionKey, _Mapping]] = ...) -> None: ...

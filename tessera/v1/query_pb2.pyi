@@ -91,7 +91,7 @@ class CancelQueryResponse(_message.Message):
     def __init__(self, cancellation_message: _Optional[str] = ...) -> None: ...
 
 class CellScanRequest(_message.Message):
-    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys", "predicate_columns")
+    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys", "predicate_columns", "range_los")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class CellScanRequest(_message.Message):
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     WITH_KEYS_FIELD_NUMBER: _ClassVar[int]
     PREDICATE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    RANGE_LOS_FIELD_NUMBER: _ClassVar[int]
     table_id: str
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -110,7 +111,8 @@ class CellScanRequest(_message.Message):
     allow_partial: bool
     with_keys: bool
     predicate_columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ..., predicate_columns: _Optional[_Iterable[str]] = ...) -> None: ...
+    range_los: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., range_los: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CellQueryRequest(_message.Message):
     __slots__ = ("query_id", "query_string", "allow_partial", "routes")

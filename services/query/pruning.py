@@ -1,0 +1,142 @@
+"""Partition-key pruning: which hash ranges (hence cells and tiles) one table scan has to read.
+
+A table with a partition key places every record by the hash of that one attribute
+(``tessera.partition_key``), so a scan whose WHERE pins the key to a few values reads only the ranges
+those values hash to. "Pins" means a top-level conjunct of the pushed-down predicate (the WHERE on that
+table alone, see ``translate.TableScan.predicate``) of the form ``key = 'v'``, ``'v' = key`` or
+``key IN ('v', 'w')`` with string literals; several such conjuncts intersect. Anything else (an OR, a
+function of the key, NOT, a non-string literal, a subquery) pins nothing, and the scan reads every range.
+
+Rows lacking the key all sit in the range of ``layout.ABSENT_KEY_HASH``; an equality never matches them
+(NULL = 'v' is not true), so they need no range of their own.
+
+Cells follow from ranges (a range's readers). Tiles follow too, but only while the table's routing is the
+one it was created with (epoch 1): every tile then starts at a current range's ``lo``. After SplitTable a
+former owner's tiles start at old boundaries, so such a cell is read whole (still only the cells the pinned
+ranges name).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from services.query.translate import TableScan
+from tessera import layout, partition_key, placement
+from tessera.v1 import common_pb2
+
+INITIAL_EPOCH = 1
+"""The routing epoch of a table as created (``routing_map.initial``/``spread``): no range has moved yet."""
+
+
+@dataclass(frozen=True)
+class RangePlan:
+    """The ranges one table scan reads, and what follows from them."""
+
+    ranges: tuple[common_pb2.HashRange, ...]
+    """The ranges to read, in hash order (every range of the route unless pruned)."""
+    total: int
+    """How many ranges the route has."""
+    values: tuple[str, ...] | None
+    """The partition-key values the WHERE pins, which chose ``ranges``; None = not pruned."""
+    exact_tiles: bool
+    """Every tile of the table starts at a current range's lo, so tiles can be chosen by range."""
+
+    @property
+    def pruned(self) -> bool:
+        """Whether a partition-key predicate narrowed the ranges."""
+        return self.values is not None
+
+    @property
+    def cells(self) -> list[str]:
+        """Every cell that may hold rows of the chosen ranges (owners and former owners), sorted."""
+        return sorted({c for r in self.ranges for c in (r.readers or [r.cell])})
+
+    @property
+    def merge_cells(self) -> bool:
+        """Whether a chosen range may have versions of one key in several cells (its readers)."""
+        return any(len(r.readers) > 1 for r in self.ranges)
+
+    def range_los(self, cell: str) -> tuple[int, ...]:
+        """The ``range_lo`` of the tiles to read in ``cell``; () = every tile of the table there."""
+        if not self.pruned or not self.exact_tiles:
+            return ()
+        return tuple(r.lo for r in self.ranges if cell in (r.readers or [r.cell]))
+
+
+def plan(route: common_pb2.TableRoute, scan: TableScan) -> RangePlan:
+    """The ranges ``scan`` must read of the table ``route`` describes."""
+    everything = RangePlan(tuple(route.ranges), len(route.ranges), None, route.epoch == INITIAL_EPOCH)
+    key = partition_key.of_route(route)
+    if key is None or not _registered(route, key):
+        return everything
+    values = pinned_values(scan.predicate, key.column)
+    if values is None:
+        return everything
+    chosen = {placement.range_for(route.ranges, key.hash_of(v)).lo for v in values}
+    ranges = tuple(r for r in route.ranges if r.lo in chosen)
+    return RangePlan(ranges, len(route.ranges), tuple(sorted(values)), route.epoch == INITIAL_EPOCH)
+
+
+def _registered(route: common_pb2.TableRoute, key: partition_key.PartitionKey) -> bool:
+    # Until a row carries the key dimension the table has no such column, and a WHERE naming it may bind to
+    # a SELECT alias of that name instead (DuckDB allows it): then it says nothing about where rows are.
+    return key.column == layout.MEASURE_NAME or any(
+        c.name == key.column and c.kind == partition_key.DIMENSION for c in route.columns)
+
+
+@functools.lru_cache(maxsize=1024)
+def pinned_values(predicate: str, column: str) -> frozenset[str] | None:
+    """The string values the top-level conjuncts of ``predicate`` (DuckDB SQL) restrict ``column`` to, or
+    None when none of them restricts it to a list of string literals."""
+    if not predicate:
+        return None
+    try:
+        tree = sqlglot.parse_one(predicate, read="duckdb")
+    except SqlglotError:
+        return None
+    found: frozenset[str] | None = None
+    for conjunct in _conjuncts(tree):
+        values = _equality_values(conjunct, column)
+        if values is not None:
+            found = values if found is None else found & values
+    return found
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    node = node.unnest()
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _is_column(node: exp.Expr, column: str) -> bool:
+    node = node.unnest()
+    return isinstance(node, exp.Column) and not node.table and node.name == column
+
+
+def _string(node: exp.Expr) -> str | None:
+    node = node.unnest()
+    return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+
+def _equality_values(conjunct: exp.Expr, column: str) -> frozenset[str] | None:
+    """The values one conjunct allows ``column`` to take, when it is ``column = 'v'`` or ``column IN (...)``."""
+    if isinstance(conjunct, exp.EQ):
+        for side, other in ((conjunct.this, conjunct.expression), (conjunct.expression, conjunct.this)):
+            value = _string(other)
+            if _is_column(side, column) and value is not None:
+                return frozenset([value])
+        return None
+    if isinstance(conjunct, exp.In) and _is_column(conjunct.this, column):
+        if conjunct.args.get("query") or conjunct.args.get("unnest") or conjunct.args.get("field"):
+            return None
+        values = [_string(e) for e in conjunct.expressions]
+        if not values or any(v is None for v in values):
+            return None
+        return frozenset(v for v in values if v is not None)
+    return None
