@@ -50,12 +50,20 @@ THROTTLED_RETRY_S = 60.0
 
 
 def _wait(state: tenacity.RetryCallState) -> float:
-    """Exponential backoff, but never sooner than a throttling server asked for."""
-    backoff = tenacity.wait_exponential(multiplier=0.1, max=2.0)(state)
+    """Exponential backoff with jitter, but never sooner than a throttling server asked for."""
+    backoff = tenacity.wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1)(state)
     exc = state.outcome.exception() if state.outcome is not None else None
     if isinstance(exc, errors.Throttled):
-        return max(backoff, exc.retry_after_ms / 1000)
+        return max(backoff, exc.retry_after_ms / 1000 * random.uniform(1.0, 1.2))
     return backoff
+
+
+def _temporary(exc: BaseException) -> bool:
+    """UNAVAILABLE, or RESOURCE_EXHAUSTED that says when to retry (back-pressure). A quota or a query over its
+    memory limit is RESOURCE_EXHAUSTED without a hint: retrying cannot help, so it is not retried."""
+    if isinstance(exc, errors.Throttled):
+        return exc.retry_after_ms > 0
+    return isinstance(exc, errors.Unavailable)
 
 
 def _stop(attempts: int) -> Callable[[tenacity.RetryCallState], bool]:
@@ -70,8 +78,8 @@ def _stop(attempts: int) -> Callable[[tenacity.RetryCallState], bool]:
 
 
 def _retrying(attempts: int) -> tenacity.Retrying:
-    return tenacity.Retrying(retry=tenacity.retry_if_exception_type((errors.Unavailable, errors.Throttled)),
-                             stop=_stop(attempts), wait=_wait, reraise=True)
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(_temporary), stop=_stop(attempts), wait=_wait,
+                             reraise=True)
 
 
 class Client:

@@ -42,3 +42,10 @@ def test_the_retry_hint_survives_the_trip_through_grpc_status_details() -> None:
     detail = errors.common_pb2.ErrorDetail.FromString(dict(metadata)[errors.DETAIL_METADATA_KEY])
     back = errors.from_detail(code, message, detail)
     assert isinstance(back, errors.Throttled) and back.retry_after_ms == 750
+
+
+def test_resource_exhausted_without_a_retry_hint_is_not_retried() -> None:
+    calls, call = flaky([errors.Throttled("the account may have at most 500 databases")])
+    with pytest.raises(errors.Throttled):
+        client._retrying(5)(call)
+    assert len(calls) == 1
