@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import grpc
 import pyarrow as pa
 
-from services.query.fanout import CellRead, ScanSpec
+from services.query.fanout import CellRead, ScanSpec, value_filters
 from tessera import arrowipc, errors
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import common_pb2, query_pb2, query_pb2_grpc, storage_pb2
@@ -32,7 +32,8 @@ class RemoteCellReader:
         request = query_pb2.CellScanRequest(
             table_id=spec.table_id, schema=spec.schema, columns=spec.columns, predicate=spec.predicate,
             start_ns=spec.start_ns, end_ns=spec.end_ns, allow_partial=allow_partial, with_keys=spec.with_keys,
-            predicate_columns=spec.predicate_columns, range_los=spec.range_los)
+            predicate_columns=spec.predicate_columns, range_los=spec.range_los,
+            dimension_in=value_filters(spec), measure_names=spec.measure_names)
         read = await self._on_any(nodes, lambda stub: stub.CellScan(request, timeout=self._timeout))
         read.tables = [t for t in read.tables if t.num_rows]
         return read

@@ -75,10 +75,28 @@ def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> S
     # When several cells may hold versions of one key, cells return keyed rows unfiltered by value and
     # the coordinator filters after deduplicating (see fanout._merge for the same reasoning).
     predicate = "" if merge_cells else _pushable(scan, schema_names)
+    dimension_in, measure_names = _key_filters(predicate, route)
     return ScanSpec(table_id=route.table_id, schema=stored, columns=tuple(wanted), predicate=predicate,
                     predicate_columns=tuple(scan.predicate_columns) if predicate else (),
+                    dimension_in=dimension_in, measure_names=measure_names,
                     start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
                     end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns), with_keys=merge_cells)
+
+
+def _key_filters(predicate: str, route: common_pb2.TableRoute
+                 ) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+    """Dimension = / IN and measure-name filters among the predicate's top-level conjuncts: they select whole
+    keys (every version of a key shares its dimensions and measure name), so replicas may apply them before
+    deduplicating. A value filter on a measure would not: an older version could pass where the newest fails."""
+    if not predicate:
+        return (), ()
+    dimensions = []
+    for column in dict.fromkeys(c.name for c in route.columns if c.kind == "DIMENSION"):
+        values = pruning.pinned_values(predicate, column)
+        if values:
+            dimensions.append((column, tuple(sorted(values))))
+    names = pruning.pinned_values(predicate, layout.MEASURE_NAME)
+    return tuple(dimensions), tuple(sorted(names)) if names else ()
 
 
 def _pushable(scan: TableScan, schema_names: Sequence[str]) -> str:

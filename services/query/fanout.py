@@ -38,6 +38,8 @@ class ScanSpec:
     with_keys: bool = False  # keep the key columns: the caller merges rows from several cells
     predicate_columns: tuple[str, ...] = ()  # what the predicate reads: replicas read only these and columns
     range_los: tuple[int, ...] = ()  # only tiles of the ranges starting here (partition-key pruning); () = all
+    dimension_in: tuple[tuple[str, tuple[str, ...]], ...] = ()  # key-selecting filters replicas push down
+    measure_names: tuple[str, ...] = ()  # likewise; () = any
 
 
 @dataclass
@@ -143,7 +145,8 @@ class TileReader:
                  ) -> storage_pb2.ScanRequest:
         return storage_pb2.ScanRequest(tiles=tiles, schema=spec.schema, columns=spec.columns,
                                        predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
-                                       predicate_columns=spec.predicate_columns, mode=mode, table_id=spec.table_id, min_bucket=_buckets(spec)[0],
+                                       predicate_columns=spec.predicate_columns, mode=mode,
+                                       dimension_in=value_filters(spec), measure_names=spec.measure_names, table_id=spec.table_id, min_bucket=_buckets(spec)[0],
                                        max_bucket=_buckets(spec)[1])
 
     async def _scan(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> _Reply:
@@ -279,6 +282,11 @@ class TileReader:
         finally:
             for task in running:
                 task.cancel()
+
+
+def value_filters(spec: ScanSpec) -> list[storage_pb2.ValueIn]:
+    """The spec's dimension filters as protobuf."""
+    return [storage_pb2.ValueIn(column=c, values=list(v)) for c, v in spec.dimension_in]
 
 
 def _buckets(spec: ScanSpec) -> tuple[int, int]:

@@ -161,7 +161,9 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
         spec = ScanSpec(table_id=request.table_id, schema=tuple(request.schema), columns=tuple(request.columns),
                         predicate=request.predicate, start_ns=request.start_ns, end_ns=request.end_ns,
                         with_keys=request.with_keys, predicate_columns=tuple(request.predicate_columns),
-                        range_los=tuple(request.range_los))
+                        range_los=tuple(request.range_los),
+                        dimension_in=tuple((f.column, tuple(f.values)) for f in request.dimension_in),
+                        measure_names=tuple(request.measure_names))
         read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:
             yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(table))

@@ -9,7 +9,7 @@ without shipping rows twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -85,7 +85,9 @@ def output_columns(schema: Sequence[tuple[str, str]], columns: Sequence[str], wi
 
 def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], schema: Sequence[tuple[str, str]],
                columns: Sequence[str], predicate: str, start_ns: int, end_ns: int, with_keys: bool,
-               want_rows: bool, predicate_columns: Sequence[str] = (), incomplete: Sequence[str] = ()) -> ScanResult:
+               want_rows: bool, predicate_columns: Sequence[str] = (), incomplete: Sequence[str] = (),
+               dimension_in: Mapping[str, Sequence[str]] | None = None,
+               measure_names: Sequence[str] | None = None) -> ScanResult:
     """The blocking body of a scan, run in a worker thread.
 
     Only the columns the output, the digest and the predicate need are read, and DuckDB sees column names
@@ -102,7 +104,7 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
     bytes_scanned = 0
     parts = []
     for view in views:
-        got = view.read(ReadFilter(start_ns, end_ns, view.buckets, read_columns))
+        got = view.read(ReadFilter(start_ns, end_ns, view.buckets, read_columns, dimension_in or {}, measure_names))
         bytes_scanned += got.bytes_read
         if got.table.num_rows:
             parts.append(conform(got.table, schema))

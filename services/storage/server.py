@@ -56,6 +56,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         result = await self._store.scan(
             tiles, [(c.name, c.type) for c in request.schema], list(request.columns),
             request.predicate, request.start_ns, request.end_ns, predicate_columns=list(request.predicate_columns),
+            dimension_in={f.column: list(f.values) for f in request.dimension_in},
+            measure_names=list(request.measure_names) or None,
             with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
         if result.table is not None:
             for offset in range(0, result.table.num_rows, SCAN_CHUNK_ROWS):

@@ -26,7 +26,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -326,8 +326,13 @@ class TileStore:
 
     async def scan(self, tiles: Sequence[TileKey], schema: Sequence[tuple[str, str]], columns: Sequence[str],
                    predicate: str, start_ns: int, end_ns: int, with_keys: bool, want_rows: bool = True,
-                   predicate_columns: Sequence[str] = ()) -> ScanResult:
-        """Filter the requested local tiles; return projected rows (unless digest-only) and the digest."""
+                   predicate_columns: Sequence[str] = (), dimension_in: Mapping[str, Sequence[str]] | None = None,
+                   measure_names: Sequence[str] | None = None) -> ScanResult:
+        """Filter the requested local tiles; return projected rows (unless digest-only) and the digest.
+
+        ``dimension_in`` and ``measure_names`` select whole keys (the caller found them in the predicate);
+        the magnetic store skips row groups with them. The predicate still decides every row.
+        """
         if self._duck is None:
             raise InternalError("cannot scan: the tile store is not open")
         by_partition: dict[tuple[str, int], set[int]] = {}
@@ -347,7 +352,7 @@ class TileStore:
                 if self._lost_wal:  # even a tile this replica no longer knows may have had rows in the lost entries
                     incomplete = [k.dir_name() for k in dict.fromkeys(tiles)] or ["every tile: WAL entries were lost"]
                 return scan_views(cursor, views, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows,
-                                  predicate_columns, incomplete)
+                                  predicate_columns, incomplete, dimension_in or {}, measure_names)
             finally:
                 for view in views:
                     view.release()

@@ -74,16 +74,13 @@ class TileView:
                                start_ns=flt.start_ns, end_ns=flt.end_ns, dimension_in=flt.dimension_in or None,
                                measure_names=flt.measure_names)
             bytes_read += got.bytes_read
-            if got.table.num_rows:
-                parts.append(got.table)
+            if got.table.num_rows:  # the reader applied time, dimensions and measure names exactly
+                parts.append(_in_buckets(got.table, flt.buckets))
         for snapshot in self.memory:
             bytes_read += snapshot.nbytes
             if snapshot.num_rows:
-                parts.append(_select(snapshot, flt))
-        table = concat(parts)
-        if flt.buckets is not None and table.num_rows:
-            table = _in_buckets(table, flt.buckets)
-        table = _filter_memory_rows(table, flt)
+                parts.append(_select(_in_buckets(_filter_memory_rows(snapshot, flt), flt.buckets), flt))
+        table = concat([p for p in parts if p.num_rows])
         if self.dedup_across and len(parts) > 1:
             table = dedup.latest_versions(table)
         return ViewRead(table, bytes_read)
@@ -104,12 +101,12 @@ class TileView:
 def _select(table: pa.Table, flt: ReadFilter) -> pa.Table:
     if flt.columns is None:
         return table
-    wanted = set(flt.columns) | set(layout.FIXED_COLUMNS) | set(flt.dimension_in)
+    wanted = set(flt.columns) | set(layout.FIXED_COLUMNS)
     return table.select([c for c in table.column_names if c in wanted])
 
 
 def _filter_memory_rows(table: pa.Table, flt: ReadFilter) -> pa.Table:
-    """Apply the time range, dimension and measure-name filters (idempotent for segment rows)."""
+    """Apply the time range, dimension and measure-name filters to memory-store rows."""
     if table.num_rows == 0:
         return table
     times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
@@ -126,7 +123,9 @@ def _filter_memory_rows(table: pa.Table, flt: ReadFilter) -> pa.Table:
     return table if mask.all() else table.filter(pa.array(mask))
 
 
-def _in_buckets(table: pa.Table, buckets: frozenset[int]) -> pa.Table:
+def _in_buckets(table: pa.Table, buckets: frozenset[int] | None) -> pa.Table:
+    if buckets is None or table.num_rows == 0:
+        return table
     times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
     keep = np.isin(times // layout.TILE_BUCKET_NS, np.fromiter(buckets, dtype=np.int64))
     return table if keep.all() else table.filter(pa.array(keep))

@@ -60,7 +60,7 @@ class ListTilesResponse(_message.Message):
     def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket", "predicate_columns")
+    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket", "predicate_columns", "dimension_in", "measure_names")
     TILES_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,8 @@ class ScanRequest(_message.Message):
     MIN_BUCKET_FIELD_NUMBER: _ClassVar[int]
     MAX_BUCKET_FIELD_NUMBER: _ClassVar[int]
     PREDICATE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_IN_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_NAMES_FIELD_NUMBER: _ClassVar[int]
     tiles: _containers.RepeatedCompositeFieldContainer[TileId]
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -83,7 +85,17 @@ class ScanRequest(_message.Message):
     min_bucket: int
     max_bucket: int
     predicate_columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., predicate_columns: _Optional[_Iterable[str]] = ...) -> None: ...
+    dimension_in: _containers.RepeatedCompositeFieldContainer[ValueIn]
+    measure_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., dimension_in: _Optional[_Iterable[_Union[ValueIn, _Mapping]]] = ..., measure_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ValueIn(_message.Message):
+    __slots__ = ("column", "values")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, column: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScanChunk(_message.Message):
     __slots__ = ("arrow_ipc", "digest", "rows", "bytes_scanned", "last", "partial", "partial_reasons", "incomplete_tiles")

@@ -294,3 +294,22 @@ def test_columns_whose_names_differ_only_in_case_are_scanned_apart(tmp_path: Pat
     assert narrow.table.column("Host").to_pylist() == ["H1", "H2"] and narrow.table.column("Time").to_pylist() == [
         "t1", "t2"]
     assert filtered.table is not None and sorted(filtered.table.column("host").to_pylist()) == ["h1", "h2", "h3"]
+
+
+def test_key_filters_pushed_down_with_the_predicate_select_exactly_the_same_rows(tmp_path: Path) -> None:
+    async def body(store: TileStore) -> tuple[ScanResult, ScanResult, ScanResult]:
+        await load(store)
+        await store.append(TILE_A, make_rows([Rec(BASE_NS + 9, dims={"host": "h1"}, measure="mem", value=5.0)]))
+        predicate = "host IN ('h1', 'h9') AND measure_name = 'cpu'"
+        plain = await scan(store, predicate=predicate, with_keys=True)
+        pushed = await scan(store, predicate=predicate, with_keys=True, predicate_columns=["host", "measure_name"],
+                            dimension_in={"host": ["h1", "h9"]}, measure_names=["cpu"])
+        alone = await scan(store, dimension_in={"host": ["h0"]}, measure_names=["cpu", "mem"])
+        return plain, pushed, alone
+
+    plain, pushed, alone = run(tmp_path, body)
+    assert plain.table is not None and pushed.table is not None and alone.table is not None
+    assert pushed.table.sort_by("time").equals(plain.table.sort_by("time")) and pushed.digest == plain.digest
+    assert sorted(ints(plain.table.column("time"))) == [BASE_NS + 7, BASE_NS + 1_000_000_000,
+                                                        BASE_NS + 3_000_000_000, BASE_NS + 5_000_000_000]
+    assert set(alone.table.column("host").to_pylist()) == {"h0"} and alone.rows == 3
