@@ -92,6 +92,8 @@ def _key_filters(predicate: str, route: common_pb2.TableRoute
         return (), ()
     dimensions = []
     for column in dict.fromkeys(c.name for c in route.columns if c.kind == "DIMENSION"):
+        if pruning.case_collides(route, column):
+            continue  # DuckDB may bind the predicate's name to the other column: the filter would differ
         values = pruning.pinned_values(predicate, column)
         if values:
             dimensions.append((column, tuple(sorted(values))))

@@ -45,6 +45,8 @@ class RangePlan:
     """The partition-key values the WHERE pins, which chose ``ranges``; None = not pruned."""
     exact_tiles: bool
     """Every tile of the table starts at a current range's lo, so tiles can be chosen by range."""
+    any_range_merges: bool = False
+    """Some range of the whole route has several readers (versions of one key may sit in several cells)."""
 
     @property
     def pruned(self) -> bool:
@@ -58,8 +60,14 @@ class RangePlan:
 
     @property
     def merge_cells(self) -> bool:
-        """Whether a chosen range may have versions of one key in several cells (its readers)."""
-        return any(len(r.readers) > 1 for r in self.ranges)
+        """Whether rows read may hold versions of one key from several cells.
+
+        Without exact tiles a chosen cell is read whole, other ranges' tiles included, so a range that was
+        not chosen but has several readers counts too (a key's older version in one cell, its upsert in another).
+        """
+        if any(len(r.readers) > 1 for r in self.ranges):
+            return True
+        return self.pruned and not self.exact_tiles and self.any_range_merges
 
     def range_los(self, cell: str) -> tuple[int, ...]:
         """The ``range_lo`` of the tiles to read in ``cell``; () = every tile of the table there."""
@@ -79,14 +87,26 @@ def plan(route: common_pb2.TableRoute, scan: TableScan) -> RangePlan:
         return everything
     chosen = {placement.range_for(route.ranges, key.hash_of(v)).lo for v in values}
     ranges = tuple(r for r in route.ranges if r.lo in chosen)
-    return RangePlan(ranges, len(route.ranges), tuple(sorted(values)), route.epoch == INITIAL_EPOCH)
+    return RangePlan(ranges, len(route.ranges), tuple(sorted(values)), route.epoch == INITIAL_EPOCH,
+                     any(len(r.readers) > 1 for r in route.ranges))
 
 
 def _registered(route: common_pb2.TableRoute, key: partition_key.PartitionKey) -> bool:
     # Until a row carries the key dimension the table has no such column, and a WHERE naming it may bind to
     # a SELECT alias of that name instead (DuckDB allows it): then it says nothing about where rows are.
+    # A column whose name differs from another only in case is bound by DuckDB to either: then the WHERE
+    # may mean the other column, and it says nothing about where rows are either.
+    if case_collides(route, key.column):
+        return False
     return key.column == layout.MEASURE_NAME or any(
         c.name == key.column and c.kind == partition_key.DIMENSION for c in route.columns)
+
+
+def case_collides(route: common_pb2.TableRoute, column: str) -> bool:
+    """Whether another column of the table has the same name but for case (DuckDB cannot tell them apart)."""
+    folded = column.casefold()
+    names = {c.name for c in route.columns} | {layout.TIME, layout.MEASURE_NAME}
+    return any(n != column and n.casefold() == folded for n in names)
 
 
 @functools.lru_cache(maxsize=1024)

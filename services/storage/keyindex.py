@@ -6,7 +6,8 @@ This index keeps 40 bytes a row, is maintained as rows arrive, and answers a who
 vectorised searches:
 
 - keys live in sorted runs (by a 64-bit fingerprint of the key, then exactly compared); an add appends one
-  run, and the runs are merged into one when there are more than ``MAX_RUNS`` (amortised O(n log n));
+  run, and the newest runs are merged while the one before is at most twice the size of the last (size
+  tiers, as an LSM tree: O(log n) runs, each key merged O(log n) times);
 - a key may appear more than once (an upsert adds the newer version): a lookup takes the winner under the
   dedup rule, the highest (version, value hash).
 """
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from tessera import layout
 
-MAX_RUNS = 8
+MAX_RUNS = 24
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 
@@ -77,9 +78,11 @@ class KeyIndex:
         if len(series) == 0:
             return
         self._runs.append(_Run.sorted(series, times, versions, vhashes))
-        if len(self._runs) > MAX_RUNS:
-            self._runs = [_Run.sorted(*(np.concatenate([getattr(r, f) for r in self._runs])
-                                        for f in ("series", "time", "version", "vhash")))]
+        while len(self._runs) > 1 and (len(self._runs[-2].fp) <= 2 * len(self._runs[-1].fp)
+                                       or len(self._runs) > MAX_RUNS):
+            last, before = self._runs.pop(), self._runs.pop()
+            self._runs.append(_Run.sorted(*(np.concatenate([getattr(before, f), getattr(last, f)])
+                                            for f in ("series", "time", "version", "vhash"))))
 
     def might_hold_any(self, fingerprints: _U64) -> bool:
         """False only if none of these fingerprints is held (the all-new fast path)."""

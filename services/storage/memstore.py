@@ -231,6 +231,7 @@ class MemStore:
             now_monotonic: float = 0.0) -> None:
         """Hold rows that the WAL entry ``lsn`` made durable (or will: the caller syncs after)."""
         series, times = key_arrays(rows)
+        index_before = self._keys.nbytes
         self._keys.add(series, times, _column(rows, layout.VERSION, pa.int64()),
                        _column(rows, layout.VALUE_HASH, pa.uint64()))
         with self._lock:
@@ -243,7 +244,7 @@ class MemStore:
             self._supersedes_magnetic = self._supersedes_magnetic or supersedes_magnetic
             self._generation += 1
             self._snapshot = None
-            self.nbytes = sum(c.nbytes for c in self._chunks) + self._keys.nbytes
+            self.nbytes += rows.nbytes + self._keys.nbytes - index_before
             self.last_lsn = max(self.last_lsn, lsn)
             self.last_append_monotonic = now_monotonic
 
@@ -290,21 +291,22 @@ class MemStore:
             chunks = list(self._chunks)
             needs_dedup = self._needs_dedup
             generation = self._generation
-            frozen = self._frozen
         table = concat(chunks)
         if needs_dedup:
             table = dedup.latest_versions(table)
         if any(column.num_chunks > _MAX_CHUNKS for column in table.columns):
             table = table.combine_chunks()
         with self._lock:
-            # Kept as the single chunk only when nothing changed meanwhile and no flush holds a prefix.
+            # Kept as the single chunk only when nothing changed meanwhile (freeze, release and expiry change
+            # the generation too) and no flush holds a prefix of the chunks right now.
             if self._generation == generation:
                 self._snapshot = table
-                if frozen == 0 and self._chunks:
+                if self._frozen == 0 and self._chunks:
                     self._chunks = [table]
                     self._chunk_lsns = [min(self._chunk_lsns)]
                     self._needs_dedup = False
                     self.nbytes = table.nbytes + self._keys.nbytes
+                    self._generation += 1  # a retention pass that read the old chunks must not write them back
         return table
 
     # -- flushing ------------------------------------------------------------------------------------------
@@ -315,6 +317,7 @@ class MemStore:
             if self._frozen:
                 raise RuntimeError("a flush of this memory store is already in progress")
             self._frozen = len(self._chunks)
+            self._generation += 1  # a snapshot computed before the freeze must not replace the chunks
             chunks = list(self._chunks)
             last_lsn = self.last_lsn
         return dedup.latest_versions(concat(chunks)), last_lsn
@@ -331,13 +334,21 @@ class MemStore:
             self._snapshot = None
             remaining = list(self._chunks)
             self._rebuild_keys(remaining)
-            self._needs_dedup = len(remaining) > 1
+            # A remaining chunk may itself hold two versions of a key (one append can): keep deduplicating.
+            self._needs_dedup = bool(remaining) and (self._needs_dedup or len(remaining) > 1)
             self._supersedes_magnetic = bool(remaining) and self._supersedes_magnetic
 
     def abort_freeze(self) -> None:
         """A flush failed: the frozen chunks are ordinary memory-store chunks again."""
         with self._lock:
             self._frozen = 0
+            self._generation += 1
+
+    @property
+    def types(self) -> dict[str, pa.DataType]:
+        """Every column held so far, with its type."""
+        with self._lock:
+            return dict(self._types)
 
     def drop_before(self, cutoff_ns: int) -> int:
         """Forget rows older than ``cutoff_ns`` (retention); return how many were dropped."""

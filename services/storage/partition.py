@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -101,7 +101,7 @@ class Partition:
             return held | self.manifest.buckets()
 
     def column_types(self) -> dict[str, pa.DataType]:
-        """Columns the partition's segments store, with their Arrow types."""
+        """Columns the partition stores (segments and every memory store), with their Arrow types."""
         with self._state:
             segments = list(self.manifest.segments)
         out: dict[str, pa.DataType] = {}
@@ -109,6 +109,9 @@ class Partition:
             for name, type_name in s.info.columns:
                 if type_name in layout.ARROW_TYPES:
                     out.setdefault(name, layout.ARROW_TYPES[type_name])
+        for tile in list(self.tiles.values()):  # sibling hours flush into one segment: one type per column
+            for name, arrow_type in tile.mem.types.items():
+                out.setdefault(name, arrow_type)
         return out
 
     def memory_bytes(self) -> int:
@@ -217,10 +220,10 @@ class Partition:
             if not frozen:
                 return FlushResult(0, None)
             committed = False
+            name, reserved = self.manifest.segment_name()
             try:
                 rows = concat([r for _, r, _ in frozen])
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
-                name, reserved = self.manifest.segment_name()
                 encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows))
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
                 entry = SegmentEntry(name, encoded.info, supersedes)
@@ -234,7 +237,13 @@ class Partition:
                 if not committed:
                     for tile, _, _ in frozen:
                         tile.mem.abort_freeze()
-                    await self._reload_manifest()
+                    # The save may have reached the disk or not (a failed directory fsync leaves it unknown):
+                    # keep the rows in memory and the manifest in memory as before, so readers see each row
+                    # once, but never hand this file name out again (a durable manifest may list it). The next
+                    # save drops it from the disk manifest, and the start sweeps it.
+                    with self._state:
+                        self.manifest = replace(self.manifest, next_segment=max(self.manifest.next_segment,
+                                                                                 reserved.next_segment))
                 raise
             return FlushResult(rows.num_rows, entry)
 
@@ -250,20 +259,6 @@ class Partition:
                 for tile in tiles:
                     tile.mem.release_frozen()
                 self._generation += 1
-
-    async def _reload_manifest(self) -> None:
-        """After a failed save the file may hold the new manifest or the old: believe the file."""
-        try:
-            on_disk = await asyncio.to_thread(manifests.load, self.store, self.directory)
-        except Exception as exc:  # noqa: BLE001 - keep the one in memory; the failure is already raised
-            _log.error("cannot reload a manifest after a failed save", partition=self.directory, error=str(exc))
-            return
-        with self._state:
-            if on_disk.generation > self.manifest.generation:
-                _log.error("a failed manifest save still reached the disk; memory stores keep their rows "
-                           "(the segment and the WAL both hold them)", partition=self.directory)
-            self.manifest = on_disk
-            self._generation += 1
 
     async def replace_segments(self, old: Sequence[SegmentEntry], new: Sequence[SegmentEntry]) -> None:
         """Commit a compaction or retention rewrite; the caller holds ``maintenance`` and wrote ``new``."""

@@ -112,8 +112,8 @@ def _filter_memory_rows(table: pa.Table, flt: ReadFilter) -> pa.Table:
     times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
     mask = (times >= flt.start_ns) & (times < flt.end_ns)
     for name, values in flt.dimension_in.items():
-        if name not in table.column_names:
-            mask &= False
+        if name not in table.column_names or pa.types.is_null(table.schema.field(name).type):
+            mask &= False  # no row has that dimension: none equals a value
             continue
         mask &= pc.is_in(table.column(name), value_set=pa.array(list(values), pa.string())).to_numpy(
             zero_copy_only=False)

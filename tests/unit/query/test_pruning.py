@@ -135,6 +135,22 @@ def test_after_a_split_the_chosen_ranges_former_owners_are_read_whole() -> None:
     assert ranges.range_los("cell-a") == ranges.range_los("cell-b") == ()
 
 
+def test_after_a_split_a_pruned_range_with_one_reader_still_merges_when_its_cell_is_read_whole() -> None:
+    # The chosen range has one reader, but its cell is read whole and also holds another range that moved
+    # away from it: a key's old version may sit there while its upsert sits in the chosen range's tiles.
+    readers = [["cell-a"], ["cell-b", "cell-a"], ["cell-c"], ["cell-d", "cell-c"]]
+    value = next(f"h{i}" for i in range(100) if _quarter(HOST.hash_of(f"h{i}")) == 0)
+    ranges = plan(_route(epoch=2, readers=readers), _scan(f"host = '{value}'"))
+    assert ranges.cells == ["cell-a"] and ranges.range_los("cell-a") == ()
+    assert ranges.merge_cells
+
+
+def test_a_key_whose_name_differs_from_another_column_only_in_case_prunes_nothing() -> None:
+    route = _route()
+    route.columns.append(common_pb2.Column(name="HOST", kind="DIMENSION", type="VARCHAR"))
+    assert not plan(route, _scan("host = 'h1'")).pruned
+
+
 # --- the coordinator reads only the pruned cells --------------------------------------------------------------
 
 

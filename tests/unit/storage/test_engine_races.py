@@ -4,6 +4,7 @@ widening the window with a slowed step: none may lose, duplicate or resurrect an
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,100 @@ def test_a_partition_whose_flush_keeps_failing_does_not_stop_the_others_or_the_c
         assert store.tile_rows(poisoned).num_rows == 1 and store.tile_rows(KEY).num_rows == 5
         monkeypatch.setattr(partition_module, "encode_segment", real)
         assert (await store.maintain(flush_all=True)).flushed_rows == 1  # the next round succeeds
+        await store.close()
+
+    asyncio.run(go())
+
+
+def test_a_scan_snapshot_racing_a_flush_freeze_loses_no_later_append(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.storage import memstore as memstore_module
+
+    real_concat = memstore_module.concat
+
+    def slow_concat(tables: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)  # widens the gap between the snapshot's two locked sections (scan worker only)
+        return real_concat(tables)
+
+    monkeypatch.setattr(memstore_module, "concat", slow_concat)
+    slowed(monkeypatch, partition_module, "encode_segment", 0.5)
+
+    async def go() -> None:
+        store = TileStore(cfg(tmp_path))
+        await store.open()
+        await store.append(KEY, make_rows([Rec(BASE_NS + 1, value=1.0)]))
+        await store.append(KEY, make_rows([Rec(BASE_NS + 2, value=2.0)]))
+        schema = [("host", "VARCHAR"), ("measure_value::double", "DOUBLE")]
+        scan = asyncio.create_task(store.scan([KEY], schema, [], "", 0, 2**62, False))
+        await asyncio.sleep(0.05)  # the scan's snapshot has read the chunks
+        flush = asyncio.create_task(store.maintain(flush_all=True, compact=False, expire=False))
+        await asyncio.sleep(0.4)  # the flush froze them while the snapshot was still computing
+        assert (await store.append(KEY, make_rows([Rec(BASE_NS + 3, value=3.0)]))).accepted == 1
+        await scan
+        await flush
+        assert ints(store.tile_rows(KEY).column(layout.TIME)) == [BASE_NS + 1, BASE_NS + 2, BASE_NS + 3]
+        await store.maintain(compact=False, expire=False)
+        await store.close()
+        store = TileStore(cfg(tmp_path))
+        await store.open()
+        assert sorted(ints(store.tile_rows(KEY).column(layout.TIME))) == [BASE_NS + 1, BASE_NS + 2, BASE_NS + 3]
+        await store.close()
+
+    asyncio.run(go())
+
+
+def test_a_manifest_save_that_fails_after_reaching_the_disk_shows_each_row_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = partition_module.manifests.save
+    fail = {"on": False}
+
+    def save(store: Any, directory: str, manifest: Any) -> None:
+        real_save(store, directory, manifest)
+        if fail["on"]:
+            fail["on"] = False
+            raise OSError(5, "fsync of the directory failed")
+
+    monkeypatch.setattr(partition_module.manifests, "save", save)
+
+    async def go() -> None:
+        store = TileStore(cfg(tmp_path))
+        await store.open()
+        await store.append(KEY, make_rows([Rec(BASE_NS + i, value=float(i)) for i in range(3)]))
+        fail["on"] = True
+        await store.maintain(flush_all=True, compact=False, expire=False)  # logged; the rows stay in memory
+        assert store.tile_rows(KEY).num_rows == 3
+        await store.maintain(flush_all=True, compact=False, expire=False)
+        assert store.tile_rows(KEY).num_rows == 3
+        names = [s.name for s in store._partitions[("t1", 0)].manifest.segments]
+        assert names == ["seg-000000000002.parquet"]  # the name the failed save may have made durable: not reused
+        await store.close()
+        store = TileStore(cfg(tmp_path))
+        await store.open()
+        assert store.tile_rows(KEY).num_rows == 3
+        await store.close()
+
+    asyncio.run(go())
+
+
+def test_two_versions_in_one_append_during_a_flush_stay_deduplicated_when_filters_skip_the_segments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slowed(monkeypatch, partition_module, "encode_segment", 0.3)
+
+    async def go() -> None:
+        store = TileStore(cfg(tmp_path))
+        await store.open()
+        await store.append(KEY, make_rows([Rec(BASE_NS + 5, dims={"host": "h2"}, value=5.0)]))
+        flush = asyncio.create_task(store.maintain(flush_all=True, compact=False, expire=False))
+        await asyncio.sleep(0.05)
+        await store.append(KEY, make_rows([Rec(BASE_NS, dims={"host": "h1"}, value=1.0, version=1),
+                                           Rec(BASE_NS, dims={"host": "h1"}, value=2.0, version=2)]))
+        await flush
+        schema = [("host", "VARCHAR"), ("measure_value::double", "DOUBLE")]
+        for pushed in (None, {"host": ["h1"]}):
+            got = await store.scan([KEY], schema, [], "host = 'h1'", 0, 2**62, False, predicate_columns=["host"],
+                                   dimension_in=pushed)
+            assert got.table is not None and got.table.column("measure_value::double").to_pylist() == [2.0]
         await store.close()
 
     asyncio.run(go())
