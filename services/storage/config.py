@@ -29,6 +29,10 @@ class StorageConfig:
     idle_flush_s: float = 30.0
     """A tile whose time bucket has ended and that took no append for this long is flushed to the magnetic
     store, keeping the WAL tail (hence restart time) short (--idle-flush-s)."""
+    segment_zstd_level: int = 15
+    """zstd level of segment pages (--segment-zstd-level). Segments are written once (by a flush, in the
+    background) and read many times: 15 is ~13% smaller than 1 on TSBS data at ~40% of the encode speed
+    (~380 k rows/s a core), and still fast to read; 1 suits a node short of CPU."""
     compact_min_segments: int = 4
     """A partition with this many segments or more is compacted."""
     compact_target_rows: int = 1_000_000
@@ -46,6 +50,8 @@ class StorageConfig:
             raise ValidationError(f"--wal-segment-mb is {self.wal_segment_bytes / MIB}; the minimum is 1")
         if self.tier_interval_s < 0 or self.idle_flush_s < 0:
             raise ValidationError("--tier-interval-s and --idle-flush-s must not be negative")
+        if not 1 <= self.segment_zstd_level <= 22:
+            raise ValidationError(f"--segment-zstd-level is {self.segment_zstd_level}; allowed 1..22")
         if self.compact_min_segments < 2 or self.compact_target_rows < 1000:
             raise ValidationError("compaction needs at least 2 segments and a target of at least 1000 rows")
         return self
@@ -58,6 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wal-segment-mb", type=int, default=64)
     p.add_argument("--tier-interval-s", type=float, default=2.0)
     p.add_argument("--idle-flush-s", type=float, default=30.0)
+    p.add_argument("--segment-zstd-level", type=int, default=15, help="zstd level of magnetic-store segments")
     p.add_argument("--test-hooks", action="store_true", help="serve the test-only Maintain RPC")
 
 
@@ -68,4 +75,5 @@ def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
                               "background mover nothing is flushed and appends stop at the memory limit)")
     return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
                          wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
-                         idle_flush_s=a.idle_flush_s, test_hooks=a.test_hooks).validate()
+                         idle_flush_s=a.idle_flush_s, segment_zstd_level=a.segment_zstd_level,
+                         test_hooks=a.test_hooks).validate()

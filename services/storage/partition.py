@@ -34,7 +34,7 @@ from services.storage import manifest as manifests
 from services.storage.blobstore import BlobStore
 from services.storage.manifest import Manifest, SegmentEntry
 from services.storage.memstore import Key, MemStore, Stored, concat
-from services.storage.segments import encode_segment, lookup_keys, may_contain
+from services.storage.segments import SegmentOptions, encode_segment, lookup_keys, may_contain
 from services.storage.tileview import TileView
 from tessera import layout
 
@@ -61,12 +61,15 @@ class FlushResult:
 class Partition:
     """Tiles and segments of one (table, range) on this replica."""
 
-    def __init__(self, table_id: str, range_lo: int, store: BlobStore, manifest: Manifest) -> None:
+    def __init__(self, table_id: str, range_lo: int, store: BlobStore, manifest: Manifest,
+                 options: SegmentOptions | None = None) -> None:
         self.table_id = table_id
         self.range_lo = range_lo
         self.directory = f"{table_id}/{range_lo:016x}"
         self.store = store
         self.manifest = manifest
+        self.options = options or SegmentOptions()
+        """How this partition's segments are written (zstd level, row group size)."""
         self.tiles: dict[int, Tile] = {}
         self._state = threading.Lock()
         self._generation = 0
@@ -76,14 +79,14 @@ class Partition:
         """Held by flush, compaction and retention: one manifest change in flight per partition."""
 
     @classmethod
-    def open(cls, table_id: str, range_lo: int, store: BlobStore) -> Partition:
+    def open(cls, table_id: str, range_lo: int, store: BlobStore, options: SegmentOptions | None = None) -> Partition:
         """Load the manifest and sweep segment files it does not list (interrupted flushes). Blocking."""
         directory = f"{table_id}/{range_lo:016x}"
         manifest = manifests.load(store, directory)
         for path in manifests.orphans(store, directory, manifest):
             _log.info("removing a segment file no manifest lists (an interrupted flush or compaction)", path=path)
             store.delete(path)
-        return cls(table_id, range_lo, store, manifest)
+        return cls(table_id, range_lo, store, manifest, options)
 
     # -- tiles ---------------------------------------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class Partition:
             try:
                 rows = concat([r for _, r, _ in frozen])
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
-                encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows))
+                encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows), options=self.options)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
                 entry = SegmentEntry(name, encoded.info, supersedes)
                 await wal_synced(max(lsn for _, _, lsn in frozen))
@@ -281,7 +284,7 @@ class Partition:
         name, reserved = self.manifest.segment_name()
         with self._state:
             self.manifest = reserved
-        encoded = await asyncio.to_thread(encode_segment, rows, measure_columns)
+        encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
         return SegmentEntry(name, encoded.info, supersedes)
 

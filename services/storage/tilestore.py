@@ -41,6 +41,7 @@ from services.storage.memstore import AppendResult, check_column_types, check_ro
 from services.storage.nodewal import NodeLog
 from services.storage.partition import Partition, Tile
 from services.storage.scan import ScanResult, scan_views
+from services.storage.segments import SegmentOptions
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter
 from tessera import layout
@@ -111,6 +112,7 @@ class TileStore:
         self.tables = tables
         self.clock = clock or tiering.Clock()
         self.store = LocalBlobStore(config.data_dir / "magnetic")
+        self._segment_options = SegmentOptions(compression_level=config.segment_zstd_level)
         self._log: NodeLog | None = None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
@@ -161,7 +163,8 @@ class TileStore:
                 except ValueError:
                     _log.warning("skipping a directory that is not a partition", path=path)
                     continue
-                self._partitions[(table_id, range_lo)] = Partition.open(table_id, range_lo, self.store)
+                self._partitions[(table_id, range_lo)] = Partition.open(table_id, range_lo, self.store,
+                                                                        self._segment_options)
         for table_id in self._deleted:
             self._remove_table_files(table_id)
 
@@ -226,7 +229,7 @@ class TileStore:
     def _partition(self, key: TileKey) -> Partition:
         found = self._partitions.get((key.table_id, key.range_lo))
         if found is None:
-            found = Partition(key.table_id, key.range_lo, self.store, Manifest())
+            found = Partition(key.table_id, key.range_lo, self.store, Manifest(), self._segment_options)
             self._partitions[(key.table_id, key.range_lo)] = found
         return found
 

@@ -182,10 +182,10 @@ def test_a_partition_whose_flush_keeps_failing_does_not_stop_the_others_or_the_c
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = partition_module.encode_segment
 
-    def fails_for_t2(rows: pa.Table, measures: Any) -> Any:
+    def fails_for_t2(rows: pa.Table, measures: Any, **kw: Any) -> Any:
         if "bad" in rows.column_names:
             raise OSError("disk full for this one")
-        return real(rows, measures)
+        return real(rows, measures, **kw)
 
     monkeypatch.setattr(partition_module, "encode_segment", fails_for_t2)
 
