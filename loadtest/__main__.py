@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from loadtest import iot, tsbs
+from loadtest import engine, iot, storage_logs, tsbs
 from loadtest.driver import (
     DataSet,
     IngestConfig,
@@ -37,6 +37,8 @@ from loadtest.driver import (
     run_ingest,
     run_queries,
 )
+from loadtest.looped import LoopedCpuOnly
+from loadtest.minutes import minutes_table, per_minute, steadiness
 from loadtest.report import ProcessSampler, Report, ingest_table, query_table, resources_table
 from loadtest.tsbs_queries import KINDS, random_specs
 from tessera.cluster import ClusterSpec, LocalCluster, read_state
@@ -54,11 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(command=command, settings=_settings(args))
     sampler.start()
     try:
-        with _cluster(args, sampler) as discovery:
-            if args.command == "ingest":
-                report.ingest = _ingest(args, discovery, sampler)
-            else:
-                report.ingest, report.queries = _query(args, discovery, sampler)
+        with _cluster(args, sampler) as (discovery, cluster):
+            disk = engine.DiskSampler(_storage_dirs(cluster)) if cluster is not None else None
+            if disk is not None:
+                disk.sample()
+                disk.start()
+            try:
+                if args.command == "ingest":
+                    report.ingest = _ingest(args, discovery, sampler)
+                else:
+                    report.ingest, report.queries = _query(args, discovery, sampler)
+            finally:
+                if disk is not None:
+                    disk.stop()
+                    disk.sample()
+            if cluster is not None:
+                _engine_sections(args, report, cluster, sampler, disk)
     finally:
         sampler.stop()
     windows = [(r.started_at_unix, r.started_at_unix + r.seconds + 1.0) for r in report.ingest]
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if report.queries is not None:
         print(query_table(report.queries))
     print(resources_table(report.resources))
+    for title, body in report.sections:
+        print(f"\n{title}\n\n{body}")
     print(f"report: {', '.join(str(p) for p in paths)}")
     failed = any(r.errors for r in report.ingest) or (report.queries is not None and report.queries.errors)
     return 1 if failed else 0
@@ -100,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--batch", type=int, default=10_000, help="rows per batch (default 10000)")
         s.add_argument("--rows", type=int, help="write only the first ROWS rows of the data set")
         s.add_argument("--no-spread", action="store_true", help="keep the table on one cell (default: all)")
+        s.add_argument("--storage-args", default="",
+                       help="flags for every storage node of the local cluster, one string, e.g. "
+                            "'--memory-limit-mb 512 --test-hooks'")
+        s.add_argument("--data-dir", help="put the local cluster here and keep it (its logs and data) afterwards "
+                                          "(default: a temporary directory, removed)")
+        s.add_argument("--memory-retention-hours", type=int,
+                       help="the table's memory-store retention (default: the data's age + 24 h); rows older "
+                            "than it are written with magnetic writes enabled and flushed by age")
         s.add_argument("--out", required=True, help="report directory")
         s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar (default: when stderr is a terminal)")
@@ -115,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--duration", type=float, help="stop after this many seconds")
     ingest.add_argument("--timing", choices=("auto", "pregenerated", "inline"), default="auto")
     ingest.add_argument("--no-verify", action="store_true", help="skip counting the rows back with a query")
+    ingest.add_argument("--loop-epochs", type=int, default=0,
+                        help="tsbs: generate only the first N epochs and repeat their values over the span "
+                             "(loadtest.looped: long runs without a load generator eating the cores); 0 = off")
+    ingest.add_argument("--reference-rows-per-s", type=float,
+                        help="a short load's rows/s: the minute table reports each minute against it")
     query.add_argument("--queries", default="all", help=f"comma-separated types or 'all': {', '.join(KINDS)}")
     query.add_argument("--concurrency", type=int, default=4)
     query.add_argument("--count", type=int, default=20, help="queries per type (default 20)")
@@ -133,7 +161,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _cluster(args: argparse.Namespace, sampler: ProcessSampler) -> Iterator[str]:
+def _cluster(args: argparse.Namespace, sampler: ProcessSampler) -> Iterator[tuple[str, LocalCluster | None]]:
     if args.cluster_dir:
         state = read_state(pathlib.Path(args.cluster_dir))
         if state is None:
@@ -143,18 +171,69 @@ def _cluster(args: argparse.Namespace, sampler: ProcessSampler) -> Iterator[str]
             sampler.add(name, str(entry["role"]), int(entry["pid"]))
         args.discovery = args.discovery or str(state["discovery"])
     if args.discovery:
-        yield args.discovery
+        yield args.discovery, None
         return
-    with tempfile.TemporaryDirectory(prefix="tessera-loadtest-") as tmp:
-        cluster = LocalCluster(ClusterSpec(data_dir=pathlib.Path(tmp)))
-        print("starting a local cluster ...", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        if args.data_dir:
+            root = pathlib.Path(args.data_dir)
+            if root.exists() and any(root.iterdir()):
+                raise SystemExit(f"--data-dir {root} is not empty: choose a new directory")
+        else:
+            root = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-loadtest-")))
+        cluster = LocalCluster(ClusterSpec(data_dir=root, storage_args=tuple(shlex.split(args.storage_args))))
+        print(f"starting a local cluster in {root} ...", file=sys.stderr)
         cluster.start()
         try:
             for name, proc in cluster.processes.items():
                 sampler.add(name, proc.role, proc.pid)
-            yield cluster.discovery_address
+            yield cluster.discovery_address, cluster
         finally:
             cluster.stop()
+
+
+def _storage_dirs(cluster: LocalCluster) -> list[pathlib.Path]:
+    root = pathlib.Path(cluster.spec.data_dir) / "storage"
+    return [root / p.name for p in cluster.nodes("storage")]
+
+
+def _engine_sections(args: argparse.Namespace, report: Report, cluster: LocalCluster, sampler: ProcessSampler,
+                     disk: engine.DiskSampler | None) -> None:
+    """What the storage nodes did during the run: minute by minute (long runs), flushes, bytes on disk."""
+    names = [p.name for p in cluster.nodes("storage")]
+    records = list(storage_logs.node_logs(pathlib.Path(cluster.spec.data_dir) / "logs", names))
+    flushes = storage_logs.flushes(records)
+    summary = storage_logs.flush_summary(flushes)
+    failures = storage_logs.failures(records)
+    ingest_problems = storage_logs.failures(storage_logs.node_logs(
+        pathlib.Path(cluster.spec.data_dir) / "logs", [p.name for p in cluster.nodes("ingest")]))
+    end = disk.samples[-1][1] if disk is not None and disk.samples else engine.DiskUse()
+    values = sum(r.values for r in report.ingest)
+    body = [f"Storage nodes' bytes on disk at the end (all {len(names)} nodes, every replica): WAL "
+            f"{engine.human(end.wal)}, magnetic {engine.human(end.magnetic)}, other {engine.human(end.other)}"
+            + (f"; {end.total / values:.2f} bytes per value written ({end.total / 3 / values:.2f} per replica)"
+               if values else "") + ".", "",
+            "Flushes the storage nodes logged (every node, every replica), by tiering rule: "
+            + ("; ".join(f"{rule}: {f['flushes']:,} flushes, {f['rows']:,} rows, {engine.human(f['bytes'])}"
+                         for rule, f in summary.items()) or "none") + ".",
+            "", "Warnings and errors the storage nodes logged: "
+            + (", ".join(f"{k} × {v}" for k, v in failures.items()) or "none") + "; the ingest nodes: "
+            + (", ".join(f"{k} × {v}" for k, v in ingest_problems.items()) or "none") + "."]
+    report.extra["storage_engine"] = {"disk_end": end.__dict__, "flushes": summary, "failures": dict(failures),
+                                      "ingest_failures": dict(ingest_problems), "storage_args": args.storage_args}
+    report.sections.append(("Storage engine", "\n".join(body)))
+    for result in report.ingest:
+        if result.seconds < 120:
+            continue
+        minutes = per_minute(result.started_at_unix, result.timeline, sampler.samples("storage"),
+                             disk.samples if disk is not None else (), flushes)
+        text = minutes_table(minutes)
+        reference = getattr(args, "reference_rows_per_s", None)
+        steady = steadiness(minutes, reference) if reference else {}
+        if steady:
+            text += (f"\n\nAgainst the reference of {reference:,.0f} rows/s: lowest full minute "
+                     f"{steady['min']:.0%}, median {steady['median']:.0%}, last {steady['last']:.0%}.")
+        report.extra.setdefault("minutes", {})[result.form] = [m.__dict__ for m in minutes]
+        report.sections.append((f"Minute by minute ({result.form})", text))
 
 
 def _start_ns(args: argparse.Namespace, span_ns: int, interval_ns: int) -> int:
@@ -178,6 +257,9 @@ def _span(args: argparse.Namespace) -> tuple[int, int, int]:
 
 def _tsbs(args: argparse.Namespace) -> tsbs.CpuOnly:
     start, end, interval = _span(args)
+    if getattr(args, "loop_epochs", 0):
+        return LoopedCpuOnly(args.scale, start, end, interval, args.seed, integer=not args.float,
+                             block_epochs=args.loop_epochs)
     return tsbs.CpuOnly(args.scale, start, end, interval, args.seed, integer=not args.float)
 
 
@@ -192,8 +274,10 @@ def _create_table(args: argparse.Namespace, client: Any, table: str, data: DataS
     with contextlib.suppress(errors.Conflict):
         client.create_database(args.database)
     age_h = (time.time_ns() - data.start_ns) / HOUR_NS
-    magnetic = age_h + 24 > MAX_MEMORY_RETENTION_HOURS
     hours = min(MAX_MEMORY_RETENTION_HOURS, max(1, math.ceil(age_h) + 24))
+    if args.memory_retention_hours is not None:
+        hours = args.memory_retention_hours
+    magnetic = age_h + (0 if args.memory_retention_hours is not None else 24) > hours
     cells = [c.cell for c in client.cells()] if not args.no_spread else []
     try:
         client.create_table(args.database, table, memory_retention_hours=hours, magnetic_writes=magnetic or None,

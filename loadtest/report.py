@@ -142,6 +142,11 @@ class ProcessSampler:
             track.samples.append((time.time(), cpu, rss_kb))
         track.last = (now, ticks)
 
+    def samples(self, role: str) -> dict[str, list[tuple[float, float, int]]]:
+        """Every sample so far of the processes of ``role``, by name: (Unix time, CPU %, RSS kB)."""
+        with self._lock:
+            return {t.name: list(t.samples) for t in self._tracks.values() if t.role == role}
+
     def summary(self, windows: list[tuple[float, float]] | None = None) -> dict[str, Any]:
         """Per role: processes, mean and max CPU % (of one process), max RSS (MB); and per process.
 
@@ -177,6 +182,10 @@ class Report:
     ingest: list[IngestResult] = field(default_factory=list)
     queries: QueryResult | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    """Extra markdown sections (title, body) for summary.md, e.g. a long run minute by minute."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Extra figures for result.json, under their keys."""
     machine: dict[str, Any] = field(default_factory=machine_info)
     started_at: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
 
@@ -184,7 +193,8 @@ class Report:
         """The JSON document."""
         return {"command": self.command, "started_at": self.started_at, "settings": self.settings,
                 "machine": self.machine, "ingest": [r.as_dict() for r in self.ingest],
-                "queries": self.queries.as_dict() if self.queries else None, "resources": self.resources}
+                "queries": self.queries.as_dict() if self.queries else None, "resources": self.resources,
+                **self.extra}
 
     def write(self, out_dir: pathlib.Path) -> list[pathlib.Path]:
         """Write result.json, summary.md and the PNG plots into ``out_dir``; return the paths written."""
@@ -254,6 +264,8 @@ def markdown(report: Report, plots: list[str]) -> str:
         parts += ["## CPU and memory per role (100 % = one core; sampled every second during the measured runs)",
                   "", "Mean CPU % is the mean over the role's processes of each one's mean.", "",
                   resources_table(report.resources), ""]
+    for title, body in report.sections:
+        parts += [f"## {title}", "", body, ""]
     parts += ["## Settings", "", *(f"- {k}: {v}" for k, v in report.settings.items()), "",
               "## Machine", "",
               f"- {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB memory, {m['os']}",

@@ -13,8 +13,12 @@ Method (all systems in the same run, one after another, on the same machine):
 - **bytes on disk**: allocated bytes under each system's data directory, after minus before the load
   (InfluxDB: ``data`` + ``wal`` once the cache was snapshotted to TSM; VictoriaMetrics: the storage path after
   ``/internal/force_flush``; PostgreSQL: ``pg_total_relation_size`` of the table and its two indexes after a
-  CHECKPOINT, i.e. without WAL; Tessera: every storage node's directory, which holds 3 replicas, so the
-  per-replica figure is a third).
+  CHECKPOINT, i.e. without WAL; Tessera: every storage node's directory once its data has been tiered and
+  compacted, split into ``wal/`` and ``magnetic/``; the table's cell holds 3 replicas, so the per-replica
+  figure is a third). Tessera's storage nodes run with ``--test-hooks``: after the load of the measured layout,
+  ``Maintain(flush_all, compact)`` goes to every storage node until a round moves nothing
+  (:func:`loadtest.engine.settle`), the state the background mover reaches on its own once the data is idle;
+  the flush is outside the ingest clock and its duration is reported.
 - **agreement**: every query spec runs once on every system (this also warms them); each answer is
   normalised to canonical rows and compared with Tessera's (``tessera_sql`` through ``Client.query``), floats
   to a relative 1e-9 / absolute 1e-6. VictoriaMetrics' partial edge buckets are not compared (see
@@ -42,7 +46,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loadtest import driver
+from loadtest import driver, engine
 from loadtest.peers import Row, canonical, influx, kind_of, postgres, runner, victoria
 from loadtest.tsbs import FIELDS, TAGS, CpuOnly
 from loadtest.tsbs_queries import KINDS, QuerySpec, random_specs, tessera_sql
@@ -54,6 +58,8 @@ TITLES = {"tessera": "Tessera", "influx": "InfluxDB", "victoria": "VictoriaMetri
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 REL_TOL, ABS_TOL = 1e-9, 1e-6
 MAX_REPORTED = 5
+TESSERA_STORAGE_ARGS = ("--test-hooks",)
+"""Flags of Tessera's storage nodes here: the Maintain hook, to settle the data before measuring it."""
 
 
 # -- Tessera ---------------------------------------------------------------------------------------------
@@ -173,6 +179,9 @@ class SystemResult:
     disagreements: list[str] = field(default_factory=list)
     more_ingest: list[dict[str, Any]] = field(default_factory=list)  # other layouts: ingest only
     rounds: list[float] = field(default_factory=list)  # rows/s of every round; ``ingest`` is the median one
+    disk_parts: dict[str, float] = field(default_factory=dict)
+    """Tessera: bytes in ``wal``, ``magnetic`` and ``other`` after settling, ``before`` the load, and
+    ``settle_s``, ``settle_rounds``, ``flushed_rows``, ``compacted_segments`` of the settling."""
 
 
 def dataset_from(args: Any) -> CpuOnly:
@@ -265,12 +274,12 @@ def load_peers(data: CpuOnly, peers: dict[str, runner.Started], config: driver.I
 
 
 def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layout: str,
-                 log: Callable[[str], None] = print) -> SystemResult:
+                 log: Callable[[str], None] = print, measure_disk: bool = True) -> SystemResult:
     """Load the data set into a fresh cluster's table ``cpu`` laid out as ``layout`` (``1``: on one cell;
-    ``all``: spread over every cell)."""
+    ``all``: spread over every cell); with ``measure_disk``, then settle the storage nodes (flush + compact
+    through the Maintain hook) and measure their directories."""
     from tessera.client import Client
 
-    storage = pathlib.Path(cluster.spec.data_dir) / "storage"
     base = (f"Tessera (this tree, {len(cluster.nodes('storage'))} storage nodes, {len(cluster.nodes('ingest'))} "
             f"ingest, {len(cluster.nodes('query'))} query")
     with Client(cluster.discovery_address) as client:
@@ -282,7 +291,7 @@ def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layou
         chosen = cells if layout == "all" else cells[:int(layout)]
         client.create_table(DATABASE, TABLE, memory_retention_hours=8766, magnetic_writes=True, cells=chosen)
     where = f"table on {len(chosen)} cell{'s' if len(chosen) > 1 else ''}"
-    before = runner.du_bytes(storage)
+    before = tessera_disk(cluster, chosen).total
     log(f"loading Tessera ({where}) ...")
     factory = driver.TesseraSinkFactory(cluster.discovery_address, DATABASE, TABLE, "arrow", TAGS, "cpu")
     tres = driver.run_ingest(data, factory, config, form="tessera-arrow")
@@ -292,10 +301,38 @@ def load_tessera(cluster: Any, data: CpuOnly, config: driver.IngestConfig, layou
     result = SystemResult("tessera", f"{base}; {where})",
                           {"durability": "fsync on every WAL append; ack after 2 of 3 replicas (durable quorum)",
                            "replicas": "3 (one per zone); bytes on disk count all three"}, ingest=tres.as_dict())
-    time.sleep(1)
-    result.disk_bytes = runner.du_bytes(storage) - before
-    result.disk_note = "all storage nodes (3 replicas), WAL and tiles"
+    if measure_disk:
+        measure_tessera_disk(cluster, result, chosen, before, log)
     return result
+
+
+def tessera_disk(cluster: Any, cells: Sequence[str]) -> engine.DiskUse:
+    """Bytes on disk of the storage nodes of ``cells``, summed."""
+    names = [n.name for n in cluster.nodes("storage") if n.cell in cells]
+    return engine.total_disk(engine.cluster_disk(pathlib.Path(cluster.spec.data_dir) / "storage", names).values())
+
+
+def measure_tessera_disk(cluster: Any, result: SystemResult, cells: Sequence[str], before: int,
+                         log: Callable[[str], None] = print) -> None:
+    """Settle the storage nodes of ``cells`` (flush all, compact, until nothing moves), then ``du`` their
+    directories; ``before`` is what they held before the load (an empty WAL segment, directories)."""
+    nodes = [n for n in cluster.nodes("storage") if n.cell in cells]
+    log("flushing and compacting Tessera's storage nodes (Maintain test hook) ...")
+    started = time.monotonic()
+    settled = engine.settle([n.address for n in nodes])
+    took = time.monotonic() - started
+    use = tessera_disk(cluster, cells)
+    result.disk_bytes = use.total
+    result.disk_parts = {"wal": use.wal, "magnetic": use.magnetic, "other": use.other, "before": before,
+                         "settle_s": round(took, 2), "settle_rounds": settled.rounds,
+                         "flushed_rows": settled.flushed_rows, "compacted_segments": settled.compacted_segments,
+                         "memory_bytes": settled.memory_bytes}
+    result.disk_note = (f"the table's {len(nodes)} storage nodes after Maintain(flush_all, compact) × "
+                        f"{settled.rounds} ({took:.1f} s): magnetic {engine.human(use.magnetic)}, WAL {engine.human(use.wal)}, "
+                        f"other {engine.human(use.other)}; before the load {engine.human(before)}")
+    log(f"  settled in {took:.1f} s ({settled.rounds} rounds, {settled.flushed_rows:,} rows flushed by the hook, "
+        f"{settled.compacted_segments} segments compacted): magnetic {engine.human(use.magnetic)}, WAL "
+        f"{engine.human(use.wal)}")
 
 
 def with_other_layouts(first: SystemResult, others: Sequence[SystemResult]) -> SystemResult:
@@ -399,10 +436,11 @@ def run(args: Any, log: Callable[[str], None] = print) -> dict[str, Any]:
                     shutil.rmtree(cluster.spec.data_dir, ignore_errors=True)
                 fresh = data_dir / f"tessera-round{r + 1}-{layout}"
                 shutil.rmtree(fresh, ignore_errors=True)  # left by an earlier run with this --data-dir
-                cluster = LocalCluster(ClusterSpec(data_dir=fresh))
+                cluster = LocalCluster(ClusterSpec(data_dir=fresh, storage_args=TESSERA_STORAGE_ARGS))
                 log("starting a Tessera local cluster ...")
                 cluster.start()
-                loads[layout] = load_tessera(cluster, data, config, layout, log)
+                loads[layout] = load_tessera(cluster, data, config, layout, log,
+                                             measure_disk=layout == layouts[0])
             loaded = {"tessera": with_other_layouts(loads[layouts[0]], [loads[x] for x in layouts[1:]])}
             loaded.update(load_peers(data, started, config, data_dir, log))  # each peer emptied first
             for name, res in loaded.items():
@@ -470,6 +508,10 @@ def markdown(report: dict[str, Any]) -> str:
         per_value = f"{disk / values:.2f}" if disk is not None else "n/a"
         if name == "tessera" and disk is not None:
             per_value += f" ({disk / 3 / values:.2f} per replica)"
+            parts = s.get("disk_parts") or {}
+            if "magnetic" in parts:
+                per_value += (f"; magnetic {parts['magnetic'] / 3 / values:.3f}, WAL {parts['wal'] / 3 / values:.3f} "
+                              "per replica")
         lines.append(f"| {s['version']} | {ing['rows_per_s']:,.0f} | {ing['values_per_s']:,.0f} | "
                      f"{ing['seconds']:.2f} | {_rounds(s.get('rounds', []))} | "
                      f"{_human(disk) if disk is not None else 'n/a'} | {per_value} | {s['disk_note']} |")

@@ -108,10 +108,11 @@ def test_a_duration_bounds_the_run() -> None:
     assert result.seconds < 1.5
 
 
-def test_inline_timing_prepares_each_batch_just_before_its_write() -> None:
+def test_inline_timing_prepares_the_first_batch_before_the_clock_and_the_rest_just_before_their_writes() -> None:
     config = IngestConfig(workers=1, batch_rows=1000, timing="inline", progress=False)
     result = run_ingest(SMALL, FakeFactory(prepare=True), config, form="fake")
-    assert result.timing == "inline" and result.prepare_seconds == 0.0 and result.rows == SMALL.rows
+    assert result.timing == "inline" and result.prepare_seconds > 0.0 and result.rows == SMALL.rows
+    assert result.batches == 4
 
 
 def test_bad_settings_are_refused_with_the_flag_to_change() -> None:

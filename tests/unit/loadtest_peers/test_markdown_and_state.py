@@ -85,3 +85,12 @@ def test_other_layouts_ride_along_as_ingest_only_rows() -> None:
     merged = compare.with_other_layouts(first, [other])
     assert merged is first and merged.more_ingest == [
         {"rows_per_s": 4.0, "values_per_s": 50.0, "seconds": 1.0, "version": "Tessera (x; table on 2 cells; ingest only)"}]
+
+
+def test_markdown_splits_tesseras_settled_bytes_into_magnetic_and_wal_per_replica() -> None:
+    ingest = {"rows_per_s": 1000.0, "values_per_s": 10000.0, "seconds": 1.0}
+    tessera = compare.SystemResult("tessera", "Tessera", {}, ingest, 3000, "settled",
+                                   disk_parts={"wal": 300, "magnetic": 2400, "other": 300, "before": 30})
+    report = {"date": "2026-01-01", "machine": "m", "dataset": "d", "workers": 2, "batch_rows": 10, "count": 1,
+              "seed": 1, "systems": {"tessera": tessera.__dict__}, "values": 100}
+    assert "| 30.00 (10.00 per replica); magnetic 8.000, WAL 1.000 per replica | settled |" in compare.markdown(report)
