@@ -117,6 +117,9 @@ class TileStore:
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
         self._lost_wal = False
+        self.throttled_appends = 0
+        """Appends refused at the memory limit since start (each is retried by its writer)."""
+        self._throttle_logged = 0.0
         self._duck: Sessions | None = None
         self._closed = False
         self._maintainer: asyncio.Task[None] | None = None
@@ -277,6 +280,12 @@ class TileStore:
         limit = self.config.memory_limit_bytes
         if used >= limit:
             self._wake.set()
+            self.throttled_appends += 1
+            now = time.monotonic()
+            if now - self._throttle_logged >= 5.0:  # at most one line every 5 s, with the count
+                self._throttle_logged = now
+                _log.warning("appends refused: memory stores at the limit", used_mib=used >> 20,
+                             limit_mib=limit >> 20, refused_so_far=self.throttled_appends)
             raise Throttled(f"cannot append to tile {key.dir_name()}: this storage node's memory stores hold "
                             f"{used >> 20} MiB of its {limit >> 20} MiB limit (--memory-limit-mb) while flushes "
                             f"catch up; retry after {walentry.RETRY_HINT_MS} ms", walentry.RETRY_HINT_MS)
