@@ -23,9 +23,15 @@ from services.storage.partition import Partition
 from services.storage.segments import read_segment
 from tessera import dedup
 
+SIZE_RATIO = 4
+"""A run is merged only if its largest segment holds at most this many times the rows of all the others:
+absorbing a small file into a much bigger one rewrites the big one for little gain (size tiers, as an LSM
+tree), so a segment grows by merges of comparable size and each row is rewritten O(log n) times."""
+
 
 def plan_runs(segments: Sequence[SegmentEntry], min_segments: int, target_rows: int) -> list[list[SegmentEntry]]:
-    """Runs of time-adjacent segments worth merging (each of two or more, at most ~target_rows rows)."""
+    """Runs of time-adjacent segments worth merging (each of two or more, at most ~target_rows rows, of
+    comparable sizes)."""
     if len(segments) < min_segments:
         return []
     ordered = sorted(segments, key=lambda s: (s.info.min_time_ns, s.info.max_time_ns, s.name))
@@ -46,7 +52,19 @@ def plan_runs(segments: Sequence[SegmentEntry], min_segments: int, target_rows: 
         rows += seg.info.rows
     if len(run) > 1:
         runs.append(run)
-    return runs
+    return [r for r in (_comparable(r) for r in runs) if len(r) > 1]
+
+
+def _comparable(run: list[SegmentEntry]) -> list[SegmentEntry]:
+    """The run without its oversized ends: the largest segment is dropped while it dwarfs the rest."""
+    run = list(run)
+    while len(run) > 1:
+        biggest = max(s.info.rows for s in run)
+        if biggest <= SIZE_RATIO * (sum(s.info.rows for s in run) - biggest):
+            break
+        end = 0 if run[0].info.rows >= run[-1].info.rows else -1  # trim the bigger end (keeps adjacency)
+        run.pop(end)
+    return run
 
 
 async def compact(partition: Partition, measure_columns: Callable[[pa.Table], list[str]], min_segments: int,

@@ -33,8 +33,8 @@ class StorageConfig:
     """zstd level of segment pages (--segment-zstd-level). Segments are written once (by a flush, in the
     background) and read many times: 15 is ~13% smaller than 1 on TSBS data at ~40% of the encode speed
     (~380 k rows/s a core), and still fast to read; 1 suits a node short of CPU."""
-    compact_min_segments: int = 4
-    """A partition with this many segments or more is compacted."""
+    compact_min_segments: int = 2
+    """A partition with this many segments or more is compacted (runs of comparable sizes, see compaction)."""
     compact_target_rows: int = 1_000_000
     """Compaction merges adjacent small segments into segments of about this many rows."""
     test_hooks: bool = False

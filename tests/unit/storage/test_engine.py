@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -412,3 +413,23 @@ def test_a_corrupt_wal_entry_in_the_middle_makes_every_scan_incomplete_and_later
             assert nothing.incomplete
 
     run(go)
+
+
+def test_compaction_merges_segments_of_comparable_size_and_leaves_a_small_one_beside_a_big_one() -> None:
+    from services.storage.compaction import plan_runs
+    from services.storage.manifest import SegmentEntry
+    from services.storage.segment_info import KeySummary, SegmentInfo
+
+    def seg(name: str, start: int, rows: int) -> SegmentEntry:
+        keys = KeySummary.of(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
+        info = SegmentInfo(rows=rows, bytes=rows, min_time_ns=start, max_time_ns=start + 1, columns=(), measures=(),
+                           measure_names=(), keys=keys)
+        return SegmentEntry(name, info)
+
+    equal = [seg("a", 0, 100), seg("b", 10, 100), seg("c", 20, 100)]
+    assert [[s.name for s in r] for r in plan_runs(equal, 2, 1000)] == [["a", "b", "c"]]
+    lopsided = [seg("big", 0, 900), seg("tiny", 10, 10)]
+    assert plan_runs(lopsided, 2, 1000) == []  # rewriting 900 rows to absorb 10 is not worth it yet
+    grown = [seg("big", 0, 400), seg("s1", 10, 50), seg("s2", 20, 60)]
+    assert [[s.name for s in r] for r in plan_runs(grown, 2, 1000)] == [["big", "s1", "s2"]]
+    assert plan_runs([seg("x", 0, 5000), seg("y", 10, 10)], 2, 1000) == []  # at the target already
