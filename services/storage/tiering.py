@@ -61,6 +61,27 @@ def aged_and_idle(partition: Partition, now_ns: int, memory_retention_ns: int | 
     return FlushPlan(partition, tuple(sorted(due)), ", ".join(sorted(reasons)))
 
 
+def bounded(plans: Iterable[FlushPlan], max_rows: int) -> list[FlushPlan]:
+    """Plans split so that none flushes more than about ``max_rows`` rows at once: a flush holds a sorted
+    copy of its rows and their encoded file in memory, so its size bounds the memory it needs beyond the
+    memory stores (compaction merges the smaller segments later). A single larger tile is flushed alone."""
+    out: list[FlushPlan] = []
+    for plan in plans:
+        group: list[int] = []
+        rows = 0
+        for bucket in plan.buckets:
+            tile = plan.partition.tiles.get(bucket)
+            held = tile.mem.rows if tile is not None else 0
+            if group and rows + held > max_rows:
+                out.append(FlushPlan(plan.partition, tuple(group), plan.reason))
+                group, rows = [], 0
+            group.append(bucket)
+            rows += held
+        if group:
+            out.append(FlushPlan(plan.partition, tuple(group), plan.reason))
+    return out
+
+
 def under_pressure(partitions: Iterable[Partition], used_bytes: int, target_bytes: int) -> list[FlushPlan]:
     """The largest memory stores to flush, in order, until ``used_bytes`` would be under ``target_bytes``."""
     sized = sorted(((t.mem.nbytes, p, b) for p in partitions for b, t in list(p.tiles.items()) if t.mem.rows),

@@ -440,7 +440,7 @@ class TileStore:
         if flush_all:
             plans = [tiering.FlushPlan(p, tuple(sorted(b for b, t in p.tiles.items() if t.mem.rows)), "forced")
                      for p in partitions]
-            return [p for p in plans if p.buckets]
+            return tiering.bounded([p for p in plans if p.buckets], self.config.flush_max_rows)
         plans = []
         for p in partitions:
             facts = self.tables.get(p.table_id) if self.tables is not None else None
@@ -457,7 +457,7 @@ class TileStore:
                 buckets = tuple(b for b in extra.buckets if (id(extra.partition), b) not in planned)
                 if buckets:
                     plans.append(tiering.FlushPlan(extra.partition, buckets, extra.reason))
-        return plans
+        return tiering.bounded(plans, self.config.flush_max_rows)
 
     async def _advance_checkpoint(self) -> int:
         """Move the WAL checkpoint to the oldest entry a memory store (or an append in flight) still needs.

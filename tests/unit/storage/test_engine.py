@@ -433,3 +433,16 @@ def test_compaction_merges_segments_of_comparable_size_and_leaves_a_small_one_be
     grown = [seg("big", 0, 400), seg("s1", 10, 50), seg("s2", 20, 60)]
     assert [[s.name for s in r] for r in plan_runs(grown, 2, 1000)] == [["big", "s1", "s2"]]
     assert plan_runs([seg("x", 0, 5000), seg("y", 10, 10)], 2, 1000) == []  # at the target already
+
+
+def test_a_flush_of_many_hours_is_split_so_none_holds_more_than_flush_max_rows(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path, flush_max_rows=1000, compact_min_segments=10)) as store:
+            for hour in range(3):
+                key = TileKey("t1", 0, KEY.bucket + hour)
+                await store.append(key, make_rows([Rec(BASE_NS + hour * HOUR + i, value=1.0) for i in range(600)]))
+            report = await store.maintain(flush_all=True, compact=False)
+            assert (report.flushed_rows, report.flushed_segments) == (1800, 3)
+            assert all(s.info.rows == 600 for s in store._partitions[("t1", 0)].manifest.segments)
+
+    run(go)
