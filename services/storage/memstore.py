@@ -311,8 +311,11 @@ class MemStore:
 
     # -- flushing ------------------------------------------------------------------------------------------
 
-    def freeze(self) -> tuple[pa.Table, int]:
-        """Mark every chunk held now as being flushed; return their rows (deduplicated) and newest LSN."""
+    def freeze(self) -> tuple[list[pa.Table], int]:
+        """Mark every chunk held now as being flushed; return those chunks and the newest LSN among them.
+
+        Cheap, under the tile's append lock on the event loop: the caller concatenates and deduplicates the
+        chunks on a worker thread (for a million-row tile that takes most of a second)."""
         with self._lock:
             if self._frozen:
                 raise RuntimeError("a flush of this memory store is already in progress")
@@ -320,7 +323,7 @@ class MemStore:
             self._generation += 1  # a snapshot computed before the freeze must not replace the chunks
             chunks = list(self._chunks)
             last_lsn = self.last_lsn
-        return dedup.latest_versions(concat(chunks)), last_lsn
+        return chunks, last_lsn
 
     def release_frozen(self) -> None:
         """Drop the frozen chunks: they are committed to the magnetic store (which now answers for them).

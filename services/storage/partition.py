@@ -36,7 +36,7 @@ from services.storage.manifest import Manifest, SegmentEntry
 from services.storage.memstore import Key, MemStore, Stored, concat
 from services.storage.segments import SegmentOptions, encode_segment, lookup_keys, may_contain
 from services.storage.tileview import TileView
-from tessera import layout
+from tessera import dedup, layout
 
 _log = structlog.get_logger()
 
@@ -212,20 +212,20 @@ class Partition:
         LSN be issued again to a new write that replay would then skip as already flushed.
         """
         async with self.maintenance:
-            frozen: list[tuple[Tile, pa.Table, int]] = []
+            frozen: list[tuple[Tile, list[pa.Table], int]] = []
             for bucket in sorted(set(buckets)):
                 tile = self.tiles.get(bucket)
                 if tile is None or not tile.mem.rows:
                     continue
                 async with tile.lock:
-                    rows, last_lsn = tile.mem.freeze()
-                frozen.append((tile, rows, last_lsn))
+                    chunks, last_lsn = tile.mem.freeze()
+                frozen.append((tile, chunks, last_lsn))
             if not frozen:
                 return FlushResult(0, None)
             committed = False
             name, reserved = self.manifest.segment_name()
             try:
-                rows = concat([r for _, r, _ in frozen])
+                rows = await asyncio.to_thread(_flush_rows, [c for _, chunks, _ in frozen for c in chunks])
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
                 encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows), options=self.options)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
@@ -294,3 +294,8 @@ class Partition:
         if tile is None or not tile.mem.last_append_monotonic:
             return float("inf")
         return time.monotonic() - tile.mem.last_append_monotonic
+
+
+def _flush_rows(chunks: list[pa.Table]) -> pa.Table:
+    """The rows a flush writes: every frozen chunk, one row per key (blocking: run on a worker thread)."""
+    return dedup.latest_versions(concat(chunks))
