@@ -20,6 +20,8 @@ class StorageConfig:
     memory_limit_bytes: int = 1024 * MIB
     """Memory stores together may hold this much; beyond it appends are refused with RESOURCE_EXHAUSTED
     (and a retry hint) until flushes catch up. Set with --memory-limit-mb."""
+    throttle_retry_ms: int = 500
+    """How long a writer refused at the memory limit is told to wait before retrying (RESOURCE_EXHAUSTED)."""
     flush_at_fraction: float = 0.5
     """Above this fraction of the limit, the largest memory stores are flushed early, whatever their age."""
     wal_segment_bytes: int = 64 * MIB

@@ -288,7 +288,7 @@ class TileStore:
                              limit_mib=limit >> 20, refused_so_far=self.throttled_appends)
             raise Throttled(f"cannot append to tile {key.dir_name()}: this storage node's memory stores hold "
                             f"{used >> 20} MiB of its {limit >> 20} MiB limit (--memory-limit-mb) while flushes "
-                            f"catch up; retry after {walentry.RETRY_HINT_MS} ms", walentry.RETRY_HINT_MS)
+                            f"catch up; retry after {self.config.throttle_retry_ms} ms", self.config.throttle_retry_ms)
 
     async def _apply_in_thread(self, partition: Partition, tile: Tile, key: TileKey, rows: pa.Table,
                                ipc: bytes | None) -> tuple[AppendResult, int]:

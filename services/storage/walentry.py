@@ -16,8 +16,6 @@ from services.storage.tilekey import TileKey
 from tessera import arrowipc
 from tessera.errors import InternalError
 
-RETRY_HINT_MS = 500
-"""How long a writer refused for memory (RESOURCE_EXHAUSTED) is told to wait before retrying."""
 _NAME_LEN = struct.Struct("<H")
 _SUPERSEDES_MAGNETIC = 1
 _SUPERSEDES_MEMORY = 2

@@ -16,7 +16,7 @@ import pytest
 from tessera import arrowipc, errors
 from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
-from tessera.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, storage_pb2, storage_pb2_grpc
+from tessera.v1 import ingest_pb2, ingest_pb2_grpc, storage_pb2, storage_pb2_grpc
 
 LIMIT_MB = 16
 MOVER_EVERY_S = 12
@@ -83,8 +83,3 @@ def test_appends_beyond_the_memory_limit_are_refused_with_a_hint_and_the_sdk_wai
         got = client.query('SELECT count(*) AS n, count(DISTINCT device) AS d FROM "bpdb"."tab"').to_pylist()
         assert got[0]["n"] == sent + 20_000
 
-
-def test_the_retry_hint_is_carried_in_the_error_detail() -> None:
-    detail = common_pb2.ErrorDetail(error_id="throttled", message="full", retry_after_ms=500)
-    err = errors.from_detail(grpc.StatusCode.RESOURCE_EXHAUSTED, "full", detail)
-    assert isinstance(err, errors.Throttled) and err.retry_after_ms == 500
