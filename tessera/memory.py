@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 MMAP_THRESHOLD_BYTES = 256 * 1024 * 1024   # glibc's maximum: blocks up to this come from the heap
 TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024  # free heap kept before it is given back to the kernel
 TOP_PAD_BYTES = 64 * 1024 * 1024           # heap grown in steps of this, not page by page
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_LIBC_NAME = ctypes.util.find_library("c")
+_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
@@ -30,15 +37,46 @@ def enabled(environ: Mapping[str, str]) -> bool:
     return environ.get("TESSERA_KEEP_HEAP", "1") != "0"
 
 
-def keep_heap_memory() -> bool:
+@dataclass(frozen=True)
+class HeapPolicy:
+    """How much free heap a process keeps for reuse, and across how many glibc arenas."""
+
+    trim_threshold_bytes: int = TRIM_THRESHOLD_BYTES
+    arena_max: int = 0
+    """At most this many malloc arenas (0: glibc's default, 8 per core): every thread that allocates may
+    otherwise get an arena of its own, each holding its own free memory."""
+
+
+FAST_HEAP = HeapPolicy()
+"""The services' default: up to 1 GiB of free heap kept for reuse."""
+BOUNDED_HEAP = HeapPolicy(trim_threshold_bytes=32 * 1024 * 1024, arena_max=2)
+"""For a process that promises a memory limit (a storage node): large blocks still come from the heap, but
+free memory beyond 32 MiB goes back to the kernel and two arenas serve every thread."""
+
+
+def keep_heap_memory(policy: HeapPolicy = FAST_HEAP) -> bool:
     """Apply the settings to this process (glibc only); True when they took effect."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name)
-    mallopt = getattr(libc, "mallopt", None)
+    mallopt = getattr(_LIBC, "mallopt", None)
     if mallopt is None:  # not glibc (e.g. musl)
         return False
-    return all(mallopt(option, value) == 1 for option, value in (
-        (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
-        (M_TOP_PAD, TOP_PAD_BYTES)))
+    settings = [(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_TRIM_THRESHOLD, policy.trim_threshold_bytes),
+                (M_TOP_PAD, TOP_PAD_BYTES)]
+    if policy.arena_max:
+        settings.append((M_ARENA_MAX, policy.arena_max))
+    return all(mallopt(option, value) == 1 for option, value in settings)
+
+
+def resident_bytes() -> int:
+    """This process's resident set size (Linux ``/proc/self/statm``); 0 where that file does not exist."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def release_free_heap() -> bool:
+    """Give free heap pages back to the kernel now (glibc ``malloc_trim``); True when some were released."""
+    if _LIBC is None or not hasattr(_LIBC, "malloc_trim"):
+        return False
+    return bool(_LIBC.malloc_trim(0))

@@ -151,12 +151,12 @@ async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, 
     log.info("stopped")
 
 
-def run(main: Callable[[], Awaitable[None]]) -> None:
+def run(main: Callable[[], Awaitable[None]], heap: memory.HeapPolicy = memory.FAST_HEAP) -> None:
     """Run an async entry point on uvloop; ``main`` is called inside the loop, so it may build channels."""
     import uvloop
 
     if memory.enabled(os.environ):  # read here, at every service's entry point
-        memory.keep_heap_memory()
+        memory.keep_heap_memory(heap)
     async def inside() -> None:
         await main()
 

@@ -17,13 +17,24 @@ class StorageConfig:
 
     data_dir: Path
     """Root of the replica's data: ``wal/`` (the node's write-ahead log) and ``magnetic/`` (segments)."""
-    memory_limit_bytes: int = 1024 * MIB
-    """Memory stores together may hold this much; beyond it appends are refused with RESOURCE_EXHAUSTED
-    (and a retry hint) until flushes catch up. Set with --memory-limit-mb."""
+    memory_limit_bytes: int = 2048 * MIB
+    """The node's memory limit (--memory-limit-mb): its resident memory is kept under it. Shared out as
+    ``memstore_fraction`` for the memory stores, ``work_fraction`` for the working memory of a flush or a
+    compaction, and the rest for the process itself (~150 MiB of code and libraries), requests and scans."""
+    memstore_fraction: float = 0.5
+    """Memory stores together hold at most this fraction of the limit; beyond it appends are refused with
+    RESOURCE_EXHAUSTED (and a retry hint) until flushes catch up."""
+    flush_at_fraction: float = 0.25
+    """Above this fraction of the limit in memory stores (or resident memory above ``high_water_fraction``),
+    the largest memory stores are flushed early, whatever their age."""
+    work_fraction: float = 0.25
+    """A flush or a compaction works on at most this fraction of the limit at a time (its rows, their sorted
+    copy and the encoded file): large tiles are flushed a prefix at a time, merges are sized to fit."""
+    high_water_fraction: float = 0.85
+    """Resident memory above this fraction of the limit makes the mover flush harder than the memory stores'
+    own count asks (the allocator's free lists, requests in flight and scans also take memory)."""
     throttle_retry_ms: int = 500
     """How long a writer refused at the memory limit is told to wait before retrying (RESOURCE_EXHAUSTED)."""
-    flush_at_fraction: float = 0.5
-    """Above this fraction of the limit, the largest memory stores are flushed early, whatever their age."""
     wal_segment_bytes: int = 64 * MIB
     """A WAL segment is closed and a new one started beyond this size (--wal-segment-mb)."""
     tier_interval_s: float = 2.0
@@ -49,8 +60,11 @@ class StorageConfig:
         """Raise ValidationError naming the setting that is out of range; return self."""
         if self.memory_limit_bytes < 16 * MIB:
             raise ValidationError(f"--memory-limit-mb is {self.memory_limit_bytes // MIB}; the minimum is 16")
-        if not 0.05 <= self.flush_at_fraction <= 0.95:
-            raise ValidationError(f"flush_at_fraction is {self.flush_at_fraction}; allowed 0.05..0.95")
+        if not 0.05 <= self.flush_at_fraction < self.memstore_fraction <= 0.8:
+            raise ValidationError(f"flush_at_fraction ({self.flush_at_fraction}) and memstore_fraction "
+                                  f"({self.memstore_fraction}) must satisfy 0.05 <= flush < memstore <= 0.8")
+        if not 0.05 <= self.work_fraction <= 0.5 or not 0.5 <= self.high_water_fraction <= 1:
+            raise ValidationError("work_fraction must be in 0.05..0.5 and high_water_fraction in 0.5..1")
         if self.wal_segment_bytes < MIB:
             raise ValidationError(f"--wal-segment-mb is {self.wal_segment_bytes / MIB}; the minimum is 1")
         if self.tier_interval_s < 0 or self.idle_flush_s < 0:
@@ -63,11 +77,27 @@ class StorageConfig:
             raise ValidationError("compaction needs at least 2 segments and a target of at least 1000 rows")
         return self
 
+    @property
+    def memstore_limit_bytes(self) -> int:
+        """Appends are refused while the memory stores hold this much."""
+        return int(self.memory_limit_bytes * self.memstore_fraction)
+
+    @property
+    def flush_mark_bytes(self) -> int:
+        """Above this in memory stores, the largest are flushed whatever their age."""
+        return int(self.memory_limit_bytes * self.flush_at_fraction)
+
+    @property
+    def work_bytes(self) -> int:
+        """What one flush or compaction may hold at a time."""
+        return int(self.memory_limit_bytes * self.work_fraction)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The storage engine's command-line flags."""
-    p.add_argument("--memory-limit-mb", type=int, default=1024,
-                   help="memory stores' limit; appends beyond it get RESOURCE_EXHAUSTED with a retry hint")
+    p.add_argument("--memory-limit-mb", type=int, default=2048,
+                   help="the node's memory limit: half for memory stores (appends beyond get RESOURCE_EXHAUSTED "
+                        "with a retry hint), a quarter for flush and compaction, the rest for the process")
     p.add_argument("--wal-segment-mb", type=int, default=64)
     p.add_argument("--tier-interval-s", type=float, default=2.0)
     p.add_argument("--idle-flush-s", type=float, default=30.0)

@@ -11,7 +11,7 @@ from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
 from services.storage.tables import TableCatalog
 from services.storage.tilestore import TileStore
-from tessera import runtime
+from tessera import memory, runtime
 from tessera.errors import ValidationError
 from tessera.v1 import storage_pb2_grpc
 
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         parser.error(exc.message)
     runtime.configure_logging("storage", config.node_id)
-    runtime.run(lambda: _serve(config, storage))
+    # The node promises --memory-limit-mb: its free heap goes back to the kernel (see TileStore.maintain).
+    runtime.run(lambda: _serve(config, storage), memory.BOUNDED_HEAP)
 
 
 if __name__ == "__main__":

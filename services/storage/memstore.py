@@ -311,18 +311,30 @@ class MemStore:
 
     # -- flushing ------------------------------------------------------------------------------------------
 
-    def freeze(self) -> tuple[list[pa.Table], int]:
-        """Mark every chunk held now as being flushed; return those chunks and the newest LSN among them.
+    def freeze(self, max_bytes: int | None = None) -> tuple[list[pa.Table], int]:
+        """Mark the chunks held now as being flushed (only the oldest ones, up to ``max_bytes``, but at least
+        one); return those chunks and the newest LSN the flush covers.
 
-        Cheap, under the tile's append lock on the event loop: the caller concatenates and deduplicates the
-        chunks on a worker thread (for a million-row tile that takes most of a second)."""
+        Chunks are in LSN order (a tile's appends hold its lock from their WAL write to their add), so a
+        prefix covers every entry of this tile below the first chunk it leaves: replay skips those and
+        replays the rest. Cheap, under the tile's append lock on the event loop: the caller concatenates
+        and deduplicates the chunks on a worker thread (for a million-row tile that takes most of a second).
+        """
         with self._lock:
             if self._frozen:
                 raise RuntimeError("a flush of this memory store is already in progress")
-            self._frozen = len(self._chunks)
+            count = len(self._chunks)
+            if max_bytes is not None:
+                held = 0
+                for i, chunk in enumerate(self._chunks):
+                    held += chunk.nbytes
+                    if held > max_bytes and i > 0:
+                        count = i
+                        break
+            self._frozen = count
             self._generation += 1  # a snapshot computed before the freeze must not replace the chunks
-            chunks = list(self._chunks)
-            last_lsn = self.last_lsn
+            chunks = self._chunks[:count]
+            last_lsn = self.last_lsn if count == len(self._chunks) else self._chunk_lsns[count] - 1
         return chunks, last_lsn
 
     def release_frozen(self) -> None:

@@ -58,6 +58,10 @@ class FlushResult:
     segment: SegmentEntry | None
 
 
+DEFAULT_ROW_BYTES = 256
+"""A row's bytes in memory until a flush or merge of the partition has measured them (TSBS: ~220)."""
+
+
 class Partition:
     """Tiles and segments of one (table, range) on this replica."""
 
@@ -77,6 +81,8 @@ class Partition:
         self._doomed: set[str] = set()
         self.maintenance = asyncio.Lock()
         """Held by flush, compaction and retention: one manifest change in flight per partition."""
+        self.row_bytes = DEFAULT_ROW_BYTES
+        """Bytes a row of this partition takes in memory, as last measured (sizes flushes and merges)."""
 
     @classmethod
     def open(cls, table_id: str, range_lo: int, store: BlobStore, options: SegmentOptions | None = None) -> Partition:
@@ -204,8 +210,11 @@ class Partition:
     # -- moves between tiers -------------------------------------------------------------------------------
 
     async def flush(self, buckets: Iterable[int], measure_columns: Callable[[pa.Table], list[str]],
-                    wal_synced: Callable[[int], Awaitable[None]]) -> FlushResult:
+                    wal_synced: Callable[[int], Awaitable[None]], max_bytes: int | None = None) -> FlushResult:
         """Move the memory stores of the buckets into one new segment. Holds ``maintenance``.
+
+        ``max_bytes`` bounds what one tile gives: a larger memory store flushes its oldest chunks up to it
+        (at least one), the rest goes next round, so the flush's working memory stays bounded.
 
         ``wal_synced(lsn)`` returns once the WAL is durable up to ``lsn``: the manifest may record a
         flushed LSN only then (write-ahead rule), or a power cut could cut that entry from the WAL and its
@@ -218,7 +227,7 @@ class Partition:
                 if tile is None or not tile.mem.rows:
                     continue
                 async with tile.lock:
-                    chunks, last_lsn = tile.mem.freeze()
+                    chunks, last_lsn = tile.mem.freeze(max_bytes)
                 frozen.append((tile, chunks, last_lsn))
             if not frozen:
                 return FlushResult(0, None)
@@ -226,6 +235,7 @@ class Partition:
             name, reserved = self.manifest.segment_name()
             try:
                 rows = await asyncio.to_thread(_flush_rows, [c for _, chunks, _ in frozen for c in chunks])
+                self.note_row_bytes(rows)
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
                 encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows), options=self.options)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
@@ -287,6 +297,11 @@ class Partition:
         encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
         return SegmentEntry(name, encoded.info, supersedes)
+
+    def note_row_bytes(self, rows: pa.Table) -> None:
+        """Learn how many bytes a row of this partition takes in memory (sizes flushes and merges)."""
+        if rows.num_rows:
+            self.row_bytes = max(1, rows.nbytes // rows.num_rows)
 
     def idle_seconds(self, bucket: int) -> float:
         """Seconds since the tile of a bucket last took an append."""

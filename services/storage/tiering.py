@@ -5,8 +5,9 @@ A tile's memory store is flushed into a segment when any of these holds:
 - its whole time bucket is older than the table's memory-store retention (Timestream's ageing rule);
 - its bucket has ended and it took no append for ``idle_flush_s`` (a closed hour stops costing RAM and WAL
   replay time soon after its last late write);
-- the node's memory stores are above ``flush_at_fraction`` of the memory limit: the largest go first,
-  until the total is back under that mark (back-pressure refuses appends only at the limit itself).
+- the node's memory stores are above ``flush_at_fraction`` of the memory limit, or its resident memory is
+  above ``high_water_fraction`` of it: the largest go first, until the total is back under the mark (half
+  the mark when resident memory is high). Back-pressure refuses appends only at ``memstore_fraction``.
 
 Where a row physically lives changes nothing a reader sees: every scan reads both tiers through one view.
 """
@@ -61,22 +62,24 @@ def aged_and_idle(partition: Partition, now_ns: int, memory_retention_ns: int | 
     return FlushPlan(partition, tuple(sorted(due)), ", ".join(sorted(reasons)))
 
 
-def bounded(plans: Iterable[FlushPlan], max_rows: int) -> list[FlushPlan]:
-    """Plans split so that none flushes more than about ``max_rows`` rows at once: a flush holds a sorted
-    copy of its rows and their encoded file in memory, so its size bounds the memory it needs beyond the
-    memory stores (compaction merges the smaller segments later). A single larger tile is flushed alone."""
+def bounded(plans: Iterable[FlushPlan], max_rows: int, max_bytes: int) -> list[FlushPlan]:
+    """Plans split so that none flushes more than about ``max_rows`` rows or ``max_bytes`` of memory stores
+    at once: a flush holds a sorted copy of its rows and their encoded file in memory, so its size bounds the
+    memory it needs beyond the memory stores (compaction merges the smaller segments later). A single
+    larger tile goes alone, and the flush takes only a prefix of it (``Partition.flush``'s ``max_bytes``)."""
     out: list[FlushPlan] = []
     for plan in plans:
         group: list[int] = []
-        rows = 0
+        rows = held_bytes = 0
         for bucket in plan.buckets:
             tile = plan.partition.tiles.get(bucket)
-            held = tile.mem.rows if tile is not None else 0
-            if group and rows + held > max_rows:
+            held, size = (tile.mem.rows, tile.mem.nbytes) if tile is not None else (0, 0)
+            if group and (rows + held > max_rows or held_bytes + size > max_bytes):
                 out.append(FlushPlan(plan.partition, tuple(group), plan.reason))
-                group, rows = [], 0
+                group, rows, held_bytes = [], 0, 0
             group.append(bucket)
             rows += held
+            held_bytes += size
         if group:
             out.append(FlushPlan(plan.partition, tuple(group), plan.reason))
     return out

@@ -44,13 +44,15 @@ from services.storage.scan import ScanResult, scan_views
 from services.storage.segments import SegmentOptions
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter
-from tessera import layout
+from tessera import layout, memory
 from tessera.errors import InternalError, NotFound, Throttled
 from tessera.sqlsession import Sessions
 
 _log = structlog.get_logger()
 INLINE_ROWS = 2048
 """Batches up to this many rows are classified on the event loop; bigger ones in a worker thread."""
+MEMORY_LOG_INTERVAL_S = 30.0
+"""How often the node logs where its memory is (the "memory" line)."""
 DELETED_MARKER = "deleted"
 LOST_WAL_MARKER = "wal-lost.json"
 """In the magnetic store's root: WAL ranges lost to corruption; while present, no tile here counts as complete."""
@@ -86,6 +88,12 @@ class MaintenanceReport:
     expired_rows: int = 0
     dropped_tables: int = 0
     checkpoint_lsn: int = 0
+
+
+def release_free_memory() -> None:
+    """Return free memory of Arrow's pool and of the C heap to the kernel."""
+    pa.default_memory_pool().release_unused()
+    memory.release_free_heap()
 
 
 def guess_measure_columns(rows: pa.Table) -> list[str]:
@@ -150,6 +158,12 @@ class TileStore:
             self._maintainer = asyncio.create_task(self._maintain_forever())
         _log.info("tile store opened", data_dir=str(self.config.data_dir), partitions=len(self._partitions),
                   replayed_entries=self.replayed_entries, seconds=round(time.monotonic() - started, 3))
+        cfg = self.config
+        left = int(cfg.memory_limit_bytes * (1 - cfg.memstore_fraction - cfg.work_fraction))
+        if memory.resident_bytes() > left:
+            _log.warning("--memory-limit-mb is too small to be kept: the process alone uses more than the part "
+                         "of the limit its memory stores and flushes leave it", limit_mib=cfg.memory_limit_bytes >> 20,
+                         resident_mib=memory.resident_bytes() >> 20, left_mib=left >> 20)
 
     def _load_partitions(self) -> None:
         self.store.sweep_temporary()
@@ -240,6 +254,12 @@ class TileStore:
         """Bytes held by every memory store of this replica."""
         return sum(p.memory_bytes() for p in self._partitions.values())
 
+    def memory_report(self) -> dict[str, int]:
+        """Where this node's memory is, in MiB: resident, the memory stores, and Arrow's allocator."""
+        return {"resident_mib": memory.resident_bytes() >> 20, "memory_stores_mib": self.memory_bytes() >> 20,
+                "arrow_allocated_mib": pa.total_allocated_bytes() >> 20,
+                "limit_mib": self.config.memory_limit_bytes >> 20}
+
     @property
     def wal(self) -> NodeLog:
         """The node's write-ahead log."""
@@ -277,7 +297,7 @@ class TileStore:
 
     def _check_memory(self, key: TileKey) -> None:
         used = self.memory_bytes()
-        limit = self.config.memory_limit_bytes
+        limit = self.config.memstore_limit_bytes
         if used >= limit:
             self._wake.set()
             self.throttled_appends += 1
@@ -287,7 +307,8 @@ class TileStore:
                 _log.warning("appends refused: memory stores at the limit", used_mib=used >> 20,
                              limit_mib=limit >> 20, refused_so_far=self.throttled_appends)
             raise Throttled(f"cannot append to tile {key.dir_name()}: this storage node's memory stores hold "
-                            f"{used >> 20} MiB of its {limit >> 20} MiB limit (--memory-limit-mb) while flushes "
+                            f"{used >> 20} MiB, their share ({limit >> 20} MiB) of the node's "
+                            f"{self.config.memory_limit_bytes >> 20} MiB limit (--memory-limit-mb), while flushes "
                             f"catch up; retry after {self.config.throttle_retry_ms} ms", self.config.throttle_retry_ms)
 
     async def _apply_in_thread(self, partition: Partition, tile: Tile, key: TileKey, rows: pa.Table,
@@ -384,10 +405,14 @@ class TileStore:
         return lambda rows: [c for c in known if c in rows.column_names] or guess_measure_columns(rows)
 
     async def _maintain_forever(self) -> None:
+        logged = 0.0
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.tier_interval_s)
             self._wake.clear()
+            if time.monotonic() - logged >= MEMORY_LOG_INTERVAL_S:
+                logged = time.monotonic()
+                _log.info("memory", **self.memory_report())
             try:
                 await self.maintain()
             except asyncio.CancelledError:
@@ -411,7 +436,7 @@ class TileStore:
                 partition = plan.partition
                 try:
                     result = await partition.flush(plan.buckets, self._measure_columns_for(partition.table_id),
-                                                   self.wal.sync)
+                                                   self.wal.sync, self._flush_bytes)
                 except Exception as exc:  # noqa: BLE001 - one partition must not stop the others
                     _log.error("cannot flush memory stores; they stay in memory and the WAL", error=repr(exc),
                                partition=partition.directory, buckets=list(plan.buckets))
@@ -428,11 +453,15 @@ class TileStore:
                 try:
                     compacted += await compaction.compact(
                         partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
-                        self.config.compact_target_rows)
+                        self.config.compact_target_rows, self.config.work_bytes)
                 except Exception as exc:  # noqa: BLE001 - logged; the segments stay as they were
                     _log.error("cannot compact a partition", partition=partition.directory, error=repr(exc))
         if expire:
             expired = await self._expire(now_ns)
+        if flushed_segments or compacted or expired:
+            # A flush or a merge frees hundreds of MiB at once, scattered over the heap between live chunks:
+            # give those pages back now rather than when the allocator happens to trim.
+            await asyncio.to_thread(release_free_memory)
         return MaintenanceReport(flushed_rows, flushed_segments, compacted, expired, dropped, checkpoint)
 
     def _flush_plans(self, now_ns: int, flush_all: bool) -> list[tiering.FlushPlan]:
@@ -440,7 +469,7 @@ class TileStore:
         if flush_all:
             plans = [tiering.FlushPlan(p, tuple(sorted(b for b, t in p.tiles.items() if t.mem.rows)), "forced")
                      for p in partitions]
-            return tiering.bounded([p for p in plans if p.buckets], self.config.flush_max_rows)
+            return tiering.bounded([p for p in plans if p.buckets], self.config.flush_max_rows, self._flush_bytes)
         plans = []
         for p in partitions:
             facts = self.tables.get(p.table_id) if self.tables is not None else None
@@ -450,14 +479,21 @@ class TileStore:
                 plans.append(plan)
         used = self.memory_bytes() - sum(t.mem.nbytes for plan in plans for b in plan.buckets
                                          if (t := plan.partition.tiles.get(b)) is not None)
-        mark = int(self.config.memory_limit_bytes * self.config.flush_at_fraction)
+        mark = self.config.flush_mark_bytes
+        if memory.resident_bytes() > self.config.memory_limit_bytes * self.config.high_water_fraction:
+            mark //= 2  # the process is near its limit: what the memory stores hold is what can be let go
         if used > mark:
             planned = {(id(p.partition), b) for p in plans for b in p.buckets}
             for extra in tiering.under_pressure(partitions, used, mark):
                 buckets = tuple(b for b in extra.buckets if (id(extra.partition), b) not in planned)
                 if buckets:
                     plans.append(tiering.FlushPlan(extra.partition, buckets, extra.reason))
-        return tiering.bounded(plans, self.config.flush_max_rows)
+        return tiering.bounded(plans, self.config.flush_max_rows, self._flush_bytes)
+
+    @property
+    def _flush_bytes(self) -> int:
+        """Memory-store bytes one flush takes at most: it holds about twice that again while it works."""
+        return self.config.work_bytes // 2
 
     async def _advance_checkpoint(self) -> int:
         """Move the WAL checkpoint to the oldest entry a memory store (or an append in flight) still needs.

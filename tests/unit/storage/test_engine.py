@@ -375,12 +375,12 @@ def test_appends_beyond_the_memory_limit_are_throttled_until_a_flush_frees_memor
                               layout.MEASURE_NAME: pa.array(["cpu"] * n), "host": pa.array(["h1"] * n),
                               "measure_value::double": pa.array(range(n), pa.float64())})
             big, _ = layout.with_key_columns(table, ["host"], ["measure_value::double"], pa.array([1] * n))
-            assert big.nbytes > cfg.memory_limit_bytes
+            assert big.nbytes > cfg.memstore_limit_bytes
             await store.append(KEY, big)
             with pytest.raises(Throttled, match="retry after"):
                 await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))
             await store.maintain()  # above the flush mark: the biggest memory store goes first
-            assert store.memory_bytes() < cfg.memory_limit_bytes
+            assert store.memory_bytes() < cfg.memstore_limit_bytes
             assert (await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))).accepted == 1
 
     run(go)
@@ -444,5 +444,54 @@ def test_a_flush_of_many_hours_is_split_so_none_holds_more_than_flush_max_rows(t
             report = await store.maintain(flush_all=True, compact=False)
             assert (report.flushed_rows, report.flushed_segments) == (1800, 3)
             assert all(s.info.rows == 600 for s in store._partitions[("t1", 0)].manifest.segments)
+
+    run(go)
+
+
+def test_a_tile_larger_than_a_flush_may_take_is_flushed_oldest_chunks_first_and_replay_keeps_the_rest(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = config(tmp_path, memory_limit_bytes=128 << 20, compact_min_segments=10)
+        chunk = 200_000  # ~11 MB of memory-store rows an append; one flush may take 16 MB (a quarter of 128, halved)
+        async with opened(cfg) as store:
+            for i in range(4):
+                await store.append(KEY, make_rows([Rec(BASE_NS + i * chunk + t, value=float(i)) for t in range(chunk)]))
+            partition = store._partitions[("t1", 0)]
+            assert partition.tiles[KEY.bucket].mem.nbytes > 2 * (cfg.work_bytes // 2)
+            first = await store.maintain(flush_all=True, compact=False)
+            assert 0 < first.flushed_rows < 4 * chunk and first.flushed_rows % chunk == 0  # whole chunks, oldest first
+            held = partition.tiles[KEY.bucket].mem.rows
+            assert held == 4 * chunk - first.flushed_rows
+            assert store.tile_rows(KEY).num_rows == 4 * chunk
+        async with opened(cfg) as store:  # replay skips what the prefix flush covered and restores the rest
+            partition = store._partitions[("t1", 0)]
+            assert partition.tiles[KEY.bucket].mem.rows == held
+            rows = store.tile_rows(KEY)
+            assert rows.num_rows == 4 * chunk
+            assert sorted(set(rows.column("measure_value::double").to_pylist())) == [0.0, 1.0, 2.0, 3.0]
+            while (await store.maintain(flush_all=True, compact=False)).flushed_rows:
+                pass
+            assert store.memory_bytes() == 0 and store.tile_rows(KEY).num_rows == 4 * chunk
+
+    run(go)
+
+
+def test_compaction_merges_no_more_rows_than_the_working_memory_share_allows(tmp_path: Path) -> None:
+    from services.storage import compaction
+
+    async def go() -> None:
+        cfg = config(tmp_path, compact_min_segments=100)
+        async with opened(cfg) as store:
+            for hour in range(6):
+                key = TileKey("t1", 0, KEY.bucket + hour)
+                await store.append(key, make_rows([Rec(BASE_NS + hour * HOUR + i, value=1.0) for i in range(5000)]))
+                await store.maintain(flush_all=True, compact=False)
+            partition = store._partitions[("t1", 0)]
+            assert partition.row_bytes > 1
+            work = 12_000 * compaction.WORK_PER_ROW_BYTE * partition.row_bytes  # room for 12,000 rows at a time
+            replaced = await compaction.compact(partition, lambda rows: ["measure_value::double"], 2, 10**6, work)
+            assert replaced == 6
+            assert sorted(s.info.rows for s in partition.manifest.segments) == [10_000, 10_000, 10_000]
+            assert sum(store.tile_rows(TileKey("t1", 0, KEY.bucket + h)).num_rows for h in range(6)) == 30_000
 
     run(go)
