@@ -59,3 +59,58 @@ def latest_versions(table: pa.Table) -> pa.Table:
         _column_numpy(table, layout.VALUE_HASH, pa.uint64()),
     )
     return table.take(pa.array(winners))
+
+
+class ReplicasDisagree(Exception):
+    """Replicas hold different values for one key at its newest version and no majority of them decides."""
+
+
+def resolve_replicas(tables: list[pa.Table], all_answered: bool) -> pa.Table:
+    """One row per key from the rows several replicas returned (each at most one row per key; at least one
+    table, possibly empty).
+
+    The newest version wins, as in ``latest_versions``. When replicas hold different values at that version
+    (one that missed an acknowledged write stored a conflicting one), the value held by the most replicas
+    wins: an acknowledged value is on a majority of the complete replicas, a rejected one only where the
+    acknowledged one was missing. A tie is decided by the value hash only when ``all_answered`` (every
+    replica of the tiles: then no tied value can have been acknowledged); with one silent, the silent one
+    could decide, so ReplicasDisagree is raised rather than an answer that may be wrong. Sorted by series,
+    then time.
+    """
+    filled = [t for t in tables if t.num_rows]
+    if not filled:
+        return tables[0]
+    table = filled[0] if len(filled) == 1 else pa.concat_tables(filled, promote_options="default")
+    series = _column_numpy(table, layout.SERIES, pa.uint64())
+    time_ns = _column_numpy(table, layout.TIME, pa.int64())
+    version = _column_numpy(table, layout.VERSION, pa.int64())
+    vhash = _column_numpy(table, layout.VALUE_HASH, pa.uint64())
+    order = np.lexsort((vhash, version, time_ns, series))
+    s, t, v, h = series[order], time_ns[order], version[order], vhash[order]
+    n = len(order)
+    key_end = np.ones(n, dtype=bool)
+    key_end[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+    # Rows of a key at its newest version: from the key's last row back while the version stays the same.
+    key_id = np.cumsum(np.r_[True, key_end[:-1]]) - 1
+    newest = v == np.maximum.reduceat(v, np.flatnonzero(np.r_[True, key_end[:-1]]))[key_id]
+    value_end = np.ones(n, dtype=bool)
+    value_end[:-1] = key_end[:-1] | (h[1:] != h[:-1]) | (v[1:] != v[:-1])
+    winners = order[key_end]
+    contested = np.flatnonzero(np.bincount(key_id[newest & value_end], minlength=int(key_id[-1]) + 1) > 1)
+    if contested.size:
+        winners = winners.copy()
+        starts = np.flatnonzero(np.r_[True, key_end[:-1]])
+        ends = np.flatnonzero(key_end)
+        for k in contested.tolist():
+            lo, hi = int(starts[k]), int(ends[k]) + 1
+            rows = [i for i in range(lo, hi) if newest[i]]
+            counts: dict[int, list[int]] = {}
+            for i in rows:
+                counts.setdefault(int(h[i]), []).append(i)
+            ranked = sorted(counts.items(), key=lambda kv: (len(kv[1]), kv[0]))
+            if len(ranked[-1][1]) == len(ranked[-2][1]) and not all_answered:
+                raise ReplicasDisagree(
+                    f"replicas hold {len(ranked)} different values for one key (series {int(s[lo])}, time "
+                    f"{int(t[lo])} ns, version {int(v[lo])}) and the replica that would decide did not answer")
+            winners[k] = order[ranked[-1][1][0]]
+    return table.take(pa.array(winners))

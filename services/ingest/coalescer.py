@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from services.ingest.replication import QuorumWriter, merge_rejections
+from services.ingest.replication import QuorumWriter
 from tessera import arrowipc
 from tessera.v1 import common_pb2, storage_pb2
 
@@ -82,7 +82,7 @@ class AppendCoalescer:
                                                                       promote_options="default")
         request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(rows))
         try:
-            rejected = merge_rejections(await self._quorum.write(replicas, request))
+            rejected = await self._quorum.write(replicas, request)
         except asyncio.CancelledError:
             for w in batch:
                 w.done.cancel()

@@ -23,10 +23,16 @@ class Appender(Protocol):
 
 
 class QuorumWriter:
-    """Writes to every replica in parallel; returns when QUORUM replicas acknowledged a durable append.
+    """Writes to every replica in parallel; returns when QUORUM replicas acknowledged a durable append and
+    agree on every row's outcome.
 
+    Replicas classify rows independently, so they can disagree: one that missed an acknowledged write
+    stores a conflicting same-version row the others reject, or rejects an exact retry of that write that
+    the others accept. A row's outcome is therefore what a majority of the replicas that answered decided:
+    when the first two disagree on a row, the third is waited for (up to the append deadline); if it cannot
+    answer, the append fails with Unavailable (retryable: nothing the client sees was decided by one vote).
     The remaining replica's append keeps running in the background; if it fails, the replica has missed
-    the write and repair (a later capability) must bring it back.
+    the write and repair must bring it back.
     """
 
     def __init__(self, appender: Appender, timeout_s: float = 10.0) -> None:
@@ -35,8 +41,9 @@ class QuorumWriter:
         self._background: set[asyncio.Task[storage_pb2.AppendResponse]] = set()
 
     async def write(self, replicas: Sequence[common_pb2.NodeInfo], request: storage_pb2.AppendRequest
-                    ) -> list[storage_pb2.AppendResponse]:
-        """The QUORUM responses that made the write durable; Unavailable if fewer replicas succeed."""
+                    ) -> dict[int, common_pb2.RejectedRecord]:
+        """The rows a majority of the answering replicas rejected, by row index; Unavailable (or Throttled)
+        if fewer than QUORUM replicas made the append durable or the answering ones tie on a row."""
         payload = request.SerializeToString()  # once for every replica: it is most of a megabyte
         tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
         acks: list[storage_pb2.AppendResponse] = []
@@ -44,7 +51,7 @@ class QuorumWriter:
         throttled: list[errors.Throttled] = []
         pending = set(tasks)
         try:
-            while pending and len(acks) < QUORUM:
+            while pending and (len(acks) < QUORUM or (not _agree(acks) and len(acks) < len(replicas))):
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     node = tasks[t]
@@ -55,24 +62,29 @@ class QuorumWriter:
                         if isinstance(exc, errors.Throttled):
                             throttled.append(exc)
                         failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): {exc}")
-                if len(failures) > len(replicas) - QUORUM:
+                if len(acks) < QUORUM and len(failures) > len(replicas) - QUORUM:
                     break
         finally:
             for t in pending:
                 self._background.add(t)
                 t.add_done_callback(self._finished)
+        tile = f"{request.tile.table_id}/{request.tile.range_lo:016x}/{request.tile.bucket}"
         if len(acks) < QUORUM and len(acks) + len(throttled) >= QUORUM:
             # Replicas are up but over their memory limit: back-pressure, which the SDK waits out and retries.
             raise errors.Throttled(
-                f"write not acknowledged: {len(throttled)} replicas of tile {request.tile.table_id}/"
-                f"{request.tile.range_lo:016x}/{request.tile.bucket} are over their memory limit; "
+                f"write not acknowledged: {len(throttled)} replicas of tile {tile} are over their memory limit; "
                 f"{throttled[0].message}", max(t.retry_after_ms for t in throttled))
         if len(acks) < QUORUM:
             raise errors.Unavailable(
-                f"write not acknowledged: {len(acks)} of {len(replicas)} replicas of tile "
-                f"{request.tile.table_id}/{request.tile.range_lo:016x}/{request.tile.bucket} are durable, "
+                f"write not acknowledged: {len(acks)} of {len(replicas)} replicas of tile {tile} are durable, "
                 f"{QUORUM} are needed; failed: {'; '.join(failures)}")
-        return acks
+        rejected, tied = majority_rejections(acks)
+        if tied:
+            raise errors.Unavailable(
+                f"write not acknowledged: the replicas of tile {tile} that answered disagree on {len(tied)} rows "
+                f"(row {tied[0]} first: one holds a conflicting value the other does not) and the replica that "
+                f"would decide did not answer ({'; '.join(failures) or 'no answer'}); retry once it is back")
+        return rejected
 
     def _finished(self, task: asyncio.Task[storage_pb2.AppendResponse]) -> None:
         self._background.discard(task)
@@ -85,10 +97,20 @@ class QuorumWriter:
             await asyncio.wait(list(self._background), timeout=timeout_s)
 
 
-def merge_rejections(acks: Sequence[storage_pb2.AppendResponse]) -> dict[int, common_pb2.RejectedRecord]:
-    """Rows any acknowledging replica rejected, by row index (the first reason seen wins)."""
-    out: dict[int, common_pb2.RejectedRecord] = {}
+def _agree(acks: Sequence[storage_pb2.AppendResponse]) -> bool:
+    """Whether these replicas rejected exactly the same rows."""
+    first = {r.record_index for r in acks[0].rejected} if acks else set()
+    return all({r.record_index for r in a.rejected} == first for a in acks[1:])
+
+
+def majority_rejections(acks: Sequence[storage_pb2.AppendResponse]
+                        ) -> tuple[dict[int, common_pb2.RejectedRecord], list[int]]:
+    """Rows more than half of the acknowledging replicas rejected (with the first reason given), and rows on
+    which they tie."""
+    votes: dict[int, list[common_pb2.RejectedRecord]] = {}
     for ack in acks:
         for r in ack.rejected:
-            out.setdefault(r.record_index, r)
-    return out
+            votes.setdefault(r.record_index, []).append(r)
+    rejected = {i: rs[0] for i, rs in votes.items() if 2 * len(rs) > len(acks)}
+    tied = sorted(i for i, rs in votes.items() if 2 * len(rs) == len(acks))
+    return rejected, tied

@@ -247,13 +247,16 @@ class TileReader:
             raise errors.Unavailable(f"replicas of table {spec.table_id} disagree and fewer than 2 answered the "
                                      "merge read: " + "; ".join(errs))
         tables = [r.table for r in good if r.table is not None]
-        merged = await asyncio.to_thread(
-            lambda: apply_predicate(dedup.latest_versions(pa.concat_tables(tables, promote_options="default")),
-                                    spec.predicate))
+        everyone = len(good) >= placement.REPLICAS  # every replica of the tiles, not just those registered now
+        try:
+            merged = await asyncio.to_thread(
+                lambda: apply_predicate(dedup.resolve_replicas(tables, everyone), spec.predicate))
+        except dedup.ReplicasDisagree as exc:
+            raise errors.Unavailable(f"cannot read table {spec.table_id} consistently: {exc} "
+                                     f"({'; '.join(errs) or 'it was too slow'}); retry once it is back") from exc
         if not spec.with_keys:
             merged = merged.drop_columns(list(layout.KEY_COLUMNS))
         return merged, sum(r.bytes_scanned for r in good)
-
 
     async def _at_least_two(self, replicas: list[common_pb2.NodeInfo], request: storage_pb2.ScanRequest,
                             errs: list[str]) -> list[_Reply]:
@@ -271,9 +274,7 @@ class TileReader:
                     node = running.pop(task)
                     exc = task.exception()
                     if exc is None:
-                        reply = task.result()
-                        if reply.table is not None:
-                            good.append(reply)
+                        good.append(task.result())
                     elif isinstance(exc, _REPLICA_FAULTS):
                         errs.append(f"{node.node_id}: {exc}")
                     else:

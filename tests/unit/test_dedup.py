@@ -65,3 +65,30 @@ def test_tiny_and_chunked_tables_are_handled() -> None:
     assert labels(latest_versions(rows([(1, 0, 1, 1, "only")]))) == ["only"]
     chunked = pa.concat_tables([rows([(1, 0, 1, 1, "v1")]), rows([(1, 0, 2, 1, "v2")])])
     assert labels(latest_versions(chunked)) == ["v2"]
+
+
+def test_replicas_resolve_a_same_version_conflict_to_the_value_most_of_them_hold() -> None:
+    from tessera.dedup import resolve_replicas
+
+    # Replica a missed the acknowledged value (vhash 5) and stored a conflicting one with a higher hash.
+    a = rows([(1, 0, 1, 99, "rejected"), (2, 0, 1, 7, "x")])
+    b = rows([(1, 0, 1, 5, "acknowledged"), (2, 0, 1, 7, "x")])
+    c = rows([(1, 0, 1, 5, "acknowledged")])
+    assert labels(resolve_replicas([a, b, c], all_answered=True)) == ["acknowledged", "x"]
+    assert labels(resolve_replicas([b, a, c], all_answered=True)) == ["acknowledged", "x"]
+    # A newer version wins whatever the votes; a key only one replica holds is kept.
+    d = rows([(1, 0, 2, 1, "newer"), (3, 0, 1, 1, "lone")])
+    assert labels(resolve_replicas([a, b, d], all_answered=True)) == ["newer", "x", "lone"]
+
+
+def test_a_tie_with_a_replica_silent_is_an_error_and_with_all_answering_the_hash_decides() -> None:
+    import pytest
+
+    from tessera.dedup import ReplicasDisagree, resolve_replicas
+
+    a = rows([(1, 0, 1, 99, "high"), (2, 5, 1, 1, "y")])
+    b = rows([(1, 0, 1, 5, "low"), (2, 5, 1, 1, "y")])
+    with pytest.raises(ReplicasDisagree, match="did not answer"):
+        resolve_replicas([a, b], all_answered=False)
+    assert labels(resolve_replicas([a, b, rows([])], all_answered=True)) == ["high", "y"]
+    assert labels(resolve_replicas([b, b], all_answered=False)) == ["low", "y"]
