@@ -69,7 +69,8 @@ class ClusterSpec:
     data_dir: pathlib.Path
     cells: Sequence[str] = ("cell-a", "cell-b")
     ingest_per_cell: int = 2
-    query_per_cell: int = 1
+    query_per_cell: int = 2
+    """Two coordinators per cell: queries reaching a cell fail over between them (no single point of failure)."""
     zones: Sequence[str] = ZONES
     storage_per_zone: int = 1
     lease_ttl_s: int = 10

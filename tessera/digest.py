@@ -12,17 +12,35 @@ import pyarrow as pa
 from tessera import layout
 
 
-def rows_digest(table: pa.Table) -> int:
-    """Digest of a table that has the time column and the key columns; 0 for no rows."""
-    if table.num_rows == 0:
-        return 0
+def row_hashes(table: pa.Table) -> np.ndarray:
+    """Each row's 64-bit hash of its series, time, version and value hash (what digests add up)."""
     with np.errstate(over="ignore"):
         series = table.column(layout.SERIES).to_numpy().astype(np.uint64)
         time = table.column(layout.TIME).cast(pa.int64()).to_numpy().astype(np.uint64)
         version = table.column(layout.VERSION).to_numpy().astype(np.uint64)
         vhash = table.column(layout.VALUE_HASH).to_numpy().astype(np.uint64)
-        h = layout.mix64(series ^ layout.mix64(time ^ layout.mix64(version ^ layout.mix64(vhash))))
-        return int(h.sum(dtype=np.uint64))
+        hashes: np.ndarray = layout.mix64(series ^ layout.mix64(time ^ layout.mix64(version ^ layout.mix64(vhash))))
+        return hashes
+
+
+def rows_digest(table: pa.Table) -> int:
+    """Digest of a table that has the time column and the key columns; 0 for no rows."""
+    if table.num_rows == 0:
+        return 0
+    return int(row_hashes(table).sum(dtype=np.uint64))
+
+
+def slice_digests(table: pa.Table, start_ns: int, slice_ns: int) -> list[tuple[int, int, int]]:
+    """(slice start, rows, digest) of every time slice [start_ns + k * slice_ns, +slice_ns) holding rows."""
+    if table.num_rows == 0:
+        return []
+    index = (table.column(layout.TIME).cast(pa.int64()).to_numpy() - start_ns) // slice_ns
+    slots, inverse = np.unique(index, return_inverse=True)
+    sums = np.zeros(len(slots), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.add.at(sums, inverse, row_hashes(table))
+    counts = np.bincount(inverse, minlength=len(slots))
+    return [(start_ns + int(k) * slice_ns, int(c), int(d)) for k, c, d in zip(slots, counts, sums)]
 
 
 def combine(a: int, b: int) -> int:

@@ -141,19 +141,40 @@ class NodeRegistration:
 
 
 class RouteCache:
-    """Table routes by (database, table), refreshed after ``ttl_s``; the last good route survives outages."""
+    """Table routes by (database, table). A route older than ``ttl_s`` is still served while a refresh runs
+    in the background (stale while revalidate), so a discovery or etcd outage costs writes nothing: the last
+    good route survives it. Only a route the caller knows to be older (``min_epoch``) is fetched inline."""
 
     def __init__(self, client: DiscoveryClient, ttl_s: float = 5.0) -> None:
         self._client = client
         self._ttl = ttl_s
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
-        """The route, refreshed when older than the TTL or older than ``min_epoch``."""
+        """The route; refreshed inline when missing or older than ``min_epoch``, else in the background
+        once older than the TTL."""
         key = (db, table)
         cached = self._routes.get(key)
-        if cached and time.monotonic() - cached[0] < self._ttl and cached[1].epoch >= min_epoch:
+        if cached and cached[1].epoch >= min_epoch:
+            if time.monotonic() - cached[0] >= self._ttl and key not in self._refreshing:
+                task = asyncio.create_task(self._refresh(db, table))
+                self._refreshing[key] = task
+                task.add_done_callback(lambda _t: self._refreshing.pop(key, None))
             return cached[1]
+        return await self._fetch(db, table)
+
+    async def _refresh(self, db: str, table: str) -> None:
+        try:
+            await self._fetch(db, table)
+        except errors.NotFound:
+            self.invalidate(db, table)  # dropped: the next write asks again and gets NotFound
+        except errors.TesseraError as exc:
+            log.debug("route_refresh_failed", database=db, table=table, error=str(exc))
+
+    async def _fetch(self, db: str, table: str) -> common_pb2.TableRoute:
+        key = (db, table)
+        cached = self._routes.get(key)
         try:
             route = await self._client.resolve(db, table)
         except (errors.Unavailable, errors.DeadlineExceeded):

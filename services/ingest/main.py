@@ -6,6 +6,7 @@ import grpc
 
 from services.common_config import NodeConfig, parse_node_args
 from services.discovery.client import CellMembership, RouteCache
+from services.ingest.hints import RepairHints
 from services.ingest.replication import QuorumWriter
 from services.ingest.server import IngestServicer
 from services.ingest.writer import Writer
@@ -33,7 +34,8 @@ class IngestService:
     def __init__(self, config: NodeConfig) -> None:
         self._member = CellMembership(config, "ingest")
         self._pool = StoragePool()
-        self._quorum = QuorumWriter(PoolAppender(self._pool))
+        self._hints = RepairHints(self._pool)
+        self._quorum = QuorumWriter(PoolAppender(self._pool), hints=self._hints)
         discovery = self._member.discovery
         writer = Writer(config.cell, RouteCache(discovery), discovery, self._member.cell, self._quorum)
         self._servicer = IngestServicer(writer)
@@ -43,10 +45,12 @@ class IngestService:
 
     async def start(self, address: str) -> None:
         await self._member.start(address)
+        self._hints.start()
 
     async def stop(self) -> None:
         await self._member.stop()
         await self._quorum.drain()
+        await self._hints.stop()
         await self._pool.close()
 
 

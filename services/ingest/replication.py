@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
 
+from services.ingest.hints import RepairHints
 from tessera import errors
 from tessera.v1 import common_pb2, storage_pb2
 
@@ -35,9 +37,11 @@ class QuorumWriter:
     the write and repair must bring it back.
     """
 
-    def __init__(self, appender: Appender, timeout_s: float = 10.0) -> None:
+    def __init__(self, appender: Appender, timeout_s: float = 10.0, hints: RepairHints | None = None) -> None:
         self._appender = appender
         self._timeout = timeout_s
+        self._hints = hints
+        """Replicas that missed the append or disagreed with the majority get a repair hint for the tile."""
         self._background: set[asyncio.Task[storage_pb2.AppendResponse]] = set()
 
     async def write(self, replicas: Sequence[common_pb2.NodeInfo], request: storage_pb2.AppendRequest
@@ -47,6 +51,7 @@ class QuorumWriter:
         payload = request.SerializeToString()  # once for every replica: it is most of a megabyte
         tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
         acks: list[storage_pb2.AppendResponse] = []
+        answered: dict[str, tuple[common_pb2.NodeInfo, storage_pb2.AppendResponse | None]] = {}
         failures: list[str] = []
         throttled: list[errors.Throttled] = []
         pending = set(tasks)
@@ -55,7 +60,12 @@ class QuorumWriter:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     node = tasks[t]
-                    if t.exception() is None:
+                    answered[node.node_id] = (node, t.result() if t.exception() is None else None)
+                    if t.exception() is None and t.result().incomplete:
+                        # It stored the rows but is rebuilding (or lost WAL entries): not a vote.
+                        failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): stored the rows but "
+                                        "is rebuilding from its peers, so its answer does not count")
+                    elif t.exception() is None:
                         acks.append(t.result())
                     else:
                         exc = t.exception()
@@ -65,10 +75,17 @@ class QuorumWriter:
                 if len(acks) < QUORUM and len(failures) > len(replicas) - QUORUM:
                     break
         finally:
+            late = {t: tasks[t] for t in pending}
             for t in pending:
                 self._background.add(t)
-                t.add_done_callback(self._finished)
+                t.add_done_callback(self._background.discard)
         tile = f"{request.tile.table_id}/{request.tile.range_lo:016x}/{request.tile.bucket}"
+        rejected, tied = majority_rejections(acks) if len(acks) >= QUORUM else ({}, [])
+        decided = None if tied or len(acks) < QUORUM else set(rejected)
+        for node, response in answered.values():
+            self._hint_unless_agreeing(node, request.tile, response, decided)
+        for t, node in late.items():
+            t.add_done_callback(functools.partial(self._finished, node, request.tile, decided))
         if len(acks) < QUORUM and len(acks) + len(throttled) >= QUORUM:
             # Replicas are up but over their memory limit: back-pressure, which the SDK waits out and retries.
             raise errors.Throttled(
@@ -78,7 +95,6 @@ class QuorumWriter:
             raise errors.Unavailable(
                 f"write not acknowledged: {len(acks)} of {len(replicas)} replicas of tile {tile} are durable, "
                 f"{QUORUM} are needed; failed: {'; '.join(failures)}")
-        rejected, tied = majority_rejections(acks)
         if tied:
             raise errors.Unavailable(
                 f"write not acknowledged: the replicas of tile {tile} that answered disagree on {len(tied)} rows "
@@ -86,10 +102,25 @@ class QuorumWriter:
                 f"would decide did not answer ({'; '.join(failures) or 'no answer'}); retry once it is back")
         return rejected
 
-    def _finished(self, task: asyncio.Task[storage_pb2.AppendResponse]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+    def _hint_unless_agreeing(self, node: common_pb2.NodeInfo, tile: storage_pb2.TileId,
+                              response: storage_pb2.AppendResponse | None, decided: set[int] | None) -> None:
+        """A replica that failed the append, is rebuilding, or rejected other rows than the majority (or,
+        with no decision, any answer at all) gets a repair hint for the tile."""
+        if self._hints is None:
+            return
+        agreed = (response is not None and not response.incomplete and decided is not None
+                  and {r.record_index for r in response.rejected} == decided)
+        if not agreed:
+            self._hints.add(node, tile)
+
+    def _finished(self, node: common_pb2.NodeInfo, tile: storage_pb2.TileId, decided: set[int] | None,
+                  task: asyncio.Task[storage_pb2.AppendResponse]) -> None:
+        if task.cancelled():
+            self._hint_unless_agreeing(node, tile, None, decided)
+            return
+        if task.exception() is not None:
             log.warning("replica_append_failed", error=str(task.exception()))
+        self._hint_unless_agreeing(node, tile, task.result() if task.exception() is None else None, decided)
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait for background appends (at shutdown), at most ``timeout_s``."""

@@ -1,4 +1,5 @@
-"""Client for storage replicas, used by ingest (append) and the query coordinator (list, scan)."""
+"""Client for storage replicas, used by ingest (append), the query coordinator (list, scan) and other
+replicas (anti-entropy: digests, scan)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,20 @@ class StorageClient:
                          ) -> storage_pb2.ListTilesResponse:
         try:
             return cast(storage_pb2.ListTilesResponse, await self._stub.ListTiles(request, timeout=timeout_s))
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def repair_tiles(self, request: storage_pb2.RepairTilesRequest, timeout_s: float
+                           ) -> storage_pb2.RepairTilesResponse:
+        try:
+            return cast(storage_pb2.RepairTilesResponse, await self._stub.RepairTiles(request, timeout=timeout_s))
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from exc
+
+    async def tile_digests(self, request: storage_pb2.TileDigestsRequest, timeout_s: float
+                           ) -> storage_pb2.TileDigestsResponse:
+        try:
+            return cast(storage_pb2.TileDigestsResponse, await self._stub.TileDigests(request, timeout=timeout_s))
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from exc
 

@@ -53,6 +53,13 @@ class StorageConfig:
     """A partition with this many segments or more is compacted (runs of comparable sizes, see compaction)."""
     compact_target_rows: int = 1_000_000
     """Compaction merges adjacent small segments into segments of about this many rows."""
+    rebuild_when_new: bool = False
+    """A data directory without the replica marker (new, or wiped) makes the node rebuild from its peers
+    before it counts as a replica (the storage service sets this; an engine used alone has no peers)."""
+    repair_interval_s: float = 10.0
+    """How often anti-entropy compares this replica's tiles with its peers' (--repair-interval-s)."""
+    repair_slice_s: int = 60
+    """Anti-entropy compares and copies rows in time slices of this many seconds."""
     test_hooks: bool = False
     """Serve the test-only Maintain RPC (force flush / tier / compact / retention, clock offset)."""
 
@@ -73,6 +80,9 @@ class StorageConfig:
             raise ValidationError(f"flush_max_rows is {self.flush_max_rows}; the minimum is 1000")
         if not 1 <= self.segment_zstd_level <= 22:
             raise ValidationError(f"--segment-zstd-level is {self.segment_zstd_level}; allowed 1..22")
+        if self.repair_interval_s <= 0 or not 1 <= self.repair_slice_s <= 3600:
+            raise ValidationError(f"--repair-interval-s is {self.repair_interval_s} (must be above 0) and "
+                                  f"repair_slice_s {self.repair_slice_s} (allowed 1..3600)")
         if self.compact_min_segments < 2 or self.compact_target_rows < 1000:
             raise ValidationError("compaction needs at least 2 segments and a target of at least 1000 rows")
         return self
@@ -102,6 +112,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier-interval-s", type=float, default=2.0)
     p.add_argument("--idle-flush-s", type=float, default=30.0)
     p.add_argument("--segment-zstd-level", type=int, default=15, help="zstd level of magnetic-store segments")
+    p.add_argument("--repair-interval-s", type=float, default=10.0,
+                   help="how often anti-entropy compares this replica's tiles with its peers'")
     p.add_argument("--test-hooks", action="store_true", help="serve the test-only Maintain RPC")
 
 
@@ -113,4 +125,5 @@ def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
     return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
                          wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
                          idle_flush_s=a.idle_flush_s, segment_zstd_level=a.segment_zstd_level,
+                         rebuild_when_new=True, repair_interval_s=a.repair_interval_s,
                          test_hooks=a.test_hooks).validate()

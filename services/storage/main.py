@@ -5,15 +5,17 @@ from __future__ import annotations
 import grpc
 
 from services.common_config import NodeConfig, node_arg_parser, node_config
-from services.discovery.client import DiscoveryClient, NodeRegistration
+from services.discovery.client import CellView, DiscoveryClient, NodeRegistration
 from services.storage import config as storage_config
+from services.storage.antientropy import AntiEntropy
+from services.storage.client import StoragePool
 from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
 from services.storage.tables import TableCatalog
 from services.storage.tilestore import TileStore
 from tessera import memory, runtime
 from tessera.errors import ValidationError
-from tessera.v1 import storage_pb2_grpc
+from tessera.v1 import common_pb2, storage_pb2_grpc
 
 
 class StorageService:
@@ -30,15 +32,28 @@ class StorageService:
         self._tables = tables
         self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "storage", config.zone,
                                               config.lease_ttl_s)
+        self._cell = CellView(discovery, config.cell)
+        self._pool = StoragePool()
+        self._repair = AntiEntropy(store, tables.tables, lambda: tables.synced, self._pool, self._peers,
+                                   storage.repair_interval_s, storage.repair_slice_s)
+
+    def _peers(self) -> list[common_pb2.NodeInfo]:
+        return [n for n in self._cell.by_role("storage") if n.node_id != self._config.node_id]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks), server)
+        storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks,
+                                                                              self._repair.repair_tiles), server)
 
     async def start(self, address: str) -> None:
         await self._registration.start(address)
+        await self._cell.start()
+        self._repair.start()
 
     async def stop(self) -> None:
+        await self._repair.stop()
         await self._registration.stop()
+        await self._cell.stop()
+        await self._pool.close()
         await self._store.close()
         await self._tables.stop()
         await self._discovery.close()

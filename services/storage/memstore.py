@@ -76,6 +76,9 @@ class Classified:
     result: AppendResult
     supersedes_magnetic: bool
     supersedes_memory: bool = False
+    replaced_magnetic: tuple[tuple[int, int, int, int], ...] = ()
+    """Repair only: (series, time, version, value hash) of segment rows a stored row replaces at the same
+    version (they must leave the segments before the replacement is logged)."""
 
 
 def empty_table() -> pa.Table:
@@ -179,8 +182,12 @@ class MemStore:
                 raise ValidationError(f"tile {label}: column {col.name!r} is stored as {known}; "
                                       f"the append has {col.type}")
 
-    def classify(self, rows: pa.Table, magnetic: MagneticLookup | None) -> Classified:
-        """Apply the dedup rule to a batch against everything stored; changes nothing."""
+    def classify(self, rows: pa.Table, magnetic: MagneticLookup | None, replace: bool = False) -> Classified:
+        """Apply the dedup rule to a batch against everything stored; changes nothing.
+
+        ``replace`` (repair): the rows are what the replicas decided; one at the same version as a stored
+        row with another value replaces it (``add(..., replaces=True)`` drops the old one), and rows at a
+        lower version are skipped, not rejected."""
         series_arr, times_arr = key_arrays(rows)
         in_magnetic = magnetic(series_arr, times_arr) if magnetic is not None else {}
         if not in_magnetic and self._all_new(key_fingerprints(series_arr, times_arr)):
@@ -194,6 +201,7 @@ class MemStore:
         rejected: list[RejectedRow] = []
         duplicates = 0
         superseded = supersedes_magnetic = False
+        replaced_magnetic: list[tuple[int, int, int, int]] = []
         # While a flush holds chunks, a row they hold may be in a segment by the time this batch is read:
         # superseding any held row then counts as superseding the magnetic store.
         flushing = self._frozen > 0
@@ -216,6 +224,12 @@ class MemStore:
                 rejected.append(RejectedRow(i, reason, existing[0]))
             elif vhash == existing[1]:
                 duplicates += 1
+            elif replace:
+                superseded = True
+                if from_magnetic:
+                    replaced_magnetic.append((key[0], key[1], version, existing[1]))
+                pending[key] = (version, vhash)
+                to_store.append(i)
             else:
                 rejected.append(RejectedRow(i, REASON_SAME_VERSION, existing[0]))
         result = AppendResult(len(to_store) + duplicates, rejected)
@@ -225,11 +239,16 @@ class MemStore:
             stored = rows
         else:
             stored = rows.take(pa.array(to_store, pa.int64()))
-        return Classified(stored, result, supersedes_magnetic, superseded)
+        return Classified(stored, result, supersedes_magnetic, superseded, tuple(replaced_magnetic))
 
     def add(self, rows: pa.Table, lsn: int, supersedes_magnetic: bool, supersedes_memory: bool = True,
-            now_monotonic: float = 0.0) -> None:
-        """Hold rows that the WAL entry ``lsn`` made durable (or will: the caller syncs after)."""
+            now_monotonic: float = 0.0, replaces: bool = False) -> None:
+        """Hold rows that the WAL entry ``lsn`` made durable (or will: the caller syncs after).
+
+        ``replaces`` (repair): first drop held rows at the same key and version as a new row but with
+        another value, so that the new row is the only one left at that version."""
+        if replaces:
+            self._drop_replaced(rows)
         series, times = key_arrays(rows)
         index_before = self._keys.nbytes
         self._keys.add(series, times, _column(rows, layout.VERSION, pa.int64()),
@@ -248,6 +267,32 @@ class MemStore:
             self.last_lsn = max(self.last_lsn, lsn)
             self.last_append_monotonic = now_monotonic
 
+    def _drop_replaced(self, rows: pa.Table) -> None:
+        new = dict(zip(zip(*_key_lists(rows)[:3]), _key_lists(rows)[3]))  # (series, time, version) -> vhash
+        prints = np.unique(fingerprints(rows))
+        with self._lock:
+            kept: list[pa.Table] = []
+            changed = False
+            for chunk in self._chunks:
+                maybe = np.flatnonzero(np.isin(fingerprints(chunk), prints))
+                if maybe.size == 0:
+                    kept.append(chunk)
+                    continue
+                series, times, versions, vhashes = _key_lists(chunk.take(pa.array(maybe)))
+                drop = [int(i) for i, s, t, v, h in zip(maybe, series, times, versions, vhashes)
+                        if new.get((s, t, v), h) != h]
+                if drop:
+                    mask = np.ones(chunk.num_rows, dtype=bool)
+                    mask[drop] = False
+                    chunk = chunk.filter(pa.array(mask))
+                    changed = True
+                kept.append(chunk)
+            if changed:
+                self._chunks = kept
+                self._generation += 1
+                self._snapshot = None
+                self._rebuild_keys(list(self._chunks))
+
     def _all_new(self, prints: npt.NDArray[np.uint64]) -> bool:
         ordered = np.sort(prints)
         if ordered.size > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
@@ -265,6 +310,11 @@ class MemStore:
         self.nbytes = sum(c.nbytes for c in remaining) + self._keys.nbytes
 
     # -- reads ---------------------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever what this store holds changes (appends, flushes, expiry, repair)."""
+        return self._generation
 
     @property
     def first_lsn(self) -> int | None:

@@ -192,7 +192,12 @@ class Partition:
     def _lookup(self, segments: Sequence[SegmentEntry], series: npt.NDArray[np.uint64],
                 times: npt.NDArray[np.int64]) -> dict[Key, Stored]:
         found: dict[Key, Stored] = {}
+        if len(times) == 0:
+            return found
+        first, last = int(times.min()), int(times.max())
         for entry in segments:
+            if last < entry.info.min_time_ns or first > entry.info.max_time_ns:
+                continue  # the usual case for data arriving in time order: no per-key search
             maybe = may_contain(entry.info, series, times)
             if not maybe.any():
                 continue
@@ -297,6 +302,14 @@ class Partition:
         encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
         return SegmentEntry(name, encoded.info, supersedes)
+
+    def state_of(self, bucket: int) -> tuple[object, ...]:
+        """A stamp that changes whenever the rows of this bucket may have changed (in either tier): the
+        segments holding rows of it (immutable, uniquely named) and its memory store's generation."""
+        tile = self.tiles.get(bucket)
+        with self._state:
+            names = tuple(s.name for s in self.manifest.segments if s.overlaps((bucket,)))
+        return names, tile.mem.generation if tile is not None else -1
 
     def note_row_bytes(self, rows: pa.Table) -> None:
         """Learn how many bytes a row of this partition takes in memory (sizes flushes and merges)."""

@@ -1,4 +1,5 @@
-"""Retention: rows older than the table's memory + magnetic retention are deleted from both tiers.
+"""Deleting rows: by retention (older than the table's memory + magnetic retention, from both tiers), and
+exact rows a repair replaces (``drop_exact``).
 
 Whole segments older than the cutoff are dropped from the manifest; a segment that straddles it is rewritten
 with only its rows at or after the cutoff (one manifest replacement, so readers see one or the other). Memory
@@ -9,12 +10,15 @@ the retention takes effect on running nodes at the next round, without a restart
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from services.storage.manifest import SegmentEntry
+from services.storage.memstore import key_arrays
 from services.storage.partition import Partition
+from services.storage.segment_info import may_contain
 from services.storage.segments import read_segment
 from tessera import layout
 
@@ -41,5 +45,36 @@ async def expire(partition: Partition, cutoff_ns: int, measure_columns: Callable
             removed -= kept.num_rows
             if kept.num_rows:
                 new.append(await partition.write_segment(kept, measure_columns(kept), seg.supersedes))
+        await partition.replace_segments(old, new)
+    return removed
+
+
+async def drop_exact(partition: Partition, rows: Sequence[tuple[int, int, int, int]],
+                     measure_columns: Callable[[pa.Table], list[str]]) -> int:
+    """Rewrite the segments holding any of these exact rows (series, time, version, value hash) without
+    them; return how many rows went. The caller holds the partition's ``maintenance`` lock."""
+    wanted = set(rows)
+    series = np.array([r[0] for r in rows], dtype=np.uint64)
+    times = np.array([r[1] for r in rows], dtype=np.int64)
+    old: list[SegmentEntry] = []
+    new: list[SegmentEntry] = []
+    removed = 0
+    for seg in list(partition.manifest.segments):
+        if not may_contain(seg.info, series, times).any():
+            continue
+        table = (await asyncio.to_thread(read_segment, partition.store, f"{partition.directory}/{seg.name}")).table
+        s, t = key_arrays(table)
+        versions = table.column(layout.VERSION).to_numpy()
+        hashes = table.column(layout.VALUE_HASH).to_numpy()
+        keep = np.array([(int(a), int(b), int(c), int(d)) not in wanted
+                         for a, b, c, d in zip(s, t, versions, hashes)], dtype=bool)
+        if keep.all():
+            continue
+        removed += int((~keep).sum())
+        old.append(seg)
+        kept = table.filter(pa.array(keep))
+        if kept.num_rows:
+            new.append(await partition.write_segment(kept, measure_columns(kept), seg.supersedes))
+    if old:
         await partition.replace_segments(old, new)
     return removed

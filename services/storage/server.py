@@ -1,11 +1,13 @@
-"""gRPC servicer for a storage replica: Append, ListTiles, Scan over a TileStore, and the Maintain test hook."""
+"""gRPC servicer for a storage replica: Append, ListTiles, Scan and TileDigests over a TileStore, and the
+Maintain test hook."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import grpc
 
+from services.storage.antientropy import RoundReport
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
 from tessera import arrowipc, errors
@@ -13,6 +15,7 @@ from tessera.runtime import rpc, stream_rpc
 from tessera.v1 import common_pb2, storage_pb2, storage_pb2_grpc
 
 SCAN_CHUNK_ROWS = 65_536
+RepairTiles = Callable[[str, Sequence[TileKey]], Awaitable[RoundReport]]
 
 
 def _key(t: storage_pb2.TileId) -> TileKey:
@@ -24,9 +27,10 @@ def _key(t: storage_pb2.TileId) -> TileKey:
 class StorageServicer(storage_pb2_grpc.StorageServicer):
     """Thin translation between the Storage RPCs and the TileStore."""
 
-    def __init__(self, store: TileStore, test_hooks: bool = False) -> None:
+    def __init__(self, store: TileStore, test_hooks: bool = False, repair: RepairTiles | None = None) -> None:
         self._store = store
         self._test_hooks = test_hooks
+        self._repair = repair
 
     @rpc
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
@@ -35,7 +39,29 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         result = await self._store.append(_key(request.tile), rows, request.arrow_ipc)
         return storage_pb2.AppendResponse(accepted=result.accepted, rejected=[
             common_pb2.RejectedRecord(record_index=r.index, reason=r.reason, existing_version=r.existing_version)
-            for r in result.rejected])
+            for r in result.rejected], incomplete=self._store.incomplete_reason is not None)
+
+    @rpc
+    async def RepairTiles(self, request: storage_pb2.RepairTilesRequest, context: grpc.aio.ServicerContext
+                          ) -> storage_pb2.RepairTilesResponse:
+        if self._repair is None:
+            raise errors.FailedPrecondition("this storage node runs without peers: nothing to repair from")
+        if not request.table_id:
+            raise errors.ValidationError("RepairTilesRequest needs table_id")
+        report = await self._repair(request.table_id, [_key(t) for t in request.tiles])
+        return storage_pb2.RepairTilesResponse(rows_installed=report.rows_installed, undecided=report.undecided)
+
+    @rpc
+    async def TileDigests(self, request: storage_pb2.TileDigestsRequest, context: grpc.aio.ServicerContext
+                          ) -> storage_pb2.TileDigestsResponse:
+        if not request.table_id or request.slice_ns <= 0:
+            raise errors.ValidationError("TileDigestsRequest needs table_id and slice_ns > 0")
+        tiles, _ = await self._store.tile_digests(request.table_id, request.min_bucket, request.max_bucket,
+                                                  request.slice_ns, request.skip_active_s)
+        return storage_pb2.TileDigestsResponse(incomplete=self._store.incomplete_reason is not None, tiles=[
+            storage_pb2.TileDigest(tile=storage_pb2.TileId(table_id=k.table_id, range_lo=k.range_lo, bucket=k.bucket),
+                                   slices=[storage_pb2.SliceDigest(start_ns=a, rows=n, digest=d) for a, n, d in slices])
+            for k, slices in tiles])
 
     @rpc
     async def ListTiles(self, request: storage_pb2.ListTilesRequest, context: grpc.aio.ServicerContext

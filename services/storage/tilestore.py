@@ -44,7 +44,7 @@ from services.storage.scan import ScanResult, scan_views
 from services.storage.segments import SegmentOptions
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter
-from tessera import layout, memory
+from tessera import digest, layout, memory
 from tessera.errors import InternalError, NotFound, Throttled
 from tessera.sqlsession import Sessions
 
@@ -56,6 +56,9 @@ MEMORY_LOG_INTERVAL_S = 30.0
 DELETED_MARKER = "deleted"
 LOST_WAL_MARKER = "wal-lost.json"
 """In the magnetic store's root: WAL ranges lost to corruption; while present, no tile here counts as complete."""
+REPLICA_MARKER = "replica.json"
+"""In the magnetic store's root: this replica has been compared with its peers and holds its share. A data
+directory without it is new or was wiped: the node rebuilds from its peers before it counts as a replica."""
 
 
 class TableFacts(Protocol):
@@ -125,6 +128,8 @@ class TileStore:
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
         self._lost_wal = False
+        self._rebuilding = False
+        self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
         self.throttled_appends = 0
         """Appends refused at the memory limit since start (each is retried by its writer)."""
         self._throttle_logged = 0.0
@@ -153,6 +158,12 @@ class TileStore:
         await asyncio.to_thread(self._load_partitions)
         await asyncio.to_thread(self._replay)
         await self._mark_lost_entries()
+        self._rebuilding = self.config.rebuild_when_new and not await asyncio.to_thread(self.store.exists,
+                                                                                         REPLICA_MARKER)
+        if self._rebuilding:
+            _log.warning("this replica has no record of holding its data (a new node, or its data directory was "
+                         "wiped): it stores writes but counts as no replica until anti-entropy has compared it "
+                         "with its peers and copied what they hold", marker=REPLICA_MARKER)
         self._duck = Sessions(threads=1)
         if self.config.tier_interval_s > 0:
             self._maintainer = asyncio.create_task(self._maintain_forever())
@@ -198,7 +209,7 @@ class TileStore:
             tile = partition.tile(key.bucket)
             # Either flag means the rows may replace rows that are now in a segment: deduplicate across tiers.
             across = flags.supersedes_magnetic or flags.supersedes_memory
-            tile.mem.add(rows, entry.lsn, across, flags.supersedes_memory, now)
+            tile.mem.add(rows, entry.lsn, across, flags.supersedes_memory, now, replaces=flags.replaces)
             self.replayed_entries += 1
 
     async def _mark_lost_entries(self) -> None:
@@ -222,6 +233,26 @@ class TileStore:
                        "tile incomplete until repair refills it from its peers", lost_lsn_ranges=fresh,
                        marker=LOST_WAL_MARKER)
         self._lost_wal = bool(known)
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why this replica's answers do not count as a complete replica's (None: they do)."""
+        if self._lost_wal:
+            return "it lost WAL entries to corruption and awaits repair"
+        if self._rebuilding:
+            return "it is rebuilding from its peers"
+        return None
+
+    async def mark_complete(self) -> None:
+        """Anti-entropy compared every tile with every peer and copied what they hold: from now on this
+        replica counts (the lost-WAL mark, if any, goes too)."""
+        body = json.dumps({"complete_since_ns": time.time_ns()}).encode()
+        await asyncio.to_thread(self.store.put, REPLICA_MARKER, body)
+        if await asyncio.to_thread(self.store.exists, LOST_WAL_MARKER):
+            await asyncio.to_thread(self.store.delete, LOST_WAL_MARKER)
+        if self._rebuilding or self._lost_wal:
+            _log.info("this replica now holds what its peers hold and counts as a replica again")
+        self._rebuilding = self._lost_wal = False
 
     async def close(self) -> None:
         """Stop the mover, sync and close the WAL; safe to call twice. Memory stores stay in the WAL."""
@@ -340,6 +371,74 @@ class TileStore:
                 del self._unapplied[token]
         return classified.result, lsn
 
+    async def tile_digests(self, table_id: str, min_bucket: int, max_bucket: int, slice_ns: int,
+                           skip_active_s: float = 0.0) -> tuple[list[tuple[TileKey, list[tuple[int, int, int]]]],
+                                                                  list[TileKey]]:
+        """Per local tile of the table in the bucket range: (slice start, rows, digest) of each time slice
+        holding rows. Cached per tile until its rows change, so closed hours cost nothing. Tiles that took
+        an append within ``skip_active_s`` are not digested but listed apart (the second list)."""
+        keys = self.list_tiles(table_id, min_bucket, max_bucket)
+        active = [k for k in keys if skip_active_s > 0 and (p := self._partitions.get((k.table_id, k.range_lo)))
+                  is not None and p.idle_seconds(k.bucket) < skip_active_s]
+        skipped = set(active)
+        keys = [k for k in keys if k not in skipped]
+
+        def blocking() -> list[tuple[TileKey, list[tuple[int, int, int]]]]:
+            out = []
+            for key in keys:
+                partition = self._partitions.get((key.table_id, key.range_lo))
+                if partition is None:
+                    continue
+                stamp = (*partition.state_of(key.bucket), slice_ns)  # taken before the read: never stale
+                cached = self._digests.get(key)
+                if cached is not None and cached[0] == stamp:
+                    out.append((key, cached[1]))
+                    continue
+                start = key.bucket * layout.TILE_BUCKET_NS
+                with partition.view([key.bucket]) as view:
+                    table = view.read(ReadFilter(start, start + layout.TILE_BUCKET_NS, columns=())).table
+                slices = digest.slice_digests(table, start, slice_ns)
+                self._digests[key] = (stamp, slices)
+                out.append((key, slices))
+            return out
+
+        return await asyncio.to_thread(blocking), active
+
+    async def install(self, key: TileKey, rows: pa.Table) -> int:
+        """Repair: make these rows (what the replicas decided) this replica's rows of their keys; return how
+        many were stored. Newer versions supersede, older ones are skipped, and a row at the same version as
+        a held row with another value replaces it, in memory and in segments alike.
+
+        Holds the partition's maintenance lock (no flush, merge or expiry meanwhile) and the tile's lock: a
+        segment rewrite (rare: the replaced row was already flushed) commits before the WAL entry that logs
+        the replacement, so a crash in between leaves the key absent here (repair comes back), never both.
+        """
+        if self._closed or self._log is None:
+            raise InternalError(f"cannot repair tile {key.dir_name()}: the tile store is closed")
+        check_rows(rows)
+        check_column_types(rows)
+        if rows.num_rows == 0 or key.table_id in self._deleted:
+            return 0
+        partition = self._partition(key)
+        tile = partition.tile(key.bucket)
+        log = self._log
+        async with partition.maintenance, tile.lock:
+            tile.mem.check_types(rows, key.dir_name(), partition.column_types())
+            lookup = partition.magnetic_lookup if partition.manifest.segments else None
+            classified = await asyncio.to_thread(tile.mem.classify, rows, lookup, True)
+            if classified.to_store is None:
+                return 0
+            if classified.replaced_magnetic:
+                await retention.drop_exact(partition, classified.replaced_magnetic,
+                                           self._measure_columns_for(partition.table_id))
+            stored = classified.to_store
+            flags = walentry.Flags(classified.supersedes_magnetic, classified.supersedes_memory, replaces=True)
+            lsn = log.append(walentry.encode(key, flags, stored))
+            tile.mem.add(stored, lsn, flags.supersedes_magnetic, flags.supersedes_memory, time.monotonic(),
+                         replaces=True)
+        await log.sync(lsn)
+        return int(stored.num_rows)
+
     # -- reads ---------------------------------------------------------------------------------------------
 
     def list_tiles(self, table_id: str, min_bucket: int, max_bucket: int) -> list[TileKey]:
@@ -382,8 +481,8 @@ class TileStore:
             try:
                 views = [p.view(buckets) for p, buckets in partitions]
                 incomplete = []
-                if self._lost_wal:  # even a tile this replica no longer knows may have had rows in the lost entries
-                    incomplete = [k.dir_name() for k in dict.fromkeys(tiles)] or ["every tile: WAL entries were lost"]
+                if reason := self.incomplete_reason:  # even a tile it does not know may have had rows here
+                    incomplete = [k.dir_name() for k in dict.fromkeys(tiles)] or [f"every tile: {reason}"]
                 return scan_views(cursor, views, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows,
                                   predicate_columns, incomplete, dimension_in or {}, measure_names)
             finally:

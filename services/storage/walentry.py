@@ -2,7 +2,8 @@
 
 ``[u16 LE length of the tile name][tile name, UTF-8][u8 flags][Arrow IPC stream of the rows]``. The flags
 say whether the rows supersede rows of the magnetic store or of the memory store, so that a replayed memory
-store deduplicates exactly as the live one did.
+store deduplicates exactly as the live one did, and whether they are a repair that replaces held rows at the
+same version.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tessera.errors import InternalError
 _NAME_LEN = struct.Struct("<H")
 _SUPERSEDES_MAGNETIC = 1
 _SUPERSEDES_MEMORY = 2
+_REPLACES = 4
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,15 @@ class Flags:
 
     supersedes_magnetic: bool
     supersedes_memory: bool
+    replaces: bool = False
+    """A repair: the rows replace held rows at the same key and version (``MemStore.add``'s ``replaces``)."""
 
 
 def encode(key: TileKey, flags: Flags, rows: pa.Table, ipc: bytes | None = None) -> bytes:
     """One entry; ``ipc``, when given, is ``rows`` already serialised (saves serialising them again)."""
     name = key.dir_name().encode()
     bits = (_SUPERSEDES_MAGNETIC if flags.supersedes_magnetic else 0) | (
-        _SUPERSEDES_MEMORY if flags.supersedes_memory else 0)
+        _SUPERSEDES_MEMORY if flags.supersedes_memory else 0) | (_REPLACES if flags.replaces else 0)
     body = ipc if ipc is not None else arrowipc.to_ipc(rows)
     return b"".join((_NAME_LEN.pack(len(name)), name, bytes((bits,)), body))
 
@@ -45,6 +49,7 @@ def decode(payload: bytes) -> tuple[TileKey, Flags, pa.Table]:
         name = payload[2 : 2 + length].decode()
         bits = payload[2 + length]
         rows = pa.ipc.open_stream(pa.py_buffer(memoryview(payload)[3 + length :])).read_all()
-        return TileKey.from_dir_name(name), Flags(bool(bits & _SUPERSEDES_MAGNETIC), bool(bits & _SUPERSEDES_MEMORY)), rows
+        flags = Flags(bool(bits & _SUPERSEDES_MAGNETIC), bool(bits & _SUPERSEDES_MEMORY), bool(bits & _REPLACES))
+        return TileKey.from_dir_name(name), flags, rows
     except (struct.error, IndexError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
         raise InternalError(f"cannot decode a WAL entry of {len(payload)} bytes: {exc}") from exc

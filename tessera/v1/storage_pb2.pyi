@@ -36,12 +36,70 @@ class AppendRequest(_message.Message):
     def __init__(self, tile: _Optional[_Union[TileId, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
 
 class AppendResponse(_message.Message):
-    __slots__ = ("accepted", "rejected")
+    __slots__ = ("accepted", "rejected", "incomplete")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     rejected: _containers.RepeatedCompositeFieldContainer[_common_pb2.RejectedRecord]
-    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[_common_pb2.RejectedRecord, _Mapping]]] = ...) -> None: ...
+    incomplete: bool
+    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[_common_pb2.RejectedRecord, _Mapping]]] = ..., incomplete: _Optional[bool] = ...) -> None: ...
+
+class TileDigestsRequest(_message.Message):
+    __slots__ = ("table_id", "min_bucket", "max_bucket", "slice_ns", "skip_active_s")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    MAX_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    SLICE_NS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_ACTIVE_S_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    min_bucket: int
+    max_bucket: int
+    slice_ns: int
+    skip_active_s: float
+    def __init__(self, table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., slice_ns: _Optional[int] = ..., skip_active_s: _Optional[float] = ...) -> None: ...
+
+class SliceDigest(_message.Message):
+    __slots__ = ("start_ns", "rows", "digest")
+    START_NS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    start_ns: int
+    rows: int
+    digest: int
+    def __init__(self, start_ns: _Optional[int] = ..., rows: _Optional[int] = ..., digest: _Optional[int] = ...) -> None: ...
+
+class TileDigest(_message.Message):
+    __slots__ = ("tile", "slices")
+    TILE_FIELD_NUMBER: _ClassVar[int]
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    tile: TileId
+    slices: _containers.RepeatedCompositeFieldContainer[SliceDigest]
+    def __init__(self, tile: _Optional[_Union[TileId, _Mapping]] = ..., slices: _Optional[_Iterable[_Union[SliceDigest, _Mapping]]] = ...) -> None: ...
+
+class RepairTilesRequest(_message.Message):
+    __slots__ = ("table_id", "tiles")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    tiles: _containers.RepeatedCompositeFieldContainer[TileId]
+    def __init__(self, table_id: _Optional[str] = ..., tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
+
+class RepairTilesResponse(_message.Message):
+    __slots__ = ("rows_installed", "undecided")
+    ROWS_INSTALLED_FIELD_NUMBER: _ClassVar[int]
+    UNDECIDED_FIELD_NUMBER: _ClassVar[int]
+    rows_installed: int
+    undecided: int
+    def __init__(self, rows_installed: _Optional[int] = ..., undecided: _Optional[int] = ...) -> None: ...
+
+class TileDigestsResponse(_message.Message):
+    __slots__ = ("tiles", "incomplete")
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
+    tiles: _containers.RepeatedCompositeFieldContainer[TileDigest]
+    incomplete: bool
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileDigest, _Mapping]]] = ..., incomplete: _Optional[bool] = ...) -> None: ...
 
 class ListTilesRequest(_message.Message):
     __slots__ = ("table_id", "min_bucket", "max_bucket")

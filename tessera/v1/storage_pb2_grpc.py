@@ -54,6 +54,16 @@ class StorageStub:
                 request_serializer=tessera_dot_v1_dot_storage__pb2.MaintainRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_storage__pb2.MaintainResponse.FromString,
                 _registered_method=True)
+        self.TileDigests = channel.unary_unary(
+                '/tessera.v1.Storage/TileDigests',
+                request_serializer=tessera_dot_v1_dot_storage__pb2.TileDigestsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.TileDigestsResponse.FromString,
+                _registered_method=True)
+        self.RepairTiles = channel.unary_unary(
+                '/tessera.v1.Storage/RepairTiles',
+                request_serializer=tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -83,6 +93,18 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TileDigests(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepairTiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +127,16 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.Maintain,
                     request_deserializer=tessera_dot_v1_dot_storage__pb2.MaintainRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_storage__pb2.MaintainResponse.SerializeToString,
+            ),
+            'TileDigests': grpc.unary_unary_rpc_method_handler(
+                    servicer.TileDigests,
+                    request_deserializer=tessera_dot_v1_dot_storage__pb2.TileDigestsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.TileDigestsResponse.SerializeToString,
+            ),
+            'RepairTiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepairTiles,
+                    request_deserializer=tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +247,60 @@ class Storage:
             '/tessera.v1.Storage/Maintain',
             tessera_dot_v1_dot_storage__pb2.MaintainRequest.SerializeToString,
             tessera_dot_v1_dot_storage__pb2.MaintainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TileDigests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Storage/TileDigests',
+            tessera_dot_v1_dot_storage__pb2.TileDigestsRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.TileDigestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepairTiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Storage/RepairTiles',
+            tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

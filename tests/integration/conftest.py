@@ -13,12 +13,15 @@ from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 
 _names = itertools.count(1)
+REPAIR_INTERVAL_S = 1.0
+"""Anti-entropy rounds of the session cluster's storage nodes (10 s by default): repair tests wait less."""
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data_dir = pathlib.Path(tmp_path_factory.mktemp("cluster"))
-    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4, storage_args=("--test-hooks",)))
+    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4,
+                                 storage_args=("--test-hooks", "--repair-interval-s", str(REPAIR_INTERVAL_S))))
     c.start()
     try:
         yield c

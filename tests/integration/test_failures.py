@@ -132,3 +132,20 @@ def test_a_paused_replica_delays_neither_writes_nor_reads_beyond_the_hedge(
     finally:
         assert paused.popen is not None
         paused.popen.send_signal(signal.SIGCONT)
+
+
+def test_with_one_coordinator_of_each_cell_killed_every_query_still_answers(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    db, table, _ = owned_table
+    now = int(time.time() * 1000)
+    client.write_records(db, table, _records(40, now, "coordinators"))
+    victims = [cluster.nodes("query", cell)[0] for cell in ("cell-a", "cell-b")]
+    assert all(len(cluster.nodes("query", cell)) >= 2 for cell in ("cell-a", "cell-b"))
+    for victim in victims:
+        cluster.kill(victim.name, signal.SIGKILL)
+    try:
+        for _ in range(6):  # whichever coordinator the SDK and the forwarding pick first
+            assert _count(client, db, table, "coordinators") == 40
+    finally:
+        for victim in victims:
+            cluster.restart(victim.name)

@@ -97,3 +97,31 @@ def test_replicas_over_their_memory_limit_make_the_write_throttled_with_their_re
 def test_one_throttled_replica_with_another_down_is_unavailable_not_back_pressure() -> None:
     with pytest.raises(errors.Unavailable):
         _write(FakeReplicas(3, happy=0, throttled=1))
+
+
+class Hints:
+    def __init__(self) -> None:
+        self.nodes: list[str] = []
+
+    def add(self, node: common_pb2.NodeInfo, tile: storage_pb2.TileId) -> None:
+        self.nodes.append(node.node_id)
+
+
+def _write_hinted(replicas: FakeReplicas) -> tuple[dict[int, common_pb2.RejectedRecord], list[str]]:
+    hints = Hints()
+
+    async def run() -> dict[int, common_pb2.RejectedRecord]:
+        writer = QuorumWriter(replicas, hints=hints)  # type: ignore[arg-type]
+        try:
+            return await writer.write(replicas.nodes, storage_pb2.AppendRequest())
+        finally:
+            await writer.drain(0.5)
+
+    return asyncio.run(run()), sorted(hints.nodes)
+
+
+def test_replicas_that_missed_the_append_or_disagreed_with_the_majority_get_a_repair_hint() -> None:
+    assert _write_hinted(FakeReplicas(3, happy=3)) == ({}, [])
+    assert _write_hinted(FakeReplicas(3, happy=2)) == ({}, ["s2"])  # down: repairs once it answers
+    rejected, hinted = _write_hinted(FakeReplicas(3, happy=3, rejects={"s1": [0], "s2": [0]}))
+    assert sorted(rejected) == [0] and hinted == ["s0"]  # it stored a value the others refused

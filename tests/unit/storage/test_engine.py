@@ -495,3 +495,26 @@ def test_compaction_merges_no_more_rows_than_the_working_memory_share_allows(tmp
             assert sum(store.tile_rows(TileKey("t1", 0, KEY.bucket + h)).num_rows for h in range(6)) == 30_000
 
     run(go)
+
+
+@pytest.mark.parametrize("flushed", [False, True], ids=["in-memory", "in-a-segment"])
+def test_repair_install_replaces_a_same_version_value_and_survives_a_restart(tmp_path: Path, flushed: bool) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0), (1, 5.0), version=3))
+            if flushed:
+                await store.maintain(flush_all=True)
+            # The replicas decided: key 0 holds 2.0 at version 3; an older version of key 1 changes nothing.
+            assert await store.install(KEY, make_rows([Rec(BASE_NS, value=2.0, version=3),
+                                                       Rec(BASE_NS + 1, value=9.0, version=2)])) == 1
+            assert values(store.tile_rows(KEY)) == [(0, 2.0), (1, 5.0)]
+            assert await store.install(KEY, recs((0, 2.0), version=3)) == 0  # already so: nothing stored
+            # Appends keep the dedup rule against the repaired value: the old value is now the conflict.
+            again = await store.append(KEY, recs((0, 1.0), version=3))
+            assert again.accepted == 0 and again.rejected[0].reason == SAME_VERSION_REASON
+        async with opened(config(tmp_path)) as store:  # replay applies the replacement again
+            assert values(store.tile_rows(KEY)) == [(0, 2.0), (1, 5.0)]
+            await store.maintain(flush_all=True)
+            assert values(store.tile_rows(KEY)) == [(0, 2.0), (1, 5.0)]
+
+    run(go)
