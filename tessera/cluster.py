@@ -172,6 +172,7 @@ class LocalCluster:
         argv = [self.spec.python, *proc.argv] if python else proc.argv
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash in native code leaves its Python stack in the log
         proc.popen = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                       start_new_session=True,
                                       preexec_fn=_die_with_parent)  # noqa: PLW1509 - async-signal-safe prctl only

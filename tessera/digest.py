@@ -43,6 +43,16 @@ def slice_digests(table: pa.Table, start_ns: int, slice_ns: int) -> list[tuple[i
     return [(start_ns + int(k) * slice_ns, int(c), int(d)) for k, c, d in zip(slots, counts, sums)]
 
 
+def add_slices(parts: list[list[tuple[int, int, int]]]) -> list[tuple[int, int, int]]:
+    """Slice digests of disjoint row sets added up, slice by slice (sorted by slice start)."""
+    total: dict[int, tuple[int, int]] = {}
+    for part in parts:
+        for start, rows, d in part:
+            n, h = total.get(start, (0, 0))
+            total[start] = (n + rows, (h + d) % layout.HASH_SPACE)
+    return [(start, n, h) for start, (n, h) in sorted(total.items())]
+
+
 def combine(a: int, b: int) -> int:
     """Digest of the union of two disjoint row sets."""
     return (a + b) % layout.HASH_SPACE

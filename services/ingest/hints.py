@@ -23,7 +23,7 @@ MAX_TILES_PER_NODE = 10_000
 class RepairHints:
     """Pending hints by replica, sent every ``interval_s`` until the replica takes them."""
 
-    def __init__(self, pool: StoragePool, interval_s: float = 1.0, timeout_s: float = 60.0) -> None:
+    def __init__(self, pool: StoragePool, interval_s: float = 1.0, timeout_s: float = 20.0) -> None:
         self._pool = pool
         self._interval = interval_s
         self._timeout = timeout_s
@@ -57,22 +57,25 @@ class RepairHints:
             await self.send_once()
 
     async def send_once(self) -> None:
-        """Send every replica its hints, one request per table; keep those a replica could not take."""
-        for node_id in list(self._pending):
-            node, tiles = self._pending[node_id]
-            by_table: dict[str, list[storage_pb2.TileId]] = {}
-            for table_id, range_lo, bucket in list(tiles):
-                by_table.setdefault(table_id, []).append(
-                    storage_pb2.TileId(table_id=table_id, range_lo=range_lo, bucket=bucket))
-            for table_id, ids in by_table.items():
-                try:
-                    got = await self._pool.get(node.address).repair_tiles(
-                        storage_pb2.RepairTilesRequest(table_id=table_id, tiles=ids), self._timeout)
-                except errors.TesseraError as exc:
-                    log.debug("repair_hint_not_taken", node=node.node_id, tiles=len(ids), error=exc.message[:200])
-                    break  # still down: the rest waits too
-                if got.undecided == 0:
-                    for t in ids:
-                        tiles.pop((t.table_id, t.range_lo, t.bucket), None)
-            if not tiles:
-                self._pending.pop(node_id, None)
+        """Send every replica its hints (replicas in parallel, one request per table); keep what a replica
+        could not take or left undecided."""
+        await asyncio.gather(*(self._send(node_id) for node_id in list(self._pending)))
+
+    async def _send(self, node_id: str) -> None:
+        node, tiles = self._pending[node_id]
+        by_table: dict[str, list[storage_pb2.TileId]] = {}
+        for table_id, range_lo, bucket in list(tiles):
+            by_table.setdefault(table_id, []).append(
+                storage_pb2.TileId(table_id=table_id, range_lo=range_lo, bucket=bucket))
+        for table_id, ids in by_table.items():
+            try:
+                got = await self._pool.get(node.address).repair_tiles(
+                    storage_pb2.RepairTilesRequest(table_id=table_id, tiles=ids), self._timeout)
+            except errors.TesseraError as exc:
+                log.debug("repair_hint_not_taken", node=node.node_id, tiles=len(ids), error=exc.message[:200])
+                return  # down or stuck: the rest waits too
+            if got.undecided == 0:
+                for t in ids:
+                    tiles.pop((t.table_id, t.range_lo, t.bucket), None)
+        if not tiles:
+            self._pending.pop(node_id, None)

@@ -31,7 +31,7 @@ from services.storage.client import StoragePool
 from services.storage.tables import TableInfo
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
-from tessera import arrowipc, dedup, errors, placement
+from tessera import arrowipc, dedup, errors, layout, placement
 from tessera.v1 import common_pb2, storage_pb2
 
 _log = structlog.get_logger()
@@ -68,13 +68,14 @@ class AntiEntropy:
     """The repair loop of one storage replica."""
 
     def __init__(self, store: TileStore, tables: Callable[[], Sequence[TableInfo]], synced: Callable[[], bool],
-                 pool: StoragePool, peers: Callable[[], list[common_pb2.NodeInfo]], interval_s: float, slice_s: int,
-                 timeout_s: float = 30.0) -> None:
+                 pool: StoragePool, members: Callable[[], list[common_pb2.NodeInfo]], node_id: str,
+                 interval_s: float, slice_s: int, timeout_s: float = 30.0) -> None:
         self._store = store
         self._tables = tables
         self._synced = synced  # the table catalog has its first full picture: no table is unknown
         self._pool = pool
-        self._peers = peers
+        self._members = members  # the cell's storage nodes, this one included
+        self._node_id = node_id
         self._interval = interval_s
         self._slice_ns = slice_s * 1_000_000_000
         self._timeout = timeout_s
@@ -111,34 +112,17 @@ class AntiEntropy:
         """Compare every table's tiles with every peer; repair this replica where they differ."""
         report = RoundReport()
         catalog_ready = self._synced()
-        peers = self._peers()
-        needed = placement.REPLICAS - 1  # a row acknowledged with this replica's vote may be on either peer only
         rebuilding = self._store.incomplete_reason is not None
-        everyone_answered = True
         tables = [t for t in self._tables() if not t.deleted]
         self._seen = {t.table_id: self._seen.get(t.table_id, {}) for t in tables}  # forget deleted tables
+        everyone_answered = True
         for table in tables:
             # Tiles still taking appends differ for a moment on every replica: a complete replica leaves them
-            # out until they go quiet (a rebuilding one, which must end up holding them, compares them all).
+            # out until they go quiet (hinted repair covers them meanwhile); a rebuilding one, which must end
+            # up holding them, compares them all.
             skip = 0.0 if rebuilding else ACTIVE_FACTOR * self._interval
-            mine, active = await self._store.tile_digests(table.table_id, 0, MAX_BUCKET, self._slice_ns, skip)
-            ours = {(key, start): (rows, d) for key, slices in mine for start, rows, d in slices}
-            answers = await asyncio.gather(*(self._digests(p, table.table_id, skip) for p in peers))
-            answered = [a for a in answers if a is not None]
-            skipped = set(active)
-            for peer in answered:
-                peer.slices = {s: d for s, d in peer.slices.items() if s[0] not in skipped}
-            report.peers_answered = max(report.peers_answered, len(answered))
-            if len(answered) < needed:
-                everyone_answered = False
-            sources = [p for p in answered if p.complete] or ([] if not rebuilding else answered)
-            differing = self._differences(table.table_id, ours, answered, rebuilding)
-            report.slices_compared += len(set(ours) | {s for p in answered for s in p.slices})
-            for key, starts in _by_tile(differing).items():
-                installed, undecided = await self._repair(table, key, starts, sources, rebuilding)
-                report.rows_installed += installed
-                report.undecided += undecided
-                report.slices_repaired += len(starts) - undecided
+            answered_all = await self._compare(table, None, 0, MAX_BUCKET, skip, rebuilding, report)
+            everyone_answered = everyone_answered and answered_all
         report.complete = catalog_ready and everyone_answered and report.undecided == 0
         if report.complete and rebuilding:
             await self._store.mark_complete()
@@ -147,7 +131,8 @@ class AntiEntropy:
     async def repair_tiles(self, table_id: str, keys: Sequence[TileKey]) -> RoundReport:
         """Hinted repair: compare these tiles with the peers now (active or not, no waiting for a difference
         to hold still) and copy what this replica lacks. Ingest asks for it when this replica missed an
-        append or disagreed with the others on one."""
+        append or disagreed with the others on one. A tile whose peers did not all answer, or whose
+        conflicts stay undecided, is reported undecided (the hint is kept and sent again)."""
         report = RoundReport()
         table = next((t for t in self._tables() if t.table_id == table_id and not t.deleted), None)
         wanted = set(keys)
@@ -156,23 +141,55 @@ class AntiEntropy:
         low, high = min(k.bucket for k in wanted), max(k.bucket for k in wanted)
         async with self._hinted:
             rebuilding = self._store.incomplete_reason is not None
-            mine, _ = await self._store.tile_digests(table_id, low, high, self._slice_ns)
-            ours = {(key, start): (rows, d) for key, slices in mine if key in wanted for start, rows, d in slices}
-            answers = await asyncio.gather(*(self._digests(p, table_id, 0.0, low, high) for p in self._peers()))
-            answered = [a for a in answers if a is not None]
-            for peer in answered:
-                peer.slices = {s: d for s, d in peer.slices.items() if s[0] in wanted}
-            report.peers_answered = len(answered)
-            sources = [p for p in answered if p.complete] or ([] if not rebuilding else answered)
-            differing = [s for s in set(ours) | {s for p in answered for s in p.slices}
-                         if any(p.slices.get(s) != ours.get(s) for p in answered)]
-            report.slices_compared = len(set(ours) | {s for p in answered for s in p.slices})
-            for key, starts in _by_tile(differing).items():
-                installed, undecided = await self._repair(table, key, starts, sources, rebuilding)
-                report.rows_installed += installed
-                report.undecided += undecided
-                report.slices_repaired += len(starts) - undecided
+            if not await self._compare(table, wanted, low, high, 0.0, rebuilding, report, stable=False):
+                report.undecided += len(wanted)
         return report
+
+    async def _compare(self, table: TableInfo, wanted: set[TileKey] | None, low: int, high: int, skip: float,
+                       rebuilding: bool, report: RoundReport, stable: bool = True) -> bool:
+        """Compare the table's tiles (``wanted`` only, if given) in [low, high] with the peers holding them;
+        repair what differs. Returns whether every peer replicating any of them answered."""
+        members = self._members()
+        peers = [n for n in members if n.node_id != self._node_id]
+        mine, active = await self._store.tile_digests(table.table_id, low, high, self._slice_ns, skip)
+        ours = {(key, start): (rows, d) for key, slices in mine if wanted is None or key in wanted
+                for start, rows, d in slices}
+        answers = await asyncio.gather(*(self._digests(p, table.table_id, skip, low, high) for p in peers))
+        by_id = {a.node.node_id: a for a in answers if a is not None}
+        skipped = set(active)
+        for peer in by_id.values():
+            peer.slices = {s: d for s, d in peer.slices.items()
+                           if s[0] not in skipped and (wanted is None or s[0] in wanted)}
+        report.peers_answered = max(report.peers_answered, len(by_id))
+        everyone = len(by_id) == len(peers) and len(peers) >= placement.REPLICAS - 1
+        tiles = {s[0] for s in ours} | {s[0] for p in by_id.values() for s in p.slices}
+        differing: list[Slice] = []
+        holders: dict[TileKey, list[_Peer]] = {}  # the tile's other replicas that answered
+        voters: dict[TileKey, int] = {}  # the tile's replicas, answering or not: a tie is decided only by all
+        for key in tiles:
+            replicas = {n.node_id for n in placement.replicas(placement.tile_name(key.table_id, key.range_lo,
+                                                                                  key.bucket), members)}
+            if self._node_id not in replicas:
+                continue  # another node's tile (cells with more than three storage nodes)
+            if any(r not in by_id for r in replicas - {self._node_id}):
+                everyone = False
+            holders[key] = [by_id[r] for r in replicas if r in by_id]
+            voters[key] = len(replicas)
+        for key, peers_of_tile in holders.items():
+            held_here = {s for (k, s) in ours if k == key} | {s for p in peers_of_tile for (k, s) in p.slices
+                                                              if k == key}
+            signatures = {(key, s): (ours.get((key, s)), *(p.slices.get((key, s)) for p in peers_of_tile))
+                          for s in held_here}
+            differing += [sl for sl, sig in signatures.items() if any(x != sig[0] for x in sig[1:])]
+            report.slices_compared += len(held_here)
+        due = self._due(table.table_id, differing, holders, ours, rebuilding or not stable)
+        for key, starts in _by_tile(due).items():
+            sources = [p for p in holders[key] if p.complete] or ([] if not rebuilding else holders[key])
+            installed, undecided = await self._repair(table, key, starts, sources, rebuilding, voters[key])
+            report.rows_installed += installed
+            report.undecided += undecided
+            report.slices_repaired += len(starts) - undecided
+        return everyone
 
     async def _digests(self, peer: common_pb2.NodeInfo, table_id: str, skip_active_s: float,
                        low: int = 0, high: int = MAX_BUCKET) -> _Peer | None:
@@ -187,22 +204,26 @@ class AntiEntropy:
                   for t in got.tiles for s in t.slices}
         return _Peer(peer, not got.incomplete, slices)
 
-    def _differences(self, table_id: str, ours: dict[Slice, tuple[int, int]], peers: list[_Peer],
-                     rebuilding: bool) -> list[Slice]:
-        """Slices to repair now: every difference when rebuilding, else those seen alike last round too."""
-        now: dict[Slice, tuple[object, ...]] = {}
-        for s in set(ours) | {s for p in peers for s in p.slices}:
-            signature = (ours.get(s), *(p.slices.get(s) for p in peers))
-            if any(x != signature[0] for x in signature[1:]):
-                now[s] = signature
+    def _due(self, table_id: str, differing: list[Slice], holders: dict[TileKey, list[_Peer]],
+             ours: dict[Slice, tuple[int, int]], at_once: bool) -> list[Slice]:
+        """Slices to repair now: every difference ``at_once`` (rebuilding, or a hint), else those seen with
+        the very same digests in the previous round too (a difference that moves is writes in flight)."""
+        if at_once:
+            return differing  # the periodic rounds' memory of differences is theirs: left as it is
+        now = {sl: (ours.get(sl), *(p.slices.get(sl) for p in holders[sl[0]])) for sl in differing}
         seen = self._seen.get(table_id, {})
-        due = list(now) if rebuilding else [s for s, sig in now.items() if seen.get(s) == sig]
-        self._seen[table_id] = {s: sig for s, sig in now.items() if s not in due}
+        due = [sl for sl, sig in now.items() if seen.get(sl) == sig]
+        self._seen[table_id] = {sl: sig for sl, sig in now.items() if sl not in due}
         return due
 
     async def _repair(self, table: TableInfo, key: TileKey, starts: list[int], sources: list[_Peer],
-                      rebuilding: bool) -> tuple[int, int]:
-        """Copy the resolved rows of these slices of one tile here; return (rows installed, undecided)."""
+                      rebuilding: bool, replicas: int) -> tuple[int, int]:
+        """Copy the resolved rows of these slices of one tile here; return (rows installed, undecided).
+
+        Votes come from the sources whose rows could be read (and this replica's own, unless rebuilding);
+        a rebuilding replica leaves a slice undecided unless every source was read. The install is a
+        compare-and-swap: a key whose value here changed since the vote (a write acknowledged meanwhile) is
+        left for the next round."""
         schema = table.stored_columns()
         installed = undecided = 0
         for lo, hi in _ranges(sorted(starts), self._slice_ns):
@@ -212,22 +233,21 @@ class AntiEntropy:
                 mode=storage_pb2.SCAN_MERGE)
             theirs = await asyncio.gather(*(self._rows(p.node, request) for p in sources))
             tables = [t for t in theirs if t is not None]
-            if not rebuilding:  # this replica's own rows vote too
-                mine = await self._store.scan([key], schema, [], "", lo, hi, with_keys=True)
-                if mine.table is not None:
-                    tables.append(mine.table)
-            if not tables:
+            mine = (await self._store.scan([key], schema, [], "", lo, hi, with_keys=True)).table
+            if not rebuilding and mine is not None:  # this replica's own rows vote too
+                tables.append(mine)
+            if not tables or (rebuilding and len(tables) < len(sources)):
                 undecided += _count(starts, lo, hi, self._slice_ns)
                 continue
-            voters = len(tables)
             try:
-                resolved = await asyncio.to_thread(dedup.resolve_replicas, tables, voters >= placement.REPLICAS)
+                resolved = await asyncio.to_thread(dedup.resolve_replicas, tables, len(tables) >= replicas)
             except dedup.ReplicasDisagree as exc:
                 _log.warning("anti-entropy left a conflict undecided", tile=key.dir_name(), error=str(exc))
                 undecided += _count(starts, lo, hi, self._slice_ns)
                 continue
+            expected = _held(mine)
             for offset in range(0, resolved.num_rows, INSTALL_ROWS):
-                installed += await self._store.install(key, resolved.slice(offset, INSTALL_ROWS))
+                installed += await self._store.install(key, resolved.slice(offset, INSTALL_ROWS), expected)
         return installed, undecided
 
     async def _rows(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> pa.Table | None:
@@ -236,6 +256,8 @@ class AntiEntropy:
             async for chunk in self._pool.get(node.address).scan(request, self._timeout):
                 if chunk.arrow_ipc:
                     parts.append(arrowipc.from_ipc(chunk.arrow_ipc))
+                if chunk.last and chunk.incomplete_tiles:
+                    return None  # it lost data since it answered the digests: not a source now
         except errors.TesseraError as exc:
             _log.debug("anti-entropy: a peer's rows could not be read", peer=node.node_id, error=str(exc))
             return None
@@ -243,7 +265,17 @@ class AntiEntropy:
         return pa.concat_tables(filled, promote_options="default") if filled else None
 
 
+def _held(rows: pa.Table | None) -> dict[tuple[int, int], tuple[int, int]]:
+    """(series, time) -> (version, value hash) of the rows a replica held when it voted."""
+    if rows is None or rows.num_rows == 0:
+        return {}
+    keys = zip(rows.column(layout.SERIES).to_pylist(), rows.column(layout.TIME).cast(pa.int64()).to_pylist())
+    held = zip(rows.column(layout.VERSION).to_pylist(), rows.column(layout.VALUE_HASH).to_pylist())
+    return dict(zip(keys, held))
+
+
 def _by_tile(slices: list[Slice]) -> dict[TileKey, list[int]]:
+    """Slice starts grouped by tile."""
     out: dict[TileKey, list[int]] = {}
     for key, start in slices:
         out.setdefault(key, []).append(start)
@@ -262,4 +294,5 @@ def _ranges(starts: list[int], width: int) -> list[tuple[int, int]]:
 
 
 def _count(starts: list[int], lo: int, hi: int, width: int) -> int:
+    """How many of the slices fall in [lo, hi) (at least one: the range is undecided as a whole)."""
     return sum(1 for s in starts if lo <= s < hi) or max(1, (hi - lo) // width)

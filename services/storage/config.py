@@ -49,6 +49,9 @@ class StorageConfig:
     """zstd level of segment pages (--segment-zstd-level). Segments are written once (by a flush, in the
     background) and read many times: 15 is ~13% smaller than 1 on TSBS data at ~40% of the encode speed
     (~380 k rows/s a core), and still fast to read; 1 suits a node short of CPU."""
+    flush_zstd_level: int = 1
+    """zstd level of segments a flush writes (--flush-zstd-level): fast, since most are merged later;
+    compaction rewrites them at ``segment_zstd_level``, a lone one too once its time range has gone quiet."""
     compact_min_segments: int = 2
     """A partition with this many segments or more is compacted (runs of comparable sizes, see compaction)."""
     compact_target_rows: int = 1_000_000
@@ -78,8 +81,9 @@ class StorageConfig:
             raise ValidationError("--tier-interval-s and --idle-flush-s must not be negative")
         if self.flush_max_rows < 1000:
             raise ValidationError(f"flush_max_rows is {self.flush_max_rows}; the minimum is 1000")
-        if not 1 <= self.segment_zstd_level <= 22:
-            raise ValidationError(f"--segment-zstd-level is {self.segment_zstd_level}; allowed 1..22")
+        if not 1 <= self.segment_zstd_level <= 22 or not 1 <= self.flush_zstd_level <= 22:
+            raise ValidationError(f"--segment-zstd-level ({self.segment_zstd_level}) and --flush-zstd-level "
+                                  f"({self.flush_zstd_level}) must be in 1..22")
         if self.repair_interval_s <= 0 or not 1 <= self.repair_slice_s <= 3600:
             raise ValidationError(f"--repair-interval-s is {self.repair_interval_s} (must be above 0) and "
                                   f"repair_slice_s {self.repair_slice_s} (allowed 1..3600)")
@@ -112,6 +116,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier-interval-s", type=float, default=2.0)
     p.add_argument("--idle-flush-s", type=float, default=30.0)
     p.add_argument("--segment-zstd-level", type=int, default=15, help="zstd level of magnetic-store segments")
+    p.add_argument("--flush-zstd-level", type=int, default=1,
+                   help="zstd level of segments written by flushes (compaction rewrites them at the segment level)")
     p.add_argument("--repair-interval-s", type=float, default=10.0,
                    help="how often anti-entropy compares this replica's tiles with its peers'")
     p.add_argument("--test-hooks", action="store_true", help="serve the test-only Maintain RPC")
@@ -125,5 +131,6 @@ def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
     return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
                          wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
                          idle_flush_s=a.idle_flush_s, segment_zstd_level=a.segment_zstd_level,
+                         flush_zstd_level=a.flush_zstd_level,
                          rebuild_when_new=True, repair_interval_s=a.repair_interval_s,
                          test_hooks=a.test_hooks).validate()

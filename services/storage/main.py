@@ -15,7 +15,7 @@ from services.storage.tables import TableCatalog
 from services.storage.tilestore import TileStore
 from tessera import memory, runtime
 from tessera.errors import ValidationError
-from tessera.v1 import common_pb2, storage_pb2_grpc
+from tessera.v1 import storage_pb2_grpc
 
 
 class StorageService:
@@ -34,11 +34,9 @@ class StorageService:
                                               config.lease_ttl_s)
         self._cell = CellView(discovery, config.cell)
         self._pool = StoragePool()
-        self._repair = AntiEntropy(store, tables.tables, lambda: tables.synced, self._pool, self._peers,
+        self._repair = AntiEntropy(store, tables.tables, lambda: tables.synced, self._pool,
+                                   lambda: self._cell.by_role("storage"), config.node_id,
                                    storage.repair_interval_s, storage.repair_slice_s)
-
-    def _peers(self) -> list[common_pb2.NodeInfo]:
-        return [n for n in self._cell.by_role("storage") if n.node_id != self._config.node_id]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks,

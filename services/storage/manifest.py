@@ -35,6 +35,9 @@ class SegmentEntry:
     info: SegmentInfo
     supersedes: bool = False
     """It may hold newer versions of keys that older segments also hold: reads deduplicate across segments."""
+    level: int = 0
+    """zstd level it was written at (0: not recorded, taken as final). Flushes write fast, low levels;
+    compaction rewrites at the node's segment level, alone if need be (``compaction.plan_runs``)."""
 
     @property
     def min_bucket(self) -> int:
@@ -52,12 +55,16 @@ class SegmentEntry:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"name": self.name, "info": self.info.to_json(), "supersedes": self.supersedes}
+        out = {"name": self.name, "info": self.info.to_json(), "supersedes": self.supersedes}
+        if self.level:
+            out["level"] = self.level
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SegmentEntry:
         """Inverse of ``to_json``."""
-        return cls(str(data["name"]), SegmentInfo.from_json(data["info"]), bool(data.get("supersedes", False)))
+        return cls(str(data["name"]), SegmentInfo.from_json(data["info"]), bool(data.get("supersedes", False)),
+                   int(data.get("level", 0)))
 
 
 @dataclass(frozen=True)

@@ -182,12 +182,15 @@ class MemStore:
                 raise ValidationError(f"tile {label}: column {col.name!r} is stored as {known}; "
                                       f"the append has {col.type}")
 
-    def classify(self, rows: pa.Table, magnetic: MagneticLookup | None, replace: bool = False) -> Classified:
+    def classify(self, rows: pa.Table, magnetic: MagneticLookup | None, replace: bool = False,
+                 expected: Mapping[Key, Stored] | None = None) -> Classified:
         """Apply the dedup rule to a batch against everything stored; changes nothing.
 
         ``replace`` (repair): the rows are what the replicas decided; one at the same version as a stored
         row with another value replaces it (``add(..., replaces=True)`` drops the old one), and rows at a
-        lower version are skipped, not rejected."""
+        lower version are skipped, not rejected. ``expected`` (repair): what this replica held for each key
+        when the replicas voted; a row whose key holds something else now is skipped (compare-and-swap: a
+        write acknowledged since the vote is never overwritten by it)."""
         series_arr, times_arr = key_arrays(rows)
         in_magnetic = magnetic(series_arr, times_arr) if magnetic is not None else {}
         if not in_magnetic and self._all_new(key_fingerprints(series_arr, times_arr)):
@@ -214,6 +217,8 @@ class MemStore:
             if existing is None:
                 existing = in_magnetic.get(key)
                 from_magnetic = existing is not None
+            if expected is not None and existing != expected.get(key):
+                continue  # changed since the vote: the next repair round looks again
             if existing is None or version > existing[0]:
                 superseded = superseded or existing is not None
                 supersedes_magnetic = supersedes_magnetic or from_magnetic or (flushing and existing is not None)
@@ -381,6 +386,10 @@ class MemStore:
                     if held > max_bytes and i > 0:
                         count = i
                         break
+            if count < len(self._chunks) and self._needs_dedup:
+                # A chunk left in memory may hold a newer version of a key in the frozen prefix, which is about
+                # to become a segment: reads must then deduplicate across the tiers.
+                self._supersedes_magnetic = True
             self._frozen = count
             self._generation += 1  # a snapshot computed before the freeze must not replace the chunks
             chunks = self._chunks[:count]

@@ -66,13 +66,15 @@ class Partition:
     """Tiles and segments of one (table, range) on this replica."""
 
     def __init__(self, table_id: str, range_lo: int, store: BlobStore, manifest: Manifest,
-                 options: SegmentOptions | None = None) -> None:
+                 options: SegmentOptions | None = None, flush_options: SegmentOptions | None = None) -> None:
         self.table_id = table_id
         self.range_lo = range_lo
         self.directory = f"{table_id}/{range_lo:016x}"
         self.store = store
         self.manifest = manifest
         self.options = options or SegmentOptions()
+        self.flush_options = flush_options or self.options
+        """How flushes write (a lower zstd level: most flushed segments are merged, hence rewritten, later)."""
         """How this partition's segments are written (zstd level, row group size)."""
         self.tiles: dict[int, Tile] = {}
         self._state = threading.Lock()
@@ -85,14 +87,15 @@ class Partition:
         """Bytes a row of this partition takes in memory, as last measured (sizes flushes and merges)."""
 
     @classmethod
-    def open(cls, table_id: str, range_lo: int, store: BlobStore, options: SegmentOptions | None = None) -> Partition:
+    def open(cls, table_id: str, range_lo: int, store: BlobStore, options: SegmentOptions | None = None,
+             flush_options: SegmentOptions | None = None) -> Partition:
         """Load the manifest and sweep segment files it does not list (interrupted flushes). Blocking."""
         directory = f"{table_id}/{range_lo:016x}"
         manifest = manifests.load(store, directory)
         for path in manifests.orphans(store, directory, manifest):
             _log.info("removing a segment file no manifest lists (an interrupted flush or compaction)", path=path)
             store.delete(path)
-        return cls(table_id, range_lo, store, manifest, options)
+        return cls(table_id, range_lo, store, manifest, options, flush_options)
 
     # -- tiles ---------------------------------------------------------------------------------------------
 
@@ -242,9 +245,10 @@ class Partition:
                 rows = await asyncio.to_thread(_flush_rows, [c for _, chunks, _ in frozen for c in chunks])
                 self.note_row_bytes(rows)
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
-                encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows), options=self.options)
+                encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows),
+                                                  options=self.flush_options)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
-                entry = SegmentEntry(name, encoded.info, supersedes)
+                entry = SegmentEntry(name, encoded.info, supersedes, self.flush_options.compression_level)
                 await wal_synced(max(lsn for _, _, lsn in frozen))
                 updated = reserved.with_flush(entry, {t.bucket: lsn for t, _, lsn in frozen})
                 await asyncio.to_thread(manifests.save, self.store, self.directory, updated)
@@ -301,7 +305,7 @@ class Partition:
             self.manifest = reserved
         encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
-        return SegmentEntry(name, encoded.info, supersedes)
+        return SegmentEntry(name, encoded.info, supersedes, self.options.compression_level)
 
     def state_of(self, bucket: int) -> tuple[object, ...]:
         """A stamp that changes whenever the rows of this bucket may have changed (in either tier): the

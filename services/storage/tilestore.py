@@ -41,9 +41,9 @@ from services.storage.memstore import AppendResult, check_column_types, check_ro
 from services.storage.nodewal import NodeLog
 from services.storage.partition import Partition, Tile
 from services.storage.scan import ScanResult, scan_views
-from services.storage.segments import SegmentOptions
+from services.storage.segments import SegmentOptions, read_segment
 from services.storage.tilekey import TileKey
-from services.storage.tileview import ReadFilter
+from services.storage.tileview import ReadFilter, TileView
 from tessera import digest, layout, memory
 from tessera.errors import InternalError, NotFound, Throttled
 from tessera.sqlsession import Sessions
@@ -51,6 +51,8 @@ from tessera.sqlsession import Sessions
 _log = structlog.get_logger()
 INLINE_ROWS = 2048
 """Batches up to this many rows are classified on the event loop; bigger ones in a worker thread."""
+SEGMENT_DIGESTS_KEPT = 200_000
+"""Per-segment slice digests cached (segment, bucket, slice width); beyond, the cache starts again."""
 MEMORY_LOG_INTERVAL_S = 30.0
 """How often the node logs where its memory is (the "memory" line)."""
 DELETED_MARKER = "deleted"
@@ -124,12 +126,14 @@ class TileStore:
         self.clock = clock or tiering.Clock()
         self.store = LocalBlobStore(config.data_dir / "magnetic")
         self._segment_options = SegmentOptions(compression_level=config.segment_zstd_level)
+        self._flush_options = SegmentOptions(compression_level=min(config.flush_zstd_level, config.segment_zstd_level))
         self._log: NodeLog | None = None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
         self._lost_wal = False
         self._rebuilding = False
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
+        self._segment_digests: dict[tuple[str, str, int, int], list[tuple[int, int, int]]] = {}
         self.throttled_appends = 0
         """Appends refused at the memory limit since start (each is retried by its writer)."""
         self._throttle_logged = 0.0
@@ -192,7 +196,7 @@ class TileStore:
                     _log.warning("skipping a directory that is not a partition", path=path)
                     continue
                 self._partitions[(table_id, range_lo)] = Partition.open(table_id, range_lo, self.store,
-                                                                        self._segment_options)
+                                                                        self._segment_options, self._flush_options)
         for table_id in self._deleted:
             self._remove_table_files(table_id)
 
@@ -277,7 +281,8 @@ class TileStore:
     def _partition(self, key: TileKey) -> Partition:
         found = self._partitions.get((key.table_id, key.range_lo))
         if found is None:
-            found = Partition(key.table_id, key.range_lo, self.store, Manifest(), self._segment_options)
+            found = Partition(key.table_id, key.range_lo, self.store, Manifest(), self._segment_options,
+                              self._flush_options)
             self._partitions[(key.table_id, key.range_lo)] = found
         return found
 
@@ -394,17 +399,37 @@ class TileStore:
                 if cached is not None and cached[0] == stamp:
                     out.append((key, cached[1]))
                     continue
-                start = key.bucket * layout.TILE_BUCKET_NS
                 with partition.view([key.bucket]) as view:
-                    table = view.read(ReadFilter(start, start + layout.TILE_BUCKET_NS, columns=())).table
-                slices = digest.slice_digests(table, start, slice_ns)
+                    slices = self._view_digests(view, key.bucket, slice_ns)
                 self._digests[key] = (stamp, slices)
                 out.append((key, slices))
             return out
 
         return await asyncio.to_thread(blocking), active
 
-    async def install(self, key: TileKey, rows: pa.Table) -> int:
+    def _view_digests(self, view: TileView, bucket: int, slice_ns: int) -> list[tuple[int, int, int]]:
+        """Slice digests of one tile. Without cross-tier deduplication they add up per part: each segment's
+        share is computed once (segments are immutable) and only the memory store is hashed again, so a
+        round costs little memory and time once a node's tiles are known."""
+        start, end = bucket * layout.TILE_BUCKET_NS, (bucket + 1) * layout.TILE_BUCKET_NS
+        if view.dedup_across:
+            return digest.slice_digests(view.read(ReadFilter(start, end, columns=())).table, start, slice_ns)
+        parts = [digest.slice_digests(m, start, slice_ns) for m in view.memory if m.num_rows]
+        for entry in view.segments:
+            cache_key = (view.directory, entry.name, bucket, slice_ns)
+            got = self._segment_digests.get(cache_key)
+            if got is None:
+                rows = read_segment(self.store, f"{view.directory}/{entry.name}", columns=(), start_ns=start,
+                                    end_ns=end).table
+                got = digest.slice_digests(rows, start, slice_ns)
+                if len(self._segment_digests) >= SEGMENT_DIGESTS_KEPT:
+                    self._segment_digests.clear()
+                self._segment_digests[cache_key] = got
+            parts.append(got)
+        return digest.add_slices(parts)
+
+    async def install(self, key: TileKey, rows: pa.Table,
+                      expected: Mapping[tuple[int, int], tuple[int, int]] | None = None) -> int:
         """Repair: make these rows (what the replicas decided) this replica's rows of their keys; return how
         many were stored. Newer versions supersede, older ones are skipped, and a row at the same version as
         a held row with another value replaces it, in memory and in segments alike.
@@ -412,6 +437,8 @@ class TileStore:
         Holds the partition's maintenance lock (no flush, merge or expiry meanwhile) and the tile's lock: a
         segment rewrite (rare: the replaced row was already flushed) commits before the WAL entry that logs
         the replacement, so a crash in between leaves the key absent here (repair comes back), never both.
+        ``expected``: (series, time) -> (version, value hash) held here when the replicas voted; a key that
+        holds something else now is skipped (see ``MemStore.classify``).
         """
         if self._closed or self._log is None:
             raise InternalError(f"cannot repair tile {key.dir_name()}: the tile store is closed")
@@ -425,7 +452,7 @@ class TileStore:
         async with partition.maintenance, tile.lock:
             tile.mem.check_types(rows, key.dir_name(), partition.column_types())
             lookup = partition.magnetic_lookup if partition.manifest.segments else None
-            classified = await asyncio.to_thread(tile.mem.classify, rows, lookup, True)
+            classified = await asyncio.to_thread(tile.mem.classify, rows, lookup, True, expected)
             if classified.to_store is None:
                 return 0
             if classified.replaced_magnetic:
@@ -552,7 +579,8 @@ class TileStore:
                 try:
                     compacted += await compaction.compact(
                         partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
-                        self.config.compact_target_rows, self.config.work_bytes)
+                        self.config.compact_target_rows, self.config.work_bytes,
+                        cold_before_ns=now_ns - int(self.config.idle_flush_s * 1e9))
                 except Exception as exc:  # noqa: BLE001 - logged; the segments stay as they were
                     _log.error("cannot compact a partition", partition=partition.directory, error=repr(exc))
         if expire:

@@ -67,6 +67,11 @@ class Ledger:
             return [k for k, a in self.attempts.items()
                     if any(x.outcome == "acked" for x in a) and not any(x.outcome in ("failed", "pending") for x in a)]
 
+    def acked_keys(self) -> list[str]:
+        """Keys with at least one acknowledged attempt (whatever else was tried on them)."""
+        with self.lock:
+            return [k for k, a in self.attempts.items() if any(x.outcome == "acked" for x in a)]
+
     def latest_acked(self, key: str) -> Attempt | None:
         with self.lock:
             acked = [a for a in self.attempts.get(key, []) if a.outcome == "acked"]

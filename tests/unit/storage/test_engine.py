@@ -518,3 +518,81 @@ def test_repair_install_replaces_a_same_version_value_and_survives_a_restart(tmp
             assert values(store.tile_rows(KEY)) == [(0, 2.0), (1, 5.0)]
 
     run(go)
+
+
+def test_flushes_write_a_fast_zstd_level_and_compaction_rewrites_a_lone_quiet_segment_at_the_final_one(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = config(tmp_path, flush_zstd_level=1, segment_zstd_level=9, idle_flush_s=0)
+        async with opened(cfg) as store:
+            await store.append(KEY, recs((0, 1.0), (1, 2.0)))
+            await store.maintain(flush_all=True, compact=False)
+            [flushed] = store._partitions[("t1", 0)].manifest.segments
+            assert flushed.level == 1
+            await store.maintain(compact=True)  # its hour ended long ago: rewritten alone
+            [final] = store._partitions[("t1", 0)].manifest.segments
+            assert final.level == 9 and final.name != flushed.name
+            assert values(store.tile_rows(KEY)) == [(0, 1.0), (1, 2.0)]
+            assert (await store.maintain(compact=True)).compacted_segments == 0  # once only
+        async with opened(cfg) as store:  # the level survives in the manifest
+            assert store._partitions[("t1", 0)].manifest.segments[0].level == 9
+
+    run(go)
+
+
+def test_an_upsert_left_in_memory_by_a_prefix_flush_still_hides_the_old_version_flushed(tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = config(tmp_path, memory_limit_bytes=128 << 20, compact_min_segments=10)
+        chunk = 200_000
+        async with opened(cfg) as store:
+            for i in range(3):
+                await store.append(KEY, make_rows([Rec(BASE_NS + i * chunk + t, value=2.0) for t in range(chunk)]))
+                if i == 1:
+                    await store.append(KEY, recs((5, 99.0), version=2))  # an upsert, after the prefix a flush takes
+            first = await store.maintain(flush_all=True, compact=False)
+            assert first.flushed_rows == chunk  # only the first chunk: version 1 of key 5 is now in a segment
+            rows = store.tile_rows(KEY)
+            assert rows.num_rows == 3 * chunk
+            times = rows.column(layout.TIME).cast(pa.int64()).to_numpy() - BASE_NS
+            assert rows.column("measure_value::double").to_numpy()[times == 5].tolist() == [99.0]
+
+    run(go)
+
+
+def test_repair_install_is_a_compare_and_swap_against_what_the_replica_held_when_it_voted(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs((0, 1.0), version=1))
+            held = store.tile_rows(KEY)
+            key = (held.column(layout.SERIES)[0].as_py(), BASE_NS)
+            now = (1, held.column(layout.VALUE_HASH)[0].as_py())
+            outvoted = recs((0, 2.0), version=1)
+            # The vote saw the key absent here; it was written since (acknowledged meanwhile): left alone.
+            assert await store.install(KEY, outvoted, expected={}) == 0
+            assert await store.install(KEY, outvoted, expected={key: (1, 12345)}) == 0
+            assert values(store.tile_rows(KEY)) == [(0, 1.0)]
+            assert await store.install(KEY, outvoted, expected={key: now}) == 1  # as voted: replaced
+            assert values(store.tile_rows(KEY)) == [(0, 2.0)]
+
+    run(go)
+
+
+def test_tile_digests_from_cached_segment_parts_equal_the_digests_of_the_tiles_rows(tmp_path: Path) -> None:
+    from tessera import digest
+
+    async def go() -> None:
+        async with opened(config(tmp_path)) as store:
+            await store.append(KEY, recs(*[(i * 7_000_000_000, float(i)) for i in range(100)]))
+            await store.maintain(flush_all=True, compact=False)
+            await store.append(KEY, recs(*[(i * 7_000_000_000 + 1, float(i)) for i in range(50)]))
+            start = KEY.bucket * HOUR
+            for _ in range(2):  # the second time from the caches
+                [(key, slices)], active = await store.tile_digests("t1", KEY.bucket, KEY.bucket, 60 * 10**9)
+                assert key == KEY and active == []
+                assert slices == digest.slice_digests(store.tile_rows(KEY), start, 60 * 10**9)
+                assert sum(n for _, n, _ in slices) == 150
+            await store.append(KEY, recs((0, 5.0), version=2))  # crosses the tiers: the full read
+            [(_, slices)], _ = await store.tile_digests("t1", KEY.bucket, KEY.bucket, 60 * 10**9)
+            assert slices == digest.slice_digests(store.tile_rows(KEY), start, 60 * 10**9)
+
+    run(go)
