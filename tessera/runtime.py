@@ -116,7 +116,7 @@ class Service(Protocol):
         """Called once the server is bound; ``address`` is the host:port actually listened on."""
 
     async def stop(self) -> None:
-        """Called on SIGTERM/SIGINT before the server stops; safe to call twice."""
+        """Called on SIGTERM/SIGINT once the server has stopped and drained its RPCs; safe to call twice."""
 
 
 async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, grace_s: float = 5.0) -> None:
@@ -146,8 +146,12 @@ async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, 
     await stop.wait()
     log.info("stopping", grace_s=grace_s)
     await health_servicer.enter_graceful_shutdown()
-    await service.stop()
+    # Stop taking new RPCs and let those in flight finish (up to the grace period) while the service can
+    # still serve them; only then stop the service. The other way round, an append or scan in flight met a
+    # closed store and failed with INTERNAL, which clients do not retry; now a caller sees at worst
+    # UNAVAILABLE (the port closed), which they retry elsewhere.
     await server.stop(grace_s)
+    await service.stop()
     log.info("stopped")
 
 

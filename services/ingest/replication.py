@@ -51,7 +51,7 @@ class QuorumWriter:
         payload = request.SerializeToString()  # once for every replica: it is most of a megabyte
         tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
         acks: list[storage_pb2.AppendResponse] = []
-        answered: dict[str, tuple[common_pb2.NodeInfo, storage_pb2.AppendResponse | None]] = {}
+        answered: dict[str, tuple[common_pb2.NodeInfo, storage_pb2.AppendResponse | BaseException | None]] = {}
         failures: list[str] = []
         throttled: list[errors.Throttled] = []
         pending = set(tasks)
@@ -60,7 +60,7 @@ class QuorumWriter:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     node = tasks[t]
-                    answered[node.node_id] = (node, t.result() if t.exception() is None else None)
+                    answered[node.node_id] = (node, t.result() if t.exception() is None else t.exception())
                     if t.exception() is None and t.result().incomplete:
                         # It stored the rows but is rebuilding (or lost WAL entries): not a vote.
                         failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): stored the rows but "
@@ -103,13 +103,16 @@ class QuorumWriter:
         return rejected
 
     def _hint_unless_agreeing(self, node: common_pb2.NodeInfo, tile: storage_pb2.TileId,
-                              response: storage_pb2.AppendResponse | None, decided: set[int] | None) -> None:
+                              outcome: storage_pb2.AppendResponse | BaseException | None,
+                              decided: set[int] | None) -> None:
         """A replica that failed the append, is rebuilding, or rejected other rows than the majority (or,
-        with no decision, any answer at all) gets a repair hint for the tile."""
-        if self._hints is None:
+        with no decision, any answer at all) gets a repair hint for the tile. Not one that refused it at
+        its memory limit: it is up, and repairing a tile under write load would take the memory and the
+        partition lock its flushes need (anti-entropy copies the rows once the tile is quiet)."""
+        if self._hints is None or isinstance(outcome, errors.Throttled):
             return
-        agreed = (response is not None and not response.incomplete and decided is not None
-                  and {r.record_index for r in response.rejected} == decided)
+        agreed = (isinstance(outcome, storage_pb2.AppendResponse) and not outcome.incomplete
+                  and decided is not None and {r.record_index for r in outcome.rejected} == decided)
         if not agreed:
             self._hints.add(node, tile)
 
@@ -120,7 +123,8 @@ class QuorumWriter:
             return
         if task.exception() is not None:
             log.warning("replica_append_failed", error=str(task.exception()))
-        self._hint_unless_agreeing(node, tile, task.result() if task.exception() is None else None, decided)
+        self._hint_unless_agreeing(node, tile, task.result() if task.exception() is None else task.exception(),
+                                   decided)
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait for background appends (at shutdown), at most ``timeout_s``."""

@@ -246,8 +246,9 @@ class AntiEntropy:
                 undecided += _count(starts, lo, hi, self._slice_ns)
                 continue
             expected = _held(mine)
-            for offset in range(0, resolved.num_rows, INSTALL_ROWS):
-                installed += await self._store.install(key, resolved.slice(offset, INSTALL_ROWS), expected)
+            changes = await asyncio.to_thread(_changes, resolved, expected)  # most rows are already so here
+            for offset in range(0, changes.num_rows, INSTALL_ROWS):
+                installed += await self._store.install(key, changes.slice(offset, INSTALL_ROWS), expected)
         return installed, undecided
 
     async def _rows(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> pa.Table | None:
@@ -272,6 +273,16 @@ def _held(rows: pa.Table | None) -> dict[tuple[int, int], tuple[int, int]]:
     keys = zip(rows.column(layout.SERIES).to_pylist(), rows.column(layout.TIME).cast(pa.int64()).to_pylist())
     held = zip(rows.column(layout.VERSION).to_pylist(), rows.column(layout.VALUE_HASH).to_pylist())
     return dict(zip(keys, held))
+
+
+def _changes(resolved: pa.Table, held: dict[tuple[int, int], tuple[int, int]]) -> pa.Table:
+    """The resolved rows this replica does not already hold as they are."""
+    if resolved.num_rows == 0 or not held:
+        return resolved
+    keys = zip(resolved.column(layout.SERIES).to_pylist(), resolved.column(layout.TIME).cast(pa.int64()).to_pylist())
+    stored = zip(resolved.column(layout.VERSION).to_pylist(), resolved.column(layout.VALUE_HASH).to_pylist())
+    keep = [held.get(k) != v for k, v in zip(keys, stored)]
+    return resolved if all(keep) else resolved.filter(pa.array(keep))
 
 
 def _by_tile(slices: list[Slice]) -> dict[TileKey, list[int]]:

@@ -83,6 +83,9 @@ class Partition:
         self._doomed: set[str] = set()
         self.maintenance = asyncio.Lock()
         """Held by flush, compaction and retention: one manifest change in flight per partition."""
+        self.on_segment: Callable[[str, str, pa.Table], None] | None = None
+        """Told (directory, segment name, rows) of every segment this partition writes, before it is listed
+        (the tile store derives anti-entropy digests from the rows while they are in memory)."""
         self.row_bytes = DEFAULT_ROW_BYTES
         """Bytes a row of this partition takes in memory, as last measured (sizes flushes and merges)."""
 
@@ -248,6 +251,7 @@ class Partition:
                 encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows),
                                                   options=self.flush_options)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
+                await self._told(name, rows)
                 entry = SegmentEntry(name, encoded.info, supersedes, self.flush_options.compression_level)
                 await wal_synced(max(lsn for _, _, lsn in frozen))
                 updated = reserved.with_flush(entry, {t.bucket: lsn for t, _, lsn in frozen})
@@ -305,7 +309,12 @@ class Partition:
             self.manifest = reserved
         encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
+        await self._told(name, rows)
         return SegmentEntry(name, encoded.info, supersedes, self.options.compression_level)
+
+    async def _told(self, name: str, rows: pa.Table) -> None:
+        if self.on_segment is not None:
+            await asyncio.to_thread(self.on_segment, self.directory, name, rows)
 
     def state_of(self, bucket: int) -> tuple[object, ...]:
         """A stamp that changes whenever the rows of this bucket may have changed (in either tier): the

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import structlog
 
@@ -195,8 +196,10 @@ class TileStore:
                 except ValueError:
                     _log.warning("skipping a directory that is not a partition", path=path)
                     continue
-                self._partitions[(table_id, range_lo)] = Partition.open(table_id, range_lo, self.store,
-                                                                        self._segment_options, self._flush_options)
+                partition = Partition.open(table_id, range_lo, self.store, self._segment_options,
+                                           self._flush_options)
+                partition.on_segment = self._note_segment
+                self._partitions[(table_id, range_lo)] = partition
         for table_id in self._deleted:
             self._remove_table_files(table_id)
 
@@ -283,6 +286,7 @@ class TileStore:
         if found is None:
             found = Partition(key.table_id, key.range_lo, self.store, Manifest(), self._segment_options,
                               self._flush_options)
+            found.on_segment = self._note_segment
             self._partitions[(key.table_id, key.range_lo)] = found
         return found
 
@@ -427,6 +431,20 @@ class TileStore:
                 self._segment_digests[cache_key] = got
             parts.append(got)
         return digest.add_slices(parts)
+
+    def _note_segment(self, directory: str, name: str, rows: pa.Table) -> None:
+        """Digest a new segment's rows per bucket now, while they are in memory (blocking: a worker thread),
+        so anti-entropy never reads the file back for it."""
+        if rows.num_rows == 0:
+            return
+        slice_ns = self.config.repair_slice_s * 1_000_000_000
+        buckets = rows.column(layout.TIME).cast(pa.int64()).to_numpy() // layout.TILE_BUCKET_NS
+        for bucket in np.unique(buckets).tolist():
+            part = rows.filter(pa.array(buckets == bucket))
+            if len(self._segment_digests) >= SEGMENT_DIGESTS_KEPT:
+                self._segment_digests.clear()
+            self._segment_digests[(directory, name, bucket, slice_ns)] = digest.slice_digests(
+                part, bucket * layout.TILE_BUCKET_NS, slice_ns)
 
     async def install(self, key: TileKey, rows: pa.Table,
                       expected: Mapping[tuple[int, int], tuple[int, int]] | None = None) -> int:

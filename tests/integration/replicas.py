@@ -17,6 +17,8 @@ def replica_rows(address: str, route: common_pb2.TableRoute) -> pa.Table:
         stub = storage_pb2_grpc.StorageStub(ch)
         tiles = stub.ListTiles(storage_pb2.ListTilesRequest(table_id=route.table_id, min_bucket=0,
                                                             max_bucket=(1 << 62)), timeout=10).tiles
+        if not tiles:
+            return pa.table({})  # an empty (or wiped) replica: nothing to scan
         req = storage_pb2.ScanRequest(tiles=tiles, schema=schema, start_ns=0, end_ns=(1 << 63) - 1,
                                       mode=storage_pb2.SCAN_MERGE)
         parts = [arrowipc.from_ipc(c.arrow_ipc) for c in stub.Scan(req, timeout=30) if c.arrow_ipc]

@@ -125,3 +125,4 @@ def test_replicas_that_missed_the_append_or_disagreed_with_the_majority_get_a_re
     assert _write_hinted(FakeReplicas(3, happy=2)) == ({}, ["s2"])  # down: repairs once it answers
     rejected, hinted = _write_hinted(FakeReplicas(3, happy=3, rejects={"s1": [0], "s2": [0]}))
     assert sorted(rejected) == [0] and hinted == ["s0"]  # it stored a value the others refused
+    assert _write_hinted(FakeReplicas(3, happy=2, throttled=1)) == ({}, [])  # up, at its memory limit
