@@ -30,15 +30,15 @@ tree), so a segment grows by merges of comparable size and each row is rewritten
 
 
 def plan_runs(segments: Sequence[SegmentEntry], min_segments: int, target_rows: int, final_level: int = 0,
-              cold_before_ns: int | None = None) -> list[list[SegmentEntry]]:
+              quiet: Callable[[SegmentEntry], bool] | None = None) -> list[list[SegmentEntry]]:
     """Runs of time-adjacent segments worth merging (each of two or more, at most ~target_rows rows, of
-    comparable sizes), then lone segments written below ``final_level`` whose rows all lie before
-    ``cold_before_ns`` (a flush's fast encoding, rewritten once at the final level when nothing merges it)."""
+    comparable sizes), then lone segments written below ``final_level`` that are ``quiet`` (no tile of
+    theirs took writes lately: a flush's fast encoding, rewritten once at the final level when nothing is
+    left to merge it with)."""
     runs = _merge_runs(segments, min_segments, target_rows)
-    if cold_before_ns is not None and final_level:
+    if quiet is not None and final_level:
         merged = {s.name for r in runs for s in r}
-        runs += [[s] for s in segments if s.name not in merged and 0 < s.level < final_level
-                 and s.info.max_time_ns < cold_before_ns]
+        runs += [[s] for s in segments if s.name not in merged and 0 < s.level < final_level and quiet(s)]
     return runs
 
 
@@ -84,15 +84,17 @@ rows' in-memory bytes at its peak (measured on TSBS rows: 670 MiB for 1.08 M row
 
 
 async def compact(partition: Partition, measure_columns: Callable[[pa.Table], list[str]], min_segments: int,
-                  target_rows: int, work_bytes: int | None = None, cold_before_ns: int | None = None) -> int:
+                  target_rows: int, work_bytes: int | None = None, quiet_s: float | None = None) -> int:
     """Merge the partition's small segments; return how many segment files were replaced. A merge holds at
     most ``target_rows`` rows, fewer when their working memory would exceed ``work_bytes``."""
     replaced = 0
     if work_bytes is not None:
         target_rows = max(1000, min(target_rows, work_bytes // (WORK_PER_ROW_BYTE * partition.row_bytes)))
     async with partition.maintenance:
+        quiet = None if quiet_s is None else (lambda seg: all(
+            partition.idle_seconds(b) >= quiet_s for b in range(seg.min_bucket, seg.max_bucket + 1)))
         runs = plan_runs(partition.manifest.segments, min_segments, target_rows,
-                         partition.options.compression_level, cold_before_ns)
+                         partition.options.compression_level, quiet)
         everything = {s.name for s in partition.manifest.segments}
         for run in runs:
             rows = await asyncio.to_thread(_merged_rows, partition, run)

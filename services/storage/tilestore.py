@@ -598,7 +598,7 @@ class TileStore:
                     compacted += await compaction.compact(
                         partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
                         self.config.compact_target_rows, self.config.work_bytes,
-                        cold_before_ns=now_ns - int(self.config.idle_flush_s * 1e9))
+                        quiet_s=0.0 if flush_all else self.config.idle_flush_s)  # forced: everything final
                 except Exception as exc:  # noqa: BLE001 - logged; the segments stay as they were
                     _log.error("cannot compact a partition", partition=partition.directory, error=repr(exc))
         if expire:
