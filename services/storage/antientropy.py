@@ -183,6 +183,11 @@ class AntiEntropy:
             differing += [sl for sl, sig in signatures.items() if any(x != sig[0] for x in sig[1:])]
             report.slices_compared += len(held_here)
         due = self._due(table.table_id, differing, holders, ours, rebuilding or not stable)
+        if due and self._store.under_pressure():
+            # Installing rows now would push memory stores that flushes cannot empty fast enough past their
+            # share (appends were refused for that very reason): the difference waits for a calmer round.
+            report.undecided += len(due)
+            return False
         for key, starts in _by_tile(due).items():
             sources = [p for p in holders[key] if p.complete] or ([] if not rebuilding else holders[key])
             installed, undecided = await self._repair(table, key, starts, sources, rebuilding, voters[key])

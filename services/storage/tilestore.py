@@ -294,6 +294,10 @@ class TileStore:
         """Bytes held by every memory store of this replica."""
         return sum(p.memory_bytes() for p in self._partitions.values())
 
+    def under_pressure(self) -> bool:
+        """Whether the memory stores are above the flush mark (flushes have priority over other work)."""
+        return self.memory_bytes() > self.config.flush_mark_bytes
+
     def memory_report(self) -> dict[str, int]:
         """Where this node's memory is, in MiB: resident, the memory stores, and Arrow's allocator."""
         return {"resident_mib": memory.resident_bytes() >> 20, "memory_stores_mib": self.memory_bytes() >> 20,
@@ -558,7 +562,10 @@ class TileStore:
                 logged = time.monotonic()
                 _log.info("memory", **self.memory_report())
             try:
-                await self.maintain()
+                # Flushing comes first: while the memory stores are above the flush mark a round only flushes
+                # (a merge would hold the partition and the work memory the flush needs); compaction catches up
+                # once writes leave room.
+                await self.maintain(compact=not self.under_pressure())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the mover must outlive one bad round; it is logged
