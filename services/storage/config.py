@@ -49,9 +49,11 @@ class StorageConfig:
     """zstd level of segment pages (--segment-zstd-level). Segments are written once (by a flush, in the
     background) and read many times: 15 is ~13% smaller than 1 on TSBS data at ~40% of the encode speed
     (~380 k rows/s a core), and still fast to read; 1 suits a node short of CPU."""
-    flush_zstd_level: int = 1
-    """zstd level of segments a flush writes (--flush-zstd-level): fast, since most are merged later;
-    compaction rewrites them at ``segment_zstd_level``, a lone one too once its time range has gone quiet."""
+    flush_zstd_level: int = 15
+    """zstd level of segments a flush writes (--flush-zstd-level); compaction rewrites lower-level ones at
+    ``segment_zstd_level``, a lone one too once its tiles have gone quiet. Level 1 halves a flush's
+    encoding CPU, but in the 10-minute sustained runs of 2026-12-07 (docs/benchmarks.md §2d) it let ingest
+    run ahead of flushing and storage RSS went past the limit, so it is an option, not the default."""
     compact_min_segments: int = 2
     """A partition with this many segments or more is compacted (runs of comparable sizes, see compaction)."""
     compact_target_rows: int = 1_000_000
@@ -116,7 +118,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier-interval-s", type=float, default=2.0)
     p.add_argument("--idle-flush-s", type=float, default=30.0)
     p.add_argument("--segment-zstd-level", type=int, default=15, help="zstd level of magnetic-store segments")
-    p.add_argument("--flush-zstd-level", type=int, default=1,
+    p.add_argument("--flush-zstd-level", type=int, default=15,
                    help="zstd level of segments written by flushes (compaction rewrites them at the segment level)")
     p.add_argument("--repair-interval-s", type=float, default=10.0,
                    help="how often anti-entropy compares this replica's tiles with its peers'")
