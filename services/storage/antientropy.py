@@ -182,6 +182,10 @@ class AntiEntropy:
                           for s in held_here}
             differing += [sl for sl, sig in signatures.items() if any(x != sig[0] for x in sig[1:])]
             report.slices_compared += len(held_here)
+        # Rows past the table's retention are being deleted on every replica, each in its own time: a replica
+        # that has deleted them must not copy them back from one that has not yet.
+        cutoff = self._store.clock.now_ns() - table.memory_retention_ns - table.magnetic_retention_ns
+        differing = [sl for sl in differing if sl[1] + self._slice_ns > cutoff]
         due = self._due(table.table_id, differing, holders, ours, rebuilding or not stable)
         if due and self._store.under_pressure():
             # Installing rows now would push memory stores that flushes cannot empty fast enough past their
@@ -251,7 +255,8 @@ class AntiEntropy:
                 undecided += _count(starts, lo, hi, self._slice_ns)
                 continue
             expected = _held(mine)
-            changes = await asyncio.to_thread(_changes, resolved, expected)  # most rows are already so here
+            cutoff = self._store.clock.now_ns() - table.memory_retention_ns - table.magnetic_retention_ns
+            changes = await asyncio.to_thread(_changes, resolved, expected, cutoff)  # most are already so here
             for offset in range(0, changes.num_rows, INSTALL_ROWS):
                 installed += await self._store.install(key, changes.slice(offset, INSTALL_ROWS), expected)
         return installed, undecided
@@ -280,13 +285,14 @@ def _held(rows: pa.Table | None) -> dict[tuple[int, int], tuple[int, int]]:
     return dict(zip(keys, held))
 
 
-def _changes(resolved: pa.Table, held: dict[tuple[int, int], tuple[int, int]]) -> pa.Table:
-    """The resolved rows this replica does not already hold as they are."""
-    if resolved.num_rows == 0 or not held:
+def _changes(resolved: pa.Table, held: dict[tuple[int, int], tuple[int, int]], cutoff_ns: int) -> pa.Table:
+    """The resolved rows within retention (time >= cutoff_ns) this replica does not already hold as they are."""
+    if resolved.num_rows == 0:
         return resolved
-    keys = zip(resolved.column(layout.SERIES).to_pylist(), resolved.column(layout.TIME).cast(pa.int64()).to_pylist())
+    times = resolved.column(layout.TIME).cast(pa.int64()).to_pylist()
+    keys = zip(resolved.column(layout.SERIES).to_pylist(), times)
     stored = zip(resolved.column(layout.VERSION).to_pylist(), resolved.column(layout.VALUE_HASH).to_pylist())
-    keep = [held.get(k) != v for k, v in zip(keys, stored)]
+    keep = [t >= cutoff_ns and held.get(k) != v for t, k, v in zip(times, keys, stored)]
     return resolved if all(keep) else resolved.filter(pa.array(keep))
 
 

@@ -99,5 +99,5 @@ def test_status_shows_two_cells_each_with_three_zones(client: Client) -> None:
         storage = [n for n in c.nodes if n.role == "storage"]
         assert sorted(n.zone for n in storage) == ["a", "b", "c"]
         assert sum(n.role == "ingest" for n in c.nodes) == 2
-        assert sum(n.role == "query" for n in c.nodes) == 1
+        assert sum(n.role == "query" for n in c.nodes) == 2
         assert all(n.live for n in c.nodes)
