@@ -3,7 +3,7 @@ replicas (anti-entropy: digests, scan)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
 import grpc
@@ -28,31 +28,19 @@ class StorageClient:
 
     async def append(self, payload: bytes, timeout_s: float) -> storage_pb2.AppendResponse:
         """Append a serialised AppendRequest."""
-        try:
-            return cast(storage_pb2.AppendResponse, await self._append(payload, timeout=timeout_s))
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from exc
+        return cast(storage_pb2.AppendResponse, await _unary(self._append, payload, timeout_s))
 
     async def list_tiles(self, request: storage_pb2.ListTilesRequest, timeout_s: float
                          ) -> storage_pb2.ListTilesResponse:
-        try:
-            return cast(storage_pb2.ListTilesResponse, await self._stub.ListTiles(request, timeout=timeout_s))
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from exc
+        return cast(storage_pb2.ListTilesResponse, await _unary(self._stub.ListTiles, request, timeout_s))
 
     async def repair_tiles(self, request: storage_pb2.RepairTilesRequest, timeout_s: float
                            ) -> storage_pb2.RepairTilesResponse:
-        try:
-            return cast(storage_pb2.RepairTilesResponse, await self._stub.RepairTiles(request, timeout=timeout_s))
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from exc
+        return cast(storage_pb2.RepairTilesResponse, await _unary(self._stub.RepairTiles, request, timeout_s))
 
     async def tile_digests(self, request: storage_pb2.TileDigestsRequest, timeout_s: float
                            ) -> storage_pb2.TileDigestsResponse:
-        try:
-            return cast(storage_pb2.TileDigestsResponse, await self._stub.TileDigests(request, timeout=timeout_s))
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from exc
+        return cast(storage_pb2.TileDigestsResponse, await _unary(self._stub.TileDigests, request, timeout_s))
 
     async def scan(self, request: storage_pb2.ScanRequest, timeout_s: float) -> AsyncIterator[storage_pb2.ScanChunk]:
         try:
@@ -63,6 +51,14 @@ class StorageClient:
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+async def _unary(method: Callable[..., Awaitable[object]], request: object, timeout_s: float) -> object:
+    """One unary call; gRPC errors become TesseraError (Unavailable when the node cannot be reached)."""
+    try:
+        return await method(request, timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        raise errors.from_rpc_error(exc) from exc
 
 
 class StoragePool:
