@@ -63,11 +63,7 @@ async def drop_exact(partition: Partition, rows: Sequence[tuple[int, int, int, i
         if not may_contain(seg.info, series, times).any():
             continue
         table = (await asyncio.to_thread(read_segment, partition.store, f"{partition.directory}/{seg.name}")).table
-        s, t = key_arrays(table)
-        versions = table.column(layout.VERSION).to_numpy()
-        hashes = table.column(layout.VALUE_HASH).to_numpy()
-        keep = np.array([(int(a), int(b), int(c), int(d)) not in wanted
-                         for a, b, c, d in zip(s, t, versions, hashes)], dtype=bool)
+        keep = await asyncio.to_thread(_not_in, table, wanted)  # a row at a time: off the event loop
         if keep.all():
             continue
         removed += int((~keep).sum())
@@ -78,3 +74,12 @@ async def drop_exact(partition: Partition, rows: Sequence[tuple[int, int, int, i
     if old:
         await partition.replace_segments(old, new)
     return removed
+
+
+def _not_in(table: pa.Table, wanted: set[tuple[int, int, int, int]]) -> np.ndarray:
+    """Per row: whether its (series, time, version, value hash) is not one of ``wanted``."""
+    s, t = key_arrays(table)
+    versions = table.column(layout.VERSION).to_numpy()
+    hashes = table.column(layout.VALUE_HASH).to_numpy()
+    return np.array([(int(a), int(b), int(c), int(d)) not in wanted for a, b, c, d in zip(s, t, versions, hashes)],
+                    dtype=bool)

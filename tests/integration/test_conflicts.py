@@ -35,7 +35,7 @@ def test_a_rejected_conflicting_value_is_never_read_and_retries_of_the_acknowled
     cell = client.route(db, "tab").ranges[0].cell
     t = int(time.time() * 1000)
     acknowledged = sorted(100.0 + i for i in range(len(KEYS)))
-    lagging, other, third = cluster.nodes("storage", cell)
+    lagging, _, third = cluster.nodes("storage", cell)
     cluster.kill(lagging.name, signal.SIGKILL)
     try:
         client.write_records(db, "tab", _recs(100.0, t))  # acknowledged by the other two only
@@ -62,4 +62,3 @@ def test_a_rejected_conflicting_value_is_never_read_and_retries_of_the_acknowled
     finally:
         cluster.restart(third.name)
     assert sorted(_values(client, db)) == acknowledged
-    del other
