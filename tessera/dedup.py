@@ -35,8 +35,16 @@ def winner_indices(
     n = len(series)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    # np.lexsort sorts by its last key first: series, time, version, vhash, all ascending; the winner of
-    # each key is then the last row of its run.
+    # Most inputs hold each key once (a flush of write-time deduplicated memory stores, a merge of segments
+    # that do not overlap): sorting by the key alone then decides everything, at a third of the cost of
+    # sorting by all four columns. np.lexsort sorts by its last key first.
+    order = np.lexsort((time_ns, series))
+    s = series[order]
+    t = time_ns[order]
+    repeated = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
+    if not repeated.any():
+        return order
+    # Series, time, version, vhash, all ascending: the winner of each key is then the last row of its run.
     order = np.lexsort((vhash, version, time_ns, series))
     s = series[order]
     t = time_ns[order]
@@ -58,6 +66,8 @@ def latest_versions(table: pa.Table) -> pa.Table:
         _column_numpy(table, layout.VERSION, pa.int64()),
         _column_numpy(table, layout.VALUE_HASH, pa.uint64()),
     )
+    if len(winners) == table.num_rows and (winners[1:] > winners[:-1]).all():
+        return table  # already one row per key, in key order: no copy
     return table.take(pa.array(winners))
 
 

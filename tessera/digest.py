@@ -34,11 +34,19 @@ def slice_digests(table: pa.Table, start_ns: int, slice_ns: int) -> list[tuple[i
     """(slice start, rows, digest) of every time slice [start_ns + k * slice_ns, +slice_ns) holding rows."""
     if table.num_rows == 0:
         return []
-    index = (table.column(layout.TIME).cast(pa.int64()).to_numpy() - start_ns) // slice_ns
-    slots, inverse = np.unique(index, return_inverse=True)
+    return hashed_slice_digests(table.column(layout.TIME).cast(pa.int64()).to_numpy(), row_hashes(table),
+                                start_ns, slice_ns)
+
+
+def hashed_slice_digests(time_ns: np.ndarray, hashes: np.ndarray, start_ns: int,
+                         slice_ns: int) -> list[tuple[int, int, int]]:
+    """``slice_digests`` of rows given as their times and ``row_hashes``."""
+    if len(time_ns) == 0:
+        return []
+    slots, inverse = np.unique((time_ns - start_ns) // slice_ns, return_inverse=True)
     sums = np.zeros(len(slots), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        np.add.at(sums, inverse, row_hashes(table))
+        np.add.at(sums, inverse, hashes)
     counts = np.bincount(inverse, minlength=len(slots))
     return [(start_ns + int(k) * slice_ns, int(c), int(d)) for k, c, d in zip(slots, counts, sums)]
 

@@ -442,13 +442,15 @@ class TileStore:
         if rows.num_rows == 0:
             return
         slice_ns = self.config.repair_slice_s * 1_000_000_000
-        buckets = rows.column(layout.TIME).cast(pa.int64()).to_numpy() // layout.TILE_BUCKET_NS
+        times = rows.column(layout.TIME).cast(pa.int64()).to_numpy()
+        hashes = digest.row_hashes(rows)
+        buckets = times // layout.TILE_BUCKET_NS
         for bucket in np.unique(buckets).tolist():
-            part = rows.filter(pa.array(buckets == bucket))
+            mine = buckets == bucket
             if len(self._segment_digests) >= SEGMENT_DIGESTS_KEPT:
                 self._segment_digests.clear()
-            self._segment_digests[(directory, name, bucket, slice_ns)] = digest.slice_digests(
-                part, bucket * layout.TILE_BUCKET_NS, slice_ns)
+            self._segment_digests[(directory, name, bucket, slice_ns)] = digest.hashed_slice_digests(
+                times[mine], hashes[mine], bucket * layout.TILE_BUCKET_NS, slice_ns)
 
     async def install(self, key: TileKey, rows: pa.Table,
                       expected: Mapping[tuple[int, int], tuple[int, int]] | None = None) -> int:

@@ -92,3 +92,17 @@ def test_a_tie_with_a_replica_silent_is_an_error_and_with_all_answering_the_hash
         resolve_replicas([a, b], all_answered=False)
     assert labels(resolve_replicas([a, b, rows([])], all_answered=True)) == ["high", "y"]
     assert labels(resolve_replicas([b, b], all_answered=False)) == ["low", "y"]
+
+
+def test_rows_that_hold_each_key_once_come_back_in_key_order_and_sorted_ones_are_not_copied() -> None:
+    unique = rows([(2, 0, 1, 1, "c"), (1, 5, 1, 1, "b"), (1, 0, 9, 1, "a")])
+    assert labels(latest_versions(unique)) == ["a", "b", "c"]
+    in_order = latest_versions(unique)
+    assert latest_versions(in_order) is in_order
+
+
+def test_one_repeated_key_among_many_unique_ones_still_takes_the_newest_version() -> None:
+    entries = [(s, t, 1, 1, f"{s}/{t}") for s in (3, 1, 2) for t in (20, 0, 10)]
+    entries.append((2, 10, 5, 0, "upsert"))
+    got = labels(latest_versions(rows(entries)))
+    assert got == ["1/0", "1/10", "1/20", "2/0", "upsert", "2/20", "3/0", "3/10", "3/20"]
