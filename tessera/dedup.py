@@ -71,6 +71,20 @@ def latest_versions(table: pa.Table) -> pa.Table:
     return table.take(pa.array(winners))
 
 
+def one_row_per_key(table: pa.Table) -> pa.Table:
+    """The rows with each key once: the table itself, in its own order, when no key repeats (checked with one
+    sort by key, no copy), else ``latest_versions`` (sorted by key)."""
+    if table.num_rows <= 1:
+        return table
+    series = _column_numpy(table, layout.SERIES, pa.uint64())
+    time_ns = _column_numpy(table, layout.TIME, pa.int64())
+    order = np.lexsort((time_ns, series))
+    s, t = series[order], time_ns[order]
+    if not ((s[1:] == s[:-1]) & (t[1:] == t[:-1])).any():
+        return table
+    return latest_versions(table)
+
+
 class ReplicasDisagree(Exception):
     """Replicas hold different values for one key at its newest version and no majority of them decides."""
 

@@ -108,6 +108,12 @@ class StorageConfig:
         """What one flush or compaction may hold at a time."""
         return int(self.memory_limit_bytes * self.work_fraction)
 
+    @property
+    def segment_keys_bytes(self) -> int:
+        """Key indexes of recently written segments (``segment_keys``) take at most this much, a sixteenth of
+        the limit out of the process's share: 64 MiB at 1 GiB holds the keys of ~1.6 M rows."""
+        return self.memory_limit_bytes // 16
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The storage engine's command-line flags."""

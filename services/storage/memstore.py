@@ -348,7 +348,7 @@ class MemStore:
             generation = self._generation
         table = concat(chunks)
         if needs_dedup:
-            table = dedup.latest_versions(table)
+            table = dedup.one_row_per_key(table)
         if any(column.num_chunks > _MAX_CHUNKS for column in table.columns):
             table = table.combine_chunks()
         with self._lock:

@@ -34,6 +34,7 @@ from services.storage import manifest as manifests
 from services.storage.blobstore import BlobStore
 from services.storage.manifest import Manifest, SegmentEntry
 from services.storage.memstore import Key, MemStore, Stored, concat
+from services.storage.segment_keys import SegmentKeys
 from services.storage.segments import SegmentOptions, encode_segment, lookup_keys, may_contain
 from services.storage.tileview import TileView
 from tessera import dedup, layout
@@ -86,6 +87,8 @@ class Partition:
         self.on_segment: Callable[[str, str, pa.Table], None] | None = None
         """Told (directory, segment name, rows) of every segment this partition writes, before it is listed
         (the tile store derives anti-entropy digests from the rows while they are in memory)."""
+        self.segment_keys: SegmentKeys | None = None
+        """Key indexes of recently written segments (write-time dedup without reading them back)."""
         self.row_bytes = DEFAULT_ROW_BYTES
         """Bytes a row of this partition takes in memory, as last measured (sizes flushes and merges)."""
 
@@ -177,6 +180,9 @@ class Partition:
         self._delete_files(doomed)
 
     def _delete_files(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if self.segment_keys is not None and names:
+            self.segment_keys.forget(self.directory, names)
         for name in names:
             try:
                 self.store.delete(f"{self.directory}/{name}")
@@ -206,6 +212,16 @@ class Partition:
                 continue  # the usual case for data arriving in time order: no per-key search
             maybe = may_contain(entry.info, series, times)
             if not maybe.any():
+                continue
+            index = self.segment_keys.get(self.directory, entry.name) if self.segment_keys is not None else None
+            if index is not None:
+                held = index.lookup(series[maybe], times[maybe])
+                at = np.flatnonzero(held.held)
+                keys = zip(series[maybe][at].tolist(), times[maybe][at].tolist())
+                for key, value in zip(keys, zip(held.version[at].tolist(), held.vhash[at].tolist())):
+                    old = found.get(key)
+                    if old is None or value > old:
+                        found[key] = value
                 continue
             rows = lookup_keys(self.store, f"{self.directory}/{entry.name}", series[maybe], times[maybe])
             if rows.num_rows == 0:

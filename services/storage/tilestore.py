@@ -42,6 +42,7 @@ from services.storage.memstore import AppendResult, check_column_types, check_ro
 from services.storage.nodewal import NodeLog
 from services.storage.partition import Partition, Tile
 from services.storage.scan import ScanResult, scan_views
+from services.storage.segment_keys import SegmentKeys
 from services.storage.segments import SegmentOptions, read_segment
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter, TileView
@@ -135,6 +136,7 @@ class TileStore:
         self._rebuilding = False
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
         self._segment_digests: dict[tuple[str, str, int, int], list[tuple[int, int, int]]] = {}
+        self.segment_keys = SegmentKeys(config.segment_keys_bytes)
         self.throttled_appends = 0
         """Appends refused at the memory limit since start (each is retried by its writer)."""
         self._throttle_logged = 0.0
@@ -198,7 +200,7 @@ class TileStore:
                     continue
                 partition = Partition.open(table_id, range_lo, self.store, self._segment_options,
                                            self._flush_options)
-                partition.on_segment = self._note_segment
+                self._adopt(partition)
                 self._partitions[(table_id, range_lo)] = partition
         for table_id in self._deleted:
             self._remove_table_files(table_id)
@@ -286,9 +288,14 @@ class TileStore:
         if found is None:
             found = Partition(key.table_id, key.range_lo, self.store, Manifest(), self._segment_options,
                               self._flush_options)
-            found.on_segment = self._note_segment
+            self._adopt(found)
             self._partitions[(key.table_id, key.range_lo)] = found
         return found
+
+    def _adopt(self, partition: Partition) -> None:
+        """Hook a partition up to the node's digest and key caches."""
+        partition.on_segment = self._note_segment
+        partition.segment_keys = self.segment_keys
 
     def memory_bytes(self) -> int:
         """Bytes held by every memory store of this replica."""
@@ -302,6 +309,7 @@ class TileStore:
         """Where this node's memory is, in MiB: resident, the memory stores, and Arrow's allocator."""
         return {"resident_mib": memory.resident_bytes() >> 20, "memory_stores_mib": self.memory_bytes() >> 20,
                 "arrow_allocated_mib": pa.total_allocated_bytes() >> 20,
+                "segment_keys_mib": self.segment_keys.nbytes >> 20,
                 "limit_mib": self.config.memory_limit_bytes >> 20}
 
     @property
@@ -437,10 +445,11 @@ class TileStore:
         return digest.add_slices(parts)
 
     def _note_segment(self, directory: str, name: str, rows: pa.Table) -> None:
-        """Digest a new segment's rows per bucket now, while they are in memory (blocking: a worker thread),
-        so anti-entropy never reads the file back for it."""
+        """Digest and index a new segment's rows per bucket now, while they are in memory (blocking: a worker
+        thread), so neither anti-entropy nor write-time dedup reads the file back for them."""
         if rows.num_rows == 0:
             return
+        self.segment_keys.remember(directory, name, rows)
         slice_ns = self.config.repair_slice_s * 1_000_000_000
         times = rows.column(layout.TIME).cast(pa.int64()).to_numpy()
         hashes = digest.row_hashes(rows)
@@ -704,6 +713,7 @@ class TileStore:
         return len(gone)
 
     def _remove_table_files(self, table_id: str) -> None:
+        self.segment_keys.forget(f"{table_id}/")
         for path in self.store.list(table_id):
             if not path.endswith(f"/{DELETED_MARKER}"):
                 self.store.delete(path)
