@@ -21,10 +21,10 @@ class StorageConfig:
     """The node's memory limit (--memory-limit-mb): its resident memory is kept under it. Shared out as
     ``memstore_fraction`` for the memory stores, ``work_fraction`` for the working memory of a flush or a
     compaction, and the rest for the process itself (~150 MiB of code and libraries), requests and scans."""
-    memstore_fraction: float = 0.5
+    memstore_fraction: float = 0.4
     """Memory stores together hold at most this fraction of the limit; beyond it appends are refused with
     RESOURCE_EXHAUSTED (and a retry hint) until flushes catch up."""
-    flush_at_fraction: float = 0.25
+    flush_at_fraction: float = 0.2
     """Above this fraction of the limit in memory stores (or resident memory above ``high_water_fraction``),
     the largest memory stores are flushed early, whatever their age."""
     work_fraction: float = 0.25
@@ -118,7 +118,7 @@ class StorageConfig:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The storage engine's command-line flags."""
     p.add_argument("--memory-limit-mb", type=int, default=2048,
-                   help="the node's memory limit: half for memory stores (appends beyond get RESOURCE_EXHAUSTED "
+                   help="the node's memory limit: 40 %% for memory stores (appends beyond get RESOURCE_EXHAUSTED "
                         "with a retry hint), a quarter for flush and compaction, the rest for the process")
     p.add_argument("--wal-segment-mb", type=int, default=64)
     p.add_argument("--tier-interval-s", type=float, default=2.0)

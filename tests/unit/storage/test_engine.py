@@ -20,7 +20,7 @@ from services.storage.config import StorageConfig
 from services.storage.memstore import REASON_SAME_VERSION, AppendResult
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
-from tessera import layout
+from tessera import layout, memory
 from tessera.errors import InternalError, NotFound, Throttled, ValidationError
 from tests.unit.storage import BASE_NS, Rec, ints, make_rows
 
@@ -451,8 +451,8 @@ def test_a_flush_of_many_hours_is_split_so_none_holds_more_than_flush_max_rows(t
 def test_a_tile_larger_than_a_flush_may_take_is_flushed_oldest_chunks_first_and_replay_keeps_the_rest(
         tmp_path: Path) -> None:
     async def go() -> None:
-        cfg = config(tmp_path, memory_limit_bytes=128 << 20, compact_min_segments=10)
-        chunk = 200_000  # ~11 MB of memory-store rows an append; one flush may take ~10 MB (a quarter of 128, /3)
+        cfg = config(tmp_path, memory_limit_bytes=160 << 20, compact_min_segments=10)
+        chunk = 200_000  # ~11 MB of memory-store rows an append; one flush may take ~13 MB (a quarter of 160, /3)
         async with opened(cfg) as store:
             for i in range(4):
                 await store.append(KEY, make_rows([Rec(BASE_NS + i * chunk + t, value=float(i)) for t in range(chunk)]))
@@ -594,5 +594,29 @@ def test_tile_digests_from_cached_segment_parts_equal_the_digests_of_the_tiles_r
             await store.append(KEY, recs((0, 5.0), version=2))  # crosses the tiers: the full read
             [(_, slices)], _ = await store.tile_digests("t1", KEY.bucket, KEY.bucket, 60 * 10**9)
             assert slices == digest.slice_digests(store.tile_rows(KEY), start, 60 * 10**9)
+
+    run(go)
+
+
+def test_appends_are_refused_while_the_node_is_near_its_memory_limit_and_its_stores_hold_rows_to_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def go() -> None:
+        cfg = config(tmp_path, memory_limit_bytes=64 << 20)
+        resident = [0]  # the test process itself is far above 64 MiB: at open, pretend it is not
+        monkeypatch.setattr(memory, "resident_bytes", lambda: resident[0])
+        async with opened(cfg) as store:
+            n = 100_000
+            table = pa.table({layout.TIME: pa.array(range(BASE_NS, BASE_NS + n), pa.int64()).cast(layout.TIME_TYPE),
+                              layout.MEASURE_NAME: pa.array(["cpu"] * n), "host": pa.array(["h1"] * n),
+                              "measure_value::double": pa.array(range(n), pa.float64())})
+            rows, _ = layout.with_key_columns(table, ["host"], ["measure_value::double"], pa.array([1] * n))
+            await store.append(KEY, rows)
+            assert cfg.flush_mark_bytes // 2 < store.memory_bytes() < cfg.memstore_limit_bytes
+            resident[0] = cfg.memory_limit_bytes
+            with pytest.raises(Throttled, match="resident memory .* is near the node's 64 MiB limit"):
+                await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))
+            await store.maintain(flush_all=True)
+            # Nothing left to flush: refusing would not free anything, so the append goes through.
+            assert (await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))).accepted == 1
 
     run(go)
