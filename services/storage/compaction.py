@@ -78,9 +78,10 @@ def _comparable(run: list[SegmentEntry]) -> list[SegmentEntry]:
     return run
 
 
-WORK_PER_ROW_BYTE = 3
-"""A merge holds its input rows, their sorted copy and the encoder's working columns: about three times the
-rows' in-memory bytes at its peak (measured on TSBS rows: 670 MiB for 1.08 M rows of 219 bytes)."""
+WORK_PER_ROW_BYTE = 4
+"""A merge holds its input rows, their sorted copy and the encoder's working columns: about four times the
+rows' in-memory bytes at its peak (measured on TSBS rows: 670 MiB for 1.08 M rows of 219 bytes; +300 MiB of
+resident memory for a merge of 6 × 120 k rows of 221 bytes into two segments of 360 k)."""
 
 
 async def compact(partition: Partition, measure_columns: Callable[[pa.Table], list[str]], min_segments: int,

@@ -54,9 +54,6 @@ _log = structlog.get_logger()
 INLINE_ROWS = 2048
 """Batches up to this many rows are classified on the event loop; bigger ones in a worker thread."""
 SEGMENT_DIGESTS_KEPT = 200_000
-REFUSE_AT_RESIDENT_FRACTION = 0.95
-"""Appends are refused while resident memory is above this fraction of the limit (and the memory stores
-hold something to flush), whatever the memory stores' own count says."""
 """Per-segment slice digests cached (segment, bucket, slice width); beyond, the cache starts again."""
 MEMORY_LOG_INTERVAL_S = 30.0
 """How often the node logs where its memory is (the "memory" line)."""
@@ -137,9 +134,6 @@ class TileStore:
         self._deleted: set[str] = set()
         self._lost_wal = False
         self._rebuilding = False
-        self._guard_resident = False
-        """Whether appends are also refused near the limit by resident memory (not when the limit is below
-        what the process alone takes: it could never be met)."""
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
         self._segment_digests: dict[tuple[str, str, int, int], list[tuple[int, int, int]]] = {}
         self.segment_keys = SegmentKeys(config.segment_keys_bytes)
@@ -185,11 +179,9 @@ class TileStore:
         cfg = self.config
         left = int(cfg.memory_limit_bytes * (1 - cfg.memstore_fraction - cfg.work_fraction))
         process_alone = memory.resident_bytes() - self.memory_bytes()
-        self._guard_resident = process_alone <= left
-        if not self._guard_resident:
+        if process_alone > left:
             _log.warning("--memory-limit-mb is too small to be kept: the process alone uses more than the part "
-                         "of the limit its memory stores and flushes leave it, so appends are held back by the "
-                         "memory stores' share only", limit_mib=cfg.memory_limit_bytes >> 20,
+                         "of the limit its memory stores and flushes leave it", limit_mib=cfg.memory_limit_bytes >> 20,
                          resident_mib=process_alone >> 20, left_mib=left >> 20)
 
     def _load_partitions(self) -> None:
@@ -359,11 +351,10 @@ class TileStore:
     def _check_memory(self, key: TileKey) -> None:
         used = self.memory_bytes()
         limit = self.config.memstore_limit_bytes
-        # The process as a whole near its limit (flush and merge work, requests, the allocator's free lists)
-        # refuses too, while the memory stores hold enough that flushing them is what gives memory back.
-        near_limit = (self._guard_resident and used > self.config.flush_mark_bytes // 2
-                      and memory.resident_bytes() >= self.config.memory_limit_bytes * REFUSE_AT_RESIDENT_FRACTION)
-        if used >= limit or near_limit:
+        # Only the memory stores' own count refuses appends, never the process's resident memory: refusing
+        # on a flush's or a merge's transient peak left replicas behind their peers, whose repair then took
+        # more memory still (a 10-minute run went to 2.4 GB on a 1 GB limit and 36 % of its throughput).
+        if used >= limit:
             self._wake.set()
             self.throttled_appends += 1
             now = time.monotonic()
@@ -371,10 +362,8 @@ class TileStore:
                 self._throttle_logged = now
                 _log.warning("appends refused: memory stores at the limit", used_mib=used >> 20,
                              limit_mib=limit >> 20, refused_so_far=self.throttled_appends)
-            what = (f"this storage node's memory stores hold {used >> 20} MiB, their share ({limit >> 20} MiB) of"
-                    if used >= limit else
-                    f"this storage node's resident memory ({memory.resident_bytes() >> 20} MiB) is near")
-            raise Throttled(f"cannot append to tile {key.dir_name()}: {what} the node's "
+            raise Throttled(f"cannot append to tile {key.dir_name()}: this storage node's memory stores hold "
+                            f"{used >> 20} MiB, their share ({limit >> 20} MiB) of the node's "
                             f"{self.config.memory_limit_bytes >> 20} MiB limit (--memory-limit-mb), while flushes "
                             f"catch up; retry after {self.config.throttle_retry_ms} ms", self.config.throttle_retry_ms)
 

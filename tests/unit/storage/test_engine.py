@@ -20,7 +20,7 @@ from services.storage.config import StorageConfig
 from services.storage.memstore import REASON_SAME_VERSION, AppendResult
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
-from tessera import layout, memory
+from tessera import layout
 from tessera.errors import InternalError, NotFound, Throttled, ValidationError
 from tests.unit.storage import BASE_NS, Rec, ints, make_rows
 
@@ -597,26 +597,3 @@ def test_tile_digests_from_cached_segment_parts_equal_the_digests_of_the_tiles_r
 
     run(go)
 
-
-def test_appends_are_refused_while_the_node_is_near_its_memory_limit_and_its_stores_hold_rows_to_flush(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def go() -> None:
-        cfg = config(tmp_path, memory_limit_bytes=64 << 20)
-        resident = [0]  # the test process itself is far above 64 MiB: at open, pretend it is not
-        monkeypatch.setattr(memory, "resident_bytes", lambda: resident[0])
-        async with opened(cfg) as store:
-            n = 100_000
-            table = pa.table({layout.TIME: pa.array(range(BASE_NS, BASE_NS + n), pa.int64()).cast(layout.TIME_TYPE),
-                              layout.MEASURE_NAME: pa.array(["cpu"] * n), "host": pa.array(["h1"] * n),
-                              "measure_value::double": pa.array(range(n), pa.float64())})
-            rows, _ = layout.with_key_columns(table, ["host"], ["measure_value::double"], pa.array([1] * n))
-            await store.append(KEY, rows)
-            assert cfg.flush_mark_bytes // 2 < store.memory_bytes() < cfg.memstore_limit_bytes
-            resident[0] = cfg.memory_limit_bytes
-            with pytest.raises(Throttled, match="resident memory .* is near the node's 64 MiB limit"):
-                await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))
-            await store.maintain(flush_all=True)
-            # Nothing left to flush: refusing would not free anything, so the append goes through.
-            assert (await store.append(NEXT, make_rows([Rec(BASE_NS + HOUR, value=1.0)]))).accepted == 1
-
-    run(go)
