@@ -36,6 +36,21 @@ GRPC_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    # A stuck peer (SIGSTOP, a hung host) keeps its TCP connection open and answers nothing: without this a
+    # call to it waits for its whole deadline. While a call is in flight, ping every 2 s, and drop the
+    # connection when a ping goes unanswered for 4 s (``ping_timeout_ms`` is the one that counts: gRPC's own
+    # flow-control ping is usually the one outstanding, and its timeout is a minute by default): the call
+    # then fails UNAVAILABLE within ~6 s and callers retry another node (the SDK, ingest's replication, the
+    # coordinators' fan-out). Pings are answered by gRPC's transport threads, not the service's event loop,
+    # so a busy node still answers them.
+    ("grpc.keepalive_time_ms", 2000),
+    ("grpc.keepalive_timeout_ms", 4000),
+    ("grpc.http2.ping_timeout_ms", 4000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.keepalive_permit_without_calls", 0),
+    # Servers accept those pings (by default they allow one every 5 minutes and hang up on more).
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.max_ping_strikes", 0),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The full chaos matrix: ``python -m tests.chaos [--data-dir D] [--hold-s 10] [--out report.json]``.
+"""The full chaos matrix: ``python -m tests.chaos [--data-dir D] [--hold-s 10] [--only TEXT…] [--out report.json]``.
 
 Prints one row per fault (writes acknowledged / failed, write and read availability, wrong reads) and the
 totals (attempted, acknowledged, lost, rejected values visible, time to converge); exits 1 on any violation.
@@ -22,10 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold-s", type=float, default=10.0, help="how long each fault is held")
     p.add_argument("--gap-s", type=float, default=5.0, help="pause between faults")
     p.add_argument("--short", action="store_true", help="the CI pass's faults only")
+    p.add_argument("--only", nargs="+", default=None, metavar="TEXT",
+                   help="run only the faults whose name contains one of these (e.g. 'SIGSTOP query')")
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     a = p.parse_args(argv)
+    chosen = faults.SHORT if a.short else faults.FULL
+    if a.only:
+        chosen = tuple(f for f in chosen if any(text in f.name for text in a.only))
+        if not chosen:
+            p.error(f"no fault's name contains any of {a.only}; they are: {', '.join(f.name for f in faults.FULL)}")
     data_dir = a.data_dir or Path(tempfile.mkdtemp(prefix="tessera-chaos-"))
-    report = run(data_dir, faults.SHORT if a.short else faults.FULL, a.hold_s, a.gap_s)
+    report = run(data_dir, chosen, a.hold_s, a.gap_s)
     print("| fault | role | writes acked | writes failed | write availability | reads ok | reads failed | "
           "read availability | wrong reads |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

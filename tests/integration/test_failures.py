@@ -149,3 +149,39 @@ def test_with_one_coordinator_of_each_cell_killed_every_query_still_answers(
     finally:
         for victim in victims:
             cluster.restart(victim.name)
+
+
+def test_a_stuck_coordinator_and_a_stuck_ingest_node_cost_seconds_not_the_clients_deadline(
+        cluster: LocalCluster, client: Client, owned_table: tuple[str, str, str]) -> None:
+    db, table, cell = owned_table
+    now = int(time.time() * 1000)
+    client.write_records(db, table, _records(40, now, "stuck"))
+    # Connections to every node first: a new connection to a stopped process fails at once, an established
+    # one is what hangs (the processes keep their sockets; the peer answers nothing).
+    for _ in range(4):
+        assert _count(client, db, table, "stuck") == 40
+    for i in range(2):
+        client.write_records(db, table, _records(10, now - 1000 * (i + 1), f"warm-{i}"))
+    victims = [cluster.nodes("query", c)[0] for c in ("cell-a", "cell-b")] + [cluster.nodes("ingest", cell)[0]]
+    for victim in victims:
+        cluster.kill(victim.name, signal.SIGSTOP)
+    try:
+        # The SDK starts each call at the next node of its rotation: consecutive calls of one kind start at
+        # every node in turn, so some start at a stuck one. A stopped peer's connection is dropped once a ping
+        # goes unanswered (tessera.runtime.GRPC_OPTIONS) and the call goes to the next node within seconds;
+        # before, each such call waited out the client's 30-s deadline.
+        took = []
+        for _ in range(4):
+            started = time.monotonic()
+            assert _count(client, db, table, "stuck") == 40
+            took.append(time.monotonic() - started)
+        for i in range(2):
+            started = time.monotonic()
+            assert client.write_records(db, table, _records(10, now + 1000 * (i + 1), f"stuck-{i}")).total == 10
+            took.append(time.monotonic() - started)
+        assert max(took) < 15, took
+        assert sum(t > 3 for t in took) >= 2, f"no call met a stuck node, so nothing was tested: {took}"
+    finally:
+        for victim in victims:
+            assert victim.popen is not None
+            victim.popen.send_signal(signal.SIGCONT)
