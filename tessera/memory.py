@@ -12,10 +12,13 @@ small containers that need the memory back).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
-from collections.abc import Mapping
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 M_TRIM_THRESHOLD = -1
@@ -80,3 +83,60 @@ def release_free_heap() -> bool:
     if _LIBC is None or not hasattr(_LIBC, "malloc_trim"):
         return False
     return bool(_LIBC.malloc_trim(0))
+
+
+class PeakWatch:
+    """The highest resident memory between two looks, and what the process was doing then.
+
+    A daemon thread reads ``/proc/self/statm`` every ``interval_s`` (a few microseconds each). Work that may
+    take memory runs inside ``activity(name)``; ``take()`` returns the peak since the previous call with the
+    activities running when it was sampled, and starts over. A periodic log line built from it shows the
+    peaks that a line taken between rounds of work never sees."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._running: Counter[str] = Counter()
+        self._peak = 0
+        self._during: tuple[str, ...] = ()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start sampling (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sample, name="memory-peaks", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+            self._thread = None
+
+    @contextlib.contextmanager
+    def activity(self, name: str) -> Iterator[None]:
+        """Mark a stretch of work, so that a peak sampled during it names it."""
+        with self._lock:
+            self._running[name] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[name] -= 1
+
+    def take(self) -> tuple[int, tuple[str, ...]]:
+        """(peak resident bytes, activities running then) since the last call; the watch starts over."""
+        with self._lock:
+            peak, during = self._peak, self._during
+            self._peak, self._during = 0, ()
+        return peak, during
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            resident = resident_bytes()
+            with self._lock:
+                if resident > self._peak:
+                    self._peak = resident
+                    self._during = tuple(sorted(name for name, n in self._running.items() if n > 0))

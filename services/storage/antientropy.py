@@ -98,7 +98,8 @@ class AntiEntropy:
         while True:
             rebuilding = self._store.incomplete_reason is not None
             try:
-                report = await self.round()
+                with self._store.peaks.activity("anti-entropy"):
+                    report = await self.round()
                 if report.slices_repaired or report.undecided:
                     _log.info("anti-entropy round", **vars(report))
             except asyncio.CancelledError:

@@ -35,8 +35,9 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @rpc
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
                      ) -> storage_pb2.AppendResponse:
-        rows = arrowipc.from_ipc(request.arrow_ipc)
-        result = await self._store.append(_key(request.tile), rows, request.arrow_ipc)
+        with self._store.peaks.activity("append"):
+            rows = arrowipc.from_ipc(request.arrow_ipc)
+            result = await self._store.append(_key(request.tile), rows, request.arrow_ipc)
         return storage_pb2.AppendResponse(accepted=result.accepted, rejected=[
             common_pb2.RejectedRecord(record_index=r.index, reason=r.reason, existing_version=r.existing_version)
             for r in result.rejected], incomplete=self._store.incomplete_reason is not None)
@@ -56,8 +57,9 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                           ) -> storage_pb2.TileDigestsResponse:
         if not request.table_id or request.slice_ns <= 0:
             raise errors.ValidationError("TileDigestsRequest needs table_id and slice_ns > 0")
-        tiles, _ = await self._store.tile_digests(request.table_id, request.min_bucket, request.max_bucket,
-                                                  request.slice_ns, request.skip_active_s)
+        with self._store.peaks.activity("digests for a peer"):
+            tiles, _ = await self._store.tile_digests(request.table_id, request.min_bucket, request.max_bucket,
+                                                      request.slice_ns, request.skip_active_s)
         return storage_pb2.TileDigestsResponse(incomplete=self._store.incomplete_reason is not None, tiles=[
             storage_pb2.TileDigest(tile=storage_pb2.TileId(table_id=k.table_id, range_lo=k.range_lo, bucket=k.bucket),
                                    slices=[storage_pb2.SliceDigest(start_ns=a, rows=n, digest=d) for a, n, d in slices])
@@ -79,12 +81,13 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             tiles = self._store.list_tiles(request.table_id, request.min_bucket, request.max_bucket)
         else:
             raise errors.ValidationError("ScanRequest needs tiles or a table_id with a bucket range")
-        result = await self._store.scan(
-            tiles, [(c.name, c.type) for c in request.schema], list(request.columns),
-            request.predicate, request.start_ns, request.end_ns, predicate_columns=list(request.predicate_columns),
-            dimension_in={f.column: list(f.values) for f in request.dimension_in},
-            measure_names=list(request.measure_names) or None,
-            with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
+        with self._store.peaks.activity("scan"):
+            result = await self._store.scan(
+                tiles, [(c.name, c.type) for c in request.schema], list(request.columns),
+                request.predicate, request.start_ns, request.end_ns, predicate_columns=list(request.predicate_columns),
+                dimension_in={f.column: list(f.values) for f in request.dimension_in},
+                measure_names=list(request.measure_names) or None,
+                with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
         if result.table is not None:
             for offset in range(0, result.table.num_rows, SCAN_CHUNK_ROWS):
                 yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(result.table.slice(offset, SCAN_CHUNK_ROWS)))

@@ -137,6 +137,8 @@ class TileStore:
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
         self._segment_digests: dict[tuple[str, str, int, int], list[tuple[int, int, int]]] = {}
         self.segment_keys = SegmentKeys(config.segment_keys_bytes)
+        self.peaks = memory.PeakWatch()
+        """Resident memory's peak between two ``memory`` log lines, and the work running at it."""
         self.throttled_appends = 0
         """Appends refused at the memory limit since start (each is retried by its writer)."""
         self._throttle_logged = 0.0
@@ -174,6 +176,7 @@ class TileStore:
         self._duck = Sessions(threads=1)
         if self.config.tier_interval_s > 0:
             self._maintainer = asyncio.create_task(self._maintain_forever())
+            self.peaks.start()
         _log.info("tile store opened", data_dir=str(self.config.data_dir), partitions=len(self._partitions),
                   replayed_entries=self.replayed_entries, seconds=round(time.monotonic() - started, 3))
         cfg = self.config
@@ -266,6 +269,7 @@ class TileStore:
 
     async def close(self) -> None:
         """Stop the mover, sync and close the WAL; safe to call twice. Memory stores stay in the WAL."""
+        self.peaks.stop()
         if self._closed:
             return
         self._closed = True
@@ -575,7 +579,8 @@ class TileStore:
             self._wake.clear()
             if time.monotonic() - logged >= MEMORY_LOG_INTERVAL_S:
                 logged = time.monotonic()
-                _log.info("memory", **self.memory_report())
+                peak, during = self.peaks.take()
+                _log.info("memory", **self.memory_report(), peak_resident_mib=peak >> 20, peak_during=list(during))
             try:
                 # Flushing comes first: while the memory stores are above the flush mark a round only flushes
                 # (a merge would hold the partition and the work memory the flush needs); compaction catches up
@@ -601,8 +606,9 @@ class TileStore:
             for plan in self._flush_plans(now_ns, flush_all):
                 partition = plan.partition
                 try:
-                    result = await partition.flush(plan.buckets, self._measure_columns_for(partition.table_id),
-                                                   self.wal.sync, self._flush_bytes)
+                    with self.peaks.activity("flush"):
+                        result = await partition.flush(plan.buckets, self._measure_columns_for(partition.table_id),
+                                                       self.wal.sync, self._flush_bytes)
                 except Exception as exc:  # noqa: BLE001 - one partition must not stop the others
                     _log.error("cannot flush memory stores; they stay in memory and the WAL", error=repr(exc),
                                partition=partition.directory, buckets=list(plan.buckets))
@@ -617,14 +623,16 @@ class TileStore:
         if compact:
             for partition in list(self._partitions.values()):
                 try:
-                    compacted += await compaction.compact(
-                        partition, self._measure_columns_for(partition.table_id), self.config.compact_min_segments,
-                        self.config.compact_target_rows, self.config.work_bytes,
-                        quiet_s=0.0 if flush_all else self.config.idle_flush_s)  # forced: everything final
+                    with self.peaks.activity("compaction"):
+                        compacted += await compaction.compact(
+                            partition, self._measure_columns_for(partition.table_id),
+                            self.config.compact_min_segments, self.config.compact_target_rows, self.config.work_bytes,
+                            quiet_s=0.0 if flush_all else self.config.idle_flush_s)  # forced: everything final
                 except Exception as exc:  # noqa: BLE001 - logged; the segments stay as they were
                     _log.error("cannot compact a partition", partition=partition.directory, error=repr(exc))
         if expire:
-            expired = await self._expire(now_ns)
+            with self.peaks.activity("expiry"):
+                expired = await self._expire(now_ns)
         if flushed_segments or compacted or expired:
             # A flush or a merge frees hundreds of MiB at once, scattered over the heap between live chunks:
             # give those pages back now rather than when the allocator happens to trim.

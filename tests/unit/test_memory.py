@@ -37,3 +37,26 @@ print(base >> 20, grown >> 20, memory.resident_bytes() >> 20)
     base, grown, after = map(int, done.stdout.split())
     assert grown - base >= 190
     assert after - base < 40
+
+
+def test_the_peak_watch_names_the_work_that_was_running_at_the_peak() -> None:
+    import time
+
+    import numpy as np
+
+    from tessera.memory import PeakWatch, resident_bytes
+
+    watch = PeakWatch(interval_s=0.01)
+    watch.start()
+    try:
+        before = resident_bytes()
+        with watch.activity("big"):
+            block = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
+            time.sleep(0.2)
+            del block
+        peak, during = watch.take()
+        assert peak >= before + (48 << 20) and during == ("big",)
+        time.sleep(0.05)
+        assert watch.take()[1] == ()  # taken: the watch started over, nothing is running now
+    finally:
+        watch.stop()
