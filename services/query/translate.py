@@ -29,6 +29,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
+from services.query import trino_strings
 from services.query.dialect import Timestream
 from tessera import sqlsession
 from tessera.errors import ValidationError
@@ -275,6 +276,12 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
         node.set("to", _TIMESTAMP_NS.copy())
         return None
+    if isinstance(node, exp.RegexpExtract):
+        return trino_strings.regexp_extract(node)
+    if isinstance(node, exp.SplitPart):
+        return trino_strings.split_part(node)
+    if isinstance(node, exp.RegexpReplace):
+        return trino_strings.regexp_replace(node)
     if isinstance(node, exp.DateDiff):
         # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed, date_sub whole units.
         unit = exp.Literal.string(node.text("unit").lower() or "day")

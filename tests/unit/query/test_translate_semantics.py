@@ -300,7 +300,36 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("coalesce(NULL, 5)", 5),
         ("round(2.5)", 3),
         ("CASE WHEN 1 > 2 THEN 'x' ELSE 'y' END", "y"),
+        # Trino's string functions where DuckDB's namesakes differ (services/query/trino_strings.py).
+        ("regexp_extract('abc', '[0-9]+')", None),
+        ("regexp_extract('a12b34', '[0-9]+')", "12"),
+        ("regexp_extract('a12b34', '([a-z])([0-9]+)', 2)", "12"),
+        ("regexp_extract(NULL, '[0-9]+')", None),
+        ("split_part('a-b', '-', 5)", None),
+        ("split_part('a-b', '-', 3)", None),
+        ("split_part('a-b', '-', 2)", "b"),
+        ("split_part('a--b', '-', 2)", ""),
+        ("regexp_replace('a1b22', '([0-9]+)', '<$1>')", "a<1>b<22>"),
+        ("regexp_replace('a1b22', '[0-9]+', '\\$')", "a$b$"),
+        ("regexp_replace('a1b22', '([a-z])([0-9]+)', '$2$1')", "1a22b"),
+        ("regexp_replace('a1b22', '[0-9]')", "ab"),
+        ("regexp_replace('a.b', '[.]', '\\\\')", "a\\b"),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
     assert run(f"SELECT {expression}") == [(expected,)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("split_part('a-b', '-', 0)", "index must be greater than zero"),
+        ("split_part('a-b', '-', -1)", "index must be greater than zero"),
+        ("regexp_replace('ab', 'a', region)", "replacement must be a string literal"),
+        ("regexp_replace('ab', 'a', '$x')", "must be followed by a group number"),
+    ],
+)
+def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,
+                                                                                  message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        run(f"SELECT {expression} FROM db.cpu LIMIT 1")
