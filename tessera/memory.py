@@ -105,6 +105,7 @@ class PeakWatch:
     def start(self) -> None:
         """Start sampling (idempotent)."""
         if self._thread is None:
+            self._stop = threading.Event()
             self._thread = threading.Thread(target=self._sample, name="memory-peaks", daemon=True)
             self._thread.start()
 

@@ -29,7 +29,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_strings
+from services.query import trino_numbers, trino_strings, trino_time
 from services.query.dialect import Timestream
 from tessera import sqlsession
 from tessera.errors import ValidationError
@@ -269,13 +269,24 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return _call("epoch_ns", node.expressions[0])
     if isinstance(node, exp.UnixToTime) and len(node.args) == 1:
         # sqlglot emits TO_TIMESTAMP (a TIMESTAMPTZ); Timestream returns a plain UTC timestamp.
-        micros = exp.Mul(this=exp.paren(node.this), expression=exp.Literal.number(1_000_000))
+        # As a DOUBLE: an integer epoch (an INT32 literal) times 10**6 overflowed DuckDB's INT32.
+        micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
         return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
         # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
         node.set("to", _TIMESTAMP_NS.copy())
         return None
+    if _is_call(node, "nan", 0):
+        return trino_numbers.nan()
+    if isinstance(node, exp.WidthBucket):
+        return trino_numbers.width_bucket(node)
+    if _is_call(node, "every", 1):
+        return trino_numbers.every(node.expressions[0])
+    if isinstance(node, exp.FromISO8601Timestamp):
+        return trino_time.from_iso8601_timestamp(node)
+    if _is_call(node, "format_datetime", 2):
+        return trino_time.format_datetime(node)
     if isinstance(node, exp.RegexpExtract):
         return trino_strings.regexp_extract(node)
     if isinstance(node, exp.SplitPart):

@@ -22,6 +22,8 @@ import numpy.typing as npt
 from tessera import layout
 
 MAX_RUNS = 24
+BYTES_PER_KEY = 40
+"""What the index holds per key: fingerprint, series, time, version, value hash (8 bytes each)."""
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 
@@ -47,7 +49,7 @@ class _Run:
 
     @property
     def nbytes(self) -> int:
-        return 40 * len(self.fp)
+        return BYTES_PER_KEY * len(self.fp)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class Found:
 
 
 class KeyIndex:
-    """Every key of one memory store; not thread-safe (the tile's append lock serialises its users)."""
+    """Every key of one memory store (or of a segment, ``segment_keys``). ``add`` is not thread-safe (the
+    tile's append lock serialises a memory store's users); ``lookup`` on an index no longer added to is safe
+    from many threads at once (it only reads)."""
 
     def __init__(self) -> None:
         self._runs: list[_Run] = []

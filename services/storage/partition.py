@@ -215,23 +215,16 @@ class Partition:
                 continue
             index = self.segment_keys.get(self.directory, entry.name) if self.segment_keys is not None else None
             if index is not None:
-                held = index.lookup(series[maybe], times[maybe])
-                at = np.flatnonzero(held.held)
-                keys = zip(series[maybe][at].tolist(), times[maybe][at].tolist())
-                for key, value in zip(keys, zip(held.version[at].tolist(), held.vhash[at].tolist())):
-                    old = found.get(key)
-                    if old is None or value > old:
-                        found[key] = value
+                known = index.lookup(series[maybe], times[maybe])
+                at = np.flatnonzero(known.held)
+                _keep_newest(found, zip(series[maybe][at].tolist(), times[maybe][at].tolist()),
+                             zip(known.version[at].tolist(), known.vhash[at].tolist()))
                 continue
             rows = lookup_keys(self.store, f"{self.directory}/{entry.name}", series[maybe], times[maybe])
-            if rows.num_rows == 0:
-                continue
-            keys = zip(rows.column(layout.SERIES).to_pylist(), rows.column(layout.TIME).cast(pa.int64()).to_pylist())
-            stored = zip(rows.column(layout.VERSION).to_pylist(), rows.column(layout.VALUE_HASH).to_pylist())
-            for key, value in zip(keys, stored):
-                old = found.get(key)
-                if old is None or value > old:
-                    found[key] = value
+            if rows.num_rows:
+                _keep_newest(found, zip(rows.column(layout.SERIES).to_pylist(),
+                                        rows.column(layout.TIME).cast(pa.int64()).to_pylist()),
+                             zip(rows.column(layout.VERSION).to_pylist(), rows.column(layout.VALUE_HASH).to_pylist()))
         return found
 
     # -- moves between tiers -------------------------------------------------------------------------------
@@ -351,6 +344,14 @@ class Partition:
         if tile is None or not tile.mem.last_append_monotonic:
             return float("inf")
         return time.monotonic() - tile.mem.last_append_monotonic
+
+
+def _keep_newest(found: dict[Key, Stored], keys: Iterable[Key], stored: Iterable[Stored]) -> None:
+    """Record what a segment holds for these keys where it is newer than what another segment held."""
+    for key, value in zip(keys, stored):
+        old = found.get(key)
+        if old is None or value > old:
+            found[key] = value
 
 
 def _flush_rows(chunks: list[pa.Table]) -> pa.Table:

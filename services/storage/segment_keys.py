@@ -18,7 +18,7 @@ from collections import OrderedDict
 import numpy as np
 import pyarrow as pa
 
-from services.storage.keyindex import KeyIndex
+from services.storage.keyindex import BYTES_PER_KEY, KeyIndex
 from tessera import layout
 
 
@@ -37,8 +37,9 @@ class SegmentKeys:
         return self._bytes
 
     def remember(self, directory: str, name: str, rows: pa.Table) -> None:
-        """Index a new segment's rows (blocking: a worker thread) and hold the index if it fits the budget."""
-        if rows.num_rows == 0 or 40 * rows.num_rows > self.budget_bytes:
+        """Index a new segment's rows (blocking: a worker thread) and hold the index if it takes at most a
+        quarter of the budget (a big merge's output would push out the recent flushes this cache is for)."""
+        if rows.num_rows == 0 or BYTES_PER_KEY * rows.num_rows > self.budget_bytes // 4:
             return
         index = KeyIndex()
         index.add(rows.column(layout.SERIES).to_numpy().astype(np.uint64, copy=False),
@@ -63,9 +64,16 @@ class SegmentKeys:
                 self._indexes.move_to_end((directory, name))
             return index
 
-    def forget(self, directory: str, names: list[str] | None = None) -> None:
-        """Drop the indexes of deleted segments (``names`` None: every segment under the directory)."""
+    def forget(self, directory: str, names: list[str]) -> None:
+        """Drop the indexes of deleted segments of one partition directory."""
         with self._lock:
-            for key in [k for k in self._indexes if k[0].startswith(directory)
-                        and (names is None or k[1] in names)]:
+            for name in names:
+                index = self._indexes.pop((directory, name), None)
+                if index is not None:
+                    self._bytes -= index.nbytes
+
+    def forget_table(self, table_id: str) -> None:
+        """Drop the indexes of every segment of a table (it was deleted)."""
+        with self._lock:
+            for key in [k for k in self._indexes if k[0].split("/", 1)[0] == table_id]:
                 self._bytes -= self._indexes.pop(key).nbytes

@@ -725,7 +725,7 @@ class TileStore:
         return len(gone)
 
     def _remove_table_files(self, table_id: str) -> None:
-        self.segment_keys.forget(f"{table_id}/")
+        self.segment_keys.forget_table(table_id)
         for path in self.store.list(table_id):
             if not path.endswith(f"/{DELETED_MARKER}"):
                 self.store.delete(path)

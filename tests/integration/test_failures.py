@@ -182,6 +182,6 @@ def test_a_stuck_coordinator_and_a_stuck_ingest_node_cost_seconds_not_the_client
         assert max(took) < 15, took
         assert sum(t > 3 for t in took) >= 2, f"no call met a stuck node, so nothing was tested: {took}"
     finally:
-        for victim in victims:
-            assert victim.popen is not None
-            victim.popen.send_signal(signal.SIGCONT)
+        for victim in victims:  # every one resumed before any assertion can stop the loop
+            if victim.popen is not None:
+                victim.popen.send_signal(signal.SIGCONT)

@@ -596,4 +596,3 @@ def test_tile_digests_from_cached_segment_parts_equal_the_digests_of_the_tiles_r
             assert slices == digest.slice_digests(store.tile_rows(KEY), start, 60 * 10**9)
 
     run(go)
-

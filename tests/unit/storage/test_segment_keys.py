@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from services.storage import partition as partition_module
 from services.storage.config import StorageConfig
 from services.storage.segment_keys import SegmentKeys
 from services.storage.tilekey import TileKey
@@ -50,7 +51,13 @@ def outcomes(config: StorageConfig) -> tuple[list[Outcome], int]:
 def test_dedup_against_a_flushed_segment_is_the_same_with_and_without_its_keys_in_memory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = StorageConfig(data_dir=tmp_path / "cached", tier_interval_s=0)
-    with_cache, held = outcomes(config)
+
+    def no_file_reads(*args: object) -> None:
+        raise AssertionError("a segment held in the key cache was read from its file")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(partition_module, "lookup_keys", no_file_reads)
+        with_cache, held = outcomes(config)
     assert held == 200 * 40, "the flushed segment's keys are held"
     assert any(rejected for _, rejected in with_cache), "the conflicting writes must be refused"
     monkeypatch.setattr(SegmentKeys, "remember", lambda *args: None)  # every lookup reads the file
@@ -60,21 +67,24 @@ def test_dedup_against_a_flushed_segment_is_the_same_with_and_without_its_keys_i
 
 def test_a_segment_too_big_for_the_budget_is_not_held(tmp_path: Path) -> None:
     rows = make_rows([Rec(BASE_NS + i, dims={"host": "h"}) for i in range(1000)])
-    keys = SegmentKeys(budget_bytes=40 * 1000 - 1)
+    keys = SegmentKeys(budget_bytes=4 * 40 * 1000 - 1)  # an index may take a quarter of the budget
     keys.remember("t1/0", "seg-1", rows)
     assert keys.get("t1/0", "seg-1") is None and keys.nbytes == 0
 
 
 def test_the_least_recently_used_index_goes_first_and_forget_drops_a_table(tmp_path: Path) -> None:
     rows = make_rows([Rec(BASE_NS + i, dims={"host": "h"}) for i in range(100)])
-    keys = SegmentKeys(budget_bytes=40 * 250)
-    keys.remember("t1/0", "seg-1", rows)
-    keys.remember("t1/0", "seg-2", rows)
+    keys = SegmentKeys(budget_bytes=40 * 400)  # four indexes of 100 keys
+    for n in range(1, 5):
+        keys.remember("t1/0", f"seg-{n}", rows)
     assert keys.get("t1/0", "seg-1") is not None  # seg-1 is now the most recently used
-    keys.remember("t10/0", "seg-3", rows)
-    assert keys.get("t1/0", "seg-2") is None and keys.nbytes <= keys.budget_bytes
-    keys.forget("t1/")
-    assert keys.get("t1/0", "seg-1") is None and keys.get("t10/0", "seg-3") is not None
-    found = keys.get("t10/0", "seg-3").lookup(rows.column(layout.SERIES).to_numpy(),
+    keys.remember("t10/0", "seg-5", rows)
+    assert keys.get("t1/0", "seg-2") is None and keys.get("t1/0", "seg-1") is not None
+    assert keys.nbytes == 4 * 40 * 100
+    keys.forget("t1/0", ["seg-3"])
+    assert keys.get("t1/0", "seg-3") is None and keys.get("t1/0", "seg-4") is not None
+    keys.forget_table("t1")
+    assert keys.get("t1/0", "seg-1") is None and keys.get("t10/0", "seg-5") is not None
+    found = keys.get("t10/0", "seg-5").lookup(rows.column(layout.SERIES).to_numpy(),
                                              rows.column(layout.TIME).cast(pa.int64()).to_numpy())
     assert found.held.all()

@@ -44,7 +44,7 @@ SELECT HOUR(time), MINUTE(time), DAY(time), DATE_TRUNC('HOUR', time) FROM t0 AS 
 -- input
 SELECT from_milliseconds(ms), from_nanoseconds(ns), to_milliseconds(time), to_nanoseconds(time), from_unixtime(secs), to_unixtime(time) FROM db.t
 -- sql
-SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000), MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)), EPOCH_NS(time) // 1000000, EPOCH_NS(time), MAKE_TIMESTAMP(CAST(ROUND((secs) * 1000000) AS BIGINT)), EPOCH(time) FROM t0 AS t
+SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000), MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)), EPOCH_NS(time) // 1000000, EPOCH_NS(time), MAKE_TIMESTAMP(CAST(ROUND(CAST((secs) AS DOUBLE) * 1000000) AS BIGINT)), EPOCH(time) FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["ms", "ns", "secs", "time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
