@@ -286,7 +286,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.FromISO8601Timestamp):
         return trino_time.from_iso8601_timestamp(node)
     if _is_call(node, "format_datetime", 2):
-        return trino_time.format_datetime(node)
+        value, pattern = node.expressions
+        return trino_time.format_datetime(value, pattern)
     if isinstance(node, exp.RegexpExtract):
         return trino_strings.regexp_extract(node)
     if isinstance(node, exp.SplitPart):

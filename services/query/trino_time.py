@@ -73,9 +73,8 @@ def joda_to_strftime(pattern: str) -> str:
     return "".join(out)
 
 
-def format_datetime(node: exp.Anonymous) -> exp.Expr:
+def format_datetime(value: exp.Expr, pattern: exp.Expr) -> exp.Expr:
     """``strftime`` with the Joda pattern translated (the pattern must be a string literal)."""
-    value, pattern = node.expressions
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise ValidationError("format_datetime: the pattern must be a string literal")
     return exp.Anonymous(this="strftime", expressions=[value.copy(), exp.Literal.string(joda_to_strftime(pattern.name))])
