@@ -46,6 +46,29 @@ class DiscoveryClient:
                                 catalog_pb2.RegisterColumnsRequest(table_id=table_id, columns=columns))
         return list(resp.columns)
 
+    async def list_databases(self) -> list[str]:
+        """Every database's name (all pages)."""
+        names: list[str] = []
+        token = ""
+        while True:
+            resp = await self._call(self._stub.ListDatabases, catalog_pb2.ListDatabasesRequest(next_token=token))
+            names += [d.database_name for d in resp.databases]
+            if not resp.next_token:
+                return names
+            token = resp.next_token
+
+    async def list_tables(self, db: str) -> list[str]:
+        """Every table's name in a database (all pages); NotFound if the database does not exist."""
+        names: list[str] = []
+        token = ""
+        while True:
+            resp = await self._call(self._stub.ListTables,
+                                    catalog_pb2.ListTablesRequest(database_name=db, next_token=token))
+            names += [t.table_name for t in resp.tables]
+            if not resp.next_token:
+                return names
+            token = resp.next_token
+
     async def describe_table_by_id(self, table_id: str) -> tuple[catalog_pb2.Table, int]:
         """A table by id, with an etcd revision its description is at least as new as; NotFound if deleted."""
         resp = await self._call(self._stub.DescribeTableById,

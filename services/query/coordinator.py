@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import pruning
+from services.query import metadata, pruning
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
@@ -111,8 +111,9 @@ class Coordinator:
     """Runs one query: every referenced table is read through each cell that holds its ranges."""
 
     def __init__(self, routes: Routes, members: CellMembers, reader: TileReader, remote: RemoteCells,
-                 threads: int = 2, memory_limit: str = "2GB") -> None:
+                 threads: int = 2, memory_limit: str = "2GB", catalog: metadata.Catalog | None = None) -> None:
         self._routes = routes
+        self._catalog = catalog
         self._members = members
         self._reader = reader
         self._remote = remote
@@ -158,6 +159,9 @@ class Coordinator:
         When every table the query reads lives in one other cell, the query runs there (CellQuery) and only
         its result comes back, instead of every row it reads (unless ``forward`` is off: a forwarded query).
         """
+        statement = metadata.parse(sql)
+        if statement is not None:
+            return await self._metadata(query_id, statement, allow_partial)
         started = time.perf_counter()
         translation = translate(sql, time.time_ns())
         translated = time.perf_counter()
@@ -183,6 +187,18 @@ class Coordinator:
             for scan in translation.scans:
                 self._routes.invalidate(scan.database, scan.table)
             return await self._execute(query_id, translation, allow_partial)
+
+    async def _metadata(self, query_id: str, statement: metadata.Statement, allow_partial: bool) -> QueryResult:
+        if self._catalog is None:
+            raise errors.Unavailable("this coordinator has no catalog to answer metadata statements from")
+        scanned = [0]
+
+        async def select(sql: str) -> pa.Table:  # SHOW MEASURES reads the rows
+            result = await self.execute(query_id, sql, allow_partial)
+            scanned[0] += result.bytes_scanned
+            return result.table
+
+        return QueryResult(await metadata.run(statement, self._catalog, select), scanned[0], [])
 
     async def _sole_other_cell(self, translation: Translation
                                ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:

@@ -9,6 +9,7 @@ from services.discovery.client import CellMembership, RouteCache
 from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
 from services.query.fanout import TileReader
+from services.query.metadata import DiscoveryCatalog
 from services.query.server import QueryServicer
 from services.storage.client import StoragePool
 from tessera import runtime
@@ -24,8 +25,9 @@ class QueryService:
         self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
-        coordinator = Coordinator(RouteCache(self._member.discovery), self._member.cell, TileReader(self._pool),
-                                  self._remote)
+        routes = RouteCache(self._member.discovery)
+        coordinator = Coordinator(routes, self._member.cell, TileReader(self._pool), self._remote,
+                                  catalog=DiscoveryCatalog(self._member.discovery, routes))
         self._servicer = QueryServicer(coordinator)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:

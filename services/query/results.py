@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ def _strings(col: pa.ChunkedArray) -> list[str | None]:
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return cast(list[str | None], col.to_pylist())  # a string column: str or None per row
+    if pa.types.is_nested(t):
+        # Arrays and rows (SHOW MEASURES' Dimensions) as JSON text until results carry nested Datum values.
+        return [None if v is None else json.dumps(v, default=str, separators=(",", ":")) for v in col.to_pylist()]
     return [None if v is None else str(v) for v in pc.cast(col, pa.string(), safe=False).to_pylist()] \
         if not pa.types.is_interval(t) else [None if v is None else str(v) for v in col.to_pylist()]
 
