@@ -128,11 +128,31 @@ class Client:
     def _control(self, fn: Callable[..., T], request: object) -> T:
         return cast(T, _retrying(self._attempts)(self._call, fn, request))  # _call returns a T
 
+    def _create(self, fn: Callable[..., T], request: object, what: str) -> T:
+        """A create call: retried like any control call, but a Conflict met after an attempt whose outcome is
+        unknown (UNAVAILABLE: the request may have been applied and its answer lost) says so, since that
+        conflict may be with this very call."""
+        uncertain = [False]
+
+        def once() -> T:
+            try:
+                return self._call(fn, request)
+            except errors.Unavailable:
+                uncertain[0] = True
+                raise
+            except errors.Conflict as exc:
+                if uncertain[0]:
+                    raise errors.Conflict(f"{exc.message} (an earlier attempt of this call failed with UNAVAILABLE "
+                                          f"and may have created the {what} itself: describe it to check)") from exc
+                raise
+
+        return _retrying(self._attempts)(once)
+
     # -- catalog -------------------------------------------------------------------------------------------
     def create_database(self, name: str, kms_key_id: str = "") -> catalog_pb2.Database:
         """CreateDatabase."""
-        return cast(catalog_pb2.DatabaseResponse, self._control(self._discovery.CreateDatabase,
-                    catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id))).database
+        return cast(catalog_pb2.DatabaseResponse, self._create(self._discovery.CreateDatabase,
+                    catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id), "database")).database
 
     def describe_database(self, name: str) -> catalog_pb2.Database:
         """DescribeDatabase."""
@@ -176,7 +196,7 @@ class Client:
             req.schema.CopyFrom(_schema(partition_key, partition_key_enforcement))
         elif partition_key_enforcement:
             raise errors.ValidationError("partition_key_enforcement needs a partition_key (a dimension name)")
-        return cast(catalog_pb2.TableResponse, self._control(self._discovery.CreateTable, req)).table
+        return cast(catalog_pb2.TableResponse, self._create(self._discovery.CreateTable, req, "table")).table
 
     def describe_table(self, database: str, table: str) -> catalog_pb2.Table:
         """DescribeTable."""

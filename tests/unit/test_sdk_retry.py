@@ -49,3 +49,19 @@ def test_resource_exhausted_without_a_retry_hint_is_not_retried() -> None:
     with pytest.raises(errors.Throttled):
         client._retrying(5)(call)
     assert len(calls) == 1
+
+
+def test_a_conflict_after_a_lost_answer_says_the_create_may_have_been_this_calls_own() -> None:
+    answers: list[errors.TesseraError] = [errors.Unavailable("peer stalled"), errors.Conflict("table t exists")]
+
+    def call(fn: object, request: object) -> object:
+        raise answers.pop(0)
+
+    with client.Client("127.0.0.1:1") as c:
+        c._call = call  # type: ignore[method-assign]
+        with pytest.raises(errors.Conflict, match="may have created the table itself"):
+            c.create_table("db", "t")
+        answers.append(errors.Conflict("table t exists"))
+        with pytest.raises(errors.Conflict) as plain:
+            c.create_table("db", "t")
+        assert "may have created" not in plain.value.message
