@@ -192,13 +192,15 @@ class Coordinator:
         if self._catalog is None:
             raise errors.Unavailable("this coordinator has no catalog to answer metadata statements from")
         scanned = [0]
+        partial: list[str] = []
 
         async def select(sql: str) -> pa.Table:  # SHOW MEASURES reads the rows
             result = await self.execute(query_id, sql, allow_partial)
             scanned[0] += result.bytes_scanned
+            partial.extend(result.partial_reasons)
             return result.table
 
-        return QueryResult(await metadata.run(statement, self._catalog, select), scanned[0], [])
+        return QueryResult(await metadata.run(statement, self._catalog, select), scanned[0], partial)
 
     async def _sole_other_cell(self, translation: Translation
                                ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:

@@ -67,6 +67,7 @@ class Names(Protocol):
 
 class Routes(Protocol):
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+    def invalidate(self, db: str, table: str) -> None: ...
 
 
 class DiscoveryCatalog:
@@ -83,6 +84,8 @@ class DiscoveryCatalog:
         return await self._names.list_tables(database)
 
     async def columns(self, database: str, table: str) -> Sequence[common_pb2.Column]:
+        # Fresh, not the cache's possibly stale copy: these statements are rare and must show every column.
+        self._routes.invalidate(database, table)
         return list((await self._routes.get(database, table)).columns)
 
 
@@ -96,8 +99,12 @@ def _name(text: str | None) -> str:
     return text[1:-1].replace('""', '"') if text.startswith('"') else text
 
 
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
 def parse(sql: str) -> Statement | None:
     """The metadata statement ``sql`` is, None if it is not one; ValidationError for a malformed one."""
+    sql = sql[_LEADING_COMMENTS.match(sql).end():]  # type: ignore[union-attr]  # matches the empty string
     if not _METADATA_START.match(sql):
         return None
     for kind, pattern in _STATEMENTS.items():

@@ -1,14 +1,18 @@
 """Numeric and boolean functions of Trino (hence Timestream) that DuckDB lacks or names differently.
 
 - ``nan()``: DuckDB has no such function; ``CAST('NaN' AS DOUBLE)`` is the same value.
-- ``width_bucket(x, bound1, bound2, n)``: Trino's equi-width histogram bucket (0 below the range, n + 1 at or
-  above its end, either direction of bounds), which DuckDB lacks; NULL in, NULL out.
+- ``width_bucket(x, bound1, bound2, n)``: Trino's equi-width histogram bucket, which DuckDB lacks: over
+  [min, max) of the bounds (0 below, n + 1 at or above), mirrored when bound1 > bound2; NULL in, NULL out;
+  Trino's errors for n <= 0, a NaN operand, equal or infinite bounds.
 - ``every(condition)``: Trino's alias of ``bool_and``.
 """
 
 from __future__ import annotations
 
+import sqlglot
 from sqlglot import exp
+
+from tessera.errors import ValidationError
 
 
 def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
@@ -24,31 +28,42 @@ def nan() -> exp.Expr:
     return exp.cast(exp.Literal.string("NaN"), exp.DType.DOUBLE)
 
 
+def _template(sql: str, **args: exp.Expr) -> exp.Expr:
+    """A Trino expression with ``__name`` placeholders replaced by copies of the given expressions."""
+    tree = sqlglot.parse_one(sql, read="trino")
+
+    def fill(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.name.startswith("__") and node.name[2:] in args:
+            return exp.paren(args[node.name[2:]].copy())
+        return node
+
+    return tree.transform(fill)
+
+
+_WIDTH_BUCKET = """
+CASE
+  WHEN __x IS NULL OR __b1 IS NULL OR __b2 IS NULL OR __n IS NULL THEN CAST(NULL AS BIGINT)
+  WHEN __n <= 0 THEN error('width_bucket: bucketCount must be greater than 0')
+  WHEN is_nan(__x) THEN error('width_bucket: operand must not be NaN')
+  WHEN NOT isfinite(__b1) OR NOT isfinite(__b2) THEN error('width_bucket: first bound and second bound must be finite')
+  WHEN __b1 = __b2 THEN error('width_bucket: bounds cannot equal each other')
+  ELSE (CASE WHEN __b1 > __b2 THEN CAST(__n AS BIGINT) + 1 - (
+              CASE WHEN __x < __b2 THEN 0 WHEN __x >= __b1 THEN CAST(__n AS BIGINT) + 1
+                   ELSE CAST(floor((__x - __b2) / (__b1 - __b2) * __n) AS BIGINT) + 1 END)
+            ELSE (CASE WHEN __x < __b1 THEN 0 WHEN __x >= __b2 THEN CAST(__n AS BIGINT) + 1
+                   ELSE CAST(floor((__x - __b1) / (__b2 - __b1) * __n) AS BIGINT) + 1 END) END)
+END
+"""
+
+
 def width_bucket(node: exp.WidthBucket) -> exp.Expr:
-    """Trino's ``width_bucket``: the bucket (1..n) of x among n equal buckets from bound1 to bound2."""
-    x, low, high = (_double(node.args[k]) for k in ("this", "min_value", "max_value"))
-    n = exp.cast(exp.paren(node.args["num_buckets"].copy()), exp.DType.BIGINT)
-    fail = _call("error", exp.Literal.string("width_bucket: the bucket count must be positive and the bounds "
-                                             "different and finite"))
-    ascending = exp.LT(this=low.copy(), expression=high.copy())
-    # Within the range: floor((x - low) * n / (high - low)) + 1, which also holds for descending bounds.
-    inside = exp.Add(this=exp.cast(_call("floor", exp.Div(
-        this=exp.Mul(this=exp.paren(exp.Sub(this=x.copy(), expression=low.copy())), expression=n.copy()),
-        expression=exp.paren(exp.Sub(this=high.copy(), expression=low.copy())))), exp.DType.BIGINT),
-        expression=exp.Literal.number(1))
-    below = exp.If(this=exp.or_(exp.and_(ascending.copy(), exp.LT(this=x.copy(), expression=low.copy())),
-                                exp.and_(exp.not_(ascending.copy()), exp.GT(this=x.copy(), expression=low.copy()))),
-                   true=exp.Literal.number(0))
-    above = exp.If(this=exp.or_(exp.and_(ascending.copy(), exp.GTE(this=x.copy(), expression=high.copy())),
-                                exp.and_(exp.not_(ascending.copy()), exp.LTE(this=x.copy(), expression=high.copy()))),
-                   true=exp.Add(this=n.copy(), expression=exp.Literal.number(1)))
-    invalid = exp.If(this=exp.or_(exp.LTE(this=n.copy(), expression=exp.Literal.number(0)),
-                                  exp.EQ(this=low.copy(), expression=high.copy()),
-                                  exp.not_(_call("isfinite", low.copy())), exp.not_(_call("isfinite", high.copy()))),
-                     true=fail)
-    nulls = exp.If(this=exp.or_(*(exp.Is(this=v.copy(), expression=exp.null()) for v in (x, low, high, n))),
-                   true=exp.cast(exp.null(), exp.DType.BIGINT))
-    return exp.Case(ifs=[nulls, invalid, below, above], default=inside)
+    """Trino's ``width_bucket(x, bound1, bound2, n)``: computed over [min, max) of the bounds, then mirrored
+    (n + 1 - bucket) when bound1 > bound2, as Trino's MathFunctions.widthBucket does."""
+    if any(node.args.get(k) is None for k in ("min_value", "max_value", "num_buckets")):
+        raise ValidationError("width_bucket(x, bins) with an array of bins is not supported; use "
+                              "width_bucket(x, bound1, bound2, n)")
+    return _template(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
+                     b2=_double(node.args["max_value"]), n=node.args["num_buckets"])
 
 
 def every(argument: exp.Expr) -> exp.Expr:

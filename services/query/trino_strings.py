@@ -12,6 +12,10 @@ gives Trino's answer or an error, never DuckDB's.
 
 from __future__ import annotations
 
+import re
+import re._constants as re_constants
+import re._parser as re_parser
+
 from sqlglot import exp
 
 from tessera.errors import ValidationError
@@ -26,8 +30,55 @@ def _fail(message: str) -> exp.Expr:
     return _call("error", exp.Literal.string(message))
 
 
+def _optional_groups(pattern: str) -> tuple[int, set[int]] | None:
+    """(number of groups, groups that may not take part in a match: inside an optional repeat or one arm
+    of an alternation) of a regex, or None if Python's parser cannot read it."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    optional: set[int] = set()
+
+    def walk(items: object, maybe: bool) -> None:
+        for op, av in items:  # type: ignore[attr-defined]
+            if op is re_constants.SUBPATTERN:
+                group, _, _, sub = av
+                if maybe and group:
+                    optional.add(group)
+                walk(sub, maybe)
+            elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+                low, _, sub = av
+                walk(sub, maybe or low == 0)
+            elif op is re_constants.BRANCH:
+                for arm in av[1]:
+                    walk(arm, True)
+            elif op in (re_constants.ASSERT, re_constants.ASSERT_NOT):
+                walk(av[1], True)
+            elif op is re_constants.ATOMIC_GROUP:
+                walk(av, maybe)
+
+    walk(parsed, False)
+    return parsed.state.groups - 1, optional
+
+
 def regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
-    """NULL where the pattern does not match, the match (or group) otherwise."""
+    """NULL where the pattern does not match, the match (or group) otherwise. With a literal pattern, a group
+    beyond its groups is Trino's error, and a group that may not take part in a match (Trino: NULL, DuckDB:
+    '') is refused rather than answered as ''."""
+    group = node.args.get("group")
+    pattern = node.expression
+    if group is not None and isinstance(pattern, exp.Literal) and pattern.is_string \
+            and isinstance(group, exp.Literal) and not group.is_string:
+        found = _optional_groups(pattern.name)
+        wanted = int(group.name)
+        if found is not None:
+            count, optional = found
+            if wanted > count:
+                raise ValidationError(f"regexp_extract: pattern has {count} groups. Cannot access group {wanted}")
+            if wanted in optional:
+                raise ValidationError(f"regexp_extract: group {wanted} of {pattern.name!r} may not take part in a "
+                                      "match (it is optional or in one arm of an alternation), where Timestream "
+                                      "answers NULL and Tessera cannot tell that from an empty match yet")
     matches = exp.RegexpLike(this=node.this.copy(), expression=node.expression.copy())
     return exp.Case(ifs=[exp.If(this=matches, true=node.copy())], default=exp.null())
 

@@ -1,8 +1,8 @@
 """Time functions whose DuckDB translation gives another type or another format than Trino (Timestream).
 
 - ``from_iso8601_timestamp(s)``: sqlglot makes it a TIMESTAMPTZ, which compares with Tessera's ``time``
-  (a plain UTC TIMESTAMP_NS) only after a cast DuckDB refuses to make implicitly; here it is the same
-  instant as a UTC TIMESTAMP_NS (``time >= from_iso8601_timestamp('2024-01-01T00:00:00Z')`` works).
+  (a plain UTC TIMESTAMP_NS) only after a cast DuckDB refuses to make implicitly; here it is that instant
+  in UTC, cut to milliseconds as Trino's result is (``time >= from_iso8601_timestamp('…Z')`` works).
 - ``format_datetime(ts, pattern)``: the pattern is Joda-Time's (``yyyy-MM-dd HH:mm:ss.SSS``); DuckDB's
   ``strftime`` takes C's. A literal pattern is translated; letters this translation does not know, and a
   pattern that is not a literal, are refused rather than formatted wrongly.
@@ -16,10 +16,12 @@ from tessera.errors import ValidationError
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
 
-# Joda letters (by run length) -> strftime. A run longer than listed uses the longest form listed.
+# Joda letters (by run length) -> strftime, for the run lengths whose output is the same. Tessera's times are
+# UTC, so the zone letters are literal text. Fractions: Trino formats with millisecond precision, so S runs
+# of 3 or more are the milliseconds then zeros (handled below), and shorter ones are refused.
 _JODA: dict[str, dict[int, str]] = {
-    "y": {1: "%Y", 2: "%y", 3: "%Y", 4: "%Y"},
-    "Y": {1: "%Y", 2: "%y", 3: "%Y", 4: "%Y"},
+    "y": {2: "%y", 4: "%Y"},
+    "Y": {2: "%y", 4: "%Y"},
     "M": {1: "%-m", 2: "%m", 3: "%b", 4: "%B"},
     "d": {1: "%-d", 2: "%d"},
     "D": {1: "%-j", 3: "%j"},
@@ -27,11 +29,10 @@ _JODA: dict[str, dict[int, str]] = {
     "h": {1: "%-I", 2: "%I"},
     "m": {1: "%-M", 2: "%M"},
     "s": {1: "%-S", 2: "%S"},
-    "S": {3: "%g", 6: "%f", 9: "%n"},
     "a": {1: "%p"},
-    "E": {1: "%a", 3: "%a", 4: "%A"},
-    "Z": {1: "%z", 2: "%z"},
-    "z": {1: "%Z", 4: "%Z"},
+    "E": {1: "%a", 2: "%a", 3: "%a", 4: "%A"},
+    "Z": {1: "+0000", 2: "+00:00", 3: "UTC"},
+    "z": {1: "UTC", 2: "UTC", 3: "UTC", 4: "Coordinated Universal Time"},
 }
 
 
@@ -39,7 +40,8 @@ def from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expr:
     """The instant the ISO 8601 text names, as a UTC TIMESTAMP_NS."""
     instant = exp.cast(node.this.copy(), exp.DType.TIMESTAMPTZ)
     utc = exp.Anonymous(this="timezone", expressions=[exp.Literal.string("UTC"), instant])
-    return exp.cast(utc, _TIMESTAMP_NS.copy())
+    millis = exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string("millisecond"), utc])
+    return exp.cast(millis, _TIMESTAMP_NS.copy())
 
 
 def joda_to_strftime(pattern: str) -> str:
@@ -48,23 +50,40 @@ def joda_to_strftime(pattern: str) -> str:
     i = 0
     while i < len(pattern):
         c = pattern[i]
-        if c == "'":  # quoted literal text; '' is a single quote
-            end = pattern.find("'", i + 1)
-            if end == -1:
-                raise ValidationError(f"format_datetime: unterminated quote at position {i + 1} of {pattern!r}")
-            out.append("'" if end == i + 1 else pattern[i + 1:end].replace("%", "%%"))
-            i = end + 1
+        if c == "'":  # quoted literal text; '' is a single quote, inside quotes too
+            if pattern.startswith("''", i):
+                out.append("'")
+                i += 2
+                continue
+            text: list[str] = []
+            j = i + 1
+            while True:
+                if j >= len(pattern):
+                    raise ValidationError(f"format_datetime: unterminated quote at position {i + 1} of {pattern!r}")
+                if pattern.startswith("''", j):
+                    text.append("'")
+                    j += 2
+                elif pattern[j] == "'":
+                    break
+                else:
+                    text.append(pattern[j])
+                    j += 1
+            out.append("".join(text).replace("%", "%%"))
+            i = j + 1
             continue
         if c.isalpha():
             j = i
             while j < len(pattern) and pattern[j] == c:
                 j += 1
-            forms = _JODA.get(c)
             run = j - i
-            form = None if forms is None else forms.get(run) or (forms[max(forms)] if run > max(forms) else None)
+            if c == "S" and run >= 3:
+                form: str | None = "%g" + "0" * (run - 3)  # milliseconds, as Trino's formatter has no finer
+            else:
+                form = _JODA.get(c, {}).get(run)
             if form is None:
                 raise ValidationError(f"format_datetime: {c * run!r} in {pattern!r} is not supported; supported: "
-                                      "y, M, d, D, H, h, m, s, S (3, 6 or 9), a, E, Z, z and quoted text")
+                                      "yy, yyyy, M to MMMM, d, dd, D, DDD, H, HH, h, hh, m, mm, s, ss, SSS (and "
+                                      "longer), a, E to EEEE, Z to ZZZ, z to zzzz and quoted text")
             out.append(form)
             i = j
             continue

@@ -15,6 +15,7 @@ from tessera.errors import ValidationError
     ("SHOW TABLES IN db LIKE 'it''s'", Statement("tables", "db", like="it's")),
     ('SHOW MEASURES FROM "d"."t-1" LIKE \'cpu_%\'', Statement("measures", "d", "t-1", "cpu_%")),
     ('DESCRIBE "a""b"."c"', Statement("describe", 'a"b', "c")),
+    ("-- a dashboard's comment\n/* and another */ SHOW DATABASES", Statement("databases")),
     ("SELECT 1", None),
     ("  select * from showcase.t", None),
 ])
