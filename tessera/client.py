@@ -292,7 +292,10 @@ class Client:
             stub = ingest_pb2_grpc.IngestStub(self._channel(node.address))
             return self._call(getattr(stub, method), request)
 
-        return _retrying(self._attempts)(once)
+        try:
+            return _retrying(self._attempts)(once)
+        except errors.Unreachable as exc:  # the last attempt got no answer at all (not the server's UNAVAILABLE)
+            raise _cell_down(cell, "ingest", nodes, exc) from exc
 
     def _send_all(self, route: common_pb2.TableRoute, method: str, jobs: list[tuple[str, Any, Any]],
                   on_done: Callable[[Any, Any], None]) -> None:
@@ -511,6 +514,16 @@ class Client:
             names = [c.name for c in page.column_info]
             for row in page.rows:
                 yield {n: (None if d.HasField("null_value") else d.scalar_value) for n, d in zip(names, row.data)}
+
+
+def _cell_down(cell: str, role: str, nodes: Sequence[common_pb2.NodeInfo], exc: errors.Unavailable) -> errors.Unavailable:
+    """The error of a call that no node of a cell answered: it names the cell, the nodes tried and what to do,
+    not only the last connection error."""
+    tried = ", ".join(f"{n.node_id or '?'} ({n.address})" for n in nodes)
+    return errors.Unavailable(
+        f"cell {cell} is unreachable: none of its {role} nodes answered ({tried}); the data of the table's "
+        f"ranges in that cell cannot be written until the cell is back (other cells are unaffected). Last error: "
+        f"{exc.message}")
 
 
 def _check_dimension_types(data: pa.Table, dims: list[str]) -> None:

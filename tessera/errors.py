@@ -9,6 +9,7 @@
     ├── RejectedRecords              INVALID_ARGUMENT      some records of a write were rejected
     ├── Throttled                    RESOURCE_EXHAUSTED
     ├── Unavailable                  UNAVAILABLE           retry, possibly elsewhere
+    │   └── Unreachable              UNAVAILABLE           no answer at all (refused, reset, stalled peer)
     ├── Cancelled                    CANCELLED
     ├── DeadlineExceeded             DEADLINE_EXCEEDED
     └── InternalError                INTERNAL
@@ -118,6 +119,11 @@ class Unavailable(TesseraError):
     error_id = "unavailable"
 
 
+class Unreachable(Unavailable):
+    """No answer from the server itself: connection refused or reset, or a stalled peer whose connection was
+    dropped (an UNAVAILABLE that the server did not send)."""
+
+
 class Cancelled(TesseraError):
     code = grpc.StatusCode.CANCELLED
     error_id = "cancelled"
@@ -180,5 +186,5 @@ def from_rpc_error(exc: grpc.RpcError) -> TesseraError:
             detail = common_pb2.ErrorDetail.FromString(value)
     err = from_detail(code, message or "", detail)
     if detail is None and code == grpc.StatusCode.UNAVAILABLE:
-        err = Unavailable(f"cannot reach the server: {message}")
+        err = Unreachable(f"cannot reach the server: {message}")
     return err

@@ -55,3 +55,34 @@ def test_a_stale_route_resends_only_what_was_not_acknowledged(form: str) -> None
     indexes = [r.record_index for r in info.value.rejected_records]
     assert len(indexes) == len(set(indexes)) == len(client.sent)
     client.close()
+
+
+def test_a_cell_that_no_ingest_node_answers_is_named_in_the_error() -> None:
+    calls: list[str] = []
+
+    class DeadCell(Client):
+        def _call(self, fn: Any, request: Any) -> Any:
+            calls.append("call")
+            raise errors.Unreachable("cannot reach the server: failed to connect to all addresses; last error: "
+                                     "Connection refused")
+
+    client = DeadCell("127.0.0.1:1", attempts=2)
+    route = FakeClient().route("db", "tbl")
+    with pytest.raises(errors.Unavailable) as info:
+        client._ingest(route, "b", "WriteRecords", ingest_pb2.WriteRecordsRequest())
+    message = info.value.message
+    assert "cell b is unreachable" in message and "b-i (b)" in message and "Connection refused" in message
+    assert len(calls) == 2
+    client.close()
+
+
+def test_an_unavailable_answer_from_the_cell_is_passed_on_as_it_is() -> None:
+    class NoQuorum(Client):
+        def _call(self, fn: Any, request: Any) -> Any:
+            raise errors.Unavailable("cannot write tile x: 2 of 3 replicas are unavailable")
+
+    client = NoQuorum("127.0.0.1:1", attempts=2)
+    with pytest.raises(errors.Unavailable, match="2 of 3 replicas are unavailable") as info:
+        client._ingest(FakeClient().route("db", "tbl"), "b", "WriteRecords", ingest_pb2.WriteRecordsRequest())
+    assert "unreachable" not in info.value.message
+    client.close()
