@@ -475,7 +475,12 @@ class Client:
             chosen.append(stub)
             return resp
 
-        resp = _retrying(self._attempts)(first)
+        try:
+            resp = _retrying(self._attempts)(first)
+        except errors.Unreachable as exc:
+            tried = ", ".join(f"{n.node_id or '?'} ({n.address}, cell {n.cell})" for n in coordinators)
+            raise errors.Unreachable(f"no query coordinator answered ({tried}); the cluster may be down or "
+                                     f"unreachable from here. Last error: {exc.message}") from exc
         yield resp
         while resp.next_token:
             resp = self._call(chosen[-1].Query, query_pb2.QueryRequest(

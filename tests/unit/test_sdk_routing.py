@@ -86,3 +86,17 @@ def test_an_unavailable_answer_from_the_cell_is_passed_on_as_it_is() -> None:
         client._ingest(FakeClient().route("db", "tbl"), "b", "WriteRecords", ingest_pb2.WriteRecordsRequest())
     assert "unreachable" not in info.value.message
     client.close()
+
+
+def test_a_query_that_no_coordinator_answers_names_them() -> None:
+    class NoCoordinator(Client):
+        def _coordinators(self) -> list[common_pb2.NodeInfo]:
+            return [common_pb2.NodeInfo(node_id="a-q1", cell="a", role="query", address="127.0.0.1:9")]
+
+        def _call(self, fn: Any, request: Any) -> Any:
+            raise errors.Unreachable("cannot reach the server: Connection refused")
+
+    client = NoCoordinator("127.0.0.1:1", attempts=2)
+    with pytest.raises(errors.Unreachable, match=r"no query coordinator answered \(a-q1 \(127.0.0.1:9, cell a\)\)"):
+        client.query("SELECT 1")
+    client.close()
