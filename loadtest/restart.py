@@ -17,8 +17,10 @@ On a one-cell local cluster (:mod:`loadtest.bench_cluster`; storage nodes with `
    logged for opening its tile store (manifests + WAL replay);
 5. restart with an unflushed WAL tail: write ``--tail-rows`` more rows (the span after the main data, up to
    ten minutes ago), leave them in the memory stores and the WAL, then restart as in 4 (each restart replays
-   the same tail), then scan again (both tiers). The tail is bounded in practice by the flush mark (half of
-   ``--memory-limit-mb``): above it the node flushes the largest memory stores whatever their age.
+   the same tail), then scan again (both tiers). The tail is bounded in practice by the flush mark (a fifth of
+   ``--memory-limit-mb``): above it the node flushes the largest memory stores whatever their age;
+6. rebuild (``--no-rebuild`` skips it): SIGKILL the node, delete its data directory, start it again, and time
+   it until it logs that it holds what its peers hold (anti-entropy copied every tile back).
 
 Printed: markdown tables; ``--out`` gets ``result.json`` and ``summary.md``. What the figures do not cover:
 a node restarted while the cluster takes writes (catch-up and repair), and data directories larger than
@@ -120,6 +122,28 @@ def restart_once(cluster: LocalCluster, name: str, table: str, scenario: str) ->
     return Restart(scenario, round(ready, 3), round(first, 3), opened[-1].seconds, opened[-1].replayed_entries)
 
 
+REBUILT = "this replica now holds what its peers hold and counts as a replica again"
+
+
+def rebuild_once(cluster: LocalCluster, name: str, rows: int) -> dict[str, Any]:
+    """SIGKILL the node, delete its data directory, start it again, and time it until it logs that it holds
+    what its peers hold (anti-entropy copied every tile back) and counts as a replica again."""
+    import shutil
+
+    cluster.kill(name)
+    shutil.rmtree(pathlib.Path(cluster.spec.data_dir) / "storage" / name)
+    log_file = pathlib.Path(cluster.spec.data_dir) / "logs" / f"{name}.log"
+    before = log_file.read_text().count(REBUILT) if log_file.exists() else 0
+    started = time.monotonic()
+    cluster.restart(name)
+    while log_file.read_text().count(REBUILT) <= before:
+        if time.monotonic() - started > 900:
+            raise RuntimeError(f"{name} did not finish rebuilding from its peers within 900 s")
+        time.sleep(0.1)
+    seconds = time.monotonic() - started
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
+
 def scan(cluster: LocalCluster, tier: str, expected_rows: int) -> Scan:
     """Run the full-table aggregate once; check its count."""
     from tessera.client import Client
@@ -186,6 +210,9 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         log("scanning (magnetic + memory) ...")
         out["scans"] += [asdict(s) for s in scans(cluster, "magnetic + memory", main.rows + tail.rows, a.scans)]
         out["restarts"] = [asdict(r) for r in restarts]
+        if a.rebuild:
+            log(f"wiping {victim} and timing its rebuild from its peers ({main.rows + tail.rows:,} rows) ...")
+            out["rebuild"] = rebuild_once(cluster, victim, main.rows + tail.rows)
         records = list(storage_logs.node_logs(pathlib.Path(cluster.spec.data_dir) / "logs", names))
         out["failures"] = dict(storage_logs.failures(records))
         out["pids"] = {n: cluster.processes[n].pid for n in names}
@@ -224,6 +251,11 @@ def markdown(out: dict[str, Any]) -> str:
         cpu = statistics.median(s.cpu_seconds for s in ss)
         lines.append(f"| {tier} | {ss[0].rows:,} | {len(ss)} | {wall:.3f} | {ss[0].rows / wall:,.0f} | {cpu:.2f} | "
                      f"{ss[0].rows / cpu:,.0f} |")
+    if "rebuild" in out:
+        r = out["rebuild"]
+        lines += ["", (f"Rebuild: the node restarted with an empty data directory held what its peers hold (and "
+                       f"counted as a replica again) {r['seconds']:.2f} s after its start: {r['rows']:,} rows, "
+                       f"{r['rows_per_s']:,} rows/s (with the repair interval's wait).")]
     lines += ["", "Warnings and errors the storage nodes logged: "
               + (", ".join(f"{k} × {v}" for k, v in out["failures"].items()) or "none") + "."]
     return "\n".join(lines)
@@ -240,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="restarts per scenario")
     p.add_argument("--scans", type=int, default=5, help="measured scans per tier")
     p.add_argument("--storage-args", default="", help="more flags for the storage nodes, one string")
+    p.add_argument("--rebuild", action=argparse.BooleanOptionalAction, default=True,
+                   help="at the end, wipe the node's data directory and time its rebuild from its peers")
     p.add_argument("--data-dir", help="keep the cluster here (default: a temporary directory)")
     p.add_argument("--out", required=True, help="report directory")
     a = p.parse_args(argv)
