@@ -478,8 +478,7 @@ class Client:
         try:
             resp = _retrying(self._attempts)(first)
         except errors.Unreachable as exc:
-            tried = ", ".join(f"{n.node_id or '?'} ({n.address}, cell {n.cell})" for n in coordinators)
-            raise errors.Unreachable(f"no query coordinator answered ({tried}); the cluster may be down or "
+            raise errors.Unreachable(f"no query coordinator answered ({_tried(coordinators)}); the cluster may be down or "
                                      f"unreachable from here. Last error: {exc.message}") from exc
         yield resp
         while resp.next_token:
@@ -521,12 +520,16 @@ class Client:
                 yield {n: (None if d.HasField("null_value") else d.scalar_value) for n, d in zip(names, row.data)}
 
 
-def _cell_down(cell: str, role: str, nodes: Sequence[common_pb2.NodeInfo], exc: errors.Unavailable) -> errors.Unavailable:
+def _tried(nodes: Sequence[common_pb2.NodeInfo]) -> str:
+    """The nodes a call tried, for its error: ``id (address, cell c)`` each."""
+    return ", ".join(f"{n.node_id or '?'} ({n.address}, cell {n.cell})" for n in nodes)
+
+
+def _cell_down(cell: str, role: str, nodes: Sequence[common_pb2.NodeInfo], exc: errors.Unavailable) -> errors.Unreachable:
     """The error of a call that no node of a cell answered: it names the cell, the nodes tried and what to do,
     not only the last connection error."""
-    tried = ", ".join(f"{n.node_id or '?'} ({n.address})" for n in nodes)
-    return errors.Unavailable(
-        f"cell {cell} is unreachable: none of its {role} nodes answered ({tried}); the data of the table's "
+    return errors.Unreachable(
+        f"cell {cell} is unreachable: none of its {role} nodes answered ({_tried(nodes)}); the data of the table's "
         f"ranges in that cell cannot be written until the cell is back (other cells are unaffected). Last error: "
         f"{exc.message}")
 

@@ -28,6 +28,13 @@ def _column_numpy(table: pa.Table, name: str, as_type: pa.DataType) -> np.ndarra
     return values
 
 
+def _key_order(series: np.ndarray, time_ns: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Row indices in (series, time) order, and whether some key is held by more than one row."""
+    order = np.lexsort((time_ns, series))  # np.lexsort sorts by its last key first
+    s, t = series[order], time_ns[order]
+    return order, bool(((s[1:] == s[:-1]) & (t[1:] == t[:-1])).any())
+
+
 def winner_indices(
     series: np.ndarray, time_ns: np.ndarray, version: np.ndarray, vhash: np.ndarray
 ) -> np.ndarray:
@@ -37,12 +44,9 @@ def winner_indices(
         return np.zeros(0, dtype=np.int64)
     # Most inputs hold each key once (a flush of write-time deduplicated memory stores, a merge of segments
     # that do not overlap): sorting by the key alone then decides everything, at a third of the cost of
-    # sorting by all four columns. np.lexsort sorts by its last key first.
-    order = np.lexsort((time_ns, series))
-    s = series[order]
-    t = time_ns[order]
-    repeated = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
-    if not repeated.any():
+    # sorting by all four columns.
+    order, repeats = _key_order(series, time_ns)
+    if not repeats:
         return order
     # Series, time, version, vhash, all ascending: the winner of each key is then the last row of its run.
     order = np.lexsort((vhash, version, time_ns, series))
@@ -76,13 +80,9 @@ def one_row_per_key(table: pa.Table) -> pa.Table:
     sort by key, no copy), else ``latest_versions`` (sorted by key)."""
     if table.num_rows <= 1:
         return table
-    series = _column_numpy(table, layout.SERIES, pa.uint64())
-    time_ns = _column_numpy(table, layout.TIME, pa.int64())
-    order = np.lexsort((time_ns, series))
-    s, t = series[order], time_ns[order]
-    if not ((s[1:] == s[:-1]) & (t[1:] == t[:-1])).any():
-        return table
-    return latest_versions(table)
+    _, repeats = _key_order(_column_numpy(table, layout.SERIES, pa.uint64()),
+                            _column_numpy(table, layout.TIME, pa.int64()))
+    return latest_versions(table) if repeats else table
 
 
 class ReplicasDisagree(Exception):

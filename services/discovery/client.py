@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 import structlog
@@ -48,25 +48,26 @@ class DiscoveryClient:
 
     async def list_databases(self) -> list[str]:
         """Every database's name (all pages)."""
-        names: list[str] = []
-        token = ""
-        while True:
-            resp = await self._call(self._stub.ListDatabases, catalog_pb2.ListDatabasesRequest(next_token=token))
-            names += [d.database_name for d in resp.databases]
-            if not resp.next_token:
-                return names
-            token = resp.next_token
+        return [d.database_name for d in await self._pages(
+            lambda token: self._call(self._stub.ListDatabases, catalog_pb2.ListDatabasesRequest(next_token=token)),
+            "databases")]
 
     async def list_tables(self, db: str) -> list[str]:
         """Every table's name in a database (all pages); NotFound if the database does not exist."""
-        names: list[str] = []
+        return [t.table_name for t in await self._pages(
+            lambda token: self._call(self._stub.ListTables,
+                                     catalog_pb2.ListTablesRequest(database_name=db, next_token=token)), "tables")]
+
+    @staticmethod
+    async def _pages(page: Callable[[str], Awaitable[Any]], field: str) -> list[Any]:
+        """The items of every page of a paged List call, following NextToken."""
+        items: list[Any] = []
         token = ""
         while True:
-            resp = await self._call(self._stub.ListTables,
-                                    catalog_pb2.ListTablesRequest(database_name=db, next_token=token))
-            names += [t.table_name for t in resp.tables]
+            resp = await page(token)
+            items += getattr(resp, field)
             if not resp.next_token:
-                return names
+                return items
             token = resp.next_token
 
     async def describe_table_by_id(self, table_id: str) -> tuple[catalog_pb2.Table, int]:

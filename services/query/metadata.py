@@ -150,7 +150,7 @@ async def run(statement: Statement, catalog: Catalog, query: Query) -> pa.Table:
     columns = await catalog.columns(statement.database, statement.table)
     if statement.kind == "describe":
         return _describe(columns)
-    return await _measures(statement, columns, query, matches)
+    return await _measures(statement, columns, query)
 
 
 def _describe(columns: Sequence[common_pb2.Column]) -> pa.Table:
@@ -169,8 +169,7 @@ def _describe(columns: Sequence[common_pb2.Column]) -> pa.Table:
 _DIMENSION_TYPE = pa.struct([("dimension_name", pa.string()), ("data_type", pa.string())])
 
 
-async def _measures(statement: Statement, columns: Sequence[common_pb2.Column], query: Query,
-                    matches: Callable[[str], bool]) -> pa.Table:
+async def _measures(statement: Statement, columns: Sequence[common_pb2.Column], query: Query) -> pa.Table:
     dimensions = [c for c in columns if c.kind == "DIMENSION"]
     single_types = sorted({c.type for c in columns if c.kind == "MEASURE"})
     multi = [c for c in columns if c.kind == "MULTI"]
@@ -185,7 +184,7 @@ async def _measures(statement: Statement, columns: Sequence[common_pb2.Column], 
     names, types, dims = [], [], []
     for row in sorted(found, key=lambda r: str(r["measure_name"])):
         name = row["measure_name"]
-        if name is None or not matches(name):
+        if name is None:
             continue
         kinds = [t.lower() for t in single_types if row["s:" + t]]
         names.append(name)

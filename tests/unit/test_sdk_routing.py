@@ -71,7 +71,7 @@ def test_a_cell_that_no_ingest_node_answers_is_named_in_the_error() -> None:
     with pytest.raises(errors.Unavailable) as info:
         client._ingest(route, "b", "WriteRecords", ingest_pb2.WriteRecordsRequest())
     message = info.value.message
-    assert "cell b is unreachable" in message and "b-i (b)" in message and "Connection refused" in message
+    assert "cell b is unreachable" in message and "b-i (b, cell b)" in message and "Connection refused" in message
     assert len(calls) == 2
     client.close()
 
