@@ -7,7 +7,6 @@ things are. On Linux the children are told to die with their parent so a crashed
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import pathlib
@@ -31,15 +30,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-try:  # loaded here, in the parent: the child between fork and exec must not dlopen
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
-except OSError:
-    _LIBC = None
+_SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_parent() -> None:
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: a crashed launcher takes its children with it
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """``argv`` run so that it gets SIGTERM when this launcher dies (a crashed test takes its cluster with it).
+
+    util-linux's ``setpriv --pdeathsig`` sets PR_SET_PDEATHSIG and execs the command (same pid). It is not
+    done in a ``preexec_fn``: Python code between fork and exec in a process with threads (gRPC's, a test's
+    writers) crashed the child now and then with SIGSEGV before it ran anything."""
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *argv] if _SETPRIV else argv
 
 
 @dataclass
@@ -173,9 +173,8 @@ class LocalCluster:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash in native code leaves its Python stack in the log
-        proc.popen = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                                      start_new_session=True,
-                                      preexec_fn=_die_with_parent)  # noqa: PLW1509 - async-signal-safe prctl only
+        proc.popen = subprocess.Popen(_with_parent_death_signal(argv), stdout=log, stderr=log,
+                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         log.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:
