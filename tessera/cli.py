@@ -10,15 +10,22 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
 from tessera import errors
 from tessera.client import Client
 from tessera.records import RecordLike
+from tessera.sample import DATABASE as SAMPLE_DB
+from tessera.sample import TABLE as SAMPLE_TABLE
 from tessera.v1 import catalog_pb2
 
+if TYPE_CHECKING:
+    from tessera.cluster import LocalCluster
+
+LOCAL_REGION = "us-east-1"
+"""The region the printed snippets sign for (the gateway accepts any region; ARNs carry the one signed for)."""
 DEFAULT_HOME = pathlib.Path(os.environ.get("TESSERA_HOME", pathlib.Path.home() / ".tessera"))
 
 
@@ -66,6 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             if not args.no_sample:
                 _load_sample(client)
             _print_endpoints(client, cluster.discovery_address)
+            _print_gateway(cluster)
             exe = _command_name()
             print("\nTry:")
             print(f"  {exe} status")
@@ -138,6 +146,30 @@ def _print_endpoints(client: Client, discovery: str) -> None:
             print(f"{n.role:<10} {n.address:<22} {cell.cell:<8} zone {n.zone}  {n.node_id}")
 
 
+def _print_gateway(cluster: LocalCluster) -> None:
+    """The Timestream API endpoint, its local access key, and how boto3 and the AWS CLI reach it."""
+    from tessera.credentials import PROFILE, ensure_profile, write_config
+
+    gateways = cluster.nodes("gateway")
+    if not gateways:
+        return
+    endpoint = f"http://{gateways[0].address}"
+    key_id, secret = ensure_profile(cluster.spec.credentials, PROFILE)
+    config = cluster.spec.credentials.with_name("config")
+    write_config(config, PROFILE, LOCAL_REGION, endpoint)
+    env = (f"AWS_SHARED_CREDENTIALS_FILE={cluster.spec.credentials} AWS_CONFIG_FILE={config} "
+           f"AWS_PROFILE={PROFILE}")
+    print(f"\nTimestream API (boto3, the AWS CLI and SDKs): {endpoint}   region {LOCAL_REGION}")
+    print(f"  access key id {key_id}   secret {secret}")
+    print(f"  profile '{PROFILE}': export {env}")
+    print(f"  aws timestream-query query --query-string 'SELECT COUNT(*) FROM \"{SAMPLE_DB}\".\"{SAMPLE_TABLE}\"'")
+    print("  python:")
+    print(f"    import boto3\n    session = boto3.Session(aws_access_key_id='{key_id}', "
+          f"aws_secret_access_key='{secret}', region_name='{LOCAL_REGION}')")
+    print(f"    query = session.client('timestream-query', endpoint_url='{endpoint}')")
+    print(f"    print(query.query(QueryString='SELECT COUNT(*) FROM \"{SAMPLE_DB}\".\"{SAMPLE_TABLE}\"')['Rows'])")
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     from tessera.cluster import read_state
 
@@ -168,6 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for cell in cells:
             for n in cell.nodes:
                 rows.append([cell.cell, n.role, n.zone, n.node_id, n.address, "up" if n.live else "DOWN"])
+        rows += _gateway_rows(pathlib.Path(args.data_dir))
         print_table(["cell", "role", "zone", "node", "address", "health"], rows)
         print()
         trows = []
@@ -180,6 +213,27 @@ def cmd_status(args: argparse.Namespace) -> int:
                               t.retention_properties.magnetic_store_retention_period_in_days])
         print_table(["database", "table", "cells", "epoch", "memory_h", "magnetic_d"], trows)
     return 0
+
+
+def _gateway_rows(data_dir: pathlib.Path) -> list[list[object]]:
+    """The gateways of a local cluster (they are not cell members, so discovery does not list them), each
+    probed on its health path."""
+    import urllib.request
+
+    from tessera.cluster import read_state
+
+    state = read_state(data_dir) or {}
+    rows: list[list[object]] = []
+    for name, proc in sorted(dict(state.get("processes") or {}).items()):  # type: ignore[call-overload]
+        if proc.get("role") != "gateway":
+            continue
+        try:
+            with urllib.request.urlopen(f"http://{proc['address']}/ping", timeout=2) as resp:
+                health = "up" if resp.status == 200 else f"HTTP {resp.status}"
+        except OSError:
+            health = "DOWN"
+        rows.append(["-", "gateway", "-", name, proc["address"], health])
+    return rows
 
 
 # -- sql, catalog, write --------------------------------------------------------------------------------------

@@ -168,30 +168,32 @@ class Client:
         """DeleteDatabase (it must have no tables)."""
         self._control(self._discovery.DeleteDatabase, catalog_pb2.DeleteDatabaseRequest(database_name=name))
 
+    def list_databases_page(self, max_results: int = 0, next_token: str = "") -> tuple[list[catalog_pb2.Database], str]:
+        """One page of ListDatabases (``max_results`` 0 = the catalog's page size) and its NextToken."""
+        resp = self._control(self._discovery.ListDatabases, catalog_pb2.ListDatabasesRequest(
+            max_results=max_results, next_token=next_token))
+        return list(resp.databases), resp.next_token
+
     def list_databases(self) -> list[catalog_pb2.Database]:
         """Every database, following NextToken."""
-        out: list[catalog_pb2.Database] = []
-        token = ""
-        while True:
-            resp = self._control(self._discovery.ListDatabases, catalog_pb2.ListDatabasesRequest(next_token=token))
-            out += resp.databases
-            token = resp.next_token
-            if not token:
-                return out
+        return _every_page(lambda token: self.list_databases_page(next_token=token))
 
     def create_table(self, database: str, table: str, memory_retention_hours: int | None = None,
                      magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
                      cells: Sequence[str] = (), partition_key: PartitionKeyLike | None = None,
-                     partition_key_enforcement: str = "") -> catalog_pb2.Table:
+                     partition_key_enforcement: str = "",
+                     rejected_data_location: Mapping[str, Any] | None = None) -> catalog_pb2.Table:
         """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic).
 
         ``partition_key`` is Timestream's ``Schema.CompositePartitionKey``: a dimension name (with
         ``partition_key_enforcement`` REQUIRED or OPTIONAL), or the boto3 form, a list of
         ``{"Type": "DIMENSION"|"MEASURE", "Name": ..., "EnforcementInRecord": ...}`` (or one such dict).
+        ``rejected_data_location`` is MagneticStoreWriteProperties' MagneticStoreRejectedDataLocation (the
+        boto3 dict, ``{"S3Configuration": {...}}``), kept and echoed.
         ``cells`` (a Tessera extension) spreads the table over those cells from the start.
         """
         req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table, cells=list(cells))
-        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes)
+        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes, rejected_data_location)
         if partition_key is not None:
             req.schema.CopyFrom(_schema(partition_key, partition_key_enforcement))
         elif partition_key_enforcement:
@@ -205,12 +207,14 @@ class Client:
 
     def update_table(self, database: str, table: str, memory_retention_hours: int | None = None,
                      magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
-                     partition_key_enforcement: str | None = None) -> catalog_pb2.Table:
+                     partition_key_enforcement: str | None = None,
+                     rejected_data_location: Mapping[str, Any] | None = None) -> catalog_pb2.Table:
         """UpdateTable: retention (both values), magnetic-store writes and/or the partition key's
         EnforcementInRecord (the only part of the key Timestream lets change)."""
         req = catalog_pb2.UpdateTableRequest(database_name=database, table_name=table)
         current = self.describe_table(database, table)
-        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes, current=current)
+        _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes, rejected_data_location,
+                        current=current)
         if partition_key_enforcement is not None:
             req.schema.CopyFrom(current.schema)
             for key in req.schema.composite_partition_key:
@@ -226,17 +230,16 @@ class Client:
         self._control(self._discovery.DeleteTable,
                       catalog_pb2.DeleteTableRequest(database_name=database, table_name=table))
 
+    def list_tables_page(self, database: str, max_results: int = 0, next_token: str = ""
+                         ) -> tuple[list[catalog_pb2.Table], str]:
+        """One page of ListTables (``database`` "" = every database) and its NextToken."""
+        resp = self._control(self._discovery.ListTables, catalog_pb2.ListTablesRequest(
+            database_name=database, max_results=max_results, next_token=next_token))
+        return list(resp.tables), resp.next_token
+
     def list_tables(self, database: str) -> list[catalog_pb2.Table]:
         """Every table of a database, following NextToken."""
-        out: list[catalog_pb2.Table] = []
-        token = ""
-        while True:
-            resp = self._control(self._discovery.ListTables,
-                                 catalog_pb2.ListTablesRequest(database_name=database, next_token=token))
-            out += resp.tables
-            token = resp.next_token
-            if not token:
-                return out
+        return _every_page(lambda token: self.list_tables_page(database, next_token=token))
 
     def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
         """Admin: spread a table's hash space evenly over ``cells``."""
@@ -454,37 +457,56 @@ class Client:
         k = next(self._rr)
         return live[k % len(live):] + live[:k % len(live)]
 
-    def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False,
-                    query_id: str = "") -> Iterator[query_pb2.QueryResponse]:
-        """Query, one response per page, following NextToken on the same coordinator.
+    def query_page(self, sql: str, next_token: str = "", coordinator: str = "", max_rows: int = 0,
+                   arrow: bool = False, allow_partial: bool = False, query_id: str = "",
+                   max_page_bytes: int = 0) -> tuple[query_pb2.QueryResponse, str]:
+        """One page of a query, and the address of the coordinator that answered.
 
+        A first page (no ``next_token``) goes to any live coordinator, failing over between them. A later
+        page must come from the ``coordinator`` that ran the query (it holds the result); it is refused
+        unless that address is a registered coordinator, so a token cannot send this client elsewhere.
         ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it. It
         travels as the ClientToken, so, as in Timestream, a later call with the same id and SQL gets the
         first run's result (for up to an hour on that coordinator): use a fresh id for a fresh run.
         """
         coordinators = self._coordinators()
+        request = query_pb2.QueryRequest(query_string=sql, next_token=next_token, max_rows=max_rows,
+                                          arrow_format=arrow, allow_partial=allow_partial, client_token=query_id,
+                                          max_page_bytes=max_page_bytes)
+        if next_token:
+            if coordinator not in {n.address for n in coordinators}:
+                self._cells = None  # a coordinator that joined since the registry was cached
+                coordinators = self._coordinators()
+            if coordinator not in {n.address for n in coordinators}:
+                raise errors.ValidationError("Invalid pagination token: the coordinator that ran this query is "
+                                             "gone; run the query again")
+            stub = query_pb2_grpc.QueryStub(self._channel(coordinator))
+            return cast(query_pb2.QueryResponse, self._call(stub.Query, request)), coordinator
         attempt = itertools.count()
-        chosen: list[query_pb2_grpc.QueryStub] = []
+        answered: list[str] = []
 
         def first() -> query_pb2.QueryResponse:
             node = coordinators[next(attempt) % len(coordinators)]
             stub = query_pb2_grpc.QueryStub(self._channel(node.address))
-            resp = cast(query_pb2.QueryResponse, self._call(stub.Query, query_pb2.QueryRequest(
-                query_string=sql, max_rows=max_rows, arrow_format=arrow, allow_partial=allow_partial,
-                client_token=query_id)))
-            chosen.append(stub)
+            resp = cast(query_pb2.QueryResponse, self._call(stub.Query, request))
+            answered.append(node.address)
             return resp
 
         try:
-            resp = _retrying(self._attempts)(first)
+            return _retrying(self._attempts)(first), answered[-1]
         except errors.Unreachable as exc:
             raise errors.Unreachable(f"no query coordinator answered ({_tried(coordinators)}); the cluster may be down or "
                                      f"unreachable from here. Last error: {exc.message}") from exc
+
+    def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False,
+                    query_id: str = "") -> Iterator[query_pb2.QueryResponse]:
+        """Query, one response per page, following NextToken on the coordinator that ran it (see query_page)."""
+        resp, coordinator = self.query_page(sql, max_rows=max_rows, arrow=arrow, allow_partial=allow_partial,
+                                            query_id=query_id)
         yield resp
         while resp.next_token:
-            resp = self._call(chosen[-1].Query, query_pb2.QueryRequest(
-                query_string=sql, next_token=resp.next_token, max_rows=max_rows, arrow_format=arrow,
-                allow_partial=allow_partial))
+            resp, _ = self.query_page(sql, resp.next_token, coordinator, max_rows=max_rows, arrow=arrow,
+                                      allow_partial=allow_partial)
             yield resp
 
     def query(self, sql: str, allow_partial: bool = False) -> pa.Table:
@@ -518,6 +540,20 @@ class Client:
             names = [c.name for c in page.column_info]
             for row in page.rows:
                 yield {n: (None if d.HasField("null_value") else d.scalar_value) for n, d in zip(names, row.data)}
+
+
+P = TypeVar("P")
+
+
+def _every_page(page: Callable[[str], tuple[list[P], str]]) -> list[P]:
+    """Every item of a paged List call, following NextToken from the first page."""
+    out: list[P] = []
+    token = ""
+    while True:
+        items, token = page(token)
+        out += items
+        if not token:
+            return out
 
 
 def _tried(nodes: Sequence[common_pb2.NodeInfo]) -> str:
@@ -569,8 +605,12 @@ def _add(total: common_pb2.RecordsIngested, part: common_pb2.RecordsIngested) ->
     total.magnetic_store += part.magnetic_store
 
 
+_S3_FIELDS = {"BucketName": "bucket_name", "ObjectKeyPrefix": "object_key_prefix",
+              "EncryptionOption": "encryption_option", "KmsKeyId": "kms_key_id"}
+
+
 def _set_properties(req: Any, hours: int | None, days: int | None, magnetic: bool | None,
-                    current: catalog_pb2.Table | None = None) -> None:
+                    rejected: Mapping[str, Any] | None = None, current: catalog_pb2.Table | None = None) -> None:
     if hours is not None or days is not None:
         cur = current.retention_properties if current is not None else None
         req.retention_properties.memory_store_retention_period_in_hours = (
@@ -581,6 +621,15 @@ def _set_properties(req: Any, hours: int | None, days: int | None, magnetic: boo
                                            else limits.DEFAULT_MAGNETIC_RETENTION_DAYS))
     if magnetic is not None:
         req.magnetic_store_write_properties.enable_magnetic_store_writes = magnetic
+    if rejected is not None:
+        s3 = rejected.get("S3Configuration") or {}
+        unknown = set(s3) - set(_S3_FIELDS)
+        if unknown:
+            raise errors.ValidationError(f"MagneticStoreRejectedDataLocation.S3Configuration has unknown fields "
+                                         f"{sorted(unknown)}; expected {sorted(_S3_FIELDS)}")
+        target = req.magnetic_store_write_properties.magnetic_store_rejected_data_location.s3_configuration
+        for key, field in _S3_FIELDS.items():
+            setattr(target, field, s3.get(key, ""))
 
 
 __all__ = ["Client"]

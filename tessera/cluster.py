@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tessera.credentials import PROFILE, ensure_profile
+
 ZONES = ("a", "b", "c")
 READY_TIMEOUT_S = 60.0
 
@@ -52,6 +54,8 @@ class Process:
     cell: str = ""
     zone: str = ""
     address: str = ""
+    https: str = ""
+    """Gateways: the HTTPS address, when one is served."""
     popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +81,15 @@ class ClusterSpec:
     python: str = field(default_factory=lambda: sys.executable)
     storage_args: Sequence[str] = ()
     """Extra flags for every storage node (tests pass --test-hooks, a small --memory-limit-mb, ...)."""
+    gateways: int = 1
+    """Timestream HTTP API gateways (stateless, beside the cells); they accept the keys of ``credentials``."""
+    gateway_args: Sequence[str] = ()
+    """Extra flags for every gateway (--listen-tls with a certificate, --region, ...)."""
+
+    @property
+    def credentials(self) -> pathlib.Path:
+        """The AWS-style shared credentials file holding the access keys the gateways accept."""
+        return self.data_dir / "aws" / "credentials"
 
 
 class LocalCluster:
@@ -113,6 +126,8 @@ class LocalCluster:
                 for i in range(self.spec.query_per_cell):
                     zone = self.spec.zones[i % len(self.spec.zones)]
                     self._start_node(cell, "query", zone, f"{cell}-query-{i + 1}")
+            for i in range(self.spec.gateways):
+                self._start_gateway(f"gateway-{i + 1}")
             self._write_state()
         except BaseException:
             self.stop()
@@ -151,6 +166,20 @@ class LocalCluster:
             argv += ["--data-dir", str(self.spec.data_dir / "storage" / name), *self.spec.storage_args]
         self._start(name, role, argv, cell=cell, zone=zone)
 
+    def start_gateway(self, name: str, args: Sequence[str] = ()) -> str:
+        """Start one more gateway (``args`` added to the spec's); its HTTPS address if it serves one, else its
+        HTTP address."""
+        self._start_gateway(name, extra=args)
+        self._write_state()
+        return self.processes[name].https or self.processes[name].address
+
+    def _start_gateway(self, name: str, listen: str = "127.0.0.1:0", extra: Sequence[str] = ()) -> None:
+        ensure_profile(self.spec.credentials, PROFILE)
+        self._start(name, "gateway", ["-m", "services.gateway.main", "--listen", listen, "--discovery",
+                                      self.discovery_address, "--credentials", str(self.spec.credentials),
+                                      "--state-dir", str(self.spec.data_dir / "gateway"), "--node-id", name,
+                                      *self.spec.gateway_args, *extra])
+
     def _start(self, name: str, role: str, argv: list[str], cell: str = "", zone: str = "") -> None:
         ready = self._ready / f"{name}.json"
         ready.unlink(missing_ok=True)
@@ -165,7 +194,9 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} was not ready within {READY_TIMEOUT_S:.0f} s")
             time.sleep(0.05)
-        proc.address = json.loads(ready.read_text())["address"]
+        ready_state = json.loads(ready.read_text())
+        proc.address = ready_state["address"]
+        proc.https = ready_state.get("https", "")
 
     def _spawn(self, proc: Process, python: bool) -> None:
         log = open(self._logs / f"{proc.name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -179,7 +210,7 @@ class LocalCluster:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM every process (data plane first, etcd last), then SIGKILL stragglers. Safe twice."""
-        order = [p for p in self.processes.values() if p.role in ("ingest", "query")]
+        order = [p for p in self.processes.values() if p.role in ("gateway", "ingest", "query")]
         order += [p for p in self.processes.values() if p.role == "storage"]
         order += [p for p in self.processes.values() if p.role == "discovery"]
         order += [p for p in self.processes.values() if p.role == "etcd"]
@@ -212,6 +243,8 @@ class LocalCluster:
             raise RuntimeError(f"{name} is still running")
         if p.role in ("storage", "ingest", "query"):
             self._start_node(p.cell, p.role, p.zone, name, listen=p.address or "127.0.0.1:0")
+        elif p.role == "gateway":
+            self._start_gateway(name, listen=p.address or "127.0.0.1:0")
         else:
             raise RuntimeError(f"restart of {p.role} is not supported")
         self._write_state()

@@ -46,7 +46,7 @@ def scalar_type(t: pa.DataType) -> str:
     return "VARCHAR"
 
 
-def _strings(col: pa.ChunkedArray) -> list[str | None]:
+def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     t = col.type
     if pa.types.is_timestamp(t):
         # fill_null first: a nullable int64 would go through float64 in numpy and lose nanoseconds
@@ -77,7 +77,7 @@ def _strings(col: pa.ChunkedArray) -> list[str | None]:
 
 def to_rows(table: pa.Table) -> list[query_pb2.Row]:
     """Timestream Rows: every datum a scalar string or NullValue."""
-    columns = [_strings(table.column(i)) for i in range(table.num_columns)]
+    columns = [scalar_strings(table.column(i)) for i in range(table.num_columns)]
     rows = []
     for r in range(table.num_rows):
         rows.append(query_pb2.Row(data=[query_pb2.Datum(null_value=True) if c[r] is None
@@ -90,14 +90,16 @@ def column_info(schema: pa.Schema) -> list[query_pb2.ColumnInfo]:
     return [query_pb2.ColumnInfo(name=f.name, type=scalar_type(f.type)) for f in schema]
 
 
-def page_rows(table: pa.Table, offset: int, max_rows: int, arrow: bool) -> int:
-    """How many rows the page starting at ``offset`` holds."""
+def page_rows(table: pa.Table, offset: int, max_rows: int, arrow: bool, max_page_bytes: int = 0) -> int:
+    """How many rows the page starting at ``offset`` holds: ``max_rows`` when set, else as many as fit in a
+    page (1 MB and QUERY_MAX_ROWS for row pages; ``max_page_bytes``, default 64 MB, for Arrow pages)."""
     left: int = table.num_rows - offset
     if max_rows:
         return min(left, max_rows)
     per_row = max(1, table.nbytes // max(1, table.num_rows))
-    cap = (ARROW_PAGE_BYTES if arrow else PAGE_BYTES) // per_row
-    return int(min(left, max(1, cap), left if arrow else limits.QUERY_MAX_ROWS))
+    if arrow:
+        return int(min(left, max(1, (max_page_bytes or ARROW_PAGE_BYTES) // per_row)))
+    return int(min(left, max(1, PAGE_BYTES // per_row), limits.QUERY_MAX_ROWS))
 
 
 @dataclass

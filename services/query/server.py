@@ -105,7 +105,7 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
     def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest,
               replay: bool = False) -> query_pb2.QueryResponse:
         table = stored.table
-        n = results.page_rows(table, offset, request.max_rows, request.arrow_format)
+        n = results.page_rows(table, offset, request.max_rows, request.arrow_format, request.max_page_bytes)
         page = table.slice(offset, n)
         more = offset + n < table.num_rows
         if more:

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class QueryRequest(_message.Message):
-    __slots__ = ("query_string", "client_token", "next_token", "max_rows", "arrow_format", "allow_partial", "timeout_ms")
+    __slots__ = ("query_string", "client_token", "next_token", "max_rows", "arrow_format", "allow_partial", "timeout_ms", "max_page_bytes")
     QUERY_STRING_FIELD_NUMBER: _ClassVar[int]
     CLIENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class QueryRequest(_message.Message):
     ARROW_FORMAT_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     query_string: str
     client_token: str
     next_token: str
@@ -24,7 +25,8 @@ class QueryRequest(_message.Message):
     arrow_format: bool
     allow_partial: bool
     timeout_ms: int
-    def __init__(self, query_string: _Optional[str] = ..., client_token: _Optional[str] = ..., next_token: _Optional[str] = ..., max_rows: _Optional[int] = ..., arrow_format: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    max_page_bytes: int
+    def __init__(self, query_string: _Optional[str] = ..., client_token: _Optional[str] = ..., next_token: _Optional[str] = ..., max_rows: _Optional[int] = ..., arrow_format: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ..., max_page_bytes: _Optional[int] = ...) -> None: ...
 
 class Datum(_message.Message):
     __slots__ = ("scalar_value", "null_value")

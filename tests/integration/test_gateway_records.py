@@ -1,0 +1,145 @@
+"""WriteRecords and Query through the HTTP gateway with boto3: ingestion counts, rejections, typed results
+of every column kind, paging that any gateway continues, and query errors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tessera.cluster import LocalCluster
+from tests.integration import aws
+from tests.integration.conftest import unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def write(cluster: LocalCluster) -> Any:
+    return aws.client(cluster, "timestream-write")
+
+
+@pytest.fixture(scope="module")
+def query(cluster: LocalCluster) -> Any:
+    return aws.client(cluster, "timestream-query")
+
+
+@pytest.fixture(scope="module")
+def table(write: Any) -> tuple[str, str, int]:
+    """A table with 60 single-measure records (host h00..h59) and one multi-measure record; its start time."""
+    db = unique("gwrec")
+    write.create_database(DatabaseName=db)
+    write.create_table(DatabaseName=db, TableName="metrics")
+    start = int(time.time() * 1000) - 60_000
+    records = [{"Dimensions": [{"Name": "host", "Value": f"h{i:02d}"}], "MeasureName": "cpu",
+                "MeasureValue": str(i + 0.5), "Time": str(start + i)} for i in range(60)]
+    for chunk in (records[:30], records[30:]):
+        out = write.write_records(DatabaseName=db, TableName="metrics", Records=chunk,
+                                  CommonAttributes={"MeasureValueType": "DOUBLE", "TimeUnit": "MILLISECONDS"})
+        assert out["RecordsIngested"] == {"Total": 30, "MemoryStore": 30, "MagneticStore": 0}
+    write.write_records(DatabaseName=db, TableName="metrics", Records=[{
+        "Dimensions": [{"Name": "host", "Value": "multi"}], "MeasureName": "stats", "MeasureValueType": "MULTI",
+        "Time": str(start // 1000), "TimeUnit": "SECONDS", "MeasureValues": [
+            {"Name": "big", "Value": "9007199254740993", "Type": "BIGINT"},
+            {"Name": "ok", "Value": "true", "Type": "BOOLEAN"},
+            {"Name": "note", "Value": "hello", "Type": "VARCHAR"}]}])
+    return db, "metrics", start
+
+
+def test_rejected_records_carry_index_reason_and_existing_version(write: Any, table: tuple[str, str, int]) -> None:
+    db, name, start = table
+    same_key = {"Dimensions": [{"Name": "host", "Value": "h05"}], "MeasureName": "cpu", "MeasureValueType": "DOUBLE",
+                "Time": str(start + 5)}
+    fresh = {**same_key, "Dimensions": [{"Name": "host", "Value": "fresh"}], "MeasureValue": "1.0"}
+    with pytest.raises(write.exceptions.RejectedRecordsException) as info:
+        write.write_records(DatabaseName=db, TableName=name, Records=[fresh, {**same_key, "MeasureValue": "99.0"}])
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 419
+    rejected = info.value.response["RejectedRecords"]
+    assert [(r["RecordIndex"], r["ExistingVersion"]) for r in rejected] == [(1, 1)]
+    assert "higher record version" in rejected[0]["Reason"]
+    upsert = write.write_records(DatabaseName=db, TableName=name,
+                                 Records=[{**same_key, "MeasureValue": "99.0", "Version": 2}])
+    assert upsert["RecordsIngested"]["Total"] == 1
+    retry = write.write_records(DatabaseName=db, TableName=name, Records=[fresh])  # an exact retry is accepted
+    assert retry["RecordsIngested"]["Total"] == 1
+    with pytest.raises(write.exceptions.RejectedRecordsException) as bad:  # a bad value rejects its record
+        write.write_records(DatabaseName=db, TableName=name, Records=[{**fresh, "MeasureValue": "not a number"}])
+    assert bad.value.response["RejectedRecords"][0]["RecordIndex"] == 0
+    with pytest.raises(write.exceptions.ResourceNotFoundException):
+        write.write_records(DatabaseName=db, TableName="missing", Records=[fresh])
+
+
+def test_query_results_are_typed_for_every_column_kind(query: Any, table: tuple[str, str, int]) -> None:
+    db, name, start = table
+    out = query.query(QueryString=f"""
+        SELECT host, big, ok, note, time, CAST(NULL AS VARCHAR) AS nothing, ARRAY[1, 2] AS pair
+        FROM "{db}"."{name}" WHERE measure_name = 'stats'""")
+    kinds = {c["Name"]: c["Type"] for c in out["ColumnInfo"]}
+    assert kinds == {"host": {"ScalarType": "VARCHAR"}, "big": {"ScalarType": "BIGINT"},
+                     "ok": {"ScalarType": "BOOLEAN"}, "note": {"ScalarType": "VARCHAR"},
+                     "time": {"ScalarType": "TIMESTAMP"}, "nothing": {"ScalarType": "VARCHAR"},
+                     "pair": {"ArrayColumnInfo": {"Type": {"ScalarType": "INTEGER"}}}}
+    (row,) = out["Rows"]
+    seconds = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start // 1000))
+    assert row["Data"] == [{"ScalarValue": "multi"}, {"ScalarValue": "9007199254740993"}, {"ScalarValue": "true"},
+                           {"ScalarValue": "hello"}, {"ScalarValue": f"{seconds}.000000000"}, {"NullValue": True},
+                           {"ArrayValue": [{"ScalarValue": "1"}, {"ScalarValue": "2"}]}]
+    assert out["QueryStatus"]["CumulativeBytesScanned"] > 0 and out["QueryId"]
+    measures = query.query(QueryString=f'SHOW MEASURES FROM "{db}"."{name}"')
+    dims = next(c for c in measures["ColumnInfo"] if c["Name"] == "Dimensions")
+    assert dims["Type"] == {"ArrayColumnInfo": {"Type": {"RowColumnInfo": [
+        {"Name": "dimension_name", "Type": {"ScalarType": "VARCHAR"}},
+        {"Name": "data_type", "Type": {"ScalarType": "VARCHAR"}}]}}}
+    cpu = next(r["Data"] for r in measures["Rows"] if r["Data"][0] == {"ScalarValue": "cpu"})
+    assert cpu[2] == {"ArrayValue": [{"RowValue": {"Data": [{"ScalarValue": "host"}, {"ScalarValue": "varchar"}]}}]}
+
+
+def test_next_tokens_continue_on_any_gateway(cluster: LocalCluster, table: tuple[str, str, int]) -> None:
+    db, name, _ = table
+    gateways = [aws.client(cluster, "timestream-query", gateway=g) for g in (1, 2)]
+    sql = f"SELECT host FROM \"{db}\".\"{name}\" WHERE measure_name = 'cpu' ORDER BY host"
+    page = gateways[0].query(QueryString=sql, MaxRows=7)
+    hosts = [r["Data"][0]["ScalarValue"] for r in page["Rows"]]
+    turn = 1
+    while "NextToken" in page:
+        page = gateways[turn % 2].query(QueryString=sql, MaxRows=7, NextToken=page["NextToken"])
+        hosts += [r["Data"][0]["ScalarValue"] for r in page["Rows"]]
+        turn += 1
+    assert hosts == sorted({f"h{i:02d}" for i in range(60)} | {"fresh"}) and turn >= 9
+
+
+def test_bad_tokens_and_bad_queries_are_validation_errors(query: Any, table: tuple[str, str, int]) -> None:
+    db, name, _ = table
+    sql = f'SELECT host FROM "{db}"."{name}"'
+    first = query.query(QueryString=sql, MaxRows=5)
+    with pytest.raises(query.exceptions.ValidationException, match="different QueryString"):
+        query.query(QueryString=sql + " WHERE true", MaxRows=5, NextToken=first["NextToken"])
+    with pytest.raises(query.exceptions.ValidationException, match="pagination token"):
+        query.query(QueryString=sql, NextToken="bm90IGEgdG9rZW4=")
+    forged = "WyIxMjcuMC4wLjE6MSIsICJ4Il0="  # ["127.0.0.1:1", "x"]: an address that is not a coordinator
+    with pytest.raises(query.exceptions.ValidationException, match="coordinator"):
+        query.query(QueryString=sql, NextToken=forged)
+    with pytest.raises(query.exceptions.ValidationException, match="does not exist"):  # no ResourceNotFound
+        query.query(QueryString=f'SELECT * FROM "{db}"."absent"')
+    with pytest.raises(query.exceptions.ValidationException):
+        query.query(QueryString="SELEC nonsense")
+    assert "not running" in query.cancel_query(QueryId="nosuchquery")["CancellationMessage"]
+
+
+def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, int]) -> None:
+    db, name, _ = table
+    prepared = query.prepare_query(QueryString=f'SELECT host, measure_value::double AS v FROM "{db}"."{name}" '
+                                   "WHERE time > @scheduled_runtime - 1h", ValidateOnly=True)
+    assert [(c["Name"], c["Type"]) for c in prepared["Columns"]] == [
+        ("host", {"ScalarType": "VARCHAR"}), ("v", {"ScalarType": "DOUBLE"})]
+    assert prepared["Parameters"] == [{"Name": "@scheduled_runtime", "Type": {"ScalarType": "TIMESTAMP"}}]
+    with pytest.raises(query.exceptions.ValidationException):
+        query.prepare_query(QueryString=f'SELECT nope FROM "{db}"."{name}"', ValidateOnly=True)
+    before = query.describe_account_settings()
+    assert before["QueryPricingModel"] in ("BYTES_SCANNED", "COMPUTE_UNITS")
+    after = query.update_account_settings(MaxQueryTCU=8, QueryPricingModel="COMPUTE_UNITS")
+    assert (after["MaxQueryTCU"], after["QueryPricingModel"]) == (8, "COMPUTE_UNITS")
+    assert query.describe_account_settings()["MaxQueryTCU"] == 8
+    query.update_account_settings(MaxQueryTCU=before.get("MaxQueryTCU", 0) or 4,
+                                  QueryPricingModel=before["QueryPricingModel"])
