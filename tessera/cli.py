@@ -196,7 +196,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with Client(_discovery(args)) as client:
         cells = client.cells()
-        rows = []
+        rows: list[list[object]] = []
         for cell in cells:
             for n in cell.nodes:
                 rows.append([cell.cell, n.role, n.zone, n.node_id, n.address, "up" if n.live else "DOWN"])
