@@ -149,10 +149,11 @@ class Client:
         return _retrying(self._attempts)(once)
 
     # -- catalog -------------------------------------------------------------------------------------------
-    def create_database(self, name: str, kms_key_id: str = "") -> catalog_pb2.Database:
-        """CreateDatabase."""
-        return cast(catalog_pb2.DatabaseResponse, self._create(self._discovery.CreateDatabase,
-                    catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id), "database")).database
+    def create_database(self, name: str, kms_key_id: str = "", tags: TagsLike = ()) -> catalog_pb2.Database:
+        """CreateDatabase; ``tags`` in boto3's form, ``[{"Key": ..., "Value": ...}]``."""
+        request = catalog_pb2.CreateDatabaseRequest(database_name=name, kms_key_id=kms_key_id, tags=_tags(tags))
+        return cast(catalog_pb2.DatabaseResponse, self._create(self._discovery.CreateDatabase, request,
+                                                               "database")).database
 
     def describe_database(self, name: str) -> catalog_pb2.Database:
         """DescribeDatabase."""
@@ -182,7 +183,8 @@ class Client:
                      magnetic_retention_days: int | None = None, magnetic_writes: bool | None = None,
                      cells: Sequence[str] = (), partition_key: PartitionKeyLike | None = None,
                      partition_key_enforcement: str = "",
-                     rejected_data_location: Mapping[str, Any] | None = None) -> catalog_pb2.Table:
+                     rejected_data_location: Mapping[str, Any] | None = None, tags: TagsLike = ()
+                     ) -> catalog_pb2.Table:
         """CreateTable; omitted retention takes Timestream's defaults (6 h memory, 73000 d magnetic).
 
         ``partition_key`` is Timestream's ``Schema.CompositePartitionKey``: a dimension name (with
@@ -192,7 +194,8 @@ class Client:
         boto3 dict, ``{"S3Configuration": {...}}``), kept and echoed.
         ``cells`` (a Tessera extension) spreads the table over those cells from the start.
         """
-        req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table, cells=list(cells))
+        req = catalog_pb2.CreateTableRequest(database_name=database, table_name=table, cells=list(cells),
+                                             tags=_tags(tags))
         _set_properties(req, memory_retention_hours, magnetic_retention_days, magnetic_writes, rejected_data_location)
         if partition_key is not None:
             req.schema.CopyFrom(_schema(partition_key, partition_key_enforcement))
@@ -240,6 +243,21 @@ class Client:
     def list_tables(self, database: str) -> list[catalog_pb2.Table]:
         """Every table of a database, following NextToken."""
         return _every_page(lambda token: self.list_tables_page(database, next_token=token))
+
+    def tag_resource(self, arn: str, tags: TagsLike) -> list[catalog_pb2.Tag]:
+        """Add or replace tags of the database or table ``arn`` names; its tags afterwards."""
+        request = catalog_pb2.TagResourceRequest(resource_arn=arn, tags=_tags(tags))
+        return list(self._control(self._discovery.TagResource, request).tags)
+
+    def untag_resource(self, arn: str, keys: Sequence[str]) -> list[catalog_pb2.Tag]:
+        """Remove tags (by key) of the database or table ``arn`` names; its tags afterwards."""
+        request = catalog_pb2.UntagResourceRequest(resource_arn=arn, tag_keys=list(keys))
+        return list(self._control(self._discovery.UntagResource, request).tags)
+
+    def list_tags(self, arn: str) -> list[catalog_pb2.Tag]:
+        """The tags of the database or table ``arn`` names."""
+        request = catalog_pb2.ListTagsForResourceRequest(resource_arn=arn)
+        return list(self._control(self._discovery.ListTagsForResource, request).tags)
 
     def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
         """Admin: spread a table's hash space evenly over ``cells``."""
@@ -575,6 +593,19 @@ def _check_dimension_types(data: pa.Table, dims: list[str]) -> None:
         t = data.schema.field(c).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)):
             raise errors.ValidationError(f"dimension column '{c}' must hold strings; it is {t}")
+
+
+TagsLike = Sequence[Mapping[str, str]]
+"""Tags in boto3's form: ``[{"Key": "team", "Value": "db"}]``."""
+
+
+def _tags(tags: TagsLike) -> list[catalog_pb2.Tag]:
+    out = []
+    for i, tag in enumerate(tags):
+        if "Key" not in tag or set(tag) - {"Key", "Value"}:
+            raise errors.ValidationError(f"Tags[{i}] must be {{'Key': ..., 'Value': ...}}; got {sorted(tag)}")
+        out.append(catalog_pb2.Tag(key=tag["Key"], value=tag.get("Value", "")))
+    return out
 
 
 PartitionKeyLike = str | Mapping[str, str] | Sequence[Mapping[str, str]]

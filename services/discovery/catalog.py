@@ -7,7 +7,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import structlog
@@ -75,6 +75,34 @@ def _magnetic(props: catalog_pb2.MagneticStoreWriteProperties | None) -> dict[st
             "prefix": s3.object_key_prefix, "encryption": s3.encryption_option, "kms": s3.kms_key_id}
 
 
+def _tags(tags: Sequence[catalog_pb2.Tag], current: dict[str, str] | None = None) -> dict[str, str]:
+    """``current`` with ``tags`` added or replaced, validated against Timestream's tag limits."""
+    out = dict(current or {})
+    for i, tag in enumerate(tags):
+        if not 1 <= len(tag.key) <= limits.TAG_KEY_MAX_CHARS:
+            raise errors.ValidationError(f"Tags[{i}].Key must be 1..{limits.TAG_KEY_MAX_CHARS} characters "
+                                         f"(it is {len(tag.key)})")
+        if len(tag.value) > limits.TAG_VALUE_MAX_CHARS:
+            raise errors.ValidationError(f"Tags[{i}].Value must be at most {limits.TAG_VALUE_MAX_CHARS} characters "
+                                         f"(it is {len(tag.value)})")
+        out[tag.key] = tag.value
+    if len(out) > limits.MAX_TAGS_PER_RESOURCE:
+        raise errors.ValidationError(f"a resource may carry at most {limits.MAX_TAGS_PER_RESOURCE} tags; this "
+                                     f"would make {len(out)}")
+    return out
+
+
+def _resource_path(arn: str) -> tuple[str, str]:
+    """(database, table) of a resource ARN (table "" for a database); NotFound when it names neither."""
+    parts = (arn.split(":", 5)[5] if arn.startswith("arn:") and arn.count(":") >= 5 else "").split("/")
+    if len(parts) == 2 and parts[0] == "database" and parts[1]:
+        return parts[1], ""
+    if len(parts) == 4 and parts[0] == "database" and parts[2] == "table" and parts[1] and parts[3]:
+        return parts[1], parts[3]
+    raise errors.NotFound(f"The resource {arn} does not exist: expected an ARN ending in database/NAME or "
+                          "database/NAME/table/NAME")
+
+
 def _page(names: list[str], max_results: int, next_token: str) -> tuple[list[str], str]:
     if max_results == 0:
         max_results = limits.LIST_MAX_RESULTS
@@ -138,13 +166,17 @@ class Catalog:
             arn=f"{ARN_PREFIX}:database/{doc['name']}", database_name=doc["name"], table_count=count,
             kms_key_id=doc.get("kms", ""), creation_time_ms=doc["created"], last_updated_time_ms=doc["updated"])
 
-    async def create_database(self, name: str, kms_key_id: str) -> catalog_pb2.Database:
+    async def create_database(self, name: str, kms_key_id: str, tags: Sequence[catalog_pb2.Tag] = ()
+                              ) -> catalog_pb2.Database:
         validate_name("DatabaseName", name, limits.DATABASE_NAME_MAX_BYTES)
+        tagged = _tags(tags)
         if len(await self._store.get_prefix(keys.DATABASES)) >= limits.MAX_DATABASES:
             raise errors.Throttled(f"cannot create database {name}: the limit of {limits.MAX_DATABASES} databases "
                                    "is reached (delete unused databases)")
         now = _now_ms()
-        doc = {"name": name, "kms": kms_key_id, "created": now, "updated": now}
+        doc: dict[str, Any] = {"name": name, "kms": kms_key_id, "created": now, "updated": now}
+        if tagged:
+            doc["tags"] = tagged
         if not await self._store.create({keys.database(name): dumps(doc)}):
             raise errors.Conflict(f"The database {name} already exists.")
         return await self._database_proto(doc)
@@ -237,6 +269,7 @@ class Catalog:
         magnetic = _magnetic(req.magnetic_store_write_properties
                              if req.HasField("magnetic_store_write_properties") else None)
         key = table_schema.validated(req.schema) if req.HasField("schema") else None
+        tagged = _tags(req.tags)
         if len(await self._store.get_prefix(keys.TABLES)) >= limits.MAX_TABLES:
             raise errors.Throttled(f"cannot create table: the limit of {limits.MAX_TABLES} tables is reached")
         cells = cell_names(await self._registry.cells())
@@ -255,6 +288,8 @@ class Catalog:
                "memory_hours": hours, "magnetic_days": days, "magnetic": magnetic, "created": now, "updated": now}
         if key is not None:  # only tables with a key carry the field: other documents are as before
             doc["partition_key"] = key
+        if tagged:
+            doc["tags"] = tagged
         puts = {keys.table(req.database_name, req.table_name): dumps(doc),
                 keys.routing(table_id): dumps(routing)}
         if not await self._store.create(puts):
@@ -284,10 +319,38 @@ class Catalog:
                                  prefixes=[keys.columns_of(doc["table_id"])])
 
     async def list_tables(self, db: str, max_results: int, next_token: str) -> tuple[list[catalog_pb2.Table], str]:
-        await self._database_doc(db)
-        docs = {json.loads(v)["name"]: json.loads(v) for _, v in await self._store.get_prefix(keys.tables_of(db))}
+        """A page of a database's tables, or of every database's tables when ``db`` is "" (as in Timestream,
+        where ListTables' DatabaseName is optional)."""
+        if db:
+            await self._database_doc(db)
+        docs = {f"{d['database']}/{d['name']}": d for d in
+                (json.loads(v) for _, v in await self._store.get_prefix(keys.tables_of(db) if db else keys.TABLES))}
         page, token = _page(list(docs), max_results, next_token)
         return [await self.table_proto(docs[n]) for n in page], token
+
+    # -- tags --------------------------------------------------------------------------------------
+    async def _tagged_doc(self, arn: str) -> tuple[str, dict[str, Any]]:
+        db, table = _resource_path(arn)
+        if table:
+            return keys.table(db, table), await self.table_doc(db, table)
+        return keys.database(db), await self._database_doc(db)
+
+    async def list_tags(self, arn: str) -> list[catalog_pb2.Tag]:
+        _, doc = await self._tagged_doc(arn)
+        return [catalog_pb2.Tag(key=k, value=v) for k, v in sorted(doc.get("tags", {}).items())]
+
+    async def change_tags(self, arn: str, add: Sequence[catalog_pb2.Tag] = (), remove: Sequence[str] = ()
+                          ) -> list[catalog_pb2.Tag]:
+        """Add (or replace) and remove tags of a database or table in one compare-and-swap; the tags after."""
+        key, doc = await self._tagged_doc(arn)
+        raw = dumps(doc)
+        tags = _tags(add, doc.get("tags"))
+        for k in remove:
+            tags.pop(k, None)
+        doc["tags"] = tags
+        if not await self._store.replace(key, raw, dumps(doc)):
+            raise errors.Conflict(f"The resource {arn} changed during the update; retry")
+        return [catalog_pb2.Tag(key=k, value=v) for k, v in sorted(tags.items())]
 
     # -- schema and routing ------------------------------------------------------------------------
     async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:

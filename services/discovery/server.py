@@ -76,7 +76,7 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
     @rpc
     async def CreateDatabase(self, request: catalog_pb2.CreateDatabaseRequest, context: grpc.aio.ServicerContext
                              ) -> catalog_pb2.DatabaseResponse:
-        db = await self._catalog.create_database(request.database_name, request.kms_key_id)
+        db = await self._catalog.create_database(request.database_name, request.kms_key_id, request.tags)
         return catalog_pb2.DatabaseResponse(database=db)
 
     @rpc
@@ -139,6 +139,22 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
                           ) -> catalog_pb2.DeleteResponse:
         await self._catalog.delete_table(request.database_name, request.table_name)
         return catalog_pb2.DeleteResponse()
+
+    @rpc
+    async def TagResource(self, request: catalog_pb2.TagResourceRequest, context: grpc.aio.ServicerContext
+                          ) -> catalog_pb2.TagsResponse:
+        return catalog_pb2.TagsResponse(tags=await self._catalog.change_tags(request.resource_arn, add=request.tags))
+
+    @rpc
+    async def UntagResource(self, request: catalog_pb2.UntagResourceRequest, context: grpc.aio.ServicerContext
+                            ) -> catalog_pb2.TagsResponse:
+        return catalog_pb2.TagsResponse(tags=await self._catalog.change_tags(request.resource_arn,
+                                                                             remove=request.tag_keys))
+
+    @rpc
+    async def ListTagsForResource(self, request: catalog_pb2.ListTagsForResourceRequest,
+                                  context: grpc.aio.ServicerContext) -> catalog_pb2.TagsResponse:
+        return catalog_pb2.TagsResponse(tags=await self._catalog.list_tags(request.resource_arn))
 
     @rpc
     async def ListTables(self, request: catalog_pb2.ListTablesRequest, context: grpc.aio.ServicerContext

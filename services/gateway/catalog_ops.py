@@ -11,15 +11,8 @@ from tessera import errors
 ENDPOINT_CACHE_MINUTES = 1440
 
 
-def _tags_unsupported(params: dict[str, Any]) -> None:
-    if params.get("Tags"):
-        raise errors.ValidationError("Tags are not supported by Tessera yet: create the resource without Tags "
-                                     "(see docs/timestream-compatibility.md)")
-
-
 async def create_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    _tags_unsupported(p)
-    db = await gw.call(gw.client.create_database, p["DatabaseName"], p.get("KmsKeyId", ""))
+    db = await gw.call(gw.client.create_database, p["DatabaseName"], p.get("KmsKeyId", ""), p.get("Tags", ()))
     return {"Database": database(caller, db)}
 
 
@@ -58,8 +51,8 @@ def _table_properties(p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    _tags_unsupported(p)
     kwargs = _table_properties(p)
+    kwargs["tags"] = p.get("Tags", ())
     keys = (p.get("Schema") or {}).get("CompositePartitionKey")
     if keys:
         kwargs["partition_key"] = keys
@@ -99,6 +92,24 @@ async def list_tables(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[st
     return {"Tables": [table(caller, t) for t in tables], **({"NextToken": token} if token else {})}
 
 
+def _tag_list(tags: list[Any]) -> list[dict[str, str]]:
+    return [{"Key": t.key, "Value": t.value} for t in tags]
+
+
+async def tag_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+    await gw.call(gw.client.tag_resource, p["ResourceARN"], p["Tags"])
+    return {}
+
+
+async def untag_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+    await gw.call(gw.client.untag_resource, p["ResourceARN"], p["TagKeys"])
+    return {}
+
+
+async def list_tags_for_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+    return {"Tags": _tag_list(await gw.call(gw.client.list_tags, p["ResourceARN"]))}
+
+
 async def describe_endpoints(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     return {"Endpoints": [{"Address": caller.endpoint, "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}
 
@@ -107,5 +118,6 @@ OPERATIONS: dict[str, Operation] = {
     "CreateDatabase": create_database, "DescribeDatabase": describe_database, "UpdateDatabase": update_database,
     "DeleteDatabase": delete_database, "ListDatabases": list_databases, "CreateTable": create_table,
     "DescribeTable": describe_table, "UpdateTable": update_table, "DeleteTable": delete_table,
-    "ListTables": list_tables, "DescribeEndpoints": describe_endpoints,
+    "ListTables": list_tables, "DescribeEndpoints": describe_endpoints, "TagResource": tag_resource,
+    "UntagResource": untag_resource, "ListTagsForResource": list_tags_for_resource,
 }

@@ -31,7 +31,6 @@ LATER = {
     "CreateScheduledQuery": "scheduled queries", "DeleteScheduledQuery": "scheduled queries",
     "DescribeScheduledQuery": "scheduled queries", "ExecuteScheduledQuery": "scheduled queries",
     "ListScheduledQueries": "scheduled queries", "UpdateScheduledQuery": "scheduled queries",
-    "TagResource": "tags", "UntagResource": "tags", "ListTagsForResource": "tags",
 }
 """Operations of the service models that Tessera answers with a clear ValidationException for now."""
 

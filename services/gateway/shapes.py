@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tessera import errors
 from tessera.v1 import catalog_pb2
 
 
@@ -29,17 +28,6 @@ def arn(caller: Caller, resource: str) -> str:
 def _resource(catalog_arn: str) -> str:
     """``database/x`` or ``database/x/table/y`` from any Timestream-style ARN."""
     return catalog_arn.split(":", 5)[5] if catalog_arn.count(":") >= 5 else catalog_arn
-
-
-def parse_arn(value: str) -> tuple[str, str]:
-    """(database, table) named by a resource ARN; table "" for a database. ResourceNotFound otherwise."""
-    parts = _resource(value).split("/")
-    if value.startswith("arn:") and len(parts) == 2 and parts[0] == "database" and parts[1]:
-        return parts[1], ""
-    if value.startswith("arn:") and len(parts) == 4 and parts[0] == "database" and parts[2] == "table" and all(parts):
-        return parts[1], parts[3]
-    raise errors.NotFound(f"The resource {value} does not exist: expected an ARN ending in database/NAME or "
-                          "database/NAME/table/NAME")
 
 
 def _seconds(ms: int) -> float:

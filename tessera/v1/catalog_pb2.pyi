@@ -90,13 +90,23 @@ class Table(_message.Message):
     schema: Schema
     def __init__(self, arn: _Optional[str] = ..., table_name: _Optional[str] = ..., database_name: _Optional[str] = ..., table_status: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., creation_time_ms: _Optional[int] = ..., last_updated_time_ms: _Optional[int] = ..., table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ...) -> None: ...
 
+class Tag(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class CreateDatabaseRequest(_message.Message):
-    __slots__ = ("database_name", "kms_key_id")
+    __slots__ = ("database_name", "kms_key_id", "tags")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     KMS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     kms_key_id: str
-    def __init__(self, database_name: _Optional[str] = ..., kms_key_id: _Optional[str] = ...) -> None: ...
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, database_name: _Optional[str] = ..., kms_key_id: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
 
 class DescribeDatabaseRequest(_message.Message):
     __slots__ = ("database_name",)
@@ -145,20 +155,22 @@ class DeleteResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateTableRequest(_message.Message):
-    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "cells", "schema")
+    __slots__ = ("database_name", "table_name", "retention_properties", "magnetic_store_write_properties", "cells", "schema", "tags")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     RETENTION_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     MAGNETIC_STORE_WRITE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     CELLS_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     retention_properties: RetentionProperties
     magnetic_store_write_properties: MagneticStoreWriteProperties
     cells: _containers.RepeatedScalarFieldContainer[str]
     schema: Schema
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., cells: _Optional[_Iterable[str]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ...) -> None: ...
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., retention_properties: _Optional[_Union[RetentionProperties, _Mapping]] = ..., magnetic_store_write_properties: _Optional[_Union[MagneticStoreWriteProperties, _Mapping]] = ..., cells: _Optional[_Iterable[str]] = ..., schema: _Optional[_Union[Schema, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
 
 class DescribeTableRequest(_message.Message):
     __slots__ = ("database_name", "table_name")
@@ -213,6 +225,34 @@ class ListTablesResponse(_message.Message):
     tables: _containers.RepeatedCompositeFieldContainer[Table]
     next_token: str
     def __init__(self, tables: _Optional[_Iterable[_Union[Table, _Mapping]]] = ..., next_token: _Optional[str] = ...) -> None: ...
+
+class TagResourceRequest(_message.Message):
+    __slots__ = ("resource_arn", "tags")
+    RESOURCE_ARN_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    resource_arn: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, resource_arn: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
+
+class UntagResourceRequest(_message.Message):
+    __slots__ = ("resource_arn", "tag_keys")
+    RESOURCE_ARN_FIELD_NUMBER: _ClassVar[int]
+    TAG_KEYS_FIELD_NUMBER: _ClassVar[int]
+    resource_arn: str
+    tag_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resource_arn: _Optional[str] = ..., tag_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListTagsForResourceRequest(_message.Message):
+    __slots__ = ("resource_arn",)
+    RESOURCE_ARN_FIELD_NUMBER: _ClassVar[int]
+    resource_arn: str
+    def __init__(self, resource_arn: _Optional[str] = ...) -> None: ...
+
+class TagsResponse(_message.Message):
+    __slots__ = ("tags",)
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
 
 class ResolveTableRequest(_message.Message):
     __slots__ = ("database_name", "table_name")

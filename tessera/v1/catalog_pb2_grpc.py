@@ -85,6 +85,21 @@ class DiscoveryStub:
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.ListTablesRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_catalog__pb2.ListTablesResponse.FromString,
                 _registered_method=True)
+        self.TagResource = channel.unary_unary(
+                '/tessera.v1.Discovery/TagResource',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.TagResourceRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
+                _registered_method=True)
+        self.UntagResource = channel.unary_unary(
+                '/tessera.v1.Discovery/UntagResource',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.UntagResourceRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
+                _registered_method=True)
+        self.ListTagsForResource = channel.unary_unary(
+                '/tessera.v1.Discovery/ListTagsForResource',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.ListTagsForResourceRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
+                _registered_method=True)
         self.ResolveTable = channel.unary_unary(
                 '/tessera.v1.Discovery/ResolveTable',
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.ResolveTableRequest.SerializeToString,
@@ -195,6 +210,24 @@ class DiscoveryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TagResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UntagResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTagsForResource(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -313,6 +346,21 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.ListTables,
                     request_deserializer=tessera_dot_v1_dot_catalog__pb2.ListTablesRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_catalog__pb2.ListTablesResponse.SerializeToString,
+            ),
+            'TagResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagResource,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.TagResourceRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.SerializeToString,
+            ),
+            'UntagResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UntagResource,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.UntagResourceRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.SerializeToString,
+            ),
+            'ListTagsForResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTagsForResource,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.ListTagsForResourceRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.TagsResponse.SerializeToString,
             ),
             'ResolveTable': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveTable,
@@ -635,6 +683,87 @@ class Discovery:
             '/tessera.v1.Discovery/ListTables',
             tessera_dot_v1_dot_catalog__pb2.ListTablesRequest.SerializeToString,
             tessera_dot_v1_dot_catalog__pb2.ListTablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/TagResource',
+            tessera_dot_v1_dot_catalog__pb2.TagResourceRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UntagResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/UntagResource',
+            tessera_dot_v1_dot_catalog__pb2.UntagResourceRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTagsForResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/ListTagsForResource',
+            tessera_dot_v1_dot_catalog__pb2.ListTagsForResourceRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.TagsResponse.FromString,
             options,
             channel_credentials,
             insecure,

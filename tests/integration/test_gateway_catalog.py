@@ -99,8 +99,42 @@ def test_requests_breaking_the_model_are_refused_in_aws_words(write: Any) -> Non
     assert info.value.response["Error"]["Message"] == (
         "1 validation error detected: Value 'has space' at 'databaseName' failed to satisfy constraint: "
         "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
-    with pytest.raises(write.exceptions.ValidationException, match="Tags are not supported"):
-        write.create_database(DatabaseName=unique("tagged"), Tags=[{"Key": "team", "Value": "db"}])
+    with pytest.raises(write.exceptions.ValidationException, match="at 'tags.1.member.key' failed to satisfy constraint"):
+        write.create_database(DatabaseName=unique("tagged"), Tags=[{"Key": "k" * 129, "Value": "v"}])
+
+
+def test_tags_of_databases_and_tables(cluster: LocalCluster, write: Any) -> None:
+    db = unique("gwtags")
+    arn = write.create_database(DatabaseName=db, Tags=[{"Key": "team", "Value": "storage"}])["Database"]["Arn"]
+    table_arn = write.create_table(DatabaseName=db, TableName="tagged",
+                                   Tags=[{"Key": "tier", "Value": "gold"}])["Table"]["Arn"]
+    assert write.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "storage"}]
+    write.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "query"}, {"Key": "env", "Value": "dev"}])
+    write.untag_resource(ResourceARN=table_arn, TagKeys=["tier"])
+    query = aws.client(cluster, "timestream-query")  # the query service's tag calls reach the same catalog
+    assert query.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "env", "Value": "dev"},
+                                                                     {"Key": "team", "Value": "query"}]
+    assert write.list_tags_for_resource(ResourceARN=table_arn)["Tags"] == []
+    with pytest.raises(write.exceptions.ResourceNotFoundException):
+        write.list_tags_for_resource(ResourceARN=arn + "-gone")
+    with pytest.raises(write.exceptions.ResourceNotFoundException):
+        write.tag_resource(ResourceARN="arn:aws:s3:::bucket", Tags=[{"Key": "a", "Value": "b"}])
+
+
+def test_list_tables_without_a_database_lists_every_database(write: Any) -> None:
+    dbs = [unique("gwall"), unique("gwall")]
+    for db in dbs:
+        write.create_database(DatabaseName=db)
+        write.create_table(DatabaseName=db, TableName="same")
+    found: list[tuple[str, str]] = []
+    token: dict[str, str] = {}
+    while True:
+        page = write.list_tables(MaxResults=3, **token)
+        found += [(t["DatabaseName"], t["TableName"]) for t in page["Tables"]]
+        if "NextToken" not in page:
+            break
+        token = {"NextToken": page["NextToken"]}
+    assert {(db, "same") for db in dbs} <= set(found) and len(found) == len(set(found))
 
 
 def test_operations_of_later_features_answer_a_clear_error(cluster: LocalCluster, write: Any) -> None:
