@@ -100,6 +100,7 @@ class _Occurrence:
 def translate(query: str, now_ns: int) -> Translation:
     """Translate one Timestream SELECT into DuckDB SQL and per-table scans, with the clock fixed at now_ns."""
     root = _parse(query)
+    _name_output_columns(root)
     root = _fold_and_rewrite(root, now_ns)
     try:
         occurrences = _occurrences(root)
@@ -142,6 +143,16 @@ def _parse(query: str) -> exp.Expr:
     if not isinstance(body, (exp.Select, exp.SetOperation)) or root.find(*_NOT_A_QUERY):
         raise ValidationError(f"only SELECT queries are supported, got {root.key.upper()}")
     return root
+
+
+def _name_output_columns(root: exp.Expr) -> None:
+    """Trino's (and so Timestream's) column names: an output expression of any SELECT that has no alias and is
+    not a plain column is named ``_col<position>`` (0-based), where DuckDB would name it after its text; a
+    subquery's or CTE's names reach the result through ``SELECT *``, so every SELECT is named this way."""
+    for select in list(root.find_all(exp.Select)):
+        for position, projection in enumerate(select.expressions):
+            if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+                projection.replace(exp.alias_(projection.copy(), f"_col{position}", quoted=True))
 
 
 def _syntax_message(exc: ParseError) -> str:

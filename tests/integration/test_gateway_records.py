@@ -136,6 +136,9 @@ def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, i
     assert prepared["Parameters"] == [{"Name": "@scheduled_runtime", "Type": {"ScalarType": "TIMESTAMP"}}]
     with pytest.raises(query.exceptions.ValidationException):
         query.prepare_query(QueryString=f'SELECT nope FROM "{db}"."{name}"', ValidateOnly=True)
+    unaliased = query.prepare_query(QueryString=f'SELECT host, count(*), max(time) FROM "{db}"."{name}" GROUP BY host',
+                                    ValidateOnly=True)
+    assert [c["Name"] for c in unaliased["Columns"]] == ["host", "_col1", "_col2"]  # Trino's names
     before = query.describe_account_settings()
     assert before["QueryPricingModel"] in ("BYTES_SCANNED", "COMPUTE_UNITS")
     after = query.update_account_settings(MaxQueryTCU=8, QueryPricingModel="COMPUTE_UNITS")

@@ -4,7 +4,7 @@
 -- input
 SELECT 15s, 5m, 1h, 2d, 250ms, 10us, 3000ns FROM db.t
 -- sql
-SELECT INTERVAL '15' SECOND, INTERVAL '5' MINUTE, INTERVAL '1' HOUR, INTERVAL '2' DAY, INTERVAL '250' MILLISECOND, INTERVAL '10' MICROSECOND, INTERVAL '3' MICROSECOND FROM t0 AS t
+SELECT INTERVAL '15' SECOND AS "_col0", INTERVAL '5' MINUTE AS "_col1", INTERVAL '1' HOUR AS "_col2", INTERVAL '2' DAY AS "_col3", INTERVAL '250' MILLISECOND AS "_col4", INTERVAL '10' MICROSECOND AS "_col5", INTERVAL '3' MICROSECOND AS "_col6" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -12,7 +12,7 @@ SELECT INTERVAL '15' SECOND, INTERVAL '5' MINUTE, INTERVAL '1' HOUR, INTERVAL '2
 -- input
 SELECT 12second, 21hour, 2MINUTE, 1Day, 7millisecond, 8microsecond, 9000nanosecond FROM db.t
 -- sql
-SELECT INTERVAL '12' SECOND, INTERVAL '21' HOUR, INTERVAL '2' MINUTE, INTERVAL '1' DAY, INTERVAL '7' MILLISECOND, INTERVAL '8' MICROSECOND, INTERVAL '9' MICROSECOND FROM t0 AS t
+SELECT INTERVAL '12' SECOND AS "_col0", INTERVAL '21' HOUR AS "_col1", INTERVAL '2' MINUTE AS "_col2", INTERVAL '1' DAY AS "_col3", INTERVAL '7' MILLISECOND AS "_col4", INTERVAL '8' MICROSECOND AS "_col5", INTERVAL '9' MICROSECOND AS "_col6" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -52,7 +52,7 @@ SELECT 5 AS m FROM t0 AS t
 -- input
 SELECT bin(time, 5m) AS b, bin(time, 1d) AS d, count(*) FROM db.t GROUP BY 1, 2
 -- sql
-SELECT TIME_BUCKET(INTERVAL '5' MINUTE, time, CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS b, TIME_BUCKET(INTERVAL '1' DAY, time, CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS d, COUNT(*) FROM t0 AS t GROUP BY 1, 2
+SELECT TIME_BUCKET(INTERVAL '5' MINUTE, time, CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS b, TIME_BUCKET(INTERVAL '1' DAY, time, CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS d, COUNT(*) AS "_col2" FROM t0 AS t GROUP BY 1, 2
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -72,6 +72,6 @@ syntax error at line 1, col 15: Expecting )
 -- input
 SELECT ago(INTERVAL '2' HOUR) FROM db.t
 -- sql
-SELECT CAST('2026-11-22 08:00:00.123456789' AS TIMESTAMP_NS) FROM t0 AS t
+SELECT CAST('2026-11-22 08:00:00.123456789' AS TIMESTAMP_NS) AS "_col0" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}

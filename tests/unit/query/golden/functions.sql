@@ -4,7 +4,7 @@
 -- input
 SELECT now(), current_timestamp, current_date, current_time FROM db.t
 -- sql
-SELECT CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS), CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS), CAST('2026-11-22' AS DATE), CAST('10:00:00.123456' AS TIME) FROM t0 AS t
+SELECT CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS) AS "_col0", CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS) AS "_col1", CAST('2026-11-22' AS DATE) AS "_col2", CAST('10:00:00.123456' AS TIME) AS "_col3" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -12,7 +12,7 @@ SELECT CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS), CAST('2026-11-22 1
 -- input
 SELECT count(*), count(cpu), sum(cpu), avg(cpu), min(cpu), max(cpu) FROM db.t
 -- sql
-SELECT COUNT(*), COUNT(cpu), SUM(cpu), AVG(cpu), MIN(cpu), MAX(cpu) FROM t0 AS t
+SELECT COUNT(*) AS "_col0", COUNT(cpu) AS "_col1", SUM(cpu) AS "_col2", AVG(cpu) AS "_col3", MIN(cpu) AS "_col4", MAX(cpu) AS "_col5" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -20,7 +20,7 @@ SELECT COUNT(*), COUNT(cpu), SUM(cpu), AVG(cpu), MIN(cpu), MAX(cpu) FROM t0 AS t
 -- input
 SELECT abs(cpu), round(cpu, 2), floor(cpu), ceil(cpu), lower(host), upper(host), length(host), coalesce(az, 'none'), CAST(cpu AS bigint), CAST(cpu AS varchar), CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END FROM db.t
 -- sql
-SELECT ABS(cpu), ROUND(cpu, 2), FLOOR(cpu), CEIL(cpu), LOWER(host), UPPER(host), LENGTH(host), COALESCE(az, 'none'), CAST(cpu AS BIGINT), CAST(cpu AS TEXT), CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END FROM t0 AS t
+SELECT ABS(cpu) AS "_col0", ROUND(cpu, 2) AS "_col1", FLOOR(cpu) AS "_col2", CEIL(cpu) AS "_col3", LOWER(host) AS "_col4", UPPER(host) AS "_col5", LENGTH(host) AS "_col6", COALESCE(az, 'none') AS "_col7", CAST(cpu AS BIGINT) AS "_col8", CAST(cpu AS TEXT) AS "_col9", CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END AS "_col10" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["az", "cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -28,7 +28,7 @@ SELECT ABS(cpu), ROUND(cpu, 2), FLOOR(cpu), CEIL(cpu), LOWER(host), UPPER(host),
 -- input
 SELECT concat(region, '/', host), region || '/' || host FROM db.t
 -- sql
-SELECT region || '/' || host, region || '/' || host FROM t0 AS t
+SELECT region || '/' || host AS "_col0", region || '/' || host AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["host", "region"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -36,7 +36,7 @@ SELECT region || '/' || host, region || '/' || host FROM t0 AS t
 -- input
 SELECT hour(time), minute(time), day(time), date_trunc('hour', time) FROM db.t
 -- sql
-SELECT HOUR(time), MINUTE(time), DAY(time), DATE_TRUNC('HOUR', time) FROM t0 AS t
+SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(time) AS "_col2", DATE_TRUNC('HOUR', time) AS "_col3" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -44,7 +44,7 @@ SELECT HOUR(time), MINUTE(time), DAY(time), DATE_TRUNC('HOUR', time) FROM t0 AS 
 -- input
 SELECT from_milliseconds(ms), from_nanoseconds(ns), to_milliseconds(time), to_nanoseconds(time), from_unixtime(secs), to_unixtime(time) FROM db.t
 -- sql
-SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000), MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)), EPOCH_NS(time) // 1000000, EPOCH_NS(time), MAKE_TIMESTAMP(CAST(ROUND(CAST((secs) AS DOUBLE) * 1000000) AS BIGINT)), EPOCH(time) FROM t0 AS t
+SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000) AS "_col0", MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)) AS "_col1", EPOCH_NS(time) // 1000000 AS "_col2", EPOCH_NS(time) AS "_col3", MAKE_TIMESTAMP(CAST(ROUND(CAST((secs) AS DOUBLE) * 1000000) AS BIGINT)) AS "_col4", EPOCH(time) AS "_col5" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["ms", "ns", "secs", "time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -52,7 +52,7 @@ SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000), MAKE_TIMESTAMP_NS(CAST(n
 -- input
 SELECT date_diff('second', time, now()) FROM db.t
 -- sql
-SELECT DATE_SUB('second', time, CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS)) FROM t0 AS t
+SELECT DATE_SUB('second', time, CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS)) AS "_col0" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -60,7 +60,7 @@ SELECT DATE_SUB('second', time, CAST('2026-11-22 10:00:00.123456789' AS TIMESTAM
 -- input
 SELECT approx_percentile(cpu, 0.9), approx_distinct(host) FROM db.t
 -- sql
-SELECT APPROX_QUANTILE(cpu, 0.9), APPROX_COUNT_DISTINCT(host) FROM t0 AS t
+SELECT APPROX_QUANTILE(cpu, 0.9) AS "_col0", APPROX_COUNT_DISTINCT(host) AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 

@@ -36,7 +36,7 @@ SELECT c."measure_value::bigint" FROM t0 AS c WHERE c."measure_value::bigint" = 
 -- input
 SELECT usage::double, measure_value :: double FROM db.t
 -- sql
-SELECT CAST(usage AS DOUBLE), CAST(measure_value AS DOUBLE) FROM t0 AS t
+SELECT CAST(usage AS DOUBLE) AS "_col0", CAST(measure_value AS DOUBLE) AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["measure_value", "usage"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 

@@ -20,7 +20,7 @@ SELECT * FROM t0 AS t WHERE host = 'a'
 -- input
 SELECT count(*) FROM db.t
 -- sql
-SELECT COUNT(*) FROM t0 AS t
+SELECT COUNT(*) AS "_col0" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -62,7 +62,7 @@ SELECT host FROM t0 AS t WHERE host IN (SELECT host FROM t1 AS u) AND RANDOM() <
 -- input
 SELECT host FROM db.t o WHERE EXISTS (SELECT 1 FROM db.u i WHERE i.host = o.host AND time > ago(1h) AND region = 'x' AND i.cpu > 3)
 -- sql
-SELECT host FROM t0 AS o WHERE EXISTS(SELECT 1 FROM t1 AS i WHERE i.host = o.host AND time > CAST('2026-11-22 09:00:00.123456789' AS TIMESTAMP_NS) AND region = 'x' AND i.cpu > 3)
+SELECT host FROM t0 AS o WHERE EXISTS(SELECT 1 AS "_col0" FROM t1 AS i WHERE i.host = o.host AND time > CAST('2026-11-22 09:00:00.123456789' AS TIMESTAMP_NS) AND region = 'x' AND i.cpu > 3)
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["host", "region", "time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 {"view": "t1", "database": "db", "table": "u", "columns": ["cpu", "host", "region", "time"], "start_ns": 1795338000123456790, "end_ns": null, "predicate": "time > CAST('2026-11-22 09:00:00.123456789' AS TIMESTAMP_NS) AND cpu > 3", "predicate_columns": ["cpu", "time"]}

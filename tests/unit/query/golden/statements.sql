@@ -20,7 +20,7 @@ SELECT host FROM t0 AS t
 -- input
 WITH a AS (SELECT host, cpu FROM db.t WHERE cpu > 1), b AS (SELECT host FROM a WHERE cpu < 9) SELECT count(*) FROM b
 -- sql
-WITH a AS (SELECT host, cpu FROM t0 AS t WHERE cpu > 1), b AS (SELECT host FROM a WHERE cpu < 9) SELECT COUNT(*) FROM b
+WITH a AS (SELECT host, cpu FROM t0 AS t WHERE cpu > 1), b AS (SELECT host FROM a WHERE cpu < 9) SELECT COUNT(*) AS "_col0" FROM b
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "cpu > 1", "predicate_columns": ["cpu"]}
 

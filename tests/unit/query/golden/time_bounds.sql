@@ -108,7 +108,7 @@ SELECT x.host FROM t0 AS x WHERE x.time >= CAST('2026-11-22 09:50:00.123456789' 
 -- input
 WITH recent AS (SELECT host, time FROM db.t WHERE time > ago(1d)) SELECT host, max(time) FROM recent GROUP BY host
 -- sql
-WITH recent AS (SELECT host, time FROM t0 AS t WHERE time > CAST('2026-11-21 10:00:00.123456789' AS TIMESTAMP_NS)) SELECT host, MAX(time) FROM recent GROUP BY host
+WITH recent AS (SELECT host, time FROM t0 AS t WHERE time > CAST('2026-11-21 10:00:00.123456789' AS TIMESTAMP_NS)) SELECT host, MAX(time) AS "_col1" FROM recent GROUP BY host
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["host", "time"], "start_ns": 1795255200123456790, "end_ns": null, "predicate": "time > CAST('2026-11-21 10:00:00.123456789' AS TIMESTAMP_NS)", "predicate_columns": ["time"]}
 
