@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import decimal
 import hashlib
 import json
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -46,6 +48,22 @@ def scalar_type(t: pa.DataType) -> str:
     return "VARCHAR"
 
 
+def java_double(v: float) -> str:
+    """A DOUBLE as Timestream (Trino, Java's Double.toString) prints it: the shortest round-trip digits, plain
+    from 10^-3 up to 10^7 (``0.001``, ``21.5``, ``100.0``), ``1.0E20``/``1.5E-5`` beyond, ``NaN``,
+    ``Infinity``, ``-0.0``; Python's own text (``1e+20``, ``nan``, ``inf``) is not what clients parse."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0 or 1e-3 <= abs(v) < 1e7:
+        return repr(v)  # repr prints this range without an exponent, always with a fraction digit
+    sign, digits, exponent = decimal.Decimal(repr(v)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    power = len(digits) + int(exponent) - 1
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
+
+
 def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     t = col.type
     if pa.types.is_timestamp(t):
@@ -63,7 +81,7 @@ def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     if pa.types.is_boolean(t):
         return [None if v is None else ("true" if v else "false") for v in col.to_pylist()]
     if pa.types.is_floating(t):
-        return [None if v is None else repr(float(v)) for v in col.to_pylist()]
+        return [None if v is None else java_double(float(v)) for v in col.to_pylist()]
     if pa.types.is_duration(t):
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
     if pa.types.is_string(t) or pa.types.is_large_string(t):

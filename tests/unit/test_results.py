@@ -18,6 +18,17 @@ def test_timestamps_render_with_nine_fraction_digits_in_utc() -> None:
     assert rows[1].data[0].null_value
 
 
+@pytest.mark.parametrize("value, text", [
+    (21.5, "21.5"), (100.0, "100.0"), (0.001, "0.001"), (9999999.5, "9999999.5"), (1e7, "1.0E7"),
+    (1e20, "1.0E20"), (-1.25e-5, "-1.25E-5"), (0.1 + 0.2, "0.30000000000000004"), (123456789.125, "1.23456789125E8"),
+    (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity"), (-0.0, "-0.0"),
+    (1.7976931348623157e308, "1.7976931348623157E308"),
+])
+def test_doubles_print_as_java_prints_them(value: float, text: str) -> None:
+    assert results.java_double(value) == text
+    assert value != value or float(text) == value  # the text reads back to the same double
+
+
 def test_scalar_types_follow_timestream_names() -> None:
     schema = pa.schema([("a", pa.float64()), ("b", pa.int64()), ("c", pa.string()), ("d", pa.bool_()),
                         ("e", pa.timestamp("us")), ("f", pa.int32()), ("g", pa.date32())])
