@@ -66,30 +66,32 @@ def _temporary(exc: BaseException) -> bool:
     return isinstance(exc, errors.Unavailable)
 
 
-def _stop(attempts: int) -> Callable[[tenacity.RetryCallState], bool]:
-    """Unavailable: ``attempts`` tries. Throttled: keep trying for THROTTLED_RETRY_S (back-pressure, not failure)."""
+def _stop(attempts: int, throttled_s: float) -> Callable[[tenacity.RetryCallState], bool]:
+    """Unavailable: ``attempts`` tries. Throttled: keep trying for ``throttled_s`` (back-pressure, not failure)."""
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, errors.Throttled):
-            return (state.seconds_since_start or 0.0) >= THROTTLED_RETRY_S
+            return (state.seconds_since_start or 0.0) >= throttled_s
         return state.attempt_number >= attempts
 
     return stop
 
 
-def _retrying(attempts: int) -> tenacity.Retrying:
-    return tenacity.Retrying(retry=tenacity.retry_if_exception(_temporary), stop=_stop(attempts), wait=_wait,
-                             reraise=True)
+def _retrying(attempts: int, throttled_s: float = THROTTLED_RETRY_S) -> tenacity.Retrying:
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(_temporary), stop=_stop(attempts, throttled_s),
+                             wait=_wait, reraise=True)
 
 
 class Client:
     """A synchronous client; safe to share between threads."""
 
     def __init__(self, discovery: str = "127.0.0.1:7100", timeout_s: float = 60.0, attempts: int = 5,
-                 max_inflight: int = 4) -> None:
-        """``max_inflight`` bounds the write requests one call keeps in flight (each waits for a quorum fsync)."""
+                 max_inflight: int = 4, throttled_retry_s: float = THROTTLED_RETRY_S) -> None:
+        """``max_inflight`` bounds the write requests in flight at once (each waits for a quorum fsync);
+        ``throttled_retry_s`` is how long a call keeps retrying while servers push back."""
         self._timeout = timeout_s
         self._attempts = attempts
+        self._throttled_s = throttled_retry_s
         self._inflight = max(1, max_inflight)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -100,9 +102,13 @@ class Client:
         self._cells: tuple[float, list[common_pb2.CellInfo]] | None = None
 
     def _channel(self, address: str) -> grpc.Channel:
-        if address not in self._channels:
-            self._channels[address] = grpc.insecure_channel(address, options=GRPC_OPTIONS)
-        return self._channels[address]
+        channel = self._channels.get(address)
+        if channel is None:
+            with self._lock:  # threads share the client: one channel per address, none leaked
+                channel = self._channels.get(address)
+                if channel is None:
+                    channel = self._channels[address] = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        return channel
 
     def close(self) -> None:
         """Close every channel (and the pool that sends writes in parallel)."""
@@ -126,7 +132,7 @@ class Client:
             raise errors.from_rpc_error(exc) from exc
 
     def _control(self, fn: Callable[..., T], request: object) -> T:
-        return cast(T, _retrying(self._attempts)(self._call, fn, request))  # _call returns a T
+        return cast(T, _retrying(self._attempts, self._throttled_s)(self._call, fn, request))  # _call returns a T
 
     def _create(self, fn: Callable[..., T], request: object, what: str) -> T:
         """A create call: retried like any control call, but a Conflict met after an attempt whose outcome is
@@ -146,7 +152,7 @@ class Client:
                                           f"and may have created the {what} itself: describe it to check)") from exc
                 raise
 
-        return _retrying(self._attempts)(once)
+        return _retrying(self._attempts, self._throttled_s)(once)
 
     # -- catalog -------------------------------------------------------------------------------------------
     def create_database(self, name: str, kms_key_id: str = "", tags: TagsLike = ()) -> catalog_pb2.Database:
@@ -314,7 +320,7 @@ class Client:
             return self._call(getattr(stub, method), request)
 
         try:
-            return _retrying(self._attempts)(once)
+            return _retrying(self._attempts, self._throttled_s)(once)
         except errors.Unreachable as exc:  # the last attempt got no answer at all (not the server's UNAVAILABLE)
             raise _cell_down(cell, "ingest", nodes, exc) from exc
 
@@ -339,9 +345,12 @@ class Client:
             for job in jobs:
                 run(job)
         else:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(self._inflight, thread_name_prefix="tessera-write")
-            for future in [self._pool.submit(run, job) for job in jobs]:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(self._inflight,
+                                                                       thread_name_prefix="tessera-write")
+                pool = self._pool
+            for future in [pool.submit(run, job) for job in jobs]:
                 future.result()
         if stale:
             raise stale[0]
@@ -477,7 +486,7 @@ class Client:
 
     def query_page(self, sql: str, next_token: str = "", coordinator: str = "", max_rows: int = 0,
                    arrow: bool = False, allow_partial: bool = False, query_id: str = "",
-                   max_page_bytes: int = 0) -> tuple[query_pb2.QueryResponse, str]:
+                   max_page_bytes: int = 0, timeout_ms: int = 0) -> tuple[query_pb2.QueryResponse, str]:
         """One page of a query, and the address of the coordinator that answered.
 
         A first page (no ``next_token``) goes to any live coordinator, failing over between them. A later
@@ -486,20 +495,14 @@ class Client:
         ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it. It
         travels as the ClientToken, so, as in Timestream, a later call with the same id and SQL gets the
         first run's result (for up to an hour on that coordinator): use a fresh id for a fresh run.
+        ``timeout_ms`` bounds the query's run on the coordinator (0 = its default, 60 s).
         """
         coordinators = self._coordinators()
         request = query_pb2.QueryRequest(query_string=sql, next_token=next_token, max_rows=max_rows,
                                           arrow_format=arrow, allow_partial=allow_partial, client_token=query_id,
-                                          max_page_bytes=max_page_bytes)
+                                          max_page_bytes=max_page_bytes, timeout_ms=timeout_ms)
         if next_token:
-            if coordinator not in {n.address for n in coordinators}:
-                self._cells = None  # a coordinator that joined since the registry was cached
-                coordinators = self._coordinators()
-            if coordinator not in {n.address for n in coordinators}:
-                raise errors.ValidationError("Invalid pagination token: the coordinator that ran this query is "
-                                             "gone; run the query again")
-            stub = query_pb2_grpc.QueryStub(self._channel(coordinator))
-            return cast(query_pb2.QueryResponse, self._call(stub.Query, request)), coordinator
+            return self._later_page(request, coordinator, coordinators), coordinator
         attempt = itertools.count()
         answered: list[str] = []
 
@@ -511,10 +514,33 @@ class Client:
             return resp
 
         try:
-            return _retrying(self._attempts)(first), answered[-1]
+            return _retrying(self._attempts, self._throttled_s)(first), answered[-1]
         except errors.Unreachable as exc:
             raise errors.Unreachable(f"no query coordinator answered ({_tried(coordinators)}); the cluster may be down or "
                                      f"unreachable from here. Last error: {exc.message}") from exc
+
+    def _later_page(self, request: query_pb2.QueryRequest, coordinator: str,
+                    known: list[common_pb2.NodeInfo]) -> query_pb2.QueryResponse:
+        """A page after the first, from the coordinator holding the result. An address not among the cached
+        coordinators is checked against discovery once (it may have joined since), without touching the
+        cache; a coordinator that is gone or unreachable makes the token invalid: the query must run again."""
+        registered = {n.address for n in known}
+        if coordinator not in registered:
+            try:
+                registered = {n.address for c in self.cells() for n in c.nodes if n.role == "query"}
+            except (errors.Unavailable, errors.DeadlineExceeded) as exc:
+                raise errors.ValidationError("Invalid pagination token: its coordinator cannot be checked while "
+                                             f"discovery is unreachable ({exc.message}); run the query again") from exc
+        if coordinator not in registered:
+            raise errors.ValidationError("Invalid pagination token: the coordinator that ran this query is gone; "
+                                         "run the query again")
+        stub = query_pb2_grpc.QueryStub(self._channel(coordinator))
+        try:
+            return cast(query_pb2.QueryResponse, self._call(stub.Query, request))
+        except errors.Unavailable as exc:
+            raise errors.ValidationError(f"Invalid pagination token: the coordinator holding this result "
+                                         f"({coordinator}) is unreachable ({exc.message}); run the query again"
+                                         ) from exc
 
     def query_pages(self, sql: str, max_rows: int = 0, arrow: bool = False, allow_partial: bool = False,
                     query_id: str = "") -> Iterator[query_pb2.QueryResponse]:
@@ -544,12 +570,19 @@ class Client:
         return table
 
     def cancel_query(self, query_id: str) -> str:
-        """CancelQuery on every coordinator (the query runs on one of them); returns its message."""
+        """CancelQuery on every coordinator (the query runs on one of them); returns its message. A coordinator
+        that does not answer cannot be running the query for anyone: it is skipped unless none answered."""
         messages = []
+        failures: list[errors.TesseraError] = []
         for node in self._coordinators():
             stub = query_pb2_grpc.QueryStub(self._channel(node.address))
-            resp = self._call(stub.CancelQuery, query_pb2.CancelQueryRequest(query_id=query_id))
-            messages.append(resp.cancellation_message)
+            try:
+                messages.append(self._call(stub.CancelQuery, query_pb2.CancelQueryRequest(query_id=query_id))
+                                .cancellation_message)
+            except (errors.Unavailable, errors.DeadlineExceeded) as exc:
+                failures.append(exc)
+        if not messages and failures:
+            raise failures[-1]
         return next((m for m in messages if m.endswith("cancelled")), messages[0] if messages else "")
 
     def query_rows(self, sql: str, max_rows: int = 1000) -> Iterator[dict[str, str | None]]:

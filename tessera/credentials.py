@@ -15,6 +15,9 @@ import secrets
 import string
 import time
 
+import structlog
+
+log = structlog.get_logger()
 PROFILE = "tessera"
 """The profile `tessera up` creates."""
 RELOAD_EVERY_S = 2.0
@@ -23,36 +26,47 @@ _KEY_ALPHABET = string.ascii_uppercase + string.digits
 
 class KeyFile:
     """The keys of a credentials file, re-read when the file changes (checked at most every 2 s), so a key
-    added or removed takes effect without restarting the gateway."""
+    added or removed takes effect without restarting the gateway. A file that cannot be read at start is an
+    error; later, the last good keys stay in use and the problem is logged."""
 
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
-        self._keys: dict[str, str] = {}
-        self._mtime = -1.0
-        self._checked = 0.0
-        self.secrets()  # a missing or unreadable file fails at start, not on the first request
+        self._keys = read_keys(path)
+        self._mtime = path.stat().st_mtime
+        self._checked = time.monotonic()
+        if path.stat().st_mode & 0o077:
+            log.warning("credentials_file_readable_by_others", path=str(path),
+                        hint="chmod 600 it: it holds secret keys")
 
     def secrets(self) -> dict[str, str]:
         """access key id → secret access key."""
         now = time.monotonic()
         if now - self._checked >= RELOAD_EVERY_S:
             self._checked = now
-            mtime = self.path.stat().st_mtime
-            if mtime != self._mtime:
-                self._keys, self._mtime = read_keys(self.path), mtime
+            try:
+                mtime = self.path.stat().st_mtime
+                if mtime != self._mtime:
+                    self._keys, self._mtime = read_keys(self.path), mtime
+                    log.info("credentials_reloaded", path=str(self.path), keys=len(self._keys))
+            except (OSError, ValueError, configparser.Error) as exc:
+                log.error("credentials_reload_failed", path=str(self.path), error=str(exc),
+                          kept_keys=len(self._keys))
         return self._keys
 
 
 def read_keys(path: pathlib.Path) -> dict[str, str]:
-    """Every (access key id, secret) pair of a shared credentials file; ValueError names a broken profile."""
+    """Every (access key id, secret) pair of a shared credentials file. Profiles without a key pair (a role,
+    an SSO profile) are skipped; one with only half a pair is an error naming it."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(path.read_text())
     keys = {}
     for name in parser.sections():
         section = parser[name]
         key_id, secret = section.get("aws_access_key_id"), section.get("aws_secret_access_key")
+        if not key_id and not secret:
+            continue
         if not key_id or not secret:
-            raise ValueError(f"{path}: profile [{name}] needs aws_access_key_id and aws_secret_access_key")
+            raise ValueError(f"{path}: profile [{name}] needs both aws_access_key_id and aws_secret_access_key")
         keys[key_id.strip()] = secret.strip()
     return keys
 
@@ -75,7 +89,8 @@ def ensure_profile(path: pathlib.Path, profile: str) -> tuple[str, str]:
     parser[profile] = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # O_EXCL: the new file gets mode 0600, never a leftover's mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         parser.write(f)
     tmp.replace(path)

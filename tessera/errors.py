@@ -15,7 +15,10 @@
     └── InternalError                INTERNAL
 
 Servers raise these; ``to_status`` turns one into a status code plus an ``ErrorDetail`` in the trailing
-metadata, and ``from_rpc_error`` turns that back into the same exception type on the client.
+metadata, and ``from_rpc_error`` turns that back into the same exception type on the client. Each class also
+names the Timestream exception and HTTP status the HTTP gateway answers it with (``aws_exception``,
+``http_status``): gRPC and HTTP side by side, here and nowhere else (the gateway adds only what depends on
+the operation, such as Query having no ResourceNotFoundException).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class TesseraError(Exception):
 
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
     error_id: ClassVar[str] = "error"
+    aws_exception: ClassVar[str] = "InternalServerException"
+    http_status: ClassVar[int] = 500
+    """500s are retried by AWS SDKs: right for what is transient or of unknown outcome (writes are idempotent)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -49,27 +55,37 @@ class ValidationError(TesseraError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     error_id = "validation"
+    aws_exception = "ValidationException"
+    http_status = 400
 
 
 class NotFound(TesseraError):
     code = grpc.StatusCode.NOT_FOUND
     error_id = "not_found"
+    aws_exception = "ResourceNotFoundException"
+    http_status = 400
 
 
 class Conflict(TesseraError):
     code = grpc.StatusCode.ALREADY_EXISTS
     error_id = "conflict"
+    aws_exception = "ConflictException"
+    http_status = 400
 
 
 class FailedPrecondition(TesseraError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     error_id = "failed_precondition"
+    aws_exception = "ValidationException"
+    http_status = 400
 
 
 class StaleRoute(FailedPrecondition):
     """The caller's route is out of date; ``epoch`` is the current routing epoch of the table."""
 
     error_id = "stale_route"
+    aws_exception = "InternalServerException"
+    http_status = 500
 
     def __init__(self, message: str, epoch: int) -> None:
         super().__init__(message)
@@ -86,6 +102,8 @@ class RejectedRecords(TesseraError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     error_id = "rejected_records"
+    aws_exception = "RejectedRecordsException"
+    http_status = 419
 
     def __init__(self, message: str, rejected: list[common_pb2.RejectedRecord], ingested: int = 0) -> None:
         super().__init__(message)
@@ -103,6 +121,8 @@ class Throttled(TesseraError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     error_id = "throttled"
+    aws_exception = "ThrottlingException"
+    http_status = 400
 
     def __init__(self, message: str, retry_after_ms: int = 0) -> None:
         super().__init__(message)
@@ -127,6 +147,8 @@ class Unreachable(Unavailable):
 class Cancelled(TesseraError):
     code = grpc.StatusCode.CANCELLED
     error_id = "cancelled"
+    aws_exception = "QueryExecutionException"
+    http_status = 400
 
 
 class DeadlineExceeded(TesseraError):

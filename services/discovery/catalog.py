@@ -75,6 +75,9 @@ def _magnetic(props: catalog_pb2.MagneticStoreWriteProperties | None) -> dict[st
             "prefix": s3.object_key_prefix, "encryption": s3.encryption_option, "kms": s3.kms_key_id}
 
 
+TAG_ATTEMPTS = 8
+
+
 def _tags(tags: Sequence[catalog_pb2.Tag], current: dict[str, str] | None = None) -> dict[str, str]:
     """``current`` with ``tags`` added or replaced, validated against Timestream's tag limits."""
     out = dict(current or {})
@@ -341,16 +344,19 @@ class Catalog:
 
     async def change_tags(self, arn: str, add: Sequence[catalog_pb2.Tag] = (), remove: Sequence[str] = ()
                           ) -> list[catalog_pb2.Tag]:
-        """Add (or replace) and remove tags of a database or table in one compare-and-swap; the tags after."""
-        key, doc = await self._tagged_doc(arn)
-        raw = dumps(doc)
-        tags = _tags(add, doc.get("tags"))
-        for k in remove:
-            tags.pop(k, None)
-        doc["tags"] = tags
-        if not await self._store.replace(key, raw, dumps(doc)):
-            raise errors.Conflict(f"The resource {arn} changed during the update; retry")
-        return [catalog_pb2.Tag(key=k, value=v) for k, v in sorted(tags.items())]
+        """Add (or replace) and remove tags of a database or table in one compare-and-swap, tried again when
+        another change of the same document won the race (tag calls have no Conflict in Timestream's API);
+        the tags after."""
+        for _ in range(TAG_ATTEMPTS):
+            key, doc = await self._tagged_doc(arn)
+            raw = dumps(doc)
+            tags = _tags(add, doc.get("tags"))
+            for k in remove:
+                tags.pop(k, None)
+            doc["tags"] = tags
+            if await self._store.replace(key, raw, dumps(doc)):
+                return [catalog_pb2.Tag(key=k, value=v) for k, v in sorted(tags.items())]
+        raise errors.Unavailable(f"The tags of {arn} kept changing during {TAG_ATTEMPTS} attempts; retry")
 
     # -- schema and routing ------------------------------------------------------------------------
     async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:

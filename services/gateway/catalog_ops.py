@@ -4,34 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.context import Gateway, Operation
-from services.gateway.shapes import Caller, database, table
+from services.gateway.context import Caller, Gateway, Operation
+from services.gateway.shapes import database, table
 from tessera import errors
 
 ENDPOINT_CACHE_MINUTES = 1440
 
 
 async def create_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    db = await gw.call(gw.client.create_database, p["DatabaseName"], p.get("KmsKeyId", ""), p.get("Tags", ()))
+    db = await gw.call("catalog", gw.client.create_database, p["DatabaseName"], p.get("KmsKeyId", ""), p.get("Tags", ()))
     return {"Database": database(caller, db)}
 
 
 async def describe_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Database": database(caller, await gw.call(gw.client.describe_database, p["DatabaseName"]))}
+    return {"Database": database(caller, await gw.call("catalog", gw.client.describe_database, p["DatabaseName"]))}
 
 
 async def update_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    db = await gw.call(gw.client.update_database, p["DatabaseName"], p["KmsKeyId"])
+    db = await gw.call("catalog", gw.client.update_database, p["DatabaseName"], p["KmsKeyId"])
     return {"Database": database(caller, db)}
 
 
 async def delete_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    await gw.call(gw.client.delete_database, p["DatabaseName"])
+    await gw.call("catalog", gw.client.delete_database, p["DatabaseName"])
     return {}
 
 
 async def list_databases(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    dbs, token = await gw.call(gw.client.list_databases_page, p.get("MaxResults", 0), p.get("NextToken", ""))
+    dbs, token = await gw.call("catalog", gw.client.list_databases_page, p.get("MaxResults", 0), p.get("NextToken", ""))
     return {"Databases": [database(caller, d) for d in dbs], **({"NextToken": token} if token else {})}
 
 
@@ -56,19 +56,19 @@ async def create_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[s
     keys = (p.get("Schema") or {}).get("CompositePartitionKey")
     if keys:
         kwargs["partition_key"] = keys
-    t = await gw.call(gw.client.create_table, p["DatabaseName"], p["TableName"], **kwargs)
+    t = await gw.call("catalog", gw.client.create_table, p["DatabaseName"], p["TableName"], **kwargs)
     return {"Table": table(caller, t)}
 
 
 async def describe_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Table": table(caller, await gw.call(gw.client.describe_table, p["DatabaseName"], p["TableName"]))}
+    return {"Table": table(caller, await gw.call("catalog", gw.client.describe_table, p["DatabaseName"], p["TableName"]))}
 
 
 async def update_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     kwargs = _table_properties(p)
     keys = (p.get("Schema") or {}).get("CompositePartitionKey")
     if keys is not None:
-        current = await gw.call(gw.client.describe_table, p["DatabaseName"], p["TableName"])
+        current = await gw.call("catalog", gw.client.describe_table, p["DatabaseName"], p["TableName"])
         have = [(k.type, k.name) for k in current.schema.composite_partition_key] or [("MEASURE", "")]
         want = [(k.get("Type", ""), k.get("Name", "")) for k in keys]
         if len(keys) != 1 or want != have:
@@ -77,17 +77,17 @@ async def update_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[s
         kwargs["partition_key_enforcement"] = keys[0].get("EnforcementInRecord", "")
     if not kwargs:
         raise errors.ValidationError("UpdateTable needs RetentionProperties, MagneticStoreWriteProperties or Schema")
-    t = await gw.call(gw.client.update_table, p["DatabaseName"], p["TableName"], **kwargs)
+    t = await gw.call("catalog", gw.client.update_table, p["DatabaseName"], p["TableName"], **kwargs)
     return {"Table": table(caller, t)}
 
 
 async def delete_table(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    await gw.call(gw.client.delete_table, p["DatabaseName"], p["TableName"])
+    await gw.call("catalog", gw.client.delete_table, p["DatabaseName"], p["TableName"])
     return {}
 
 
 async def list_tables(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    tables, token = await gw.call(gw.client.list_tables_page, p.get("DatabaseName", ""), p.get("MaxResults", 0),
+    tables, token = await gw.call("catalog", gw.client.list_tables_page, p.get("DatabaseName", ""), p.get("MaxResults", 0),
                                   p.get("NextToken", ""))
     return {"Tables": [table(caller, t) for t in tables], **({"NextToken": token} if token else {})}
 
@@ -97,17 +97,17 @@ def _tag_list(tags: list[Any]) -> list[dict[str, str]]:
 
 
 async def tag_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    await gw.call(gw.client.tag_resource, p["ResourceARN"], p["Tags"])
+    await gw.call("catalog", gw.client.tag_resource, p["ResourceARN"], p["Tags"])
     return {}
 
 
 async def untag_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    await gw.call(gw.client.untag_resource, p["ResourceARN"], p["TagKeys"])
+    await gw.call("catalog", gw.client.untag_resource, p["ResourceARN"], p["TagKeys"])
     return {}
 
 
 async def list_tags_for_resource(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Tags": _tag_list(await gw.call(gw.client.list_tags, p["ResourceARN"]))}
+    return {"Tags": _tag_list(await gw.call("catalog", gw.client.list_tags, p["ResourceARN"]))}
 
 
 async def describe_endpoints(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

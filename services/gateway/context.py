@@ -1,36 +1,97 @@
-"""What every operation handler gets: the gateway (the SDK client it talks to the cluster through, and the
-threads the SDK's blocking calls run on) and the caller."""
+"""What every operation handler gets: the gateway (the SDK client it reaches the cluster through, and the
+bounded thread pools its blocking calls run on) and the caller."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import pathlib
+import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tessera
-from services.gateway.shapes import Caller
+from tessera import errors
 
 T = TypeVar("T")
-SDK_THREADS = 32
-"""SDK calls in flight at once (each a thread): a WriteRecords waits on a quorum fsync, a Query on a scan."""
+
+SDK_TIMEOUT_S = 50.0
+"""The SDK's deadline per call: under botocore's 60-s read timeout, so a slow cluster answers the client
+before the client gives up and sends the same work again."""
+QUERY_TIMEOUT_MS = 50_000
+THROTTLED_RETRY_S = 5.0
+"""How long a gateway call retries a throttling cluster before answering ThrottlingException (the client's
+own retries take over: a thread is not held for a minute)."""
+THREADS = {"catalog": 8, "write": 24, "query": 16}
+"""Threads per kind of call: a stuck catalog cannot hold the threads writes need, and the reverse."""
+QUEUE_PER_THREAD = 2
+"""Calls that may wait for a thread, per thread; beyond that the gateway answers ThrottlingException at once."""
 
 
-class Gateway:
-    """The gateway's link to the cluster: one shared SDK client (routes, channels and failover are the SDK's)."""
+@dataclass(frozen=True)
+class Caller:
+    """What a handler knows of the request: the region it was signed for, the account id ARNs carry, the
+    gateway's URL as the client reached it (DescribeEndpoints answers with it), the signer's key id, and a
+    key derived from its secret (NextTokens are bound to it)."""
 
-    def __init__(self, discovery: str, account_id: str, settings_path: Any = None) -> None:
-        self.client = tessera.Client(discovery)
-        self.account_id = account_id
-        self.settings_path = settings_path
-        self._pool = concurrent.futures.ThreadPoolExecutor(SDK_THREADS, thread_name_prefix="gateway-sdk")
+    region: str
+    account_id: str
+    endpoint: str
+    access_key_id: str = ""
+    token_key: bytes = b""
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking SDK call on the gateway's threads."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+class _Lane:
+    """A thread pool with a bounded number of calls admitted (running or waiting). A call counts until its
+    thread finishes, even when the client has gone away meanwhile (a thread cannot be stopped), so the bound
+    is real."""
+
+    def __init__(self, kind: str, threads: int) -> None:
+        self.kind = kind
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=f"gateway-{kind}")
+        self._admitted = threading.BoundedSemaphore(threads * (1 + QUEUE_PER_THREAD))
+        self._limit = threads * (1 + QUEUE_PER_THREAD)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        if not self._admitted.acquire(blocking=False):
+            raise errors.Throttled(f"the gateway has {self._limit} {self.kind} calls in flight; retry shortly",
+                                   retry_after_ms=100)
+        try:
+            future = self._pool.submit(fn)
+        except BaseException:
+            self._admitted.release()
+            raise
+        future.add_done_callback(lambda _: self._admitted.release())
+        return await asyncio.wrap_future(future)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Gateway:
+    """The gateway's link to the cluster: one shared SDK client (routes, channels and failover are the
+    SDK's), and one lane of threads per kind of call."""
+
+    def __init__(self, client: tessera.Client, account_id: str, settings_path: pathlib.Path | None = None) -> None:
+        self.client = client
+        self.account_id = account_id
+        self.settings_path = settings_path
+        self._lanes = {kind: _Lane(kind, n) for kind, n in THREADS.items()}
+
+    @classmethod
+    def connect(cls, discovery: str, account_id: str, settings_path: pathlib.Path | None = None) -> Gateway:
+        client = tessera.Client(discovery, timeout_s=SDK_TIMEOUT_S, max_inflight=THREADS["write"],
+                                throttled_retry_s=THROTTLED_RETRY_S)
+        return cls(client, account_id, settings_path)
+
+    async def call(self, kind: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking SDK call on the threads of ``kind`` (catalog, write or query)."""
+        return await self._lanes[kind].run(lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        for lane in self._lanes.values():
+            lane.close()
         self.client.close()
 
 

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--region", action="append", default=[],
                    help="a region signatures may name (repeat for several; default any)")
     p.add_argument("--state-dir", type=pathlib.Path, help="where account settings are kept")
+    p.add_argument("--advertise-url", default="",
+                   help="the URL DescribeEndpoints returns (default: the scheme and host each request came in on; "
+                        "set it behind a proxy that terminates TLS), e.g. https://timestream.example.com")
     p.add_argument("--node-id", default="gateway")
     p.add_argument("--ready-file", type=pathlib.Path)
     a = p.parse_args(argv)
@@ -55,9 +58,11 @@ async def serve(a: argparse.Namespace) -> None:
     keys = KeyFile(a.credentials)
     if a.state_dir is not None:
         a.state_dir.mkdir(parents=True, exist_ok=True)
-    gateway = Gateway(a.discovery, a.account_id, a.state_dir / "account-settings.json" if a.state_dir else None)
-    runner = web.AppRunner(application(Handler(gateway, keys.secrets, frozenset(a.region) or None)),
-                           access_log=None, handle_signals=False)
+    gateway = Gateway.connect(a.discovery, a.account_id,
+                              a.state_dir / "account-settings.json" if a.state_dir else None)
+    handler = Handler(gateway, keys.secrets, frozenset(a.region) or None, a.advertise_url.rstrip("/"))
+    # handler_cancellation: a client that hangs up cancels its handler (work not yet on a thread is dropped).
+    runner = web.AppRunner(application(handler), access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     addresses = {}
     sites: list[tuple[str, str, ssl.SSLContext | None]] = [("http", a.listen, None)]
@@ -67,9 +72,9 @@ async def serve(a: argparse.Namespace) -> None:
         sites.append(("https", a.listen_tls, tls))
     for scheme, listen, context in sites:
         host, port = listen.rsplit(":", 1)
-        site = web.TCPSite(runner, host, int(port), ssl_context=context, reuse_address=True)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]  # the port actually bound
+        before = set(map(tuple, runner.addresses))
+        await web.TCPSite(runner, host, int(port), ssl_context=context, reuse_address=True).start()
+        bound = next(a for a in map(tuple, runner.addresses) if a not in before)  # the port actually bound
         addresses[scheme] = f"{host}:{bound[1]}"
     if a.ready_file is not None:
         tmp = a.ready_file.with_suffix(".tmp")

@@ -47,20 +47,27 @@ def validate(op: OperationModel, params: dict[str, Any]) -> None:
     if shape is None:
         return
     problems = list(_check(shape, params, ""))
-    if not problems:
-        return
-    wrong_type = [p for p in problems if p.startswith("!")]
+    wrong_type = [text for kind, text in problems if kind is _WRONG_TYPE]
     if wrong_type:
-        raise SerializationError(wrong_type[0][1:])
-    count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
-    raise errors.ValidationError(count + "; ".join(problems))
+        raise SerializationError(wrong_type[0])
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+        raise errors.ValidationError(count + "; ".join(text for _, text in problems))
+
+
+_WRONG_TYPE, _CONSTRAINT = "wrong type", "constraint"
+Problem = tuple[str, str]
+"""(_WRONG_TYPE or _CONSTRAINT, AWS's text for it)."""
+_INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, shape: Shape) -> str:
+    if shape.metadata.get("sensitive"):  # QueryString, ClientToken: AWS does not echo them
+        return "*** Sensitive Data Redacted ***"
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= 64 else text[:61] + "..."
 
@@ -72,52 +79,57 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _check(shape: Shape, value: Any, where: str) -> Iterator[str]:
+def _check(shape: Shape, value: Any, where: str) -> Iterator[Problem]:
     kind = shape.type_name
     expected = _JSON_TYPES.get(kind)
     if expected and (not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)):
-        yield f"!Value at '{where or 'request'}' must be a JSON {kind}, not {type(value).__name__}"
+        yield _WRONG_TYPE, f"Value at '{where or 'request'}' must be a JSON {kind}, not {type(value).__name__}"
+        return
+    if kind in _INTEGER_RANGES and not _INTEGER_RANGES[kind][0] <= value <= _INTEGER_RANGES[kind][1]:
+        yield _WRONG_TYPE, f"Value at '{where}' does not fit in a {kind} ({_INTEGER_RANGES[kind][1].bit_length() + 1} bits)"
         return
     meta = shape.metadata
     if kind == "structure":
         for name in meta.get("required", []):
             if value.get(name) is None:
-                yield f"Value null at '{_join(where, name)}' failed to satisfy constraint: Member must not be null"
+                yield _CONSTRAINT, (f"Value null at '{_join(where, name)}' failed to satisfy constraint: Member "
+                                    "must not be null")
         for name, member in shape.members.items():
             if value.get(name) is not None:
                 yield from _check(member, value[name], _join(where, name))
     elif kind == "list":
-        yield from _length(len(value), meta, value, where)
+        yield from _length(len(value), shape, value, where)
         for i, item in enumerate(value):
             yield from _check(shape.member, item, f"{where}.{i + 1}.member")
     elif kind == "map":
         for key, item in value.items():
             yield from _check(shape.value, item, f"{where}.{key}")
     elif kind == "string":
-        yield from _length(len(value), meta, value, where)
+        yield from _length(len(value), shape, value, where)
         if shape.enum and value not in shape.enum:
-            yield (f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must satisfy enum "
-                   f"value set: [{', '.join(shape.enum)}]")
+            yield _CONSTRAINT, (f"Value '{_shown(value, shape)}' at '{where}' failed to satisfy constraint: Member "
+                                f"must satisfy enum value set: [{', '.join(shape.enum)}]")
         pattern = meta.get("pattern")
         if pattern and not _pattern(pattern).fullmatch(value):
-            yield (f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must satisfy "
-                   f"regular expression pattern: {pattern}")
+            yield _CONSTRAINT, (f"Value '{_shown(value, shape)}' at '{where}' failed to satisfy constraint: Member "
+                                f"must satisfy regular expression pattern: {pattern}")
     elif kind in ("integer", "long", "double", "float"):
         if "min" in meta and value < meta["min"]:
-            yield (f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value greater "
-                   f"than or equal to {meta['min']}")
+            yield _CONSTRAINT, (f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
+                                f"greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
-            yield (f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value less than "
-                   f"or equal to {meta['max']}")
+            yield _CONSTRAINT, (f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
+                                f"less than or equal to {meta['max']}")
 
 
-def _length(n: int, meta: dict[str, Any], value: Any, where: str) -> Iterator[str]:
+def _length(n: int, shape: Shape, value: Any, where: str) -> Iterator[Problem]:
+    meta = shape.metadata
     if "min" in meta and n < meta["min"]:
-        yield (f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must have length "
-               f"greater than or equal to {meta['min']}")
+        yield _CONSTRAINT, (f"Value '{_shown(value, shape)}' at '{where}' failed to satisfy constraint: Member must "
+                            f"have length greater than or equal to {meta['min']}")
     if "max" in meta and n > meta["max"]:
-        yield (f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must have length "
-               f"less than or equal to {meta['max']}")
+        yield _CONSTRAINT, (f"Value '{_shown(value, shape)}' at '{where}' failed to satisfy constraint: Member must "
+                            f"have length less than or equal to {meta['max']}")
 
 
 def _join(where: str, name: str) -> str:

@@ -17,21 +17,18 @@ import structlog
 from aiohttp import web
 
 from services.gateway import catalog_ops, model, query_ops, sigv4, write_ops
-from services.gateway.context import Gateway, Operation
-from services.gateway.shapes import Caller
+from services.gateway.context import Caller, Gateway, Operation
 from tessera import errors
 
 log = structlog.get_logger()
 CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_BODY_BYTES = 8 << 20
 OPERATIONS: dict[str, Operation] = {**catalog_ops.OPERATIONS, **write_ops.OPERATIONS, **query_ops.OPERATIONS}
-LATER = {
-    "CreateBatchLoadTask": "batch-load tasks", "DescribeBatchLoadTask": "batch-load tasks",
-    "ListBatchLoadTasks": "batch-load tasks", "ResumeBatchLoadTask": "batch-load tasks",
-    "CreateScheduledQuery": "scheduled queries", "DeleteScheduledQuery": "scheduled queries",
-    "DescribeScheduledQuery": "scheduled queries", "ExecuteScheduledQuery": "scheduled queries",
-    "ListScheduledQueries": "scheduled queries", "UpdateScheduledQuery": "scheduled queries",
-}
+LATER = {op: feature for feature, ops in {
+    "batch-load tasks": ("CreateBatchLoadTask", "DescribeBatchLoadTask", "ListBatchLoadTasks", "ResumeBatchLoadTask"),
+    "scheduled queries": ("CreateScheduledQuery", "DeleteScheduledQuery", "DescribeScheduledQuery",
+                          "ExecuteScheduledQuery", "ListScheduledQueries", "UpdateScheduledQuery"),
+}.items() for op in ops}
 """Operations of the service models that Tessera answers with a clear ValidationException for now."""
 
 
@@ -43,27 +40,29 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.members = status, code, message, members
 
 
+QUERY_OPERATIONS = frozenset({"Query", "PrepareQuery"})
+
+
 def api_error(operation: str, exc: errors.TesseraError) -> ApiError:
-    """The AWS error a Tessera error becomes, for ``operation``."""
-    is_query = operation in ("Query", "PrepareQuery")
+    """The AWS error a Tessera error becomes: its class's own (tessera.errors), except where the operation
+    changes it as it does in Timestream."""
     if isinstance(exc, model.SerializationError):
         return ApiError(400, "SerializationException", exc.message)
+    name, status = exc.aws_exception, exc.http_status
+    in_query = operation in QUERY_OPERATIONS
+    if isinstance(exc, errors.Throttled) and exc.retry_after_ms == 0:  # a limit, not back-pressure: no retry
+        name = "QueryExecutionException" if in_query else "ServiceQuotaExceededException"
+    elif in_query and isinstance(exc, errors.NotFound):  # the Query operation has no ResourceNotFoundException
+        name = "ValidationException"
+    elif in_query and isinstance(exc, errors.DeadlineExceeded):  # the query's own time limit: do not rerun it
+        name, status = "QueryExecutionException", 400
+    members: dict[str, Any] = {}
     if isinstance(exc, errors.RejectedRecords):
-        return ApiError(419, "RejectedRecordsException", exc.message, RejectedRecords=[
+        members["RejectedRecords"] = [
             {"RecordIndex": r.record_index, "Reason": r.reason,
              **({"ExistingVersion": r.existing_version} if r.HasField("existing_version") else {})}
-            for r in exc.rejected_records])
-    if isinstance(exc, errors.NotFound):  # the Query operation has no ResourceNotFoundException
-        return ApiError(400, "ValidationException" if is_query else "ResourceNotFoundException", exc.message)
-    if isinstance(exc, errors.Conflict):
-        return ApiError(400, "ConflictException", exc.message)
-    if isinstance(exc, errors.Throttled):
-        return ApiError(400, "ThrottlingException", exc.message)
-    if isinstance(exc, (errors.ValidationError, errors.FailedPrecondition)):
-        return ApiError(400, "ValidationException", exc.message)
-    if isinstance(exc, (errors.Cancelled, errors.DeadlineExceeded)) and is_query:
-        return ApiError(400, "QueryExecutionException", exc.message)
-    return ApiError(500, "InternalServerException", exc.message)  # retried by SDKs, as AWS's 500s are
+            for r in exc.rejected_records]
+    return ApiError(status, name, exc.message, **members)
 
 
 def _reply(status: int, body: dict[str, Any], request_id: str) -> web.Response:
@@ -73,7 +72,9 @@ def _reply(status: int, body: dict[str, Any], request_id: str) -> web.Response:
 
 def _error_reply(err: ApiError, request_id: str) -> web.Response:
     # The modelled members sit at the top level of the body (RejectedRecords), beside __type and message.
-    body = {"__type": f"com.amazonaws.timestream.v20181101#{err.code}", "message": err.message, **err.members}
+    # ``Message`` too: it is the modelled member of every Timestream exception (botocore reads ``message``).
+    body = {"__type": f"com.amazonaws.timestream.v20181101#{err.code}", "message": err.message,
+            "Message": err.message, **err.members}
     return _reply(err.status, body, request_id)
 
 
@@ -81,10 +82,13 @@ class Handler:
     """The gateway's one HTTP handler."""
 
     def __init__(self, gateway: Gateway, secrets: Callable[[], dict[str, str]],
-                 regions: frozenset[str] | None) -> None:
+                 regions: frozenset[str] | None, advertise: str = "") -> None:
+        """``advertise``: the URL DescribeEndpoints answers with (default: the scheme and host the request
+        came in on; set it behind a proxy that terminates TLS)."""
         self._gateway = gateway
         self._secrets = secrets
         self._regions = regions
+        self._advertise = advertise
 
     async def __call__(self, request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
@@ -107,15 +111,19 @@ class Handler:
                 raise ApiError(400, "ValidationException", f"{operation} is not supported by Tessera yet: "
                                f"{LATER[operation]} come with their own feature (see "
                                "docs/timestream-compatibility.md)")
-            caller = Caller(identity.region, self._gateway.account_id, f"{request.scheme}://{request.host}")
+            caller = Caller(identity.region, self._gateway.account_id,
+                            self._advertise or f"{request.scheme}://{request.host}", identity.access_key_id,
+                            identity.token_key)
             return _reply(200, await OPERATIONS[operation](self._gateway, caller, params), request_id)
         except ApiError as err:
             return _error_reply(err, request_id)
         except errors.TesseraError as exc:
             return _error_reply(api_error(operation, exc), request_id)
-        except Exception as exc:  # the boundary: log it whole, answer a JSON 500 naming the cause
+        except Exception:  # the boundary: logged whole; the client gets a JSON 500 with the request id only
             log.exception("request_failed", operation=operation, request_id=request_id)
-            return _error_reply(ApiError(500, "InternalServerException", f"{operation} failed: {exc!r}"), request_id)
+            return _error_reply(ApiError(500, "InternalServerException", f"{operation or 'the request'} failed "
+                                         f"with an internal error; the gateway's log has it under request id "
+                                         f"{request_id}"), request_id)
 
     def _authenticate(self, request: web.Request, body: bytes) -> sigv4.Identity:
         try:

@@ -5,42 +5,52 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 from typing import Any
 
 from services.gateway import results
-from services.gateway.context import Gateway, Operation
-from services.gateway.shapes import Caller
+from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, Operation
 from services.query.results import PAGE_BYTES
 from tessera import arrowipc, errors
 
 _PARAMETER = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+_LITERAL = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")  # string literals and quoted names
 _METADATA = re.compile(r"^\s*(SHOW|DESCRIBE)\b", re.IGNORECASE)
 
 
-def _token(coordinator: str, inner: str) -> str:
+def _mac(key: bytes, coordinator: str, inner: str) -> str:
+    return hmac.new(key, f"{coordinator}\n{inner}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _token(caller: Caller, coordinator: str, inner: str) -> str:
     """A gateway NextToken: the coordinator holding the result and its own token, so that any gateway
-    instance can fetch the next page (the SDK refuses an address that is not a registered coordinator)."""
-    return base64.urlsafe_b64encode(json.dumps([coordinator, inner]).encode()).decode()
+    instance can fetch the next page, sealed with a key derived from the signer's secret (every gateway knows
+    it; another access key cannot use the token, as AWS binds tokens to the caller)."""
+    payload = [coordinator, inner, _mac(caller.token_key, coordinator, inner)]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _untoken(token: str) -> tuple[str, str]:
+def _untoken(caller: Caller, token: str) -> tuple[str, str]:
     try:
-        coordinator, inner = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(coordinator, str) and isinstance(inner, str):
-            return coordinator, inner
-    except (ValueError, binascii.Error, TypeError):
-        pass
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error, RecursionError):
+        decoded = None
+    if (isinstance(decoded, list) and len(decoded) == 3 and all(isinstance(x, str) for x in decoded)
+            and hmac.compare_digest(decoded[2], _mac(caller.token_key, decoded[0], decoded[1]))):
+        return decoded[0], decoded[1]
     raise errors.ValidationError("Invalid pagination token: NextToken was not produced by a Query of this "
-                                 "cluster")
+                                 "cluster for this access key")
 
 
 async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     sql, token = p["QueryString"], p.get("NextToken", "")
-    coordinator, inner = _untoken(token) if token else ("", "")
-    page, coordinator = await gw.call(gw.client.query_page, sql, inner, coordinator, max_rows=p.get("MaxRows", 0),
-                                      arrow=True, query_id=p.get("ClientToken", ""), max_page_bytes=PAGE_BYTES)
+    coordinator, inner = _untoken(caller, token) if token else ("", "")
+    page, coordinator = await gw.call("query", gw.client.query_page, sql, inner, coordinator,
+                                      max_rows=p.get("MaxRows", 0), arrow=True, query_id=p.get("ClientToken", ""),
+                                      max_page_bytes=PAGE_BYTES, timeout_ms=QUERY_TIMEOUT_MS)
     table = arrowipc.from_ipc(page.arrow_ipc)
     status = page.query_status
     out: dict[str, Any] = {
@@ -49,12 +59,12 @@ async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any
                         "CumulativeBytesScanned": status.cumulative_bytes_scanned,
                         "CumulativeBytesMetered": status.cumulative_bytes_metered}}
     if page.next_token:
-        out["NextToken"] = _token(coordinator, page.next_token)
+        out["NextToken"] = _token(caller, coordinator, page.next_token)
     return out
 
 
 async def cancel_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return {"CancellationMessage": await gw.call(gw.client.cancel_query, p["QueryId"])}
+    return {"CancellationMessage": await gw.call("query", gw.client.cancel_query, p["QueryId"])}
 
 
 async def prepare_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -64,15 +74,17 @@ async def prepare_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[
     if p.get("ValidateOnly") is False:
         raise errors.ValidationError("PrepareQuery with ValidateOnly=false (a stored prepared query) is not "
                                      "supported: pass ValidateOnly=true")
-    names = sorted(set(_PARAMETER.findall(sql)))
+    outside_literals = _LITERAL.split(sql)[::2]  # split keeps the literals at odd positions
+    names = sorted({n for part in outside_literals for n in _PARAMETER.findall(part)})
     unknown = [n for n in names if n != "scheduled_runtime"]
     if unknown:
         raise errors.ValidationError(f"Unknown query parameter @{unknown[0]}: the only parameter is "
                                      "@scheduled_runtime")
-    probe = sql.replace("@scheduled_runtime", "now()")
-    if not _METADATA.match(probe):
-        probe = f"SELECT * FROM ({probe.rstrip().rstrip(';')}) AS prepared LIMIT 0"
-    page, _ = await gw.call(gw.client.query_page, probe, arrow=True, max_rows=1)
+    pieces = _LITERAL.split(sql)
+    probe = "".join(piece if i % 2 else piece.replace("@scheduled_runtime", "now()") for i, piece in enumerate(pieces))
+    if not _METADATA.match(probe):  # newlines: a trailing -- comment must not swallow the wrapper
+        probe = f"SELECT * FROM (\n{probe.rstrip().rstrip(';')}\n) AS prepared LIMIT 0"
+    page, _ = await gw.call("query", gw.client.query_page, probe, arrow=True, timeout_ms=QUERY_TIMEOUT_MS)
     schema = arrowipc.from_ipc(page.arrow_ipc).schema
     return {"QueryString": sql,
             "Columns": [{"Name": c["Name"], "Type": c["Type"], "Aliased": False} for c in results.column_info(schema)],

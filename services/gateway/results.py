@@ -35,9 +35,11 @@ def _datums(arr: pa.Array) -> list[dict[str, Any]]:
     t = arr.type
     valid = arr.is_valid().to_pylist()
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        values = _datums(arr.values)
-        offsets = arr.offsets.to_pylist()
-        return [{"ArrayValue": values[offsets[i]:offsets[i + 1]]} if ok else NULL for i, ok in enumerate(valid)]
+        offsets = arr.offsets.to_pylist()  # absolute positions in the child, also for a sliced array
+        first = offsets[0]
+        values = _datums(arr.values.slice(first, offsets[-1] - first))
+        return [{"ArrayValue": values[offsets[i] - first:offsets[i + 1] - first]} if ok else NULL
+                for i, ok in enumerate(valid)]
     if pa.types.is_fixed_size_list(t):
         return _datums(arr.cast(pa.list_(t.value_type)))
     if pa.types.is_struct(t):

@@ -5,20 +5,10 @@ account of the request (the region it was signed for, the account id from the ga
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.context import Caller
 from tessera.v1 import catalog_pb2
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What a handler knows of the request: the region it was signed for, the account id ARNs carry and the
-    gateway's own URL as the client reached it (DescribeEndpoints answers with it)."""
-
-    region: str
-    account_id: str
-    endpoint: str
 
 
 def arn(caller: Caller, resource: str) -> str:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "timestream"
 MAX_SKEW = dt.timedelta(minutes=15)
+REQUIRED_SIGNED = ("host", "x-amz-target")
+"""Headers a signature must cover: the target names the operation, so an unsigned one could turn a signed
+DescribeDatabase into a DeleteDatabase with the same body."""
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})\s*$")
 
 
@@ -32,10 +35,12 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who signed a request, and for which region (ARNs and responses use that region)."""
+    """Who signed a request, and for which region (ARNs and responses use that region); ``token_key`` is a
+    key derived from the signer's secret, for what the gateway hands out to this signer only (NextTokens)."""
 
     access_key_id: str
     region: str
+    token_key: bytes = b""
 
 
 def verify(method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes,
@@ -88,13 +93,16 @@ def verify(method: str, path: str, query: str, headers: Sequence[tuple[str, str]
                         f"Signature not yet current: {stamp} is still later than {_stamp(now + MAX_SKEW)} "
                         f"({_stamp(now)} + 15 min.)")
     names = signed_names.split(";")
-    if "host" not in names:
-        raise AuthError("InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    for required in REQUIRED_SIGNED:
+        if required not in names:
+            raise AuthError("InvalidSignatureException",
+                            f"'{required}' must be a 'SignedHeader' in the AWS Authorization.")
     missing = [n for n in names if n not in lower]
     if missing:
         raise AuthError("InvalidSignatureException", f"Signed header(s) {missing} are missing from the request")
-    payload_hash = (lower.get("x-amz-content-sha256") or [""])[0] or hashlib.sha256(body).hexdigest()
-    if payload_hash != "UNSIGNED-PAYLOAD" and payload_hash != hashlib.sha256(body).hexdigest():
+    payload_hash = hashlib.sha256(body).hexdigest()  # the body is always signed (no UNSIGNED-PAYLOAD here)
+    claimed = (lower.get("x-amz-content-sha256") or [payload_hash])[0]
+    if claimed != payload_hash:
         raise AuthError("InvalidSignatureException", "The provided x-amz-content-sha256 header does not match "
                         "what was computed.")
     canonical = "\n".join([
@@ -108,7 +116,7 @@ def verify(method: str, path: str, query: str, headers: Sequence[tuple[str, str]
                         "The request signature we calculated does not match the signature you provided. Check "
                         "your AWS Secret Access Key and signing method. Consult the service documentation for "
                         "details.")
-    return Identity(key_id, region)
+    return Identity(key_id, region, hmac.new(secret.encode(), b"tessera next token", hashlib.sha256).digest())
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:

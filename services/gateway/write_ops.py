@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.context import Gateway, Operation
-from services.gateway.shapes import Caller
+from services.gateway.context import Caller, Gateway, Operation
 
 
 async def write_records(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    ingested = await gw.call(gw.client.write_records, p["DatabaseName"], p["TableName"], p["Records"],
+    ingested = await gw.call("write", gw.client.write_records, p["DatabaseName"], p["TableName"], p["Records"],
                              p.get("CommonAttributes"))
     return {"RecordsIngested": {"Total": ingested.total, "MemoryStore": ingested.memory_store,
                                 "MagneticStore": ingested.magnetic_store}}

@@ -116,7 +116,7 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             query_id=query_id, next_token=results.next_token(query_id, offset + n) if more else "",
             rows=[] if request.arrow_format else results.to_rows(page), column_info=results.column_info(table.schema),
             query_status=query_pb2.QueryStatus(
-                progress_percentage=100.0 * (offset + n) / max(1, table.num_rows),
+                progress_percentage=100.0,  # the query ran to completion before its first page
                 cumulative_bytes_scanned=stored.bytes_scanned, cumulative_bytes_metered=stored.bytes_scanned),
             arrow_ipc=arrowipc.to_ipc(page) if request.arrow_format else b"",
             partial=bool(stored.partial_reasons), partial_reasons=stored.partial_reasons)

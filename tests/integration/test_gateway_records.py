@@ -3,12 +3,17 @@ of every column kind, paging that any gateway continues, and query errors."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
 import pytest
 
+from tessera import errors
+from tessera.client import Client
 from tessera.cluster import LocalCluster
+from tessera.credentials import RELOAD_EVERY_S, ensure_profile
 from tests.integration import aws
 from tests.integration.conftest import unique
 
@@ -117,14 +122,21 @@ def test_bad_tokens_and_bad_queries_are_validation_errors(query: Any, table: tup
         query.query(QueryString=sql + " WHERE true", MaxRows=5, NextToken=first["NextToken"])
     with pytest.raises(query.exceptions.ValidationException, match="pagination token"):
         query.query(QueryString=sql, NextToken="bm90IGEgdG9rZW4=")
-    forged = "WyIxMjcuMC4wLjE6MSIsICJ4Il0="  # ["127.0.0.1:1", "x"]: an address that is not a coordinator
-    with pytest.raises(query.exceptions.ValidationException, match="coordinator"):
+    forged = base64.urlsafe_b64encode(json.dumps(["127.0.0.1:1", "x", "0" * 32]).encode()).decode()
+    with pytest.raises(query.exceptions.ValidationException, match="pagination token"):
         query.query(QueryString=sql, NextToken=forged)
+    with pytest.raises(query.exceptions.ValidationException, match="pagination token"):
+        query.query(QueryString=sql, NextToken=base64.urlsafe_b64encode(b"[" * 1500).decode())
     with pytest.raises(query.exceptions.ValidationException, match="does not exist"):  # no ResourceNotFound
         query.query(QueryString=f'SELECT * FROM "{db}"."absent"')
     with pytest.raises(query.exceptions.ValidationException):
         query.query(QueryString="SELEC nonsense")
     assert "not running" in query.cancel_query(QueryId="nosuchquery")["CancellationMessage"]
+
+
+def test_the_sdk_follows_a_token_only_to_a_registered_coordinator(client: Client) -> None:
+    with pytest.raises(errors.ValidationError, match="coordinator that ran this query is gone"):
+        client.query_page("SELECT 1", next_token="x", coordinator="127.0.0.1:1")
 
 
 def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, int]) -> None:
@@ -146,3 +158,25 @@ def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, i
     assert query.describe_account_settings()["MaxQueryTCU"] == 8
     query.update_account_settings(MaxQueryTCU=before.get("MaxQueryTCU", 0) or 4,
                                   QueryPricingModel=before["QueryPricingModel"])
+
+
+def test_a_next_token_serves_only_its_access_key_and_its_coordinator(cluster: LocalCluster,
+                                                                     table: tuple[str, str, int]) -> None:
+    db, name, _ = table
+    second_id, second_secret = ensure_profile(cluster.spec.credentials, "second-user")
+    time.sleep(RELOAD_EVERY_S + 0.5)  # the gateways re-read the credentials file
+    first = aws.client(cluster, "timestream-query")
+    other = aws.client(cluster, "timestream-query", gateway=2, key_id=second_id, secret=second_secret)
+    sql = f'SELECT host FROM "{db}"."{name}"'
+    page = first.query(QueryString=sql, MaxRows=5)
+    with pytest.raises(other.exceptions.ValidationException, match="this access key"):
+        other.query(QueryString=sql, MaxRows=5, NextToken=page["NextToken"])
+    coordinator = json.loads(base64.urlsafe_b64decode(page["NextToken"]))[0]
+    holder = next(p for p in cluster.nodes("query") if p.address == coordinator)
+    cluster.kill(holder.name)
+    try:
+        with pytest.raises(first.exceptions.ValidationException, match="run the query again"):
+            first.query(QueryString=sql, MaxRows=5, NextToken=page["NextToken"])
+        assert len(first.query(QueryString=sql)["Rows"]) == 62  # a fresh run is served by the other coordinators
+    finally:
+        cluster.restart(holder.name)

@@ -32,7 +32,7 @@ def _signed(body: bytes = b'{"MaxResults": 5}', url: str = "http://127.0.0.1:870
 def test_a_botocore_signature_verifies_and_names_key_and_region() -> None:
     method, path, query, headers, body = _signed()
     identity = sigv4.verify(method, path, query, headers, body, KEYS)
-    assert identity == sigv4.Identity("TSRAKEYEXAMPLE000001", "eu-west-1")
+    assert (identity.access_key_id, identity.region) == ("TSRAKEYEXAMPLE000001", "eu-west-1")
 
 
 def test_query_strings_odd_header_spacing_and_another_key_verify() -> None:
@@ -83,3 +83,21 @@ def test_a_content_hash_header_that_lies_about_the_body_is_refused() -> None:
     method, path, query, headers, body = _signed(headers={"X-Amz-Content-Sha256": "0" * 64})
     with pytest.raises(sigv4.AuthError, match="x-amz-content-sha256"):
         sigv4.verify(method, path, query, headers, body, KEYS)
+
+
+def test_the_operation_header_must_be_signed_and_the_body_always_is() -> None:
+    method, path, query, headers, body = _signed()
+    auth = next(v for k, v in headers if k.lower() == "authorization")
+    unsigned_target = auth.replace("x-amz-target;", "").replace(";x-amz-target", "")
+    headers = [(k, unsigned_target if k.lower() == "authorization" else v) for k, v in headers]
+    with pytest.raises(sigv4.AuthError, match="x-amz-target"):
+        sigv4.verify(method, path, query, headers, body, KEYS)
+    method, path, query, headers, body = _signed(headers={"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+    with pytest.raises(sigv4.AuthError, match="x-amz-content-sha256"):
+        sigv4.verify(method, path, query, headers, body, KEYS)
+
+
+def test_each_key_gets_its_own_token_key() -> None:
+    first = sigv4.verify(*_signed(key="TSRAKEYEXAMPLE000001"), KEYS)
+    second = sigv4.verify(*_signed(key="TSRAKEYEXAMPLE000002"), KEYS)
+    assert first.token_key and first.token_key != second.token_key

@@ -54,3 +54,12 @@ def test_valid_requests_and_unknown_members_pass() -> None:
     model.validate(found[1], {"DatabaseName": "db", "TableName": "tbl", "SomethingNew": 1,
                               "RetentionProperties": {"MemoryStoreRetentionPeriodInHours": 6,
                                                       "MagneticStoreRetentionPeriodInDays": 73000}})
+
+
+def test_numbers_beyond_their_model_type_and_sensitive_values_in_messages() -> None:
+    found = model.operation("WriteRecords")
+    assert found is not None
+    with pytest.raises(model.SerializationError, match="does not fit in a long"):
+        model.validate(found[1], {"DatabaseName": "db", "TableName": "tbl", "Records": [{"Version": 2**70}]})
+    message = _refusal("Query", {"QueryString": "", "ClientToken": "short"})
+    assert "Sensitive Data Redacted" in message and "short" not in message
