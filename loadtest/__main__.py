@@ -27,6 +27,8 @@ from typing import Any
 from loadtest import engine, iot, storage_logs, tsbs
 from loadtest.driver import (
     DataSet,
+    GatewayAccess,
+    GatewayQueryRunner,
     IngestConfig,
     IngestResult,
     TesseraQueryRunner,
@@ -42,6 +44,7 @@ from loadtest.minutes import minutes_table, per_minute, steadiness
 from loadtest.report import ProcessSampler, Report, ingest_table, query_table, resources_table
 from loadtest.tsbs_queries import KINDS, random_specs
 from tessera.cluster import ClusterSpec, LocalCluster, read_state
+from tessera.credentials import PROFILE, ensure_profile
 
 HOUR_NS = 3_600 * 1_000_000_000
 MAX_MEMORY_RETENTION_HOURS = 8766
@@ -63,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                 disk.start()
             try:
                 if args.command == "ingest":
-                    report.ingest = _ingest(args, discovery, sampler)
+                    report.ingest = _ingest(args, discovery, sampler, cluster)
                 else:
-                    report.ingest, report.queries = _query(args, discovery, sampler)
+                    report.ingest, report.queries = _query(args, discovery, sampler, report, cluster)
             finally:
                 if disk is not None:
                     disk.stop()
@@ -130,10 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--factories", type=int, default=3, help="IoT factories (default 3)")
     ingest.add_argument("--lines", type=int, default=2, help="IoT lines per factory (default 2)")
     ingest.add_argument("--machines", type=int, default=10, help="IoT machines per line (default 10)")
-    ingest.add_argument("--form", choices=("arrow", "records", "records-pb", "both"), default="arrow",
-                        help="arrow: write_arrow; records: boto3 dicts via write_records (Arrow columns on the "
-                             "wire); records-pb: Record messages, 100 a request (a plain gRPC client); "
-                             "both: arrow and records")
+    ingest.add_argument("--form", type=_forms, default="arrow",
+                        help="one or more, comma-separated, run one after the other on the same data: arrow: "
+                             "write_arrow; records: boto3 dicts via the SDK's write_records (Arrow columns on "
+                             "the wire); records-pb: Record messages, 100 a request (a plain gRPC client); "
+                             "gateway: boto3 WriteRecords through the HTTP gateway, 100 a request (needs a local "
+                             "cluster); both: arrow,records")
     ingest.add_argument("--rate", type=float, help="target rows/s over all workers (default: as fast as possible)")
     ingest.add_argument("--duration", type=float, help="stop after this many seconds")
     ingest.add_argument("--timing", choices=("auto", "pregenerated", "inline"), default="auto")
@@ -148,9 +153,23 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--count", type=int, default=20, help="queries per type (default 20)")
     query.add_argument("--duration", type=float, help="stop the query load after this many seconds")
     query.add_argument("--query-seed", type=int, default=123)
+    query.add_argument("--via", choices=("sdk", "sdk,gateway"), default="sdk",
+                       help="sdk: the gRPC SDK (Arrow pages); sdk,gateway: the same queries again through the HTTP "
+                            "gateway with boto3, with the added latency per type (needs a local cluster)")
     query.add_argument("--reuse", action="store_true",
                        help="query an already loaded --table (needs --discovery); the data range is read from it")
     return p
+
+
+FORMS = ("arrow", "records", "records-pb", "gateway")
+
+
+def _forms(text: str) -> tuple[str, ...]:
+    forms = ("arrow", "records") if text == "both" else tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in forms if f not in FORMS]
+    if unknown or not forms:
+        raise argparse.ArgumentTypeError(f"unknown form(s) {unknown}: choose from {', '.join(FORMS)} or both")
+    return forms
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -299,14 +318,25 @@ def _config(args: argparse.Namespace, duration: float | None, timing: str = "aut
                         duration_s=duration, max_rows=args.rows, timing=timing, progress=args.progress)
 
 
+def _gateway_access(cluster: LocalCluster | None) -> GatewayAccess | None:
+    """The first gateway of a local cluster and the key `tessera up` would print."""
+    gateways = cluster.nodes("gateway") if cluster is not None else []
+    if not gateways or cluster is None:
+        return None
+    key_id, secret = ensure_profile(cluster.spec.credentials, PROFILE)
+    return GatewayAccess(f"http://{gateways[0].address}", key_id, secret)
+
+
 def _load(args: argparse.Namespace, discovery: str, sampler: ProcessSampler, data: DataSet, form: str,
-          table: str, config: IngestConfig, verify: bool) -> IngestResult:
+          table: str, config: IngestConfig, verify: bool, gateway: GatewayAccess | None = None) -> IngestResult:
     from tessera.client import Client
 
+    if form == "gateway" and gateway is None:
+        raise SystemExit("--form gateway needs a local cluster started by this command (no --discovery)")
     with Client(discovery) as client:
         _create_table(args, client, table, data)
         factory = TesseraSinkFactory(discovery, args.database, table, form, dimensions_of(data),
-                                     measure_name_of(data))
+                                     measure_name_of(data), gateway=gateway)
 
         def watch(pids: list[int]) -> None:
             for i, pid in enumerate(pids):
@@ -319,16 +349,17 @@ def _load(args: argparse.Namespace, discovery: str, sampler: ProcessSampler, dat
     return result
 
 
-def _ingest(args: argparse.Namespace, discovery: str, sampler: ProcessSampler) -> list[IngestResult]:
+def _ingest(args: argparse.Namespace, discovery: str, sampler: ProcessSampler,
+            cluster: LocalCluster | None = None) -> list[IngestResult]:
     data: DataSet = _iot(args) if args.dataset == "iot" else _tsbs(args)
-    forms = ("arrow", "records") if args.form == "both" else (args.form,)
     config = _config(args, args.duration, args.timing)
-    return [_load(args, discovery, sampler, data, form, args.table or f"{args.dataset}_{form}", config,
-                  verify=not args.no_verify) for form in forms]
+    gateway = _gateway_access(cluster)
+    return [_load(args, discovery, sampler, data, form, args.table or f"{args.dataset}_{form.replace('-', '_')}",
+                  config, verify=not args.no_verify, gateway=gateway) for form in args.form]
 
 
-def _query(args: argparse.Namespace, discovery: str, sampler: ProcessSampler
-           ) -> tuple[list[IngestResult], Any]:
+def _query(args: argparse.Namespace, discovery: str, sampler: ProcessSampler, report: Report,
+           cluster: LocalCluster | None = None) -> tuple[list[IngestResult], Any]:
     table = args.table or "tsbs_arrow"
     kinds = list(KINDS) if args.queries == "all" else [k.strip() for k in args.queries.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
@@ -347,7 +378,30 @@ def _query(args: argparse.Namespace, discovery: str, sampler: ProcessSampler
     print(f"running {len(specs)} queries at concurrency {args.concurrency} ...", file=sys.stderr)
     result = run_queries(specs, lambda: TesseraQueryRunner(discovery, args.database, table), args.concurrency,
                          duration_s=args.duration, progress=args.progress)
+    if args.via == "sdk,gateway":
+        gateway = _gateway_access(cluster)
+        if gateway is None:
+            raise SystemExit("--via sdk,gateway needs a local cluster started by this command (no --discovery)")
+        print(f"running the same {len(specs)} queries through the gateway ...", file=sys.stderr)
+        through = run_queries(specs, lambda: GatewayQueryRunner(gateway, args.database, table), args.concurrency,
+                              duration_s=args.duration, progress=args.progress)
+        report.extra["gateway_queries"] = through.as_dict()
+        report.sections.append(("Queries through the HTTP gateway (boto3)", query_table(through)))
+        report.sections.append(("Added latency of the gateway (boto3 p50 - SDK p50)", _added_latency(result, through)))
     return loaded, result
+
+
+def _added_latency(sdk: Any, gateway: Any) -> str:
+    lines = ["| query type | SDK p50 ms | gateway p50 ms | added ms | rows (SDK / gateway) |", "|---|---:|---:|---:|---|"]
+    for kind, s in sdk.per_kind.items():
+        g = gateway.per_kind.get(kind)
+        if g is None:
+            continue
+        rows = (sum(sdk.rows.values()), sum(gateway.rows.values())) if kind == "all" else \
+            (sdk.rows.get(kind, 0), gateway.rows.get(kind, 0))
+        lines.append(f"| {kind} | {s['p50_ms']:.1f} | {g['p50_ms']:.1f} | {g['p50_ms'] - s['p50_ms']:+.1f} "
+                     f"| {rows[0]:,} / {rows[1]:,} |")
+    return "\n".join(lines)
 
 
 def _loaded_dataset(args: argparse.Namespace, discovery: str, table: str) -> tsbs.CpuOnly:

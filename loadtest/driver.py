@@ -118,6 +118,49 @@ class TesseraProtobufRecordsSink(TesseraRecordsSink):
         return [to_record(r) for r in super().prepare(batch)]
 
 
+class TesseraGatewaySink:
+    """Timestream's own API: boto3 ``write_records`` through Tessera's HTTP gateway, 100 records a request
+    (Timestream's limit), SigV4-signed, as an unchanged Timestream application sends them."""
+
+    def __init__(self, gateway: GatewayAccess, database: str, table: str, dimensions: Sequence[str],
+                 measure_name: str, timeout_s: float = 60.0) -> None:
+        import boto3  # imported in the worker, after spawn
+        from botocore.config import Config
+
+        self._client = boto3.session.Session().client(
+            "timestream-write", endpoint_url=gateway.endpoint, region_name="us-east-1",
+            aws_access_key_id=gateway.access_key_id, aws_secret_access_key=gateway.secret_access_key,
+            config=Config(read_timeout=timeout_s, retries={"mode": "standard", "max_attempts": 5},
+                          max_pool_connections=4))
+        self._where = {"DatabaseName": database, "TableName": table}
+        self._dimensions = list(dimensions)
+        self._measure_name = measure_name
+
+    def prepare(self, batch: pa.Table) -> list[dict[str, Any]]:
+        """The batch as boto3-shaped records (outside the measured time, as for the SDK's records form)."""
+        return iot.to_records(batch, self._dimensions, self._measure_name)
+
+    def write(self, batch: list[dict[str, Any]]) -> None:
+        """WriteRecords, 100 records a request."""
+        for start in range(0, len(batch), GATEWAY_RECORDS_PER_REQUEST):
+            self._client.write_records(**self._where, Records=batch[start:start + GATEWAY_RECORDS_PER_REQUEST])
+
+    def close(self) -> None:
+        self._client.close()
+
+
+GATEWAY_RECORDS_PER_REQUEST = 100
+
+
+@dataclass(frozen=True)
+class GatewayAccess:
+    """Where the HTTP gateway is and the access key to sign with."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+
+
 @dataclass(frozen=True)
 class TesseraSinkFactory:
     """Builds a Tessera sink in a worker process; ``form`` is ``arrow``, ``records`` or ``records-pb``."""
@@ -129,13 +172,20 @@ class TesseraSinkFactory:
     dimensions: tuple[str, ...]
     measure_name: str
     timeout_s: float = 60.0
+    gateway: GatewayAccess | None = None
+    """The HTTP gateway, for the ``gateway`` form."""
 
     @property
     def prepares(self) -> bool:
-        """The records form converts every batch to dicts before the clock (memory-hungry)."""
-        return self.form.startswith("records")
+        """The records forms convert every batch to dicts before the clock (memory-hungry)."""
+        return self.form.startswith("records") or self.form == "gateway"
 
     def __call__(self) -> Sink:
+        if self.form == "gateway":
+            if self.gateway is None:
+                raise ValueError("the gateway form needs the gateway's endpoint and an access key")
+            return TesseraGatewaySink(self.gateway, self.database, self.table, self.dimensions, self.measure_name,
+                                      self.timeout_s)
         cls = {"arrow": TesseraArrowSink, "records": TesseraRecordsSink,
                "records-pb": TesseraProtobufRecordsSink}[self.form]
         return cls(self.discovery, self.database, self.table, self.dimensions, self.measure_name, self.timeout_s)
@@ -504,6 +554,33 @@ class TesseraQueryRunner:
 
     def close(self) -> None:
         """Close the client's channels."""
+        self._client.close()
+
+
+class GatewayQueryRunner:
+    """Runs specs as Timestream SQL through the HTTP gateway with boto3's ``query``, following NextToken."""
+
+    def __init__(self, gateway: GatewayAccess, database: str, table: str, timeout_s: float = 120.0) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self._client = boto3.session.Session().client(
+            "timestream-query", endpoint_url=gateway.endpoint, region_name="us-east-1",
+            aws_access_key_id=gateway.access_key_id, aws_secret_access_key=gateway.secret_access_key,
+            config=Config(read_timeout=timeout_s, retries={"mode": "standard", "max_attempts": 1}))
+        self._database, self._table = database, table
+
+    def run(self, spec: QuerySpec) -> int:
+        """Query every page and return the number of rows."""
+        sql = tessera_sql(spec, self._database, self._table)
+        page = self._client.query(QueryString=sql)
+        rows = len(page["Rows"])
+        while "NextToken" in page:
+            page = self._client.query(QueryString=sql, NextToken=page["NextToken"])
+            rows += len(page["Rows"])
+        return rows
+
+    def close(self) -> None:
         self._client.close()
 
 
