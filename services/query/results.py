@@ -64,6 +64,31 @@ def java_double(v: float) -> str:
     return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
 
 
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def _clock(ns: int) -> str:
+    """``HH:MM:SS.nnnnnnnnn`` of a time of day or the time part of an interval."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{fraction:09d}"
+
+
+def day_to_second(ns: int) -> str:
+    """An INTERVAL DAY TO SECOND as Timestream prints it: ``0 01:00:00.000000000``, ``-1 00:00:00.5…``."""
+    days, rest = divmod(abs(ns), NS_PER_DAY)
+    return f"{'-' if ns < 0 else ''}{days} {_clock(rest)}"
+
+
+def _interval(months: int, days: int, ns: int) -> str:
+    """DuckDB's intervals: day-to-second ones (no months) as Timestream prints them, else ``Y-M`` plus the
+    day-to-second part when there is one."""
+    day_second = day_to_second(days * NS_PER_DAY + ns)
+    if not months:
+        return day_second
+    year_month = f"{'-' if months < 0 else ''}{abs(months) // 12}-{abs(months) % 12}"
+    return year_month if not (days or ns) else f"{year_month} {day_second}"
+
+
 def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     t = col.type
     if pa.types.is_timestamp(t):
@@ -83,7 +108,11 @@ def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     if pa.types.is_floating(t):
         return [None if v is None else java_double(float(v)) for v in col.to_pylist()]
     if pa.types.is_duration(t):
-        return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
+        return [None if v is None else day_to_second(v) for v in col.cast(pa.duration("ns")).cast(pa.int64()).to_pylist()]
+    if pa.types.is_time(t):
+        return [None if v is None else _clock(v) for v in col.cast(pa.time64("ns")).cast(pa.int64()).to_pylist()]
+    if t == pa.month_day_nano_interval():
+        return [None if v is None else _interval(v.months, v.days, v.nanoseconds) for v in col.to_pylist()]
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return cast(list[str | None], col.to_pylist())  # a string column: str or None per row
     if pa.types.is_nested(t):

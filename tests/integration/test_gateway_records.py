@@ -91,6 +91,12 @@ def test_query_results_are_typed_for_every_column_kind(query: Any, table: tuple[
                            {"ScalarValue": "hello"}, {"ScalarValue": f"{seconds}.000000000"}, {"NullValue": True},
                            {"ArrayValue": [{"ScalarValue": "1"}, {"ScalarValue": "2"}]}]
     assert out["QueryStatus"]["CumulativeBytesScanned"] > 0 and out["QueryId"]
+    more = query.query(QueryString="SELECT DATE '2024-01-02' AS d, 1h + 1s AS i, CAST(7 AS INTEGER) AS n, "
+                                   "CAST(1e20 AS DOUBLE) AS x, CAST(NULL AS BIGINT) AS z")
+    assert [c["Type"]["ScalarType"] for c in more["ColumnInfo"]] == ["DATE", "INTERVAL_DAY_TO_SECOND", "INTEGER",
+                                                                     "DOUBLE", "BIGINT"]
+    assert more["Rows"] == [{"Data": [{"ScalarValue": "2024-01-02"}, {"ScalarValue": "0 01:00:01.000000000"},
+                                      {"ScalarValue": "7"}, {"ScalarValue": "1.0E20"}, {"NullValue": True}]}]
     measures = query.query(QueryString=f'SHOW MEASURES FROM "{db}"."{name}"')
     dims = next(c for c in measures["ColumnInfo"] if c["Name"] == "Dimensions")
     assert dims["Type"] == {"ArrayColumnInfo": {"Type": {"RowColumnInfo": [
