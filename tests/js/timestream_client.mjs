@@ -37,7 +37,12 @@ try {
 } catch (err) {
   out.rejected = err instanceof RejectedRecordsException ? err.RejectedRecords : `${err.name}: ${err.message}`;
 }
-out.databases = (await write.send(new ListDatabasesCommand({}))).Databases.map((d) => d.DatabaseName);
+out.databases = [];
+let listed = { NextToken: undefined };
+do {
+  listed = await write.send(new ListDatabasesCommand({ MaxResults: 5, NextToken: listed.NextToken }));
+  out.databases.push(...listed.Databases.map((d) => d.DatabaseName));
+} while (listed.NextToken);
 
 const sql = `SELECT sensor, measure_value::double AS temp, time FROM "${database}"."readings" ORDER BY sensor`;
 let page = await query.send(new QueryCommand({ QueryString: sql, MaxRows: 10 }));
