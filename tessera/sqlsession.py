@@ -8,6 +8,7 @@ session settings, so every cursor gets them applied here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import duckdb
 
@@ -18,8 +19,12 @@ DUCKDB_SESSION_SETTINGS: tuple[str, ...] = ("SET integer_division = true", "SET 
 class Sessions:
     """One in-memory DuckDB database; ``cursor()`` hands out configured, independent sessions."""
 
-    def __init__(self, threads: int = 2, memory_limit: str = "2GB") -> None:
+    def __init__(self, threads: int = 2, memory_limit: str = "2GB", setup: Sequence[str] = ()) -> None:
+        """``setup``: statements run once on the database, e.g. the macros of the query dialect (every
+        cursor sees them)."""
         self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
+        for statement in setup:
+            self._db.execute(statement)
         self._lock = threading.Lock()  # cursor creation on a shared connection is serialised
         self.memory_limit = memory_limit
 

@@ -1,5 +1,6 @@
-"""Arrow query results in Timestream's Query response shapes: ColumnInfo with ScalarType, ArrayColumnInfo
-and RowColumnInfo, and rows of ScalarValue / ArrayValue / RowValue / NullValue, scalars in the same text as
+"""Arrow query results in Timestream's Query response shapes: ColumnInfo with ScalarType, ArrayColumnInfo,
+RowColumnInfo and TimeSeriesMeasureValueColumnInfo, and rows of ScalarValue / ArrayValue / RowValue /
+TimeSeriesValue / NullValue, scalars in the same text as
 the gRPC API (services.query.results.scalar_strings: nine fractional digits on timestamps, exact BIGINTs)."""
 
 from __future__ import annotations
@@ -13,7 +14,21 @@ from services.query.results import scalar_strings, scalar_type
 NULL: dict[str, Any] = {"NullValue": True}
 
 
+def _timeseries_value(t: pa.DataType) -> pa.DataType | None:
+    """The value type of a timeseries (an array of rows ``(time TIMESTAMP, value T)``, as
+    services.query.trino_timeseries builds them), else None."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(t.value_type):
+        return None
+    fields = list(t.value_type)
+    if [f.name for f in fields] == ["time", "value"] and pa.types.is_timestamp(fields[0].type):
+        return fields[1].type
+    return None
+
+
 def column_type(t: pa.DataType) -> dict[str, Any]:
+    value = _timeseries_value(t)
+    if value is not None:
+        return {"TimeSeriesMeasureValueColumnInfo": {"Type": column_type(value)}}
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return {"ArrayColumnInfo": {"Type": column_type(t.value_type)}}
     if pa.types.is_struct(t):
@@ -34,6 +49,13 @@ def rows(table: pa.Table) -> list[dict[str, Any]]:
 def _datums(arr: pa.Array) -> list[dict[str, Any]]:
     t = arr.type
     valid = arr.is_valid().to_pylist()
+    if _timeseries_value(t) is not None:
+        points = _datums(arr.flatten())  # each point a RowValue of (time, value)
+        offsets = arr.offsets.to_pylist()
+        first = offsets[0]
+        return [{"TimeSeriesValue": [{"Time": p["RowValue"]["Data"][0]["ScalarValue"], "Value": p["RowValue"]["Data"][1]}
+                                     for p in points[offsets[i] - first:offsets[i + 1] - first]]} if ok else NULL
+                for i, ok in enumerate(valid)]
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         offsets = arr.offsets.to_pylist()  # absolute positions in the child, also for a sliced array
         first = offsets[0]

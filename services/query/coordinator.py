@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import metadata, pruning
+from services.query import metadata, pruning, trino_timeseries
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
@@ -117,7 +117,7 @@ class Coordinator:
         self._members = members
         self._reader = reader
         self._remote = remote
-        self._sessions = Sessions(threads=threads, memory_limit=memory_limit)
+        self._sessions = Sessions(threads=threads, memory_limit=memory_limit, setup=trino_timeseries.MACROS)
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
 
     async def read_local(self, spec: ScanSpec, allow_partial: bool) -> CellRead:

@@ -29,7 +29,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_numbers, trino_strings, trino_time
+from services.query import trino_numbers, trino_strings, trino_time, trino_timeseries
 from services.query.dialect import Timestream
 from tessera import sqlsession
 from tessera.errors import ValidationError
@@ -305,6 +305,13 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_strings.split_part(node)
     if isinstance(node, exp.RegexpReplace):
         return trino_strings.regexp_replace(node)
+    if isinstance(node, exp.Unnest):
+        return trino_timeseries.unnest(node)
+    if isinstance(node, exp.Reduce):
+        return trino_timeseries.reduce_finish(node)
+    timeseries = trino_timeseries.rewrite(node)
+    if timeseries is not None:
+        return timeseries
     if isinstance(node, exp.DateDiff):
         # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed, date_sub whole units.
         unit = exp.Literal.string(node.text("unit").lower() or "day")
@@ -459,7 +466,7 @@ def _deterministic_scalar(node: exp.Expr) -> bool:
             return False
         if isinstance(sub, _NONDETERMINISTIC_TYPES):
             return False
-        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _NONDETERMINISTIC_NAMES:
+        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _NONDETERMINISTIC_NAMES | trino_timeseries.FUNCTIONS:
             return False
     return True
 

@@ -186,3 +186,19 @@ def test_a_next_token_serves_only_its_access_key_and_its_coordinator(cluster: Lo
         assert len(first.query(QueryString=sql)["Rows"]) == 62  # a fresh run is served by the other coordinators
     finally:
         cluster.restart(holder.name)
+
+
+def test_timeseries_results_come_typed_as_timeseries(query: Any, table: tuple[str, str, int]) -> None:
+    db, name, start = table
+    out = query.query(QueryString=f"""
+        SELECT host, create_time_series(time, measure_value::double) AS ts,
+               interpolate_linear(create_time_series(time, measure_value::double),
+                                  sequence(min(time), max(time), 1ms)) AS filled
+        FROM "{db}"."{name}" WHERE host IN ('h01', 'h02') AND measure_name = 'cpu' GROUP BY host ORDER BY host""")
+    assert out["ColumnInfo"][1] == {"Name": "ts", "Type": {"TimeSeriesMeasureValueColumnInfo": {
+        "Type": {"ScalarType": "DOUBLE"}}}}
+    first = out["Rows"][0]["Data"]
+    (point,) = first[1]["TimeSeriesValue"]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((start + 1) // 1000)) + f".{(start + 1) % 1000:03d}000000"
+    assert point == {"Time": stamp, "Value": {"ScalarValue": "1.5"}}
+    assert [p["Value"] for p in first[2]["TimeSeriesValue"]] == [{"ScalarValue": "1.5"}]
