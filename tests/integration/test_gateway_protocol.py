@@ -108,6 +108,7 @@ def tls_gateway(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory)
                                                   "--tls-key", str(key)])
     yield f"https://{https}", str(cert)
     cluster.kill("gateway-tls", sig=15)
+    del cluster.processes["gateway-tls"]  # gone for good: later tests check every process of the cluster
 
 
 def test_https_with_a_configured_certificate(cluster: LocalCluster, tls_gateway: tuple[str, str]) -> None:
