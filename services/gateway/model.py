@@ -81,48 +81,60 @@ _COMPILED: dict[tuple[str, str], Check] = {}
 
 def _compile(shape: Shape) -> Check:
     kind = shape.type_name
-    expected = _JSON_TYPES.get(kind, (object,))
-    strict_int = kind in _INTEGER_RANGES
-    low, high = _INTEGER_RANGES.get(kind, (None, None))
     meta = shape.metadata
     least, most = meta.get("min"), meta.get("max")
-
-    def typed(value: Any) -> bool:
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            return False
-        return not strict_int or low <= value <= high  # type: ignore[operator]
-
     if kind == "structure":
         required = tuple(meta.get("required", ()))
         members = tuple((name, _valid(member)) for name, member in shape.members.items())
 
         def structure(value: Any) -> bool:
-            if not isinstance(value, dict) or any(value.get(name) is None for name in required):
+            if type(value) is not dict:
                 return False
-            return all(check(value[name]) for name, check in members if value.get(name) is not None)
+            for name in required:
+                if value.get(name) is None:
+                    return False
+            for name, check in members:
+                item = value.get(name)
+                if item is not None and not check(item):
+                    return False
+            return True
         return structure
     if kind == "list":
-        item = _valid(shape.member)
+        element = _valid(shape.member)
 
         def array(value: Any) -> bool:
-            return (isinstance(value, list) and (least is None or len(value) >= least)
-                    and (most is None or len(value) <= most) and all(item(v) for v in value))
+            if type(value) is not list or (least is not None and len(value) < least) or \
+                    (most is not None and len(value) > most):
+                return False
+            for item in value:
+                if not element(item):
+                    return False
+            return True
         return array
     if kind == "map":
         entry = _valid(shape.value)
-        return lambda value: isinstance(value, dict) and all(entry(v) for v in value.values())
+        return lambda value: type(value) is dict and all(entry(v) for v in value.values())
     if kind == "string":
         enum = frozenset(shape.enum) if shape.enum else None
         pattern = _pattern(meta["pattern"]) if meta.get("pattern") else None
+        if least is None and most is None and enum is None and pattern is None:
+            return lambda value: type(value) is str
 
         def string(value: Any) -> bool:
-            return (isinstance(value, str) and (least is None or len(value) >= least)
+            return (type(value) is str and (least is None or len(value) >= least)
                     and (most is None or len(value) <= most) and (enum is None or value in enum)
                     and (pattern is None or pattern.fullmatch(value) is not None))
         return string
-    if kind in ("integer", "long", "double", "float"):
-        return lambda value: typed(value) and (least is None or value >= least) and (most is None or value <= most)
-    return typed
+    expected = _JSON_TYPES.get(kind, (object,))
+    low, high = _INTEGER_RANGES.get(kind, (None, None))
+
+    def number(value: Any) -> bool:
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            return False
+        if low is not None and not low <= value <= high:  # type: ignore[operator]
+            return False
+        return (least is None or value >= least) and (most is None or value <= most)
+    return number
 
 
 def _camel(name: str) -> str:
