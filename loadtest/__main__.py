@@ -38,6 +38,7 @@ from loadtest.driver import (
     measure_name_of,
     run_ingest,
     run_queries,
+    run_side_by_side,
 )
 from loadtest.looped import LoopedCpuOnly
 from loadtest.minutes import minutes_table, per_minute, steadiness
@@ -154,8 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--duration", type=float, help="stop the query load after this many seconds")
     query.add_argument("--query-seed", type=int, default=123)
     query.add_argument("--via", choices=("sdk", "sdk,gateway"), default="sdk",
-                       help="sdk: the gRPC SDK (Arrow pages); sdk,gateway: the same queries again through the HTTP "
-                            "gateway with boto3, with the added latency per type (needs a local cluster)")
+                       help="sdk: the gRPC SDK (Arrow pages); sdk,gateway: each query through the SDK and through the "
+                            "HTTP gateway with boto3, one right after the other, with the added latency per type "
+                            "(needs a local cluster)")
     query.add_argument("--reuse", action="store_true",
                        help="query an already loaded --table (needs --discovery); the data range is read from it")
     return p
@@ -375,19 +377,25 @@ def _query(args: argparse.Namespace, discovery: str, sampler: ProcessSampler, re
         data = _tsbs(args)
         loaded.append(_load(args, discovery, sampler, data, "arrow", table, _config(args, None), verify=True))
     specs = interleave([random_specs(k, data, args.count, args.query_seed) for k in kinds], args.query_seed)
-    print(f"running {len(specs)} queries at concurrency {args.concurrency} ...", file=sys.stderr)
-    result = run_queries(specs, lambda: TesseraQueryRunner(discovery, args.database, table), args.concurrency,
-                         duration_s=args.duration, progress=args.progress)
-    if args.via == "sdk,gateway":
-        gateway = _gateway_access(cluster)
-        if gateway is None:
-            raise SystemExit("--via sdk,gateway needs a local cluster started by this command (no --discovery)")
-        print(f"running the same {len(specs)} queries through the gateway ...", file=sys.stderr)
-        through = run_queries(specs, lambda: GatewayQueryRunner(gateway, args.database, table), args.concurrency,
-                              duration_s=args.duration, progress=args.progress)
-        report.extra["gateway_queries"] = through.as_dict()
-        report.sections.append(("Queries through the HTTP gateway (boto3)", query_table(through)))
-        report.sections.append(("Added latency of the gateway (boto3 p50 - SDK p50)", _added_latency(result, through)))
+    def tessera() -> TesseraQueryRunner:
+        return TesseraQueryRunner(discovery, args.database, table)
+
+    if args.via == "sdk":
+        print(f"running {len(specs)} queries at concurrency {args.concurrency} ...", file=sys.stderr)
+        result = run_queries(specs, tessera, args.concurrency, duration_s=args.duration, progress=args.progress)
+        return loaded, result
+    gateway = _gateway_access(cluster)
+    if gateway is None:
+        raise SystemExit("--via sdk,gateway needs a local cluster started by this command (no --discovery)")
+    print(f"running {len(specs)} queries at concurrency {args.concurrency}, each through the SDK and through the "
+          "gateway, one right after the other ...", file=sys.stderr)
+    paths = run_side_by_side(specs, {"sdk": tessera, "gateway": lambda: GatewayQueryRunner(gateway, args.database,
+                                                                                          table)},
+                             args.concurrency, duration_s=args.duration, progress=args.progress)
+    result, through = paths["sdk"], paths["gateway"]
+    report.extra["gateway_queries"] = through.as_dict()
+    report.sections.append(("Queries through the HTTP gateway (boto3)", query_table(through)))
+    report.sections.append(("Added latency of the gateway (boto3 p50 - SDK p50)", _added_latency(result, through)))
     return loaded, result
 
 

@@ -621,16 +621,50 @@ def interleave(groups: Sequence[Sequence[QuerySpec]], seed: int = 123) -> list[Q
 def run_queries(specs: Sequence[QuerySpec], runner_factory: Callable[[], QueryRunner], concurrency: int,
                 duration_s: float | None = None, progress: bool | None = None) -> QueryResult:
     """Run ``specs`` from ``concurrency`` threads until done or ``duration_s`` passed."""
+    return run_side_by_side(specs, {"": runner_factory}, concurrency, duration_s, progress)[""]
+
+
+class _Tally:
+    """One path's latency histograms, row counts and errors while queries run."""
+
+    def __init__(self) -> None:
+        self.hists: dict[str, Latency] = {"all": Latency()}
+        self.rows: dict[str, int] = {}
+        self.errors = 0
+        self.done = 0
+        self.messages: list[str] = []
+
+    def failed(self, spec: QuerySpec, exc: Exception) -> None:
+        self.errors += 1
+        if len(self.messages) < MAX_ERROR_MESSAGES:
+            self.messages.append(f"{spec.kind}: {type(exc).__name__}: {exc}"[:500])
+
+    def answered(self, spec: QuerySpec, rows: int, seconds: float) -> None:
+        self.hists.setdefault(spec.kind, Latency()).record_seconds(seconds)
+        self.hists["all"].record_seconds(seconds)
+        self.rows[spec.kind] = self.rows.get(spec.kind, 0) + rows
+        self.done += 1
+
+    def result(self, specs: Sequence[QuerySpec], concurrency: int, seconds: float, started_at: float) -> QueryResult:
+        order = [k for k in dict.fromkeys(sorted((s.kind for s in specs), key=_kind_rank)) if k in self.hists]
+        return QueryResult(concurrency=concurrency, queries=self.done, seconds=round(seconds, 6),
+                           errors=self.errors, per_kind={k: self.hists[k].summary().as_dict() for k in order + ["all"]},
+                           rows=self.rows, error_messages=self.messages, started_at_unix=started_at)
+
+
+def run_side_by_side(specs: Sequence[QuerySpec], factories: dict[str, Callable[[], QueryRunner]], concurrency: int,
+                     duration_s: float | None = None, progress: bool | None = None) -> dict[str, QueryResult]:
+    """Run every spec through each path of ``factories`` (name → runner factory), one path right after the
+    other, the order rotating from spec to spec, so that every path sees the cluster in the same state (a
+    flush or a compaction slows all of them alike, not whichever ran last). One result per path."""
     if concurrency < 1:
         raise ValueError(f"--concurrency must be at least 1, got {concurrency}")
-    todo: queue.SimpleQueue[QuerySpec] = queue.SimpleQueue()
-    for s in specs:
-        todo.put(s)
+    todo: queue.SimpleQueue[tuple[int, QuerySpec]] = queue.SimpleQueue()
+    for i, s in enumerate(specs):
+        todo.put((i, s))
+    names = list(factories)
     lock = threading.Lock()
-    hists: dict[str, Latency] = {"all": Latency()}
-    rows: dict[str, int] = {}
-    state = {"errors": 0, "done": 0}
-    messages: list[str] = []
+    tallies = {name: _Tally() for name in names}
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(specs), unit="query", file=sys.stderr, disable=not show, dynamic_ncols=True)
     started_at = time.time()
@@ -638,31 +672,28 @@ def run_queries(specs: Sequence[QuerySpec], runner_factory: Callable[[], QueryRu
     deadline = start + duration_s if duration_s is not None else None
 
     def work() -> None:
-        runner = runner_factory()
+        runners = {name: factories[name]() for name in names}
         try:
             while deadline is None or time.perf_counter() < deadline:
                 try:
-                    spec = todo.get_nowait()
+                    i, spec = todo.get_nowait()
                 except queue.Empty:
                     return
-                t0 = time.perf_counter()
-                try:
-                    n = runner.run(spec)
-                except Exception as exc:  # noqa: BLE001 - any system's failure is a counted error
+                for name in names[i % len(names):] + names[:i % len(names)]:
+                    t0 = time.perf_counter()
+                    try:
+                        n = runners[name].run(spec)
+                    except Exception as exc:  # noqa: BLE001 - any system's failure is a counted error
+                        with lock:
+                            tallies[name].failed(spec, exc)
+                        continue
+                    took = time.perf_counter() - t0
                     with lock:
-                        state["errors"] += 1
-                        if len(messages) < MAX_ERROR_MESSAGES:
-                            messages.append(f"{spec.kind}: {type(exc).__name__}: {exc}"[:500])
-                    continue
-                took = time.perf_counter() - t0
-                with lock:
-                    hists.setdefault(spec.kind, Latency()).record_seconds(took)
-                    hists["all"].record_seconds(took)
-                    rows[spec.kind] = rows.get(spec.kind, 0) + n
-                    state["done"] += 1
-                    bar.update(1)
+                        tallies[name].answered(spec, n, took)
+                bar.update(1)
         finally:
-            runner.close()
+            for runner in runners.values():
+                runner.close()
 
     threads = [threading.Thread(target=work, name=f"query-{i}", daemon=True) for i in range(concurrency)]
     for t in threads:
@@ -671,10 +702,7 @@ def run_queries(specs: Sequence[QuerySpec], runner_factory: Callable[[], QueryRu
         t.join()
     bar.close()
     seconds = time.perf_counter() - start
-    order = [k for k in dict.fromkeys(sorted((s.kind for s in specs), key=_kind_rank)) if k in hists] + ["all"]
-    return QueryResult(concurrency=concurrency, queries=state["done"], seconds=round(seconds, 6),
-                       errors=state["errors"], per_kind={k: hists[k].summary().as_dict() for k in order},
-                       rows=rows, error_messages=messages, started_at_unix=started_at)
+    return {name: tally.result(specs, concurrency, seconds, started_at) for name, tally in tallies.items()}
 
 
 def _kind_rank(kind: str) -> int:

@@ -95,4 +95,11 @@ class Gateway:
         self.client.close()
 
 
-Operation = Callable[[Gateway, Caller, dict[str, Any]], Awaitable[dict[str, Any]]]
+@dataclass(frozen=True)
+class JsonText:
+    """A response body already serialised (a Query page's rows are written as text, not as dicts)."""
+
+    text: str
+
+
+Operation = Callable[[Gateway, Caller, dict[str, Any]], Awaitable[dict[str, Any] | JsonText]]

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway import catalog_ops, model, query_ops, sigv4, write_ops
-from services.gateway.context import Caller, Gateway, Operation
+from services.gateway.context import Caller, Gateway, JsonText, Operation
 from tessera import errors
 
 log = structlog.get_logger()
@@ -65,8 +65,9 @@ def api_error(operation: str, exc: errors.TesseraError) -> ApiError:
     return ApiError(status, name, exc.message, **members)
 
 
-def _reply(status: int, body: dict[str, Any], request_id: str) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
+def _reply(status: int, body: dict[str, Any] | JsonText, request_id: str) -> web.Response:
+    text = body.text if isinstance(body, JsonText) else json.dumps(body, separators=(",", ":"))
+    return web.Response(status=status, body=text.encode(),
                         headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": request_id})
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from services.gateway import results
-from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, Operation
+from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, JsonText, Operation
 from services.query.results import PAGE_BYTES
 from tessera import arrowipc, errors
 
@@ -45,7 +45,7 @@ def _untoken(caller: Caller, token: str) -> tuple[str, str]:
                                  "cluster for this access key")
 
 
-async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> JsonText:
     sql, token = p["QueryString"], p.get("NextToken", "")
     coordinator, inner = _untoken(caller, token) if token else ("", "")
     page, coordinator = await gw.call("query", gw.client.query_page, sql, inner, coordinator,
@@ -54,13 +54,14 @@ async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any
     table = arrowipc.from_ipc(page.arrow_ipc)
     status = page.query_status
     out: dict[str, Any] = {
-        "QueryId": page.query_id, "Rows": results.rows(table), "ColumnInfo": results.column_info(table.schema),
+        "QueryId": page.query_id, "ColumnInfo": results.column_info(table.schema),
         "QueryStatus": {"ProgressPercentage": status.progress_percentage,
                         "CumulativeBytesScanned": status.cumulative_bytes_scanned,
                         "CumulativeBytesMetered": status.cumulative_bytes_metered}}
     if page.next_token:
         out["NextToken"] = _token(caller, coordinator, page.next_token)
-    return out
+    head = json.dumps(out, separators=(",", ":"))  # a non-empty object: its closing brace makes room for Rows
+    return JsonText(f'{head[:-1]},"Rows":{results.rows_json(table)}}}')
 
 
 async def cancel_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

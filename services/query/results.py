@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,20 +90,19 @@ def _interval(months: int, days: int, ns: int) -> str:
     return year_month if not (days or ns) else f"{year_month} {day_second}"
 
 
+def _timestamp_strings(col: pa.ChunkedArray) -> list[str | None]:
+    """``YYYY-MM-DD HH:MM:SS.nnnnnnnnn`` (UTC, always nine fractional digits), formatted by numpy in C."""
+    ns = pc.fill_null(col.cast(pa.timestamp("ns")), 0).to_numpy()  # filled first: a NaT has no text
+    text = [s.replace("T", " ") for s in np.datetime_as_string(ns, unit="ns").tolist()]
+    if col.null_count == 0:
+        return cast(list[str | None], text)
+    return [s if ok else None for s, ok in zip(text, col.is_valid().to_numpy(zero_copy_only=False))]
+
+
 def scalar_strings(col: pa.ChunkedArray) -> list[str | None]:
     t = col.type
     if pa.types.is_timestamp(t):
-        # fill_null first: a nullable int64 would go through float64 in numpy and lose nanoseconds
-        ns = pc.fill_null(col.cast(pa.timestamp("ns")).cast(pa.int64()), 0).to_numpy()
-        valid = col.is_valid().to_numpy(zero_copy_only=False)
-        out: list[str | None] = []
-        for v, ok in zip(ns, valid):
-            if not ok:
-                out.append(None)
-                continue
-            secs, frac = divmod(int(v), 1_000_000_000)
-            out.append(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs)) + f".{frac:09d}")
-        return out
+        return _timestamp_strings(col)
     if pa.types.is_boolean(t):
         return [None if v is None else ("true" if v else "false") for v in col.to_pylist()]
     if pa.types.is_floating(t):

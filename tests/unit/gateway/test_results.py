@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 from services.gateway import results
@@ -16,7 +18,7 @@ def test_nested_columns_render_as_array_and_row_values_with_nulls_at_every_level
     info = results.column_info(table.schema)
     assert info[1] == {"Name": "dims", "Type": {"ArrayColumnInfo": {"Type": {"RowColumnInfo": [
         {"Name": "name", "Type": {"ScalarType": "VARCHAR"}}, {"Name": "n", "Type": {"ScalarType": "BIGINT"}}]}}}}
-    rows = results.rows(table)
+    rows = json.loads(results.rows_json(table))
     assert rows[0]["Data"][0] == {"ArrayValue": [{"ScalarValue": "a"}, {"NullValue": True}]}
     assert rows[1]["Data"][0] == {"NullValue": True}
     assert rows[2]["Data"][0] == {"ArrayValue": []}
@@ -28,7 +30,16 @@ def test_nested_columns_render_as_array_and_row_values_with_nulls_at_every_level
 def test_a_sliced_page_renders_its_own_rows() -> None:
     table = pa.table({"v": pa.array([[1], [2, 3], [4]], pa.list_(pa.int32())),
                       "t": pa.array([0, 1_500_000_000, None], pa.timestamp("ns"))}).slice(1, 2)
-    assert results.rows(table) == [
+    assert json.loads(results.rows_json(table)) == [
         {"Data": [{"ArrayValue": [{"ScalarValue": "2"}, {"ScalarValue": "3"}]},
                   {"ScalarValue": "1970-01-01 00:00:01.500000000"}]},
         {"Data": [{"ArrayValue": [{"ScalarValue": "4"}]}, {"NullValue": True}]}]
+
+
+def test_scalar_text_is_escaped_as_json_and_a_table_without_columns_still_has_its_rows() -> None:
+    table = pa.table({"s": pa.array(['quote " back \\ newline \n é', None]), "b": pa.array([True, False]),
+                      "d": pa.array([0.1, float("nan")])})
+    assert json.loads(results.rows_json(table)) == [
+        {"Data": [{"ScalarValue": 'quote " back \\ newline \n é'}, {"ScalarValue": "true"}, {"ScalarValue": "0.1"}]},
+        {"Data": [{"NullValue": True}, {"ScalarValue": "false"}, {"ScalarValue": "NaN"}]}]
+    assert json.loads(results.rows_json(pa.table({"x": [1, 2]}).select([]))) == [{"Data": []}, {"Data": []}]

@@ -8,7 +8,14 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from loadtest.driver import IngestConfig, interleave, run_ingest, run_queries, worker_batches
+from loadtest.driver import (
+    IngestConfig,
+    interleave,
+    run_ingest,
+    run_queries,
+    run_side_by_side,
+    worker_batches,
+)
 from loadtest.iot import Iot, to_records
 from loadtest.tsbs import DEFAULT_START_NS, CpuOnly
 from loadtest.tsbs_queries import QuerySpec
@@ -140,3 +147,30 @@ def test_query_load_keeps_one_histogram_per_type_and_one_for_all() -> None:
     assert result.per_kind["lastpoint"]["count"] == 5 and result.per_kind["all"]["count"] == 8
     assert result.rows == {"lastpoint": 15, "high-cpu-1": 9}
     assert result.errors == 1 and "no such host" in result.error_messages[0]
+
+
+class RecordingRunner:
+    def __init__(self, name: str, calls: list[tuple[str, str]]) -> None:
+        self.name, self.calls = name, calls
+
+    def run(self, spec: QuerySpec) -> int:
+        self.calls.append((self.name, spec.kind))
+        if self.name == "b" and spec.kind == "lastpoint":
+            raise RuntimeError("b cannot")
+        return 2
+
+    def close(self) -> None:
+        pass
+
+
+def test_side_by_side_runs_each_query_on_every_path_in_rotating_order() -> None:
+    calls: list[tuple[str, str]] = []
+    specs = [QuerySpec("high-cpu-1", 0, 1, ("host_1",)), QuerySpec("lastpoint", 0, 1, ()),
+             QuerySpec("high-cpu-1", 0, 1, ("host_2",))]
+    paths = run_side_by_side(specs, {"a": lambda: RecordingRunner("a", calls), "b": lambda: RecordingRunner("b", calls)},
+                             concurrency=1, progress=False)
+    assert calls == [("a", "high-cpu-1"), ("b", "high-cpu-1"), ("b", "lastpoint"), ("a", "lastpoint"),
+                     ("a", "high-cpu-1"), ("b", "high-cpu-1")]
+    assert paths["a"].per_kind["all"]["count"] == 3 and paths["a"].errors == 0
+    assert paths["b"].per_kind["all"]["count"] == 2 and paths["b"].errors == 1
+    assert paths["b"].rows == {"high-cpu-1": 4} and "b cannot" in paths["b"].error_messages[0]
