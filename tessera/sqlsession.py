@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 import duckdb
 
+# Query SQL reaches only the tables a session registers: no files, no network, no extensions, no Python
+# variables found by name (DuckDB's replacement scans), whoever sent the SQL. Once off, external access
+# cannot be switched back on by a SET in a running database.
+SANDBOX: dict[str, bool] = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                            "autoload_known_extensions": False, "allow_community_extensions": False}
+
 # Integer division truncates as in Presto/Timestream (7 / 2 = 3); every time is UTC.
 DUCKDB_SESSION_SETTINGS: tuple[str, ...] = ("SET integer_division = true", "SET TimeZone = 'UTC'")
 
@@ -22,7 +28,7 @@ class Sessions:
     def __init__(self, threads: int = 2, memory_limit: str = "2GB", setup: Sequence[str] = ()) -> None:
         """``setup``: statements run once on the database, e.g. the macros of the query dialect (every
         cursor sees them)."""
-        self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
+        self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit, **SANDBOX})
         for statement in setup:
             self._db.execute(statement)
         self._lock = threading.Lock()  # cursor creation on a shared connection is serialised
