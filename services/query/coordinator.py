@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import metadata, pruning, trino_timeseries
+from services.query import metadata, pruning, result_types, trino_timeseries
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout
@@ -237,7 +237,7 @@ class Coordinator:
         try:
             for name, table in views.items():
                 con.register(name, table)
-            return con.sql(sql).to_arrow_table()
+            return result_types.timestream_typed(con.sql(sql)).to_arrow_table()
         except duckdb.InterruptException as exc:
             raise errors.Cancelled(f"query {query_id} was cancelled") from exc
         except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException,
