@@ -290,6 +290,14 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return None
     if _is_call(node, "nan", 0):
         return trino_numbers.nan()
+    if _is_call(node, "e", 0):
+        return trino_numbers.e()
+    if isinstance(node, exp.CurrentTimezone):
+        return trino_time.current_timezone()
+    if _is_call(node, "to_iso8601", 1):
+        return trino_time.to_iso8601(node.expressions[0])
+    if _is_call(node, "parse_duration", 1):
+        return trino_time.parse_duration(node.expressions[0])
     if isinstance(node, exp.WidthBucket):
         return trino_numbers.width_bucket(node)
     if _is_call(node, "every", 1):

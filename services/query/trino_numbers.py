@@ -5,6 +5,7 @@
   [min, max) of the bounds (0 below, n + 1 at or above), mirrored when bound1 > bound2; NULL in, NULL out;
   Trino's errors for n <= 0, a NaN operand, equal or infinite bounds.
 - ``every(condition)``: Trino's alias of ``bool_and``.
+- ``e()``: Euler's number, which DuckDB does not name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
 
 def _double(node: exp.Expr) -> exp.Expr:
     return exp.cast(exp.paren(node.copy()), exp.DType.DOUBLE)
+
+
+def e() -> exp.Expr:
+    """Euler's number as a DOUBLE (the literal is the nearest double, as Java's Math.E)."""
+    return exp.cast(exp.Literal.number("2.718281828459045"), exp.DType.DOUBLE)
 
 
 def nan() -> exp.Expr:

@@ -6,10 +6,16 @@
 - ``format_datetime(ts, pattern)``: the pattern is Joda-Time's (``yyyy-MM-dd HH:mm:ss.SSS``); DuckDB's
   ``strftime`` takes C's. A literal pattern is translated; letters this translation does not know, and a
   pattern that is not a literal, are refused rather than formatted wrongly.
+- ``current_timezone()``: always ``'UTC'`` (Timestream's only zone; DuckDB has no such function).
+- ``to_iso8601(x)``: a DATE as ``2024-01-02``, a TIMESTAMP as ``2024-01-02T03:04:05.123456789`` (Trino prints
+  a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
+- ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d) as an
+  INTERVAL, with Trino's error for anything else; DuckDB intervals hold microseconds, so it is rounded to them.
 """
 
 from __future__ import annotations
 
+import sqlglot
 from sqlglot import exp
 
 from tessera.errors import ValidationError
@@ -97,3 +103,35 @@ def format_datetime(value: exp.Expr, pattern: exp.Expr) -> exp.Expr:
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise ValidationError("format_datetime: the pattern must be a string literal")
     return exp.Anonymous(this="strftime", expressions=[value.copy(), exp.Literal.string(joda_to_strftime(pattern.name))])
+
+
+def current_timezone() -> exp.Expr:
+    return exp.Literal.string("UTC")
+
+
+def to_iso8601(value: exp.Expr) -> exp.Expr:
+    """ISO 8601 text of a DATE or a TIMESTAMP, chosen by the argument's type when the query runs."""
+    v = exp.paren(value.copy())
+    is_date = exp.EQ(this=exp.Anonymous(this="typeof", expressions=[v.copy()]), expression=exp.Literal.string("DATE"))
+    return exp.Case(ifs=[exp.If(this=is_date, true=exp.Anonymous(this="strftime", expressions=[
+        v.copy(), exp.Literal.string("%Y-%m-%d")]))], default=exp.Anonymous(this="strftime", expressions=[
+            v.copy(), exp.Literal.string("%Y-%m-%dT%H:%M:%S.%n")]))
+
+
+_DURATION = r"^\s*([0-9]+(\.[0-9]+)?)\s*(ns|us|ms|s|m|h|d)\s*$"
+_DURATION_SQL = f"""
+CASE WHEN __s IS NULL THEN CAST(NULL AS INTERVAL)
+     WHEN NOT regexp_matches(__s, '{_DURATION}') THEN
+       error('duration is not a valid data duration string: ' || __s)
+     ELSE to_microseconds(CAST(round(CAST(regexp_extract(__s, '{_DURATION}', 1) AS DOUBLE) *
+       CASE regexp_extract(__s, '{_DURATION}', 3)
+         WHEN 'ns' THEN 0.001 WHEN 'us' THEN 1.0 WHEN 'ms' THEN 1000.0 WHEN 's' THEN 1000000.0
+         WHEN 'm' THEN 60000000.0 WHEN 'h' THEN 3600000000.0 ELSE 86400000000.0 END) AS BIGINT))
+END
+"""
+
+
+def parse_duration(text: exp.Expr) -> exp.Expr:
+    """``parse_duration(s)`` as a DuckDB expression (see the module's docstring)."""
+    tree = sqlglot.parse_one(_DURATION_SQL, read="duckdb")
+    return tree.transform(lambda n: exp.paren(text.copy()) if isinstance(n, exp.Column) and n.name == "__s" else n)

@@ -335,6 +335,15 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("regexp_replace('a1b22', '([a-z])([0-9]+)', '$2$1')", "1a22b"),
         ("regexp_replace('a1b22', '[0-9]')", "ab"),
         ("regexp_replace('a.b', '[.]', '\\\\')", "a\\b"),
+        ("current_timezone()", "UTC"),
+        ("e()", math.e),
+        ("to_iso8601(from_nanoseconds(1704067200123456789))", "2024-01-01T00:00:00.123456789"),
+        ("to_iso8601(DATE '2024-01-02')", "2024-01-02"),
+        ("parse_duration('42.8ms') = 42800us", True),
+        ("to_milliseconds(parse_duration(' 1.5 h '))", 5_400_000),
+        ("to_milliseconds(parse_duration('2d'))", 172_800_000),
+        ("parse_duration('1500ns') = parse_duration('1.5us')", True),
+        ("parse_duration(NULL)", None),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
@@ -357,6 +366,8 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("format_datetime(now(), 'SS')", "'SS' in 'SS' is not supported"),
         ("format_datetime(now(), 'yyyy-ww')", "'ww' in 'yyyy-ww' is not supported"),
         ("format_datetime(now(), region)", "pattern must be a string literal"),
+        ("parse_duration('5 weeks')", "duration is not a valid data duration string: 5 weeks"),
+        ("parse_duration('ms')", "duration is not a valid data duration string"),
     ],
 )
 def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,
