@@ -8,9 +8,14 @@ session settings, so every cursor gets them applied here.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+
+from tessera import errors
 
 # Query SQL reaches only the tables a session registers: no files, no network, no extensions, no Python
 # variables found by name (DuckDB's replacement scans), whoever sent the SQL. Once off, external access
@@ -44,6 +49,40 @@ class Sessions:
 
     def close(self) -> None:
         self._db.close()
+
+
+ROW_NUMBER = "ts_row_number"  # user names may not start with ts_: no clash
+
+
+def refuse_case_collisions(names: Sequence[str]) -> None:
+    """Timestream's names are case-sensitive (``host`` and ``Host`` may both be dimensions); DuckDB's
+    identifiers are not: it would read ``host`` as ``Host`` (a wrong answer) or rename one of them under
+    ``*``. SQL that would see two such columns together is refused instead."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise errors.ValidationError(f"the query reads columns '{other}' and '{name}', whose names differ only "
+                                         "in case: Tessera cannot run a query that reads both yet; use only one "
+                                         "of them (and no *)")
+
+
+def passing_rows(cursor: duckdb.DuckDBPyConnection, table: pa.Table, predicate: str,
+                 columns: Sequence[str] = ()) -> pa.Array:
+    """The row numbers of ``table``, ascending, whose rows pass the DuckDB SQL ``predicate``. DuckDB sees
+    only ``columns`` (those the predicate reads), so a column whose name differs from another's only in case
+    is never read in its place. With no ``columns`` it sees every column except such look-alikes (a
+    predicate that reads one fails to bind instead of reading the other). Raises duckdb.Error for a
+    predicate that fails."""
+    if columns:
+        names = [c for c in dict.fromkeys(columns) if c in table.schema.names]
+        refuse_case_collisions(names)
+    else:
+        folded = Counter(n.lower() for n in table.schema.names)
+        names = [n for n in table.schema.names if folded[n.lower()] == 1]
+    numbered = table.select(names).append_column(ROW_NUMBER, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    matched = cursor.from_arrow(numbered).filter(predicate).project(f'"{ROW_NUMBER}"').to_arrow_table()
+    return pa.array(np.sort(matched.column(0).to_numpy()))
 
 
 _shared: Sessions | None = None

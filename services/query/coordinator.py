@@ -16,7 +16,7 @@ import structlog
 from services.query import metadata, pruning, result_types, trino_timeseries
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
-from tessera import dedup, errors, layout
+from tessera import dedup, errors, layout, sqlsession
 from tessera.sqlsession import Sessions
 from tessera.v1 import common_pb2
 
@@ -149,7 +149,8 @@ class Coordinator:
         if merge_cells:
             predicate = _pushable(scan, [layout.TIME, layout.MEASURE_NAME] + [c.name for c in spec.schema])
             table = await asyncio.to_thread(
-                lambda: apply_predicate(dedup.latest_versions(table), predicate).drop_columns(list(layout.KEY_COLUMNS)))
+                lambda: apply_predicate(dedup.latest_versions(table), predicate, scan.predicate_columns)
+                .drop_columns(list(layout.KEY_COLUMNS)))
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
     async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True,
@@ -236,6 +237,7 @@ class Coordinator:
         self.connections[query_id] = con
         try:
             for name, table in views.items():
+                sqlsession.refuse_case_collisions(table.schema.names)
                 con.register(name, table)
             return result_types.timestream_typed(con.sql(sql)).to_arrow_table()
         except duckdb.InterruptException as exc:
@@ -261,3 +263,4 @@ class Coordinator:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+

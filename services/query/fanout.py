@@ -250,7 +250,8 @@ class TileReader:
         everyone = len(good) >= placement.REPLICAS  # every replica of the tiles, not just those registered now
         try:
             merged = await asyncio.to_thread(
-                lambda: apply_predicate(dedup.resolve_replicas(tables, everyone), spec.predicate))
+                lambda: apply_predicate(dedup.resolve_replicas(tables, everyone), spec.predicate,
+                                        spec.predicate_columns))
         except dedup.ReplicasDisagree as exc:
             raise errors.Unavailable(f"cannot read table {spec.table_id} consistently: {exc} "
                                      f"({'; '.join(errs) or 'it was too slow'}); retry once it is back") from exc
@@ -317,13 +318,14 @@ def _holds_every_tile(nodes: Sequence[common_pb2.NodeInfo]) -> bool:
 _REPLICA_FAULTS = (errors.Unavailable, errors.DeadlineExceeded, errors.InternalError)
 
 
-def apply_predicate(table: pa.Table, predicate: str) -> pa.Table:
-    """Rows of ``table`` passing a DuckDB SQL predicate (with Timestream's session settings)."""
+def apply_predicate(table: pa.Table, predicate: str, columns: Sequence[str] = ()) -> pa.Table:
+    """Rows of ``table`` passing a DuckDB SQL predicate (with Timestream's session settings) that reads
+    ``columns`` (every column when empty)."""
     if not predicate.strip() or table.num_rows == 0:
         return table
     con = sqlsession.shared().cursor()
     try:
-        return con.from_arrow(table).filter(predicate).to_arrow_table()
+        return table.take(sqlsession.passing_rows(con, table, predicate, columns))
     except duckdb.Error as exc:
         raise errors.ValidationError(f"cannot evaluate the filter {predicate!r}: {exc}") from exc
     finally:

@@ -13,16 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from services.storage.memstore import empty_table
 from services.storage.tileview import ReadFilter, TileView
-from tessera import digest, layout
+from tessera import digest, layout, sqlsession
 from tessera.errors import ValidationError
 
 _DIGEST_COLUMNS = (layout.TIME, *layout.KEY_COLUMNS)
-_ROW = "ts_scan_row"  # user names may not start with ts_: no clash
 
 
 @dataclass(frozen=True)
@@ -112,11 +110,9 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
     read = table.select(list(dict.fromkeys([*wanted, *_DIGEST_COLUMNS])))
     if has_predicate:  # evaluated on empty input too, so a bad predicate fails whatever the data
         try:
-            numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-            matched = cursor.from_arrow(numbered).filter(predicate).project(_quoted(_ROW)).to_arrow_table()
+            read = read.take(sqlsession.passing_rows(cursor, table, predicate, predicate_columns))
         except duckdb.Error as exc:
             raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
-        read = read.take(pa.array(np.sort(matched.column(0).to_numpy())))
     rows_digest = digest.rows_digest(read)
     out = read.select(wanted) if want_rows else None
     return ScanResult(out, rows_digest, read.num_rows, bytes_scanned, tuple(incomplete))

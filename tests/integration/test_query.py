@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tessera import errors
 from tessera.client import Client
 from tessera.cluster import LocalCluster
 from tests.integration.conftest import unique
@@ -357,3 +358,23 @@ def test_a_retry_waits_for_the_first_run_only_as_long_as_its_own_deadline(
         stub.CancelQuery(query_pb2.CancelQueryRequest(query_id=token), timeout=10)  # stop the first run
     first.join(30)
     assert codes == {"first": grpc.StatusCode.CANCELLED}
+
+
+def test_dimensions_whose_names_differ_only_in_case_are_never_read_for_each_other(client: Client) -> None:
+    db = unique("case")
+    client.create_database(db)
+    client.create_table(db, "tab", cells=["cell-a", "cell-b"])
+    now = int(time.time() * 1000)
+    client.write_records(db, "tab", [
+        {"Dimensions": [{"Name": "Host", "Value": "B1"}, {"Name": "host", "Value": "a1"}], "MeasureName": "m",
+         "MeasureValue": "1", "Time": str(now)},
+        {"Dimensions": [{"Name": "Host", "Value": "a1"}, {"Name": "host", "Value": "b2"}], "MeasureName": "m",
+         "MeasureValue": "2", "Time": str(now - 1000)}])
+    value = '"measure_value::double"'
+    assert client.query(f"SELECT {value} FROM {db}.tab WHERE host = 'a1'").column(0).to_pylist() == [1.0]
+    assert client.query(f'SELECT {value} FROM {db}.tab WHERE "Host" = \'a1\'').column(0).to_pylist() == [2.0]
+    assert client.query(f'SELECT "Host" FROM {db}.tab ORDER BY time').column(0).to_pylist() == ["a1", "B1"]
+    for both in (f"SELECT * FROM {db}.tab", f'SELECT "Host", host FROM {db}.tab',
+                 f"SELECT \"Host\" FROM {db}.tab WHERE host = 'a1'"):
+        with pytest.raises(errors.ValidationError, match="differ only in case"):
+            client.query(both)
