@@ -85,6 +85,31 @@ def passing_rows(cursor: duckdb.DuckDBPyConnection, table: pa.Table, predicate: 
     return pa.array(np.sort(matched.column(0).to_numpy()))
 
 
+# What the SQL itself got wrong (a bad name, type, value or function; file access the sandbox refuses):
+# the caller's error, the same on every replica, so not worth another replica. Anything else DuckDB raises
+# (I/O, an internal error) is this node's fault: another replica may well answer.
+_CALLERS_FAULT: tuple[type[duckdb.Error], ...] = (
+    duckdb.ParserException, duckdb.SyntaxException, duckdb.BinderException, duckdb.CatalogException,
+    duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException,
+    duckdb.NotImplementedException, duckdb.PermissionException, duckdb.TypeMismatchException,
+    duckdb.InvalidTypeException, duckdb.ConstraintException, duckdb.DataError, duckdb.ProgrammingError)
+
+
+def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.TesseraError:
+    """The Tessera error for a DuckDB failure of ``what`` (e.g. "cannot run the query"), by its class, never
+    by its text: ValidationError for the SQL's own faults, Cancelled for an interrupt, Throttled (retryable)
+    for memory, InternalError (another replica may answer) for the rest."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, duckdb.InterruptException):
+        return errors.Cancelled(f"{what}: cancelled")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        limit = f" ({memory_limit})" if memory_limit else ""
+        return errors.Throttled(f"{what}: the node's query memory limit{limit} was exceeded: {first}")
+    if isinstance(exc, _CALLERS_FAULT):
+        return errors.ValidationError(f"{what}: {first}")
+    return errors.InternalError(f"{what}: {first}")
+
+
 _shared: Sessions | None = None
 _shared_lock = threading.Lock()
 

@@ -107,6 +107,11 @@ def _pushable(scan: TableScan, schema_names: Sequence[str]) -> str:
     return scan.predicate if all(c in known for c in scan.predicate_columns) else ""
 
 
+class UnboundName(errors.ValidationError):
+    """The final stage could not bind a name: a column written after this coordinator cached the table's
+    schema, perhaps, so the query is retried once with fresh routes before the error stands."""
+
+
 class Coordinator:
     """Runs one query: every referenced table is read through each cell that holds its ranges."""
 
@@ -181,9 +186,7 @@ class Coordinator:
                      translate_ms=round((translated - started) * 1000, 2), read_ms=result.read_ms,
                      final_ms=result.final_ms, total_ms=round((time.perf_counter() - started) * 1000, 2))
             return result
-        except errors.ValidationError as exc:
-            if "not found" not in exc.message:
-                raise
+        except UnboundName:
             # A column written moments ago may be missing from a cached schema: refresh once and retry.
             for scan in translation.scans:
                 self._routes.invalidate(scan.database, scan.table)
@@ -242,14 +245,10 @@ class Coordinator:
             return result_types.timestream_typed(con.sql(sql)).to_arrow_table()
         except duckdb.InterruptException as exc:
             raise errors.Cancelled(f"query {query_id} was cancelled") from exc
-        except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException,
-                duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-            raise errors.ValidationError(f"cannot run the query: {_first_line(exc)}") from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise errors.Throttled(f"query {query_id} exceeded the coordinator's memory limit "
-                                   f"({self._sessions.memory_limit}): {_first_line(exc)}") from exc
+        except (duckdb.BinderException, duckdb.CatalogException) as exc:
+            raise UnboundName(f"cannot run the query: {_first_line(exc)}") from exc
         except duckdb.Error as exc:
-            raise errors.ValidationError(f"query failed: {_first_line(exc)}") from exc
+            raise sqlsession.sql_error(exc, "cannot run the query", self._sessions.memory_limit) from exc
         finally:
             self.connections.pop(query_id, None)
             con.close()

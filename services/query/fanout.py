@@ -327,6 +327,6 @@ def apply_predicate(table: pa.Table, predicate: str, columns: Sequence[str] = ()
     try:
         return table.take(sqlsession.passing_rows(con, table, predicate, columns))
     except duckdb.Error as exc:
-        raise errors.ValidationError(f"cannot evaluate the filter {predicate!r}: {exc}") from exc
+        raise sqlsession.sql_error(exc, f"cannot evaluate the filter {predicate!r}") from exc
     finally:
         con.close()

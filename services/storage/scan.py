@@ -112,7 +112,7 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
         try:
             read = read.take(sqlsession.passing_rows(cursor, table, predicate, predicate_columns))
         except duckdb.Error as exc:
-            raise ValidationError(f"cannot evaluate scan predicate {predicate!r}: {exc}") from exc
+            raise sqlsession.sql_error(exc, f"cannot evaluate scan predicate {predicate!r}") from exc
     rows_digest = digest.rows_digest(read)
     out = read.select(wanted) if want_rows else None
     return ScanResult(out, rows_digest, read.num_rows, bytes_scanned, tuple(incomplete))

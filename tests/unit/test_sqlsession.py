@@ -1,0 +1,50 @@
+"""DuckDB sessions: sandboxed, predicates see only their own columns, failures classified by class."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from tessera import errors, sqlsession
+
+
+def test_sessions_cannot_touch_files_even_by_setting_it_back() -> None:
+    cur = sqlsession.Sessions(threads=1).cursor()
+    for sql in ("SELECT * FROM read_csv('/etc/hostname')", "COPY (SELECT 1) TO '/tmp/tessera-sandbox.csv'",
+                "SET enable_external_access = true", "INSTALL httpfs"):
+        with pytest.raises(duckdb.Error):
+            cur.execute(sql)
+
+
+def test_a_predicate_reads_its_own_column_not_one_differing_only_in_case() -> None:
+    cur = sqlsession.Sessions(threads=1).cursor()
+    table = pa.table({"Host": ["a1", "x"], "host": ["x", "a1"], "v": [1, 2]})
+    assert sqlsession.passing_rows(cur, table, "host = 'a1'", ["host"]).to_pylist() == [1]
+    assert sqlsession.passing_rows(cur, table, '"Host" = \'a1\'', ["Host"]).to_pylist() == [0]
+    assert sqlsession.passing_rows(cur, table, "v > 1").to_pylist() == [1]  # no columns named: the others
+    with pytest.raises(duckdb.BinderException):
+        sqlsession.passing_rows(cur, table, "host = 'a1'")  # a look-alike is hidden, not read for the other
+    with pytest.raises(errors.ValidationError, match="differ only in case"):
+        sqlsession.passing_rows(cur, table, "host = Host", ["host", "Host"])
+
+
+@pytest.mark.parametrize(("sql", "kind"), [
+    ("SELECT nosuchcolumn", errors.ValidationError),
+    ("SELEKT 1", errors.ValidationError),
+    ("SELECT CAST('x' AS INTEGER)", errors.ValidationError),
+    ("SELECT 9223372036854775807::BIGINT + 1", errors.ValidationError),
+    ("SELECT * FROM read_csv('/etc/hostname')", errors.ValidationError),
+])
+def test_failures_of_the_sql_itself_are_validation_errors(sql: str, kind: type[errors.TesseraError]) -> None:
+    with pytest.raises(duckdb.Error) as failed:
+        sqlsession.Sessions(threads=1).cursor().execute(sql)
+    assert type(sqlsession.sql_error(failed.value, "cannot run the query")) is kind
+
+
+def test_node_faults_are_internal_and_memory_is_throttled() -> None:
+    assert type(sqlsession.sql_error(duckdb.IOException("disk"), "scan")) is errors.InternalError
+    assert type(sqlsession.sql_error(duckdb.InternalException("bug"), "scan")) is errors.InternalError
+    throttled = sqlsession.sql_error(duckdb.OutOfMemoryException("oom"), "scan", "2GB")
+    assert isinstance(throttled, errors.Throttled) and "2GB" in throttled.message
+    assert isinstance(sqlsession.sql_error(duckdb.InterruptException("x"), "scan"), errors.Cancelled)
