@@ -27,6 +27,7 @@ import tenacity
 from tessera import arrowipc, errors, layout, limits, record_columns
 from tessera._batch_validation import DEFAULT_MEASURE_NAME
 from tessera.partition_key import DIMENSION, MEASURE, PartitionKey, column_hashes, of_route
+from tessera.query_tables import named_tables
 from tessera.records import RecordLike, routing_hash, to_record
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import (
@@ -297,7 +298,8 @@ class Client:
         if not live:
             raise errors.Unavailable(f"cell {cell} has no {role} node registered")
         k = next(self._rr)
-        return live[k % len(live):] + live[:k % len(live)]
+        rotated = live[k % len(live):] + live[:k % len(live)]
+        return [n for n in rotated if n.cell == cell] + [n for n in rotated if n.cell != cell] if cell else rotated
 
     def _to_cell(self, database: str, table: str, send: Callable[[common_pb2.TableRoute], T]) -> T:
         """Call ``send`` with a fresh-enough route, refreshing it once on a stale-route error."""
@@ -469,7 +471,19 @@ class Client:
         return total
 
     # -- queries -------------------------------------------------------------------------------------------
-    def _coordinators(self) -> list[common_pb2.NodeInfo]:
+    def _owning_cell(self, sql: str) -> str:
+        """The one cell holding every table the query names (from the route cache; a table seen for the
+        first time costs one lookup), or '' when they span cells, are unknown, or none is named."""
+        cells: set[str] = set()
+        for database, table in named_tables(sql):
+            try:
+                cells |= {c.cell for c in self.route(database, table).cells}
+            except errors.TesseraError:
+                return ""  # a missing table: the coordinator's answer says so
+        return cells.pop() if len(cells) == 1 else ""
+
+    def _coordinators(self, cell: str = "") -> list[common_pb2.NodeInfo]:
+        """Live coordinators, rotated for balance; those of ``cell`` first when it has any."""
         now = time.monotonic()
         if self._cells is None or now - self._cells[0] > ROUTE_TTL_S:
             try:
@@ -482,14 +496,16 @@ class Client:
         if not live:
             raise errors.Unavailable("no query coordinator is registered")
         k = next(self._rr)
-        return live[k % len(live):] + live[:k % len(live)]
+        rotated = live[k % len(live):] + live[:k % len(live)]
+        return [n for n in rotated if n.cell == cell] + [n for n in rotated if n.cell != cell] if cell else rotated
 
     def query_page(self, sql: str, next_token: str = "", coordinator: str = "", max_rows: int = 0,
                    arrow: bool = False, allow_partial: bool = False, query_id: str = "",
                    max_page_bytes: int = 0, timeout_ms: int = 0) -> tuple[query_pb2.QueryResponse, str]:
         """One page of a query, and the address of the coordinator that answered.
 
-        A first page (no ``next_token``) goes to any live coordinator, failing over between them. A later
+        A first page (no ``next_token``) goes to a live coordinator of the cell holding the tables the query
+        names when they are in one cell (else of any cell), failing over between them. A later
         page must come from the ``coordinator`` that ran the query (it holds the result); it is refused
         unless that address is a registered coordinator, so a token cannot send this client elsewhere.
         ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it. It
@@ -497,7 +513,7 @@ class Client:
         first run's result (for up to an hour on that coordinator): use a fresh id for a fresh run.
         ``timeout_ms`` bounds the query's run on the coordinator (0 = its default, 60 s).
         """
-        coordinators = self._coordinators()
+        coordinators = self._coordinators("" if next_token else self._owning_cell(sql))
         request = query_pb2.QueryRequest(query_string=sql, next_token=next_token, max_rows=max_rows,
                                           arrow_format=arrow, allow_partial=allow_partial, client_token=query_id,
                                           max_page_bytes=max_page_bytes, timeout_ms=timeout_ms)

@@ -378,3 +378,16 @@ def test_dimensions_whose_names_differ_only_in_case_are_never_read_for_each_othe
                  f"SELECT \"Host\" FROM {db}.tab WHERE host = 'a1'"):
         with pytest.raises(errors.ValidationError, match="differ only in case"):
             client.query(both)
+
+
+def test_the_sdk_sends_a_query_to_a_coordinator_of_the_cell_holding_its_tables(client: Client) -> None:
+    db = unique("owner")
+    client.create_database(db)
+    client.create_table(db, "tab", cells=["cell-b"])
+    client.write_records(db, "tab", [{"Dimensions": [{"Name": "k", "Value": "a"}], "MeasureName": "m",
+                                      "MeasureValue": "1", "Time": str(int(time.time() * 1000))}])
+    cell_b = {n.address for c in client.cells() if c.cell == "cell-b" for n in c.nodes if n.role == "query"}
+    answered = {client.query_page(f'SELECT count(*) FROM "{db}"."tab"')[1] for _ in range(8)}
+    assert answered and answered <= cell_b  # round robin alone would reach cell a's coordinators too
+    elsewhere = {client.query_page("SELECT 1")[1] for _ in range(8)}  # no table: any coordinator
+    assert elsewhere - cell_b

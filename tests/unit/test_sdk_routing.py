@@ -90,7 +90,7 @@ def test_an_unavailable_answer_from_the_cell_is_passed_on_as_it_is() -> None:
 
 def test_a_query_that_no_coordinator_answers_names_them() -> None:
     class NoCoordinator(Client):
-        def _coordinators(self) -> list[common_pb2.NodeInfo]:
+        def _coordinators(self, cell: str = "") -> list[common_pb2.NodeInfo]:
             return [common_pb2.NodeInfo(node_id="a-q1", cell="a", role="query", address="127.0.0.1:9")]
 
         def _call(self, fn: Any, request: Any) -> Any:
