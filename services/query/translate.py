@@ -29,7 +29,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_numbers, trino_strings, trino_time, trino_timeseries
+from services.query import trino_arrays, trino_numbers, trino_strings, trino_time, trino_timeseries
 from services.query.dialect import Timestream
 from tessera import sqlsession
 from tessera.errors import ValidationError
@@ -307,6 +307,19 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if _is_call(node, "format_datetime", 2):
         value, pattern = node.expressions
         return trino_time.format_datetime(value, pattern)
+    if isinstance(node, exp.ArrayDistinct):
+        return trino_arrays.set_operation("distinct", node.this)
+    if isinstance(node, (exp.ArrayIntersect, exp.ArrayExcept)) and len(node.expressions or [node.this, node.expression]) == 2:
+        a, b = node.expressions if node.expressions else (node.this, node.expression)
+        return trino_arrays.set_operation("intersect" if isinstance(node, exp.ArrayIntersect) else "except", a, b)
+    if _is_call(node, "array_union", 2):
+        return trino_arrays.set_operation("union", *node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("arrays_overlap", "zip", "codepoint"):
+        return trino_arrays.rename(node.name.lower(), list(node.expressions))
+    if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
+        return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
+    if isinstance(node, exp.ParseDatetime):
+        return trino_time.parse_datetime(node)
     if isinstance(node, exp.RegexpExtract):
         return trino_strings.regexp_extract(node)
     if isinstance(node, exp.SplitPart):

@@ -6,6 +6,7 @@
 - ``format_datetime(ts, pattern)``: the pattern is Joda-Time's (``yyyy-MM-dd HH:mm:ss.SSS``); DuckDB's
   ``strftime`` takes C's. A literal pattern is translated; letters this translation does not know, and a
   pattern that is not a literal, are refused rather than formatted wrongly.
+- ``parse_datetime(text, pattern)``: the Joda pattern translated as for ``format_datetime``, into ``strptime``.
 - ``current_timezone()``: always ``'UTC'`` (Timestream's only zone; DuckDB has no such function).
 - ``to_iso8601(x)``: a DATE as ``2024-01-02``, a TIMESTAMP as ``2024-01-02T03:04:05.123456789`` (Trino prints
   a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
@@ -103,6 +104,17 @@ def format_datetime(value: exp.Expr, pattern: exp.Expr) -> exp.Expr:
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise ValidationError("format_datetime: the pattern must be a string literal")
     return exp.Anonymous(this="strftime", expressions=[value.copy(), exp.Literal.string(joda_to_strftime(pattern.name))])
+
+
+def parse_datetime(node: exp.ParseDatetime) -> exp.Expr:
+    """``parse_datetime(text, joda_pattern)`` as ``strptime`` with the pattern translated (a string literal),
+    a UTC TIMESTAMP_NS."""
+    pattern = node.args.get("format")
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise ValidationError("parse_datetime: the pattern must be a string literal")
+    parsed = exp.Anonymous(this="strptime", expressions=[node.this.copy(),
+                                                          exp.Literal.string(joda_to_strftime(pattern.name))])
+    return exp.cast(parsed, _TIMESTAMP_NS.copy())
 
 
 def current_timezone() -> exp.Expr:
