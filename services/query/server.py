@@ -12,6 +12,7 @@ import grpc
 import structlog
 
 from services.query import idempotency, results
+from services.query.admission import Admission
 from services.query.coordinator import Coordinator
 from services.query.fanout import ScanSpec
 from tessera import arrowipc, errors, limits
@@ -22,13 +23,15 @@ log = structlog.get_logger()
 _QUERY_ID = re.compile(r"^[a-zA-Z0-9]{1,64}$")
 DEFAULT_TIMEOUT_MS = 60_000  # Timestream bounds one Query call at 60 s
 CELL_QUERY_CHUNK_ROWS = 65_536
+MAX_ADMISSION_WAIT_S = 10.0
 
 
 class QueryServicer(query_pb2_grpc.QueryServicer):
     """Queries run to completion on the first call; later pages come from the result cache."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, admission: Admission | None = None) -> None:
         self._coordinator = coordinator
+        self._admission = admission or Admission()
         self._cache = results.ResultCache()
         self._tokens = idempotency.TokenLedger()
         self._running: dict[str, asyncio.Task[results.StoredResult]] = {}
@@ -78,7 +81,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
 
     async def _run(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
         timeout_ms = request.timeout_ms or DEFAULT_TIMEOUT_MS
-        task = asyncio.create_task(self._execute(query_id, request))
+        wait_s = min(timeout_ms / 2000, MAX_ADMISSION_WAIT_S)  # a full coordinator answers Throttled, retryable
+        task = asyncio.create_task(self._admission.run(lambda: self._execute(query_id, request), wait_s))
         self._running[query_id] = task
         self._tokens.record(request.client_token, request.query_string, query_id, task)
         try:
