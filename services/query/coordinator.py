@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import metadata, pruning, result_types, trino_timeseries
+from services.query import explain, metadata, pruning, result_types, trino_timeseries
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
@@ -53,6 +53,7 @@ class QueryResult:
     partial_reasons: list[str] = field(default_factory=list)
     read_ms: float = 0.0   # fan-out: every table read from its cells
     final_ms: float = 0.0  # the final stage in DuckDB
+    scans: list[explain.ScanStats] = field(default_factory=list)  # per table read, in translation order
 
 
 def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
@@ -168,6 +169,9 @@ class Coordinator:
         statement = metadata.parse(sql)
         if statement is not None:
             return await self._metadata(query_id, statement, allow_partial)
+        explained = explain.parse(sql)
+        if explained is not None:
+            return await self._explain(query_id, explained, allow_partial)
         started = time.perf_counter()
         translation = translate(sql, time.time_ns())
         translated = time.perf_counter()
@@ -223,17 +227,37 @@ class Coordinator:
         (cell,) = holders
         return (nodes.get(cell) or None if cell != self._members.cell else None), epochs
 
+    async def _timed_read(self, scan: TableScan, allow_partial: bool
+                          ) -> tuple[pa.Table, int, list[str], explain.ScanStats]:
+        started = time.perf_counter()
+        table, scanned, partial = await self._read_table(scan, allow_partial)
+        return table, scanned, partial, explain.ScanStats(table.num_rows, scanned,
+                                                          round((time.perf_counter() - started) * 1000, 2))
+
     async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
         started = time.perf_counter()
-        reads = await asyncio.gather(*(self._read_table(s, allow_partial) for s in translation.scans))
+        reads = await asyncio.gather(*(self._timed_read(s, allow_partial) for s in translation.scans))
         read = time.perf_counter()
-        partial = [m for _, _, msgs in reads for m in msgs]
+        partial = [m for _, _, msgs, _ in reads for m in msgs]
         if partial and not allow_partial:
             raise errors.Unavailable("cannot read every tile with quorum: " + "; ".join(partial))
-        views = {scan.view: table for scan, (table, _, _) in zip(translation.scans, reads)}
+        views = {scan.view: table for scan, (table, _, _, _) in zip(translation.scans, reads)}
         table = await asyncio.to_thread(self._final_stage, query_id, translation.sql, views)
-        return QueryResult(table, sum(b for _, b, _ in reads), partial, read_ms=round((read - started) * 1000, 2),
-                           final_ms=round((time.perf_counter() - read) * 1000, 2))
+        return QueryResult(table, sum(b for _, b, _, _ in reads), partial, read_ms=round((read - started) * 1000, 2),
+                           final_ms=round((time.perf_counter() - read) * 1000, 2),
+                           scans=[stats for _, _, _, stats in reads])
+
+    async def _explain(self, query_id: str, request: explain.Request, allow_partial: bool) -> QueryResult:
+        """The plan of ``request.query`` as text; with ANALYZE, run (here, not forwarded) and measured."""
+        if metadata.parse(request.query) is not None or explain.parse(request.query) is not None:
+            raise errors.ValidationError("EXPLAIN takes a SELECT query (SHOW, DESCRIBE and EXPLAIN have no plan)")
+        translation = translate(request.query, time.time_ns())
+        plans = [pruning.plan(await self._routes.get(s.database, s.table), s) for s in translation.scans]
+        if not request.analyze:
+            return QueryResult(explain.as_table(explain.lines(translation, plans)), 0)
+        result = await self._execute(query_id, translation, allow_partial)
+        text = explain.lines(translation, plans, result.scans, (result.table.num_rows, result.final_ms))
+        return QueryResult(explain.as_table(text), result.bytes_scanned, result.partial_reasons)
 
     def _final_stage(self, query_id: str, sql: str, views: dict[str, pa.Table]) -> pa.Table:
         con = self._sessions.cursor()

@@ -391,3 +391,18 @@ def test_the_sdk_sends_a_query_to_a_coordinator_of_the_cell_holding_its_tables(c
     assert answered and answered <= cell_b  # round robin alone would reach cell a's coordinators too
     elsewhere = {client.query_page("SELECT 1")[1] for _ in range(8)}  # no table: any coordinator
     assert elsewhere - cell_b
+
+
+def test_explain_shows_the_plan_and_explain_analyze_measures_each_fragment(client: Client,
+                                                                           dataset: tuple[str, pa.Table]) -> None:
+    db, data = dataset
+    sql = f"SELECT machine, max(temperature) FROM {db}.metrics WHERE region = 'r1' GROUP BY machine"
+    plan = client.query(f"EXPLAIN {sql}").column("Query Plan").to_pylist()
+    assert plan[0].startswith("Fragment 0 [coordinator]") and any(f"read {db}.metrics" in line for line in plan)
+    analyzed = client.query(f"EXPLAIN ANALYZE {sql}").column("Query Plan").to_pylist()
+    expected_rows = sum(1 for r in data.column("region").to_pylist() if r == "r1")
+    scan = next(line for line in analyzed if f"read {db}.metrics" in line)
+    assert f": {expected_rows:,} rows," in scan and "bytes scanned" in scan
+    assert "4 row(s) out" in analyzed[0]  # machines m01, m04, m07, m10 are in r1
+    with pytest.raises(errors.ValidationError, match="EXPLAIN takes a SELECT"):
+        client.query(f"EXPLAIN SHOW TABLES FROM {db}")
