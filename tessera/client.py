@@ -298,8 +298,7 @@ class Client:
         if not live:
             raise errors.Unavailable(f"cell {cell} has no {role} node registered")
         k = next(self._rr)
-        rotated = live[k % len(live):] + live[:k % len(live)]
-        return [n for n in rotated if n.cell == cell] + [n for n in rotated if n.cell != cell] if cell else rotated
+        return live[k % len(live):] + live[:k % len(live)]
 
     def _to_cell(self, database: str, table: str, send: Callable[[common_pb2.TableRoute], T]) -> T:
         """Call ``send`` with a fresh-enough route, refreshing it once on a stale-route error."""

@@ -33,25 +33,46 @@ class Sessions:
     def __init__(self, threads: int = 2, memory_limit: str = "2GB", setup: Sequence[str] = ()) -> None:
         """``setup``: statements run once on the database, e.g. the macros of the query dialect (every
         cursor sees them)."""
-        self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit, **SANDBOX})
-        for statement in setup:
-            self._db.execute(statement)
+        self._config: dict[str, str | bool | int | float | list[str]] = {
+            "threads": threads, "memory_limit": memory_limit, **SANDBOX}
+        self._setup = tuple(setup)
+        self._db = self._open()
         self._lock = threading.Lock()  # cursor creation on a shared connection is serialised
         self.memory_limit = memory_limit
 
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        db = duckdb.connect(":memory:", config=self._config)
+        for statement in self._setup:
+            db.execute(statement)
+        return db
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new session with Timestream's settings; close it when done."""
+        """A new session with Timestream's settings; close it when done. A database that an internal
+        DuckDB error invalidated (every statement then fails) is replaced by a fresh one first."""
         with self._lock:
             cur = self._db.cursor()
-        for setting in DUCKDB_SESSION_SETTINGS:
-            cur.execute(setting)
+            try:
+                for setting in DUCKDB_SESSION_SETTINGS:
+                    cur.execute(setting)
+            except duckdb.FatalException:
+                cur.close()
+                self._db = self._open()
+                cur = self._db.cursor()
+                for setting in DUCKDB_SESSION_SETTINGS:
+                    cur.execute(setting)
         return cur
 
     def close(self) -> None:
         self._db.close()
 
 
-ROW_NUMBER = "ts_row_number"  # user names may not start with ts_: no clash
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(name: str) -> str:
+    """A name as DuckDB compares identifiers: ASCII letters without case, everything else as it is (``É``
+    and ``é`` stay two names to it)."""
+    return name.translate(_ASCII_LOWER)
 
 
 def refuse_case_collisions(names: Sequence[str]) -> None:
@@ -60,11 +81,20 @@ def refuse_case_collisions(names: Sequence[str]) -> None:
     ``*``. SQL that would see two such columns together is refused instead."""
     seen: dict[str, str] = {}
     for name in names:
-        other = seen.setdefault(name.lower(), name)
+        other = seen.setdefault(fold(name), name)
         if other != name:
             raise errors.ValidationError(f"the query reads columns '{other}' and '{name}', whose names differ only "
                                          "in case: Tessera cannot run a query that reads both yet; use only one "
                                          "of them (and no *)")
+
+
+def _row_number_name(names: Sequence[str]) -> str:
+    """A column name DuckDB cannot confuse with any of ``names`` (a user may name a column TS_ROW_NUMBER)."""
+    taken = {fold(n) for n in names}
+    name = "ts_row_number"
+    while fold(name) in taken:
+        name += "_"
+    return name
 
 
 def passing_rows(cursor: duckdb.DuckDBPyConnection, table: pa.Table, predicate: str,
@@ -78,10 +108,11 @@ def passing_rows(cursor: duckdb.DuckDBPyConnection, table: pa.Table, predicate: 
         names = [c for c in dict.fromkeys(columns) if c in table.schema.names]
         refuse_case_collisions(names)
     else:
-        folded = Counter(n.lower() for n in table.schema.names)
-        names = [n for n in table.schema.names if folded[n.lower()] == 1]
-    numbered = table.select(names).append_column(ROW_NUMBER, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    matched = cursor.from_arrow(numbered).filter(predicate).project(f'"{ROW_NUMBER}"').to_arrow_table()
+        folded = Counter(fold(n) for n in table.schema.names)
+        names = [n for n in table.schema.names if folded[fold(n)] == 1]
+    row = _row_number_name(names)
+    numbered = table.select(names).append_column(row, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    matched = cursor.from_arrow(numbered).filter(predicate).project(f'"{row}"').to_arrow_table()
     return pa.array(np.sort(matched.column(0).to_numpy()))
 
 
@@ -97,8 +128,9 @@ _CALLERS_FAULT: tuple[type[duckdb.Error], ...] = (
 
 def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.TesseraError:
     """The Tessera error for a DuckDB failure of ``what`` (e.g. "cannot run the query"), by its class, never
-    by its text: ValidationError for the SQL's own faults, Cancelled for an interrupt, Throttled (retryable)
-    for memory, InternalError (another replica may answer) for the rest."""
+    by its text: ValidationError for the SQL's own faults and DuckDB's internal errors (they recur on every
+    replica), Cancelled for an interrupt, Throttled (no retry hint: the client does not retry it) for memory,
+    InternalError (another replica may answer) for the rest (I/O, an invalidated database)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, duckdb.InterruptException):
         return errors.Cancelled(f"{what}: cancelled")
@@ -107,6 +139,10 @@ def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.Te
         return errors.Throttled(f"{what}: the node's query memory limit{limit} was exceeded: {first}")
     if isinstance(exc, _CALLERS_FAULT):
         return errors.ValidationError(f"{what}: {first}")
+    if isinstance(exc, duckdb.InternalException):
+        # A DuckDB bug that this SQL triggers: it would trigger it on every replica (and invalidate each
+        # one's database, which Sessions.cursor then replaces), so it is not worth another replica.
+        return errors.ValidationError(f"{what}: the SQL engine failed on this query (an internal error): {first}")
     return errors.InternalError(f"{what}: {first}")
 
 

@@ -26,7 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from services.query.translate import TableScan
-from tessera import layout, partition_key, placement
+from tessera import layout, partition_key, placement, sqlsession
 from tessera.v1 import common_pb2
 
 INITIAL_EPOCH = 1
@@ -104,9 +104,9 @@ def _registered(route: common_pb2.TableRoute, key: partition_key.PartitionKey) -
 
 def case_collides(route: common_pb2.TableRoute, column: str) -> bool:
     """Whether another column of the table has the same name but for case (DuckDB cannot tell them apart)."""
-    folded = column.casefold()
+    folded = sqlsession.fold(column)
     names = {c.name for c in route.columns} | {layout.TIME, layout.MEASURE_NAME}
-    return any(n != column and n.casefold() == folded for n in names)
+    return any(n != column and sqlsession.fold(n) == folded for n in names)
 
 
 @functools.lru_cache(maxsize=1024)

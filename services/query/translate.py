@@ -308,14 +308,15 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         value, pattern = node.expressions
         return trino_time.format_datetime(value, pattern)
     if isinstance(node, exp.ArrayDistinct):
-        return trino_arrays.set_operation("distinct", node.this)
+        return trino_arrays.rewrite("distinct", [node.this])
     if isinstance(node, (exp.ArrayIntersect, exp.ArrayExcept)) and len(node.expressions or [node.this, node.expression]) == 2:
-        a, b = node.expressions if node.expressions else (node.this, node.expression)
-        return trino_arrays.set_operation("intersect" if isinstance(node, exp.ArrayIntersect) else "except", a, b)
-    if _is_call(node, "array_union", 2):
-        return trino_arrays.set_operation("union", *node.expressions)
-    if isinstance(node, exp.Anonymous) and node.name.lower() in ("arrays_overlap", "zip", "codepoint"):
-        return trino_arrays.rename(node.name.lower(), list(node.expressions))
+        pair = list(node.expressions) if node.expressions else [node.this, node.expression]
+        return trino_arrays.rewrite("intersect" if isinstance(node, exp.ArrayIntersect) else "except", pair)
+    trino_array = {"array_union": "union", "arrays_overlap": "overlap", "zip": "zip"}
+    if isinstance(node, exp.Anonymous) and node.name.lower() in trino_array and len(node.expressions) == 2:
+        return trino_arrays.rewrite(trino_array[node.name.lower()], list(node.expressions))
+    if _is_call(node, "codepoint", 1):
+        return trino_arrays.rewrite("codepoint", list(node.expressions))
     if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
         return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
     if isinstance(node, exp.ParseDatetime):

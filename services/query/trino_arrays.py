@@ -5,8 +5,10 @@ names differently.
   ``list_distinct`` returns them in hash order and drops NULLs.
 - ``array_union(a, b)``, ``array_intersect(a, b)``, ``array_except(a, b)``: distinct elements (a NULL counts
   as one element), in the order they first appear in ``a`` (then ``b`` for a union).
-- ``arrays_overlap(a, b)``, ``zip(a, b, ...)``, ``codepoint(s)``: DuckDB's ``list_has_any``, ``list_zip``
-  (padding the shorter arrays with NULL, as Trino does) and ``unicode``.
+- ``arrays_overlap(a, b)``: true on a common non-NULL element, else NULL when either array holds a NULL,
+  else false (DuckDB's ``list_has_any`` ignores NULLs).
+- ``zip(a, b)``: DuckDB's ``list_zip`` (the shorter array padded with NULL, as Trino does); NULL for a NULL
+  array. ``codepoint(s)``: ``unicode``, for exactly one character (Trino refuses anything else).
 """
 
 from __future__ import annotations
@@ -14,13 +16,27 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-# ``list_position`` finds NULL too (``IS NOT DISTINCT FROM``), so a NULL element is kept once.
+# ``list_position`` finds NULL too (``IS NOT DISTINCT FROM``), so a NULL element is kept once. A NULL array
+# argument gives NULL, as in Trino.
 _DISTINCT = "list_filter(__a, lambda x, i: list_position(__a, x) = i)"
+_NULL_IF_ANY = "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL ELSE {} END"
+_HAS_NULL = "list_position({}, NULL) IS NOT NULL"
 _TEMPLATES = {
     "distinct": _DISTINCT,
-    "union": _DISTINCT.replace("__a", "list_concat(__a, __b)"),
-    "intersect": f"list_filter({_DISTINCT}, lambda x: list_position(__b, x) IS NOT NULL)",
-    "except": f"list_filter({_DISTINCT}, lambda x: list_position(__b, x) IS NULL)",
+    "union": _NULL_IF_ANY.format(_DISTINCT.replace("__a", "list_concat(__a, __b)")),
+    # Trino walks the longer array and keeps its order (ArrayIntersectFunction swaps the arguments).
+    "intersect": _NULL_IF_ANY.format(
+        "CASE WHEN len(__a) < len(__b) "
+        f"THEN list_filter({_DISTINCT.replace('__a', '__b')}, lambda x: list_position(__a, x) IS NOT NULL) "
+        f"ELSE list_filter({_DISTINCT}, lambda x: list_position(__b, x) IS NOT NULL) END"),
+    "except": _NULL_IF_ANY.format(f"list_filter({_DISTINCT}, lambda x: list_position(__b, x) IS NULL)"),
+    # true on a common non-NULL element; else NULL when either holds a NULL; else false.
+    "overlap": _NULL_IF_ANY.format(
+        f"CASE WHEN list_has_any(__a, __b) THEN true WHEN {_HAS_NULL.format('__a')} OR {_HAS_NULL.format('__b')} "
+        "THEN NULL ELSE false END"),
+    "zip": _NULL_IF_ANY.format("list_zip(__a, __b)"),
+    "codepoint": "CASE WHEN length(__a) = 1 THEN unicode(__a) "
+                 "ELSE error('codepoint: the argument must be a single character, got ' || length(__a)) END",
 }
 
 
@@ -30,12 +46,7 @@ def _fill(template: str, **args: exp.Expr) -> exp.Expr:
                           if isinstance(n, exp.Column) and n.name.startswith("__") else n)
 
 
-def set_operation(kind: str, a: exp.Expr, b: exp.Expr | None = None) -> exp.Expr:
-    """``array_<kind>`` (distinct, union, intersect or except) with Trino's order and NULL handling."""
-    return _fill(_TEMPLATES[kind], a=a, **({"b": b} if b is not None else {}))
-
-
-def rename(name: str, args: list[exp.Expr]) -> exp.Expr:
-    """A function DuckDB has under another name."""
-    return exp.Anonymous(this={"arrays_overlap": "list_has_any", "zip": "list_zip", "codepoint": "unicode"}[name],
-                         expressions=[a.copy() for a in args])
+def rewrite(kind: str, args: list[exp.Expr]) -> exp.Expr:
+    """The Trino function ``kind`` (distinct, union, intersect, except, overlap, zip or codepoint) over
+    ``args`` (one or two expressions), as DuckDB SQL with Trino's order and NULL rules."""
+    return _fill(_TEMPLATES[kind], **dict(zip(("a", "b"), args)))

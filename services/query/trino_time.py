@@ -6,12 +6,14 @@
 - ``format_datetime(ts, pattern)``: the pattern is Joda-Time's (``yyyy-MM-dd HH:mm:ss.SSS``); DuckDB's
   ``strftime`` takes C's. A literal pattern is translated; letters this translation does not know, and a
   pattern that is not a literal, are refused rather than formatted wrongly.
-- ``parse_datetime(text, pattern)``: the Joda pattern translated as for ``format_datetime``, into ``strptime``.
+- ``parse_datetime(text, pattern)``: the Joda pattern translated as for ``format_datetime``, into ``strptime``;
+  two-digit years are refused (Joda pivots them on the current year - 30, strptime on 1969). A ``Z`` in the
+  pattern matches only ``+0000``: times are UTC.
 - ``current_timezone()``: always ``'UTC'`` (Timestream's only zone; DuckDB has no such function).
 - ``to_iso8601(x)``: a DATE as ``2024-01-02``, a TIMESTAMP as ``2024-01-02T03:04:05.123456789`` (Trino prints
   a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
 - ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d) as an
-  INTERVAL, with Trino's error for anything else; DuckDB intervals hold microseconds, so it is rounded to them.
+  INTERVAL rounded to milliseconds (Trino's is ``Duration.toMillis``), with Trino's error for anything else.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expr:
     return exp.cast(millis, _TIMESTAMP_NS.copy())
 
 
-def joda_to_strftime(pattern: str) -> str:
+def joda_to_strftime(pattern: str, function: str = "format_datetime") -> str:
     """A Joda-Time format pattern as a strftime format; ValidationError for what has no exact equivalent."""
     out: list[str] = []
     i = 0
@@ -66,7 +68,7 @@ def joda_to_strftime(pattern: str) -> str:
             j = i + 1
             while True:
                 if j >= len(pattern):
-                    raise ValidationError(f"format_datetime: unterminated quote at position {i + 1} of {pattern!r}")
+                    raise ValidationError(f"{function}: unterminated quote at position {i + 1} of {pattern!r}")
                 if pattern.startswith("''", j):
                     text.append("'")
                     j += 2
@@ -88,7 +90,7 @@ def joda_to_strftime(pattern: str) -> str:
             else:
                 form = _JODA.get(c, {}).get(run)
             if form is None:
-                raise ValidationError(f"format_datetime: {c * run!r} in {pattern!r} is not supported; supported: "
+                raise ValidationError(f"{function}: {c * run!r} in {pattern!r} is not supported; supported: "
                                       "yy, yyyy, M to MMMM, d, dd, D, DDD, H, HH, h, hh, m, mm, s, ss, SSS (and "
                                       "longer), a, E to EEEE, Z to ZZZ, z to zzzz and quoted text")
             out.append(form)
@@ -112,8 +114,11 @@ def parse_datetime(node: exp.ParseDatetime) -> exp.Expr:
     pattern = node.args.get("format")
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise ValidationError("parse_datetime: the pattern must be a string literal")
-    parsed = exp.Anonymous(this="strptime", expressions=[node.this.copy(),
-                                                          exp.Literal.string(joda_to_strftime(pattern.name))])
+    fmt = joda_to_strftime(pattern.name, "parse_datetime")
+    if "%y" in fmt.replace("%%", ""):  # Joda pivots two-digit years on now - 30; strptime on 1969
+        raise ValidationError(f"parse_datetime: two-digit years ('yy' in {pattern.name!r}) are not supported; "
+                              "use yyyy")
+    parsed = exp.Anonymous(this="strptime", expressions=[node.this.copy(), exp.Literal.string(fmt)])
     return exp.cast(parsed, _TIMESTAMP_NS.copy())
 
 
@@ -135,10 +140,10 @@ _DURATION_SQL = f"""
 CASE WHEN __s IS NULL THEN CAST(NULL AS INTERVAL)
      WHEN NOT regexp_matches(__s, '{_DURATION}') THEN
        error('duration is not a valid data duration string: ' || __s)
-     ELSE to_microseconds(CAST(round(CAST(regexp_extract(__s, '{_DURATION}', 1) AS DOUBLE) *
+     ELSE to_milliseconds(CAST(round(CAST(regexp_extract(__s, '{_DURATION}', 1) AS DOUBLE) *
        CASE regexp_extract(__s, '{_DURATION}', 3)
-         WHEN 'ns' THEN 0.001 WHEN 'us' THEN 1.0 WHEN 'ms' THEN 1000.0 WHEN 's' THEN 1000000.0
-         WHEN 'm' THEN 60000000.0 WHEN 'h' THEN 3600000000.0 ELSE 86400000000.0 END) AS BIGINT))
+         WHEN 'ns' THEN 0.000001 WHEN 'us' THEN 0.001 WHEN 'ms' THEN 1.0 WHEN 's' THEN 1000.0
+         WHEN 'm' THEN 60000.0 WHEN 'h' THEN 3600000.0 ELSE 86400000.0 END) AS BIGINT))
 END
 """
 

@@ -117,6 +117,3 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
     out = read.select(wanted) if want_rows else None
     return ScanResult(out, rows_digest, read.num_rows, bytes_scanned, tuple(incomplete))
 
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -44,7 +44,44 @@ def test_failures_of_the_sql_itself_are_validation_errors(sql: str, kind: type[e
 
 def test_node_faults_are_internal_and_memory_is_throttled() -> None:
     assert type(sqlsession.sql_error(duckdb.IOException("disk"), "scan")) is errors.InternalError
-    assert type(sqlsession.sql_error(duckdb.InternalException("bug"), "scan")) is errors.InternalError
+    assert type(sqlsession.sql_error(duckdb.InternalException("bug"), "scan")) is errors.ValidationError
     throttled = sqlsession.sql_error(duckdb.OutOfMemoryException("oom"), "scan", "2GB")
     assert isinstance(throttled, errors.Throttled) and "2GB" in throttled.message
     assert isinstance(sqlsession.sql_error(duckdb.InterruptException("x"), "scan"), errors.Cancelled)
+
+
+def test_a_user_column_named_like_the_row_number_column_does_not_stand_in_for_it() -> None:
+    cur = sqlsession.Sessions(threads=1).cursor()
+    table = pa.table({"host": list("abcd"), "TS_ROW_NUMBER": [1, 1, 0, 2]})
+    assert sqlsession.passing_rows(cur, table, "1 = 1").to_pylist() == [0, 1, 2, 3]
+    assert sqlsession.passing_rows(cur, table, '"TS_ROW_NUMBER" = 1', ["TS_ROW_NUMBER"]).to_pylist() == [0, 1]
+
+
+def test_only_ascii_letters_fold_as_in_duckdb() -> None:
+    sqlsession.refuse_case_collisions(["É", "é", "ß", "SS"])  # distinct names to DuckDB too
+    cur = sqlsession.Sessions(threads=1).cursor()
+    assert sqlsession.passing_rows(cur, pa.table({"É": [1, 2], "é": [2, 1]}), '"é" = 2').to_pylist() == [0]
+
+
+
+class _InvalidatedCursor:
+    def execute(self, sql: str) -> None:
+        raise duckdb.FatalException("FATAL Error: database has been invalidated")
+
+    def close(self) -> None:
+        pass
+
+
+class _InvalidatedDatabase:
+    """Stands in for a database an internal error invalidated: every statement fails with FatalException."""
+
+    def cursor(self) -> _InvalidatedCursor:
+        return _InvalidatedCursor()
+
+
+def test_an_invalidated_database_is_replaced_by_the_next_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = sqlsession.Sessions(threads=1, setup=["CREATE MACRO twice(x) AS x * 2"])
+    monkeypatch.setattr(sessions, "_db", _InvalidatedDatabase())
+    cur = sessions.cursor()
+    assert cur.execute("SELECT twice(21)").fetchall() == [(42,)]  # a fresh database, set up again
+    assert isinstance(sessions._db, duckdb.DuckDBPyConnection)
