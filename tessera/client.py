@@ -42,6 +42,8 @@ from tessera.v1 import (
 
 T = TypeVar("T")
 ROUTE_TTL_S = 60.0
+HINT_TIMEOUT_S = 0.5
+"""The longest a query waits on discovery to learn which cell holds its tables (a hint, see _route_hint)."""
 ARROW_BATCH_ROWS = 50_000
 RECORDS_ARROW_CHUNK = 2_500  # records per WriteRecords request in the Arrow form (the limit is 10,000)
 
@@ -99,6 +101,7 @@ class Client:
         self._channels: dict[str, grpc.Channel] = {}
         self._discovery = catalog_pb2_grpc.DiscoveryStub(self._channel(discovery))
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
+        self._route_misses: dict[tuple[str, str], float] = {}  # query routing hints that found no table
         self._rr = itertools.count(random.randrange(1000))
         self._cells: tuple[float, list[common_pb2.CellInfo]] | None = None
 
@@ -471,15 +474,34 @@ class Client:
 
     # -- queries -------------------------------------------------------------------------------------------
     def _owning_cell(self, sql: str) -> str:
-        """The one cell holding every table the query names (from the route cache; a table seen for the
-        first time costs one lookup), or '' when they span cells, are unknown, or none is named."""
+        """The one cell holding every table the query names that this client knows, or '' when they span
+        cells or none is known. Only a hint (a wrong or missing one costs a forwarding hop, never an
+        answer), so it never waits on discovery for long: see _route_hint."""
         cells: set[str] = set()
         for database, table in named_tables(sql):
-            try:
-                cells |= {c.cell for c in self.route(database, table).cells}
-            except errors.TesseraError:
-                return ""  # a missing table: the coordinator's answer says so
+            route = self._route_hint(database, table)
+            if route is not None:
+                cells |= {c.cell for c in route.cells}
         return cells.pop() if len(cells) == 1 else ""
+
+    def _route_hint(self, database: str, table: str) -> common_pb2.TableRoute | None:
+        """A cached route of any age; else one lookup, not retried, bounded by HINT_TIMEOUT_S, whose failure
+        (no such table, discovery down) is remembered for ROUTE_TTL_S so it is not paid on every query."""
+        key = (database, table)
+        cached = self._routes.get(key)
+        if cached is not None:
+            return cached[1]
+        missed = self._route_misses.get(key)
+        if missed is not None and time.monotonic() - missed < ROUTE_TTL_S:
+            return None
+        try:
+            route = cast(common_pb2.TableRoute, self._discovery.ResolveTable(
+                catalog_pb2.ResolveTableRequest(database_name=database, table_name=table), timeout=HINT_TIMEOUT_S))
+        except grpc.RpcError:
+            self._route_misses[key] = time.monotonic()
+            return None
+        self._routes[key] = (time.monotonic(), route)
+        return route
 
     def _coordinators(self, cell: str = "") -> list[common_pb2.NodeInfo]:
         """Live coordinators, rotated for balance; those of ``cell`` first when it has any."""

@@ -191,10 +191,19 @@ class Coordinator:
                      final_ms=result.final_ms, total_ms=round((time.perf_counter() - started) * 1000, 2))
             return result
         except UnboundName:
-            # A column written moments ago may be missing from a cached schema: refresh once and retry.
-            for scan in translation.scans:
-                self._routes.invalidate(scan.database, scan.table)
+            # A column written moments ago may be missing from a cached schema: refresh the routes, and run
+            # again only if a table's columns changed (else the name is simply wrong: say so at once).
+            if not await self._schemas_changed(translation):
+                raise
             return await self._execute(query_id, translation, allow_partial)
+
+    async def _schemas_changed(self, translation: Translation) -> bool:
+        tables = {(s.database, s.table) for s in translation.scans}
+        before = {t: {c.name for c in (await self._routes.get(*t)).columns} for t in tables}
+        for t in tables:
+            self._routes.invalidate(*t)
+        after = {t: {c.name for c in (await self._routes.get(*t)).columns} for t in tables}
+        return after != before
 
     async def _metadata(self, query_id: str, statement: metadata.Statement, allow_partial: bool) -> QueryResult:
         if self._catalog is None:

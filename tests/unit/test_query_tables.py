@@ -14,3 +14,9 @@ def test_from_and_join_tables_quoted_or_not_in_order_without_repeats() -> None:
 
 def test_a_query_without_tables_names_none() -> None:
     assert named_tables("SELECT 1") == [] and named_tables("SELECT * FROM (VALUES (1)) AS v(a)") == []
+
+
+def test_from_inside_expressions_is_not_a_table() -> None:
+    sql = ("SELECT extract(hour FROM t.time), trim(BOTH FROM t.s), trim(' ' FROM t.s), a.x IS DISTINCT FROM b.y, "
+           "a.x IS NOT DISTINCT FROM b.y FROM db.cpu t")
+    assert named_tables(sql) == [("db", "cpu")]
