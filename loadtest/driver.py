@@ -632,6 +632,7 @@ class _Tally:
         self.rows: dict[str, int] = {}
         self.errors = 0
         self.done = 0
+        self.busy_s = 0.0  # time spent in this path's queries (side by side, the wall clock is shared)
         self.messages: list[str] = []
 
     def failed(self, spec: QuerySpec, exc: Exception) -> None:
@@ -644,6 +645,7 @@ class _Tally:
         self.hists["all"].record_seconds(seconds)
         self.rows[spec.kind] = self.rows.get(spec.kind, 0) + rows
         self.done += 1
+        self.busy_s += seconds
 
     def result(self, specs: Sequence[QuerySpec], concurrency: int, seconds: float, started_at: float) -> QueryResult:
         order = [k for k in dict.fromkeys(sorted((s.kind for s in specs), key=_kind_rank)) if k in self.hists]
@@ -672,8 +674,10 @@ def run_side_by_side(specs: Sequence[QuerySpec], factories: dict[str, Callable[[
     deadline = start + duration_s if duration_s is not None else None
 
     def work() -> None:
-        runners = {name: factories[name]() for name in names}
+        runners: dict[str, QueryRunner] = {}
         try:
+            for name in names:
+                runners[name] = factories[name]()
             while deadline is None or time.perf_counter() < deadline:
                 try:
                     i, spec = todo.get_nowait()
@@ -702,7 +706,11 @@ def run_side_by_side(specs: Sequence[QuerySpec], factories: dict[str, Callable[[
         t.join()
     bar.close()
     seconds = time.perf_counter() - start
-    return {name: tally.result(specs, concurrency, seconds, started_at) for name, tally in tallies.items()}
+    if len(names) == 1:
+        return {name: tally.result(specs, concurrency, seconds, started_at) for name, tally in tallies.items()}
+    # Side by side, each path's rate is over the time its own queries took (per thread), not the shared clock.
+    return {name: tally.result(specs, concurrency, tally.busy_s / concurrency, started_at)
+            for name, tally in tallies.items()}
 
 
 def _kind_rank(kind: str) -> int:

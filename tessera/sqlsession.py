@@ -126,12 +126,17 @@ _CALLERS_FAULT: tuple[type[duckdb.Error], ...] = (
     duckdb.InvalidTypeException, duckdb.ConstraintException, duckdb.DataError, duckdb.ProgrammingError)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (DuckDB's carry the SQL and a caret below), or its class name."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.TesseraError:
     """The Tessera error for a DuckDB failure of ``what`` (e.g. "cannot run the query"), by its class, never
     by its text: ValidationError for the SQL's own faults and DuckDB's internal errors (they recur on every
     replica), Cancelled for an interrupt, Throttled (no retry hint: the client does not retry it) for memory,
     InternalError (another replica may answer) for the rest (I/O, an invalidated database)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     if isinstance(exc, duckdb.InterruptException):
         return errors.Cancelled(f"{what}: cancelled")
     if isinstance(exc, duckdb.OutOfMemoryException):

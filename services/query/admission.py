@@ -40,7 +40,8 @@ class Admission:
             self.waiting += 1
             started = time.monotonic()
             try:
-                await asyncio.wait_for(self._slots.acquire(), wait_s)
+                async with asyncio.timeout(wait_s):  # not wait_for: in 3.11 it can swallow a cancel
+                    await self._slots.acquire()
             except TimeoutError:
                 raise self._throttled(f"waited {time.monotonic() - started:.1f} s") from None
             finally:

@@ -261,11 +261,14 @@ class Coordinator:
         if metadata.parse(request.query) is not None or explain.parse(request.query) is not None:
             raise errors.ValidationError("EXPLAIN takes a SELECT query (SHOW, DESCRIBE and EXPLAIN have no plan)")
         translation = translate(request.query, time.time_ns())
-        plans = [pruning.plan(await self._routes.get(s.database, s.table), s) for s in translation.scans]
+        routes = [await self._routes.get(s.database, s.table) for s in translation.scans]
+        plans = [pruning.plan(route, s) for route, s in zip(routes, translation.scans)]
+        pushed = [_spec(s, route, plan.merge_cells).predicate
+                  for s, route, plan in zip(translation.scans, routes, plans)]
         if not request.analyze:
-            return QueryResult(explain.as_table(explain.lines(translation, plans)), 0)
+            return QueryResult(explain.as_table(explain.lines(translation, plans, pushed)), 0)
         result = await self._execute(query_id, translation, allow_partial)
-        text = explain.lines(translation, plans, result.scans, (result.table.num_rows, result.final_ms))
+        text = explain.lines(translation, plans, pushed, result.scans, (result.table.num_rows, result.final_ms))
         return QueryResult(explain.as_table(text), result.bytes_scanned, result.partial_reasons)
 
     def _final_stage(self, query_id: str, sql: str, views: dict[str, pa.Table]) -> pa.Table:
@@ -279,7 +282,7 @@ class Coordinator:
         except duckdb.InterruptException as exc:
             raise errors.Cancelled(f"query {query_id} was cancelled") from exc
         except (duckdb.BinderException, duckdb.CatalogException) as exc:
-            raise UnboundName(f"cannot run the query: {_first_line(exc)}") from exc
+            raise UnboundName(f"cannot run the query: {sqlsession.first_line(exc)}") from exc
         except duckdb.Error as exc:
             raise sqlsession.sql_error(exc, "cannot run the query", self._sessions.memory_limit) from exc
         finally:
@@ -291,8 +294,4 @@ class Coordinator:
         con = self.connections.get(query_id)
         if con is not None:
             con.interrupt()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 

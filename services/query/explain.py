@@ -46,18 +46,20 @@ def _instant(ns: int | None, unbounded: str) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}"
 
 
-def lines(translation: Translation, plans: Sequence[RangePlan], stats: Sequence[ScanStats] = (),
-          final: tuple[int, float] | None = None) -> list[str]:
-    """The plan as text lines; with ``stats`` and ``final`` (rows out, ms) the measured figures too."""
+def lines(translation: Translation, plans: Sequence[RangePlan], pushed: Sequence[str],
+          stats: Sequence[ScanStats] = (), final: tuple[int, float] | None = None) -> list[str]:
+    """The plan as text lines: ``pushed`` is the filter each table's replicas apply (the coordinator may
+    keep a filter back, e.g. when several cells hold versions of a key); with ``stats`` and ``final``
+    (rows out, ms) the measured figures too."""
     out = ["Fragment 0 [coordinator]: final stage (DuckDB) over the fragments' rows"
            + (f": {final[0]:,} row(s) out, {final[1]:.1f} ms" if final else ""),
            f"    {translation.sql}"]
-    for i, (scan, plan) in enumerate(zip(translation.scans, plans), start=1):
-        out += _scan_lines(i, scan, plan, stats[i - 1] if i <= len(stats) else None)
+    for i, (scan, plan, filter_sql) in enumerate(zip(translation.scans, plans, pushed), start=1):
+        out += _scan_lines(i, scan, plan, filter_sql, stats[i - 1] if i <= len(stats) else None)
     return out
 
 
-def _scan_lines(i: int, scan: TableScan, plan: RangePlan, stat: ScanStats | None) -> list[str]:
+def _scan_lines(i: int, scan: TableScan, plan: RangePlan, filter_sql: str, stat: ScanStats | None) -> list[str]:
     measured = f": {stat.rows:,} rows, {stat.bytes_scanned:,} bytes scanned, {stat.ms:.1f} ms" if stat else ""
     ranges = f"{len(plan.ranges)} of {plan.total} hash ranges"
     if plan.pruned:
@@ -66,7 +68,7 @@ def _scan_lines(i: int, scan: TableScan, plan: RangePlan, stat: ScanStats | None
             f"{scan.view}{measured}"),
             f"    {ranges}; time [{_instant(scan.start_ns, '-inf')}, {_instant(scan.end_ns, '+inf')})",
             f"    columns: {', '.join(scan.columns) if scan.columns is not None else 'all'}",
-            f"    filter on the replicas: {scan.predicate or 'none'}",
+            f"    filter on the replicas: {filter_sql or 'none'}",
             ("    reads: one replica of each tile returns rows, another a digest of them; a mismatch reads "
             "both and merges by the dedup rule")]
 

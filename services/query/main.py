@@ -6,8 +6,7 @@ import grpc
 
 from services.common_config import NodeConfig, node_arg_parser, node_config
 from services.discovery.client import CellMembership, RouteCache
-from services.query import admission
-from services.query.admission import Admission
+from services.query.admission import DEFAULT_QUEUED, DEFAULT_RUNNING, Admission
 from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
 from services.query.fanout import TileReader
@@ -23,14 +22,14 @@ class QueryService:
 
     name = "tessera.v1.Query"
 
-    def __init__(self, config: NodeConfig, admission: Admission | None = None) -> None:
+    def __init__(self, config: NodeConfig, gate: Admission | None = None) -> None:
         self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
         routes = RouteCache(self._member.discovery)
         coordinator = Coordinator(routes, self._member.cell, TileReader(self._pool), self._remote,
                                   catalog=DiscoveryCatalog(self._member.discovery, routes))
-        self._servicer = QueryServicer(coordinator, admission)
+        self._servicer = QueryServicer(coordinator, gate)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         query_pb2_grpc.add_QueryServicer_to_server(self._servicer, server)
@@ -47,18 +46,18 @@ class QueryService:
 def main(argv: list[str] | None = None) -> None:
     """Run one query coordinator until SIGTERM."""
     parser = node_arg_parser("tessera-query")
-    parser.add_argument("--max-running-queries", type=int, default=admission.DEFAULT_RUNNING,
-                        help=f"queries executing at once (default {admission.DEFAULT_RUNNING})")
-    parser.add_argument("--max-queued-queries", type=int, default=admission.DEFAULT_QUEUED,
+    parser.add_argument("--max-running-queries", type=int, default=DEFAULT_RUNNING,
+                        help=f"queries executing at once (default {DEFAULT_RUNNING})")
+    parser.add_argument("--max-queued-queries", type=int, default=DEFAULT_QUEUED,
                         help="queries waiting for a slot before more are refused with ThrottlingException "
-                             f"(default {admission.DEFAULT_QUEUED})")
+                             f"(default {DEFAULT_QUEUED})")
     args = parser.parse_args(argv)
     config = node_config(parser, args)
     if not 1 <= args.max_running_queries <= 1024:
         parser.error("--max-running-queries must be 1..1024")
     if not 0 <= args.max_queued_queries <= 100_000:
         parser.error("--max-queued-queries must be 0..100000")
-    gate = admission.Admission(args.max_running_queries, args.max_queued_queries)
+    gate = Admission(args.max_running_queries, args.max_queued_queries)
     runtime.configure_logging("query", config.node_id)
     runtime.run(lambda: runtime.serve(QueryService(config, gate), config.listen, config.ready_file))
 

@@ -21,7 +21,7 @@ def test_the_plan_lists_the_final_stage_and_one_fragment_per_table_with_its_meas
     translation = translate("SELECT count(*) FROM db.cpu a JOIN db.mem b ON a.host = b.host "
                             "WHERE a.time > ago(1h) AND b.region = 'eu'", NOW_NS)
     plan = RangePlan(ranges=(common_pb2.HashRange(cell="cell-b"),), total=4, values=None, exact_tiles=True)
-    text = explain.lines(translation, [plan, plan], [explain.ScanStats(10, 2048, 1.5), explain.ScanStats(3, 99, 0.5)],
+    text = explain.lines(translation, [plan, plan], ["", ""], [explain.ScanStats(10, 2048, 1.5), explain.ScanStats(3, 99, 0.5)],
                          (1, 2.25))
     assert text[0].startswith("Fragment 0 [coordinator]") and text[0].endswith("1 row(s) out, 2.2 ms")
     assert text[1].strip() == translation.sql
@@ -29,7 +29,7 @@ def test_the_plan_lists_the_final_stage_and_one_fragment_per_table_with_its_meas
     assert fragments[1] == "Fragment 1 [cells cell-b]: read db.cpu as t0: 10 rows, 2,048 bytes scanned, 1.5 ms"
     assert fragments[2].startswith("Fragment 2 [cells cell-b]: read db.mem as t1: 3 rows")
     assert explain.as_table(text).column_names == ["Query Plan"]
-    single = explain.lines(translate("SELECT max(v) FROM db.cpu WHERE time > ago(1h) AND region = 'eu'", NOW_NS),
-                           [plan])
+    one = translate("SELECT max(v) FROM db.cpu WHERE time > ago(1h) AND region = 'eu'", NOW_NS)
+    single = explain.lines(one, [plan], [one.scans[0].predicate])
     assert "    1 of 4 hash ranges; time [2026-11-22 09:00:00.000000001, +inf)" in single
     assert any(line.startswith("    filter on the replicas: ") and "region = 'eu'" in line for line in single)

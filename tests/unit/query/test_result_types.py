@@ -30,3 +30,12 @@ def test_a_sum_beyond_bigint_is_an_error_not_a_wrapped_value() -> None:
 def test_a_relation_without_such_columns_is_returned_as_is() -> None:
     rel = duckdb.connect().sql("SELECT 1::BIGINT AS a, 'x' AS b")
     assert timestream_typed(rel) is rel
+
+
+def test_nested_sums_and_decimals_are_converted_inside_arrays_and_rows() -> None:
+    table = _run("SELECT [sum(x)] AS a, {'k': sum(x), 'd': 1.5} AS s, [1.5, 2.5] AS l "
+                 "FROM (VALUES (1::BIGINT), (2)) t(x)")
+    a, s, lst = (f.type for f in table.schema)
+    assert a.value_type == pa.int64() and lst.value_type == pa.float64()
+    assert [(f.name, f.type) for f in s] == [("k", pa.int64()), ("d", pa.float64())]
+    assert table.to_pylist() == [{"a": [3], "s": {"k": 3, "d": 1.5}, "l": [1.5, 2.5]}]
