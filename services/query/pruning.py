@@ -109,18 +109,25 @@ def case_collides(route: common_pb2.TableRoute, column: str) -> bool:
     return any(n != column and sqlsession.fold(n) == folded for n in names)
 
 
+@functools.lru_cache(maxsize=256)
+def _top_level_conjuncts(predicate: str) -> tuple[exp.Expr, ...] | None:
+    """The parsed top-level conjuncts of a predicate, parsed once for every column asked about (a query's
+    predicate carries its own time literal, so each query parses it once, not once per column). Read only."""
+    try:
+        return tuple(_conjuncts(sqlglot.parse_one(predicate, read="duckdb")))
+    except SqlglotError:
+        return None
+
+
 @functools.lru_cache(maxsize=1024)
 def pinned_values(predicate: str, column: str) -> frozenset[str] | None:
     """The string values the top-level conjuncts of ``predicate`` (DuckDB SQL) restrict ``column`` to, or
     None when none of them restricts it to a list of string literals."""
-    if not predicate:
-        return None
-    try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except SqlglotError:
+    conjuncts = _top_level_conjuncts(predicate) if predicate else None
+    if conjuncts is None:
         return None
     found: frozenset[str] | None = None
-    for conjunct in _conjuncts(tree):
+    for conjunct in conjuncts:
         values = _equality_values(conjunct, column)
         if values is not None:
             found = values if found is None else found & values
