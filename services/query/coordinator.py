@@ -13,9 +13,9 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import explain, metadata, pruning, result_types, trino_timeseries
+from services.query import explain, metadata, pruning, result_types
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
-from services.query.translate import TableScan, Translation, translate
+from services.query.translate import FINAL_STAGE_MACROS, TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
 from tessera.sqlsession import Sessions
 from tessera.v1 import common_pb2
@@ -123,7 +123,7 @@ class Coordinator:
         self._members = members
         self._reader = reader
         self._remote = remote
-        self._sessions = Sessions(threads=threads, memory_limit=memory_limit, setup=trino_timeseries.MACROS)
+        self._sessions = Sessions(threads=threads, memory_limit=memory_limit, setup=FINAL_STAGE_MACROS)
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
 
     async def read_local(self, spec: ScanSpec, allow_partial: bool) -> CellRead:

@@ -29,11 +29,22 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_arrays, trino_numbers, trino_strings, trino_time, trino_timeseries
+from services.query import (
+    trino_arrays,
+    trino_numbers,
+    trino_strings,
+    trino_text,
+    trino_time,
+    trino_timeseries,
+)
 from services.query.dialect import Timestream
 from tessera import sqlsession
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
+
+FINAL_STAGE_MACROS: tuple[str, ...] = trino_timeseries.MACROS + trino_text.MACROS
+"""The macros the translated SQL may call: the final stage's database must define them (they are never
+pushed to replicas)."""
 
 # Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
 
@@ -283,6 +294,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # As a DOUBLE: an integer epoch (an INT32 literal) times 10**6 overflowed DuckDB's INT32.
         micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
         return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions:
+        return trino_text.cast_to_varchar(node)
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
         # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
@@ -488,7 +501,7 @@ def _deterministic_scalar(node: exp.Expr) -> bool:
             return False
         if isinstance(sub, _NONDETERMINISTIC_TYPES):
             return False
-        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _NONDETERMINISTIC_NAMES | trino_timeseries.FUNCTIONS:
+        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _NONDETERMINISTIC_NAMES | trino_timeseries.FUNCTIONS | trino_text.FUNCTIONS:
             return False
     return True
 

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pytest
 import sqlglot.errors
 
-from services.query.translate import translate
+from services.query.translate import FINAL_STAGE_MACROS, translate
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
 from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
@@ -187,7 +187,7 @@ def test_golden_sql_runs_in_duckdb_over_views_holding_only_the_scanned_columns(p
         translation = translate(case.sections["input"], NOW_NS)
         con = duckdb.connect()
         try:
-            for setting in DUCKDB_SESSION_SETTINGS:
+            for setting in (*DUCKDB_SESSION_SETTINGS, *FINAL_STAGE_MACROS):
                 con.execute(setting)
             for scan in translation.scans:
                 names = _DEFAULT_COLUMNS if scan.columns is None else scan.columns

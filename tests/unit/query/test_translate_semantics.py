@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from services.query.translate import TableScan, translate
+from services.query.translate import FINAL_STAGE_MACROS, TableScan, translate
 from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 
 NOW_NS = 1_795_341_600_123_456_789  # 2026-11-22 10:00:00.123456789 UTC
@@ -101,7 +101,7 @@ def _execute(query: str, pushdown: bool) -> list[tuple[Any, ...]]:
     translation = translate(query, NOW_NS)
     con = duckdb.connect()
     try:
-        for setting in DUCKDB_SESSION_SETTINGS:
+        for setting in (*DUCKDB_SESSION_SETTINGS, *FINAL_STAGE_MACROS):
             con.execute(setting)
         con.register("raw", ARROW)
         for scan in translation.scans:
@@ -336,6 +336,12 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("regexp_replace('a1b22', '[0-9]')", "ab"),
         ("regexp_replace('a.b', '[.]', '\\\\')", "a\\b"),
         ("current_timezone()", "UTC"),
+        ("CAST(CAST(1e10 AS DOUBLE) AS VARCHAR)", "1.0E10"),
+        ("CAST(CAST(0.000015 AS DOUBLE) AS VARCHAR)", "1.5E-5"),
+        ("CAST(CAST(100 AS DOUBLE) AS VARCHAR) || '/' || CAST(nan() AS VARCHAR)", "100.0/NaN"),
+        ("CAST(-CAST(12345678.9 AS DOUBLE) AS VARCHAR)", "-1.23456789E7"),
+        ("CAST(42 AS VARCHAR) || CAST(true AS VARCHAR) || CAST(DATE '2024-01-02' AS VARCHAR)", "42true2024-01-02"),
+        ("TRY_CAST(CAST(1e21 AS DOUBLE) AS VARCHAR)", "1.0E21"),
         ("millisecond(TIMESTAMP '2024-01-02 03:04:05.123')", 123),
         ("millisecond(from_nanoseconds(1704067200999999999))", 999),
         ("array_distinct(ARRAY[3, 1, 3, NULL, 2, 1, NULL])", [3, 1, None, 2]),

@@ -1,0 +1,37 @@
+"""``CAST(x AS VARCHAR)`` of a DOUBLE as Trino (hence Timestream) writes it: Java's ``Double.toString``
+(``1.0E10``, ``1.5E-5``, ``100.0``, ``NaN``, ``Infinity``), where DuckDB writes ``10000000000.0`` and
+``1.5e-05``. The digits are DuckDB's shortest round-trip ones; only the layout changes: plain from 10^-3 up
+to 10^7, else one digit, a point, the rest (at least one digit) and ``E`` with the exponent. Other types
+cast as before. The macros live in the coordinator's final stage only (see FUNCTIONS)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+_DEFINITIONS: dict[str, str] = {
+    # s: DuckDB's text of a positive finite double, either 'I.F' or 'M[.MMM]e±X'.
+    "_jd_exp(s)": ("CASE WHEN contains(s, 'e') THEN CAST(split_part(s, 'e', 2) AS INTEGER) "
+                   "WHEN split_part(s, '.', 1) <> '0' THEN length(split_part(s, '.', 1)) - 1 "
+                   "ELSE -(length(split_part(s, '.', 2)) - length(ltrim(split_part(s, '.', 2), '0')) + 1) END"),
+    "_jd_digits(s)": ("CASE WHEN contains(s, 'e') THEN replace(split_part(s, 'e', 1), '.', '') "
+                      "ELSE ltrim(replace(s, '.', ''), '0') END"),
+    "_jd_sci(s)": ("left(rtrim(_jd_digits(s), '0'), 1) || '.' || "
+                   "coalesce(nullif(substr(rtrim(_jd_digits(s), '0'), 2), ''), '0') || 'E' || CAST(_jd_exp(s) AS VARCHAR)"),
+    "java_double_text(d)": ("CASE WHEN d IS NULL THEN NULL WHEN isnan(d) THEN 'NaN' "
+                            "WHEN isinf(d) THEN CASE WHEN d > 0 THEN 'Infinity' ELSE '-Infinity' END "
+                            "WHEN d = 0 OR (abs(d) >= 0.001 AND abs(d) < 10000000) THEN CAST(d AS VARCHAR) "
+                            "ELSE CASE WHEN d < 0 THEN '-' ELSE '' END || _jd_sci(CAST(abs(d) AS VARCHAR)) END"),
+    "trino_varchar(x)": ("CASE WHEN typeof(x) IN ('DOUBLE', 'FLOAT') THEN java_double_text(TRY_CAST(x AS DOUBLE)) "
+                         "ELSE CAST(x AS VARCHAR) END"),
+}
+
+MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
+                                for signature, body in _DEFINITIONS.items())
+FUNCTIONS = frozenset(signature.split("(")[0] for signature in _DEFINITIONS)
+"""The macro names: they exist only in the coordinator's final stage, so no predicate calling one is pushed
+to a storage replica."""
+
+
+def cast_to_varchar(node: exp.Cast) -> exp.Expr:
+    """``CAST(x AS VARCHAR)`` with a DOUBLE written as Java does."""
+    return exp.Anonymous(this="trino_varchar", expressions=[node.this.copy()])
