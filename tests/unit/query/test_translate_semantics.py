@@ -402,3 +402,13 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
                                                                                   message: str) -> None:
     with pytest.raises(Exception, match=message):
         run(f"SELECT {expression} FROM db.cpu LIMIT 1")
+
+
+def test_a_query_that_does_not_read_the_clock_is_translated_once_and_one_that_does_every_time() -> None:
+    fixed = "SELECT max(cpu) FROM db.cpu WHERE time >= from_milliseconds(1700000000000) AND host = 'h1'"
+    first = translate(fixed, NOW_NS)
+    assert translate(fixed, NOW_NS + 10**12) is first  # cached: the clock is not part of it
+    for moving in ("SELECT max(cpu) FROM db.cpu WHERE time > ago(1h)", "SELECT now()",
+                   "SELECT current_date", "SELECT count(*) FROM db.cpu WHERE time > current_timestamp - 1h"):
+        a, b = translate(moving, NOW_NS), translate(moving, NOW_NS + 86_400 * 10**9)
+        assert a is not b and (a.sql != b.sql or a.scans != b.scans), moving
