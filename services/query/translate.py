@@ -294,6 +294,11 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
 
 def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
+    if (isinstance(node, exp.Literal) and not node.is_string and "." in node.name
+            and not isinstance(node.parent, (exp.Interval, exp.DataType, exp.DataTypeParam))
+            and node.find_ancestor(exp.ApproxQuantile) is None):  # DuckDB wants its fractions as FLOAT
+        # Timestream has no DECIMAL: 1.5 is a DOUBLE (DuckDB would compute 0.1 + 0.2 = 0.3 exactly).
+        return exp.cast(node.copy(), exp.DType.DOUBLE)
     if _is_call(node, "bin", 2):
         # Timestream's bin floors to multiples of the interval since the Unix epoch; DuckDB's default
         # origin is 2000-01-03, which is not aligned for e.g. 7d or 7s buckets.

@@ -37,9 +37,9 @@ SELECT a.*, b.v FROM t0 AS a JOIN t1 AS b ON a.host = b.host
 -- input
 SELECT host FROM db.t WHERE cpu >= 1.5 AND host IN ('a', 'b') AND region LIKE 'us-%' AND az IS NULL AND cpu BETWEEN 0 AND 100 AND NOT (host = 'c')
 -- sql
-SELECT host FROM t0 AS t WHERE cpu >= 1.5 AND host IN ('a', 'b') AND region LIKE 'us-%' AND az IS NULL AND cpu BETWEEN 0 AND 100 AND NOT (host = 'c')
+SELECT host FROM t0 AS t WHERE cpu >= CAST(1.5 AS DOUBLE) AND host IN ('a', 'b') AND region LIKE 'us-%' AND az IS NULL AND cpu BETWEEN 0 AND 100 AND NOT (host = 'c')
 -- scans
-{"view": "t0", "database": "db", "table": "t", "columns": ["az", "cpu", "host", "region"], "start_ns": null, "end_ns": null, "predicate": "cpu >= 1.5 AND host IN ('a', 'b') AND region LIKE 'us-%' AND az IS NULL AND cpu BETWEEN 0 AND 100 AND NOT (host = 'c')", "predicate_columns": ["az", "cpu", "host", "region"]}
+{"view": "t0", "database": "db", "table": "t", "columns": ["az", "cpu", "host", "region"], "start_ns": null, "end_ns": null, "predicate": "cpu >= CAST(1.5 AS DOUBLE) AND host IN ('a', 'b') AND region LIKE 'us-%' AND az IS NULL AND cpu BETWEEN 0 AND 100 AND NOT (host = 'c')", "predicate_columns": ["az", "cpu", "host", "region"]}
 
 -- name: an OR conjunct is pushed whole, parenthesised
 -- input
@@ -53,7 +53,7 @@ SELECT host FROM t0 AS t WHERE (host = 'a' OR cpu > 2) AND region = 'eu'
 -- input
 SELECT host FROM db.t WHERE host IN (SELECT host FROM db.u) AND random() < 0.5 AND cpu > 1
 -- sql
-SELECT host FROM t0 AS t WHERE host IN (SELECT host FROM t1 AS u) AND RANDOM() < 0.5 AND cpu > 1
+SELECT host FROM t0 AS t WHERE host IN (SELECT host FROM t1 AS u) AND RANDOM() < CAST(0.5 AS DOUBLE) AND cpu > 1
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "cpu > 1", "predicate_columns": ["cpu"]}
 {"view": "t1", "database": "db", "table": "u", "columns": ["host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
