@@ -366,6 +366,10 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_arrays.rewrite("codepoint", list(node.expressions))
     if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
         return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
+    if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:
+        return as_date
+    if isinstance(node, exp.GenerateSeries) and (dates := trino_time.date_sequence(node)) is not None:
+        return dates
     if isinstance(node, exp.ParseDatetime):
         return trino_time.parse_datetime(node)
     if isinstance(node, exp.RegexpExtract):

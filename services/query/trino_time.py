@@ -152,3 +152,41 @@ def parse_duration(text: exp.Expr) -> exp.Expr:
     """``parse_duration(s)`` as a DuckDB expression (see the module's docstring)."""
     tree = sqlglot.parse_one(_DURATION_SQL, read="duckdb")
     return tree.transform(lambda n: exp.paren(text.copy()) if isinstance(n, exp.Column) and n.name == "__s" else n)
+
+
+_DATE_UNITS = {"day", "week", "month", "quarter", "year"}
+
+
+def is_date(node: exp.Expr) -> bool:
+    """Whether an expression is a DATE whatever its inputs: a cast to DATE (DATE '…', date(…),
+    from_iso8601_date, a folded current_date) or last_day_of_month. Types are not inferred beyond these."""
+    node = node.unnest()
+    return (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or isinstance(
+        node, (exp.CurrentDate, exp.LastDay, exp.Date, exp.FromISO8601Date))
+
+
+def date_add(node: exp.DateAdd) -> exp.Expr | None:
+    """Trino's ``date_add(unit, n, date)`` is a DATE for a DATE and a day-or-longer unit; DuckDB's
+    ``DATE + INTERVAL`` is a TIMESTAMP (midnight). None when the argument is not known to be a DATE."""
+    if not is_date(node.this) or node.text("unit").lower() not in _DATE_UNITS:
+        return None
+    return exp.cast(node.copy(), exp.DType.DATE)
+
+
+def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
+    """``sequence(date, date[, interval])``: Trino steps a day by default and answers DATEs; DuckDB has no
+    DATE series, so it runs over TIMESTAMPs and casts each element back. None for other sequences."""
+    start, end = node.args.get("start"), node.args.get("end")
+    if start is None or end is None or not (is_date(start) and is_date(end)):
+        return None
+    step = node.args.get("step") or exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
+    if not (isinstance(step, exp.Interval) and step.text("unit").upper() in ("DAY", "WEEK")):
+        # DuckDB adds a month step to the previous element (Jan 31, Feb 29, Mar 29) where Trino adds i
+        # months to the start (Mar 31): refused rather than answered differently.
+        raise ValidationError("sequence over DATEs takes a step of whole days or weeks (e.g. INTERVAL '7' DAY); "
+                              "month and year steps are not supported yet")
+    series = exp.Anonymous(this="generate_series", expressions=[
+        exp.cast(start.copy(), exp.DType.TIMESTAMP), exp.cast(end.copy(), exp.DType.TIMESTAMP), step.copy()])
+    day = exp.to_identifier("d")
+    return exp.Anonymous(this="list_transform", expressions=[
+        series, exp.Lambda(this=exp.cast(exp.column(day), exp.DType.DATE), expressions=[day])])
