@@ -15,7 +15,7 @@ import structlog
 from services.discovery import keys, routing_map, table_schema
 from services.discovery.kv import Change, KeyValueStore, Snapshot
 from services.discovery.registry import Registry, cell_names, dumps
-from tessera import errors, limits
+from tessera import arns, errors, limits
 from tessera.v1 import catalog_pb2, common_pb2
 
 ARN_PREFIX = "arn:tessera:timestream:local:000000000000"
@@ -93,17 +93,6 @@ def _tags(tags: Sequence[catalog_pb2.Tag], current: dict[str, str] | None = None
         raise errors.ValidationError(f"a resource may carry at most {limits.MAX_TAGS_PER_RESOURCE} tags; this "
                                      f"would make {len(out)}")
     return out
-
-
-def _resource_path(arn: str) -> tuple[str, str]:
-    """(database, table) of a resource ARN (table "" for a database); NotFound when it names neither."""
-    parts = (arn.split(":", 5)[5] if arn.startswith("arn:") and arn.count(":") >= 5 else "").split("/")
-    if len(parts) == 2 and parts[0] == "database" and parts[1]:
-        return parts[1], ""
-    if len(parts) == 4 and parts[0] == "database" and parts[2] == "table" and parts[1] and parts[3]:
-        return parts[1], parts[3]
-    raise errors.NotFound(f"The resource {arn} does not exist: expected an ARN ending in database/NAME or "
-                          "database/NAME/table/NAME")
 
 
 def _page(names: list[str], max_results: int, next_token: str) -> tuple[list[str], str]:
@@ -333,7 +322,7 @@ class Catalog:
 
     # -- tags --------------------------------------------------------------------------------------
     async def _tagged_doc(self, arn: str) -> tuple[str, dict[str, Any]]:
-        db, table = _resource_path(arn)
+        db, table = arns.resource_path(arn)
         if table:
             return keys.table(db, table), await self.table_doc(db, table)
         return keys.database(db), await self._database_doc(db)

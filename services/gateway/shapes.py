@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.context import Caller
+from tessera import arns
 from tessera.v1 import catalog_pb2
 
 
@@ -15,17 +16,12 @@ def arn(caller: Caller, resource: str) -> str:
     return f"arn:aws:timestream:{caller.region}:{caller.account_id}:{resource}"
 
 
-def _resource(catalog_arn: str) -> str:
-    """``database/x`` or ``database/x/table/y`` from any Timestream-style ARN."""
-    return catalog_arn.split(":", 5)[5] if catalog_arn.count(":") >= 5 else catalog_arn
-
-
 def _seconds(ms: int) -> float:
     return ms / 1000.0
 
 
 def database(caller: Caller, db: catalog_pb2.Database) -> dict[str, Any]:
-    out: dict[str, Any] = {"Arn": arn(caller, _resource(db.arn)), "DatabaseName": db.database_name,
+    out: dict[str, Any] = {"Arn": arn(caller, arns.resource(db.arn)), "DatabaseName": db.database_name,
                            "TableCount": db.table_count, "CreationTime": _seconds(db.creation_time_ms),
                            "LastUpdatedTime": _seconds(db.last_updated_time_ms)}
     if db.kms_key_id:  # Timestream names its own service key here; Tessera has none, so it is left out
@@ -44,7 +40,7 @@ def table(caller: Caller, t: catalog_pb2.Table) -> dict[str, Any]:
             ("EncryptionOption", s3.encryption_option), ("KmsKeyId", s3.kms_key_id)) if v}}
     keys = [{k: v for k, v in (("Type", p.type), ("Name", p.name), ("EnforcementInRecord", p.enforcement_in_record))
              if v} for p in t.schema.composite_partition_key] or [{"Type": "MEASURE"}]
-    return {"Arn": arn(caller, _resource(t.arn)), "TableName": t.table_name, "DatabaseName": t.database_name,
+    return {"Arn": arn(caller, arns.resource(t.arn)), "TableName": t.table_name, "DatabaseName": t.database_name,
             "TableStatus": t.table_status or "ACTIVE",
             "RetentionProperties": {"MemoryStoreRetentionPeriodInHours": r.memory_store_retention_period_in_hours,
                                     "MagneticStoreRetentionPeriodInDays": r.magnetic_store_retention_period_in_days},
