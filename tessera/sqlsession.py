@@ -42,9 +42,10 @@ class Sessions:
         self._setup = tuple(setup)
         self._db = self._open()
         self._lock = threading.Lock()  # cursor creation on a shared connection is serialised
-        self._stale = False
+        self._suspect = False
         self.memory_limit = memory_limit
-        _every_sessions.add(self)
+        with _every_sessions_lock:
+            _every_sessions.add(self)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         db = duckdb.connect(":memory:", config=self._config)
@@ -54,17 +55,23 @@ class Sessions:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new session with Timestream's settings (global on the database, so a cursor costs ~4 µs, not
-        two SET statements); close it when done. After a DuckDB internal error, which leaves the database
-        refusing every statement, the next cursor comes from a fresh database."""
+        two SET statements); close it when done. After a DuckDB internal error somewhere in the process, the
+        database is checked once, and replaced if it refuses statements (an internal error invalidates it)."""
         with self._lock:
-            if self._stale:
-                self._db = self._open()
-                self._stale = False
+            if self._suspect:
+                self._suspect = False
+                probe = self._db.cursor()
+                try:
+                    probe.execute("SELECT 1").fetchall()
+                except duckdb.Error:
+                    self._db = self._open()
+                finally:
+                    probe.close()
             return self._db.cursor()
 
-    def invalidated(self) -> None:
-        """Open a fresh database for the next cursor (see sql_error)."""
-        self._stale = True
+    def suspect(self) -> None:
+        """Check the database before the next cursor (see sql_error)."""
+        self._suspect = True
 
     def close(self) -> None:
         self._db.close()
@@ -149,8 +156,10 @@ def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.Te
     if isinstance(exc, _CALLERS_FAULT):
         return errors.ValidationError(f"{what}: {first}")
     if isinstance(exc, (duckdb.InternalException, duckdb.FatalException)):
-        for sessions in list(_every_sessions):  # the failed database refuses every statement from now on
-            sessions.invalidated()
+        with _every_sessions_lock:  # the failed database refuses every statement from now on: which one?
+            every = list(_every_sessions)
+        for sessions in every:
+            sessions.suspect()
     if isinstance(exc, duckdb.InternalException):
         # A DuckDB bug that this SQL triggers: it would trigger it on every replica (and invalidate each
         # one's database, which Sessions.cursor then replaces), so it is not worth another replica.
@@ -159,6 +168,7 @@ def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.Te
 
 
 _every_sessions: weakref.WeakSet[Sessions] = weakref.WeakSet()
+_every_sessions_lock = threading.Lock()
 _shared: Sessions | None = None
 _shared_lock = threading.Lock()
 

@@ -11,7 +11,8 @@ The query path, in a fixed order, all on the sqlglot AST:
 4. replace each occurrence by a view ``t0``, ``t1`` … (aliased so qualified column references still resolve)
    and generate DuckDB SQL.
 
-The final stage must run the SQL on a connection configured with :data:`tessera.sqlsession.DUCKDB_SESSION_SETTINGS`, and each
+The final stage must run the SQL on a database of :class:`tessera.sqlsession.Sessions` set up with
+:data:`FINAL_STAGE_MACROS`, and each
 view ``tN`` must hold the rows of its table filtered by the scan's bounds and predicate, with ``time`` as
 TIMESTAMP_NS (UTC, tz-naive), dimensions and ``measure_name`` VARCHAR, and typed ``measure_value::<type>``
 and multi-measure columns.
@@ -47,8 +48,6 @@ from tessera.limits import QUERY_STRING_MAX_CHARS
 FINAL_STAGE_MACROS: tuple[str, ...] = trino_timeseries.MACROS + trino_text.MACROS
 """The macros the translated SQL may call: the final stage's database must define them (they are never
 pushed to replicas)."""
-
-# Trino divides integers as integers (5 / 2 = 2); DuckDB only does so with this setting. Timestream is UTC.
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
 _MAX_NS = (1 << 63) - 1
@@ -113,7 +112,9 @@ class _Occurrence:
 PLAN_CACHE_SIZE = 1024
 _plans: OrderedDict[str, Translation] = OrderedDict()
 _plans_lock = threading.Lock()
-_CLOCK_NODES = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)
+_CLOCK_NODES = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.Localtimestamp, exp.Localtime,
+                exp.CurrentDatetime)
+_PLAN_CACHE_MAX_CHARS = 16_384  # longer queries are translated every time (the cache stays small)
 
 
 def translate(query: str, now_ns: int) -> Translation:
@@ -128,10 +129,10 @@ def translate(query: str, now_ns: int) -> Translation:
             _plans.move_to_end(query)
             return cached
     root = _parse(query)
-    timeless = not any(True for _ in root.find_all(*_CLOCK_NODES)) and not any(
+    timeless = len(query) <= _PLAN_CACHE_MAX_CHARS and not any(True for _ in root.find_all(*_CLOCK_NODES)) and not any(
         _is_call(n, "ago", 1) for n in root.find_all(exp.Anonymous))
-    translation = _translate(root, now_ns)
-    if timeless:
+    translation, consulted = _translate(root, now_ns)
+    if timeless and not consulted:
         with _plans_lock:
             _plans[query] = translation
             while len(_plans) > PLAN_CACHE_SIZE:
@@ -139,7 +140,8 @@ def translate(query: str, now_ns: int) -> Translation:
     return translation
 
 
-def _translate(root: exp.Expr, now_ns: int) -> Translation:
+def _translate(root: exp.Expr, now_ns: int) -> tuple[Translation, bool]:
+    """The translation, and whether DuckDB evaluated a time bound for it (see _ConstantEvaluator)."""
     _name_output_columns(root)
     root = _fold_and_rewrite(root, now_ns)
     try:
@@ -154,7 +156,7 @@ def _translate(root: exp.Expr, now_ns: int) -> Translation:
         evaluator.close()
     for occ, view in zip(occurrences, views, strict=True):
         _replace_with_view(root, occ, view)
-    return Translation(sql=root.sql(dialect="duckdb"), scans=scans)
+    return Translation(sql=root.sql(dialect="duckdb"), scans=scans), evaluator.consulted
 
 
 # --- 1. parsing -------------------------------------------------------------------------------------------
@@ -296,7 +298,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
     if (isinstance(node, exp.Literal) and not node.is_string and "." in node.name
             and not isinstance(node.parent, (exp.Interval, exp.DataType, exp.DataTypeParam))
-            and node.find_ancestor(exp.ApproxQuantile) is None):  # DuckDB wants its fractions as FLOAT
+            and node.find_ancestor(exp.ApproxQuantile, exp.TableSample) is None  # FLOAT fractions; syntax
+            and not (isinstance(node.parent, exp.Cast) and node.parent.to.this == exp.DType.DECIMAL)):
         # Timestream has no DECIMAL: 1.5 is a DOUBLE (DuckDB would compute 0.1 + 0.2 = 0.3 exactly).
         return exp.cast(node.copy(), exp.DType.DOUBLE)
     if _is_call(node, "bin", 2):
@@ -328,7 +331,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # As a DOUBLE: an integer epoch (an INT32 literal) times 10**6 overflowed DuckDB's INT32.
         micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
         return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
-    if isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions:
+    if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
+            and trino_text.may_be_floating(node.this)):
         return trino_text.cast_to_varchar(node)
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
         # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
@@ -366,6 +370,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_arrays.rewrite("codepoint", list(node.expressions))
     if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
         return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
+    if isinstance(node, exp.ApproxQuantile) and node.args.get("weight") is not None:
+        raise ValidationError("approx_percentile with a weight is not supported: use approx_percentile(x, p)")
     if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:
         return as_date
     if isinstance(node, exp.GenerateSeries) and (dates := trino_time.date_sequence(node)) is not None:
@@ -610,6 +616,8 @@ class _ConstantEvaluator:
 
     def __init__(self) -> None:
         self._conn: duckdb.DuckDBPyConnection | None = None
+        self.consulted = False
+        """Whether DuckDB evaluated an expression (it may read its own clock): such a plan is not cached."""
 
     def timestamp_ns(self, node: exp.Expr) -> int | None:
         """``epoch_ns(CAST(node AS TIMESTAMP_NS))``, or None if node is not a constant timestamp."""
@@ -621,9 +629,11 @@ class _ConstantEvaluator:
         if self._conn is None:
             self._conn = sqlsession.shared().cursor()  # Timestream's session settings applied
         sql = exp.cast(node.copy(), _TIMESTAMP_NS).sql(dialect="duckdb")
+        self.consulted = True
         try:
             row = self._conn.execute(f"SELECT epoch_ns({sql})").fetchone()
-        except duckdb.Error:
+        except duckdb.Error as exc:
+            sqlsession.sql_error(exc, "a time bound")  # an internal error: the next cursor gets a fresh database
             return None
         return None if row is None or row[0] is None else int(row[0])
 

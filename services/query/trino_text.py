@@ -21,7 +21,11 @@ _DEFINITIONS: dict[str, str] = {
                             "WHEN isinf(d) THEN CASE WHEN d > 0 THEN 'Infinity' ELSE '-Infinity' END "
                             "WHEN d = 0 OR (abs(d) >= 0.001 AND abs(d) < 10000000) THEN CAST(d AS VARCHAR) "
                             "ELSE CASE WHEN d < 0 THEN '-' ELSE '' END || _jd_sci(CAST(abs(d) AS VARCHAR)) END"),
-    "trino_varchar(x)": ("CASE WHEN typeof(x) IN ('DOUBLE', 'FLOAT') THEN java_double_text(TRY_CAST(x AS DOUBLE)) "
+    # x is evaluated once (a one-element list), so a volatile x (random()) is tested and printed as one
+    # value; a REAL keeps its own shortest digits (Java's Float.toString has the same layout).
+    "trino_varchar(x)": ("CASE typeof(x) "
+                         "WHEN 'DOUBLE' THEN list_transform([TRY_CAST(x AS DOUBLE)], lambda v: java_double_text(v))[1] "
+                         "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
                          "ELSE CAST(x AS VARCHAR) END"),
 }
 
@@ -30,6 +34,23 @@ MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
 FUNCTIONS = frozenset(signature.split("(")[0] for signature in _DEFINITIONS)
 """The macro names: they exist only in the coordinator's final stage, so no predicate calling one is pushed
 to a storage replica."""
+
+
+_NOT_FLOATING = (exp.DType.VARCHAR, exp.DType.TEXT, exp.DType.CHAR, exp.DType.BIGINT, exp.DType.INT,
+                 exp.DType.SMALLINT, exp.DType.TINYINT, exp.DType.BOOLEAN, exp.DType.DATE, exp.DType.TIMESTAMP,
+                 exp.DType.TIME, exp.DType.INTERVAL)
+
+
+def may_be_floating(node: exp.Expr) -> bool:
+    """False when an expression visibly is not a DOUBLE or REAL (a string or integer literal, a cast to
+    another type, a concatenation): its cast to VARCHAR then stays DuckDB's and can still be pushed to the
+    replicas, which have no macros."""
+    node = node.unnest()
+    if isinstance(node, exp.Literal):
+        return not node.is_string and not node.name.lstrip("-").isdigit()
+    if isinstance(node, exp.Cast):
+        return node.to.this not in _NOT_FLOATING and not node.to.this.name.startswith("TIMESTAMP")
+    return not isinstance(node, (exp.DPipe, exp.Concat, exp.Boolean, exp.Null))
 
 
 def cast_to_varchar(node: exp.Cast) -> exp.Expr:

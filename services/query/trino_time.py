@@ -179,12 +179,18 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
     start, end = node.args.get("start"), node.args.get("end")
     if start is None or end is None or not (is_date(start) and is_date(end)):
         return None
-    step = node.args.get("step") or exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
-    if not (isinstance(step, exp.Interval) and step.text("unit").upper() in ("DAY", "WEEK")):
+    step = node.args.get("step")
+    if step is None:  # Trino steps a day, backwards when the start is later
+        forward = exp.LTE(this=start.copy(), expression=end.copy())
+        step = exp.Case(ifs=[exp.If(this=forward, true=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY")))],
+                        default=exp.Interval(this=exp.Literal.string("-1"), unit=exp.var("DAY")))
+    elif not (isinstance(step, exp.Interval) and step.text("unit").upper() in ("DAY", "WEEK")):
         # DuckDB adds a month step to the previous element (Jan 31, Feb 29, Mar 29) where Trino adds i
         # months to the start (Mar 31): refused rather than answered differently.
-        raise ValidationError("sequence over DATEs takes a step of whole days or weeks (e.g. INTERVAL '7' DAY); "
-                              "month and year steps are not supported yet")
+        raise ValidationError("sequence over DATEs takes a literal interval step in days or weeks (e.g. "
+                              "INTERVAL '7' DAY); month and year steps are not supported yet")
+    elif step.this is not None and step.this.name.strip().lstrip("+-").strip("0") in ("", "."):
+        raise ValidationError("sequence step must not be zero")
     series = exp.Anonymous(this="generate_series", expressions=[
         exp.cast(start.copy(), exp.DType.TIMESTAMP), exp.cast(end.copy(), exp.DType.TIMESTAMP), step.copy()])
     day = exp.to_identifier("d")

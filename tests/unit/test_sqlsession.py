@@ -65,13 +65,29 @@ def test_only_ascii_letters_fold_as_in_duckdb() -> None:
 
 
 
-def test_after_an_internal_error_the_next_cursor_comes_from_a_fresh_database() -> None:
-    sessions = sqlsession.Sessions(threads=1, setup=["CREATE MACRO twice(x) AS x * 2"])
-    before = sessions.cursor()
-    before.execute("CREATE TABLE scratch AS SELECT 1")  # lives in the old database only
+class _InvalidatedCursor:
+    def execute(self, sql: str) -> None:
+        raise duckdb.FatalException("FATAL Error: database has been invalidated")
+
+    def close(self) -> None:
+        pass
+
+
+class _InvalidatedDatabase:
+    """Stands in for a database an internal error invalidated: every statement fails with FatalException."""
+
+    def cursor(self) -> _InvalidatedCursor:
+        return _InvalidatedCursor()
+
+
+def test_after_an_internal_error_a_refusing_database_is_replaced_and_a_healthy_one_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = sqlsession.Sessions(threads=1, setup=["CREATE MACRO twice(x) AS x * 2"])
+    healthy = sqlsession.Sessions(threads=1)
+    healthy.cursor().execute("CREATE TABLE scratch AS SELECT 1")
+    monkeypatch.setattr(broken, "_db", _InvalidatedDatabase())
     failure = sqlsession.sql_error(duckdb.InternalException("INTERNAL Error: bug"), "scan")
     assert isinstance(failure, errors.ValidationError)  # not failed over: it would recur on every replica
-    cur = sessions.cursor()
+    cur = broken.cursor()
     assert cur.execute("SELECT twice(21), 7 / 2, current_setting('TimeZone')").fetchall() == [(42, 3, "UTC")]
-    with pytest.raises(duckdb.CatalogException):
-        cur.execute("SELECT * FROM scratch")  # a fresh database, set up again
+    assert healthy.cursor().execute("SELECT * FROM scratch").fetchall() == [(1,)]  # checked, kept

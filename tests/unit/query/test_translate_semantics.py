@@ -344,6 +344,11 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("sequence(DATE '2024-01-01', DATE '2024-01-15', INTERVAL '7' DAY)",
          [datetime.date(2024, 1, 1), datetime.date(2024, 1, 8), datetime.date(2024, 1, 15)]),
         ("sequence(1, 5, 2)", [1, 3, 5]),
+        ("sequence(DATE '2024-01-03', DATE '2024-01-01')", [datetime.date(2024, 1, 3), datetime.date(2024, 1, 2),
+                                                          datetime.date(2024, 1, 1)]),
+        ("CAST(CAST(0.1 AS REAL) AS VARCHAR)", "0.1"),
+        ("CAST(CAST(1e10 AS REAL) AS VARCHAR)", "1.0E10"),
+        ("CAST(0.1 AS DECIMAL(38, 30)) = CAST('0.1' AS DECIMAL(38, 30))", True),
         ("0.1 + 0.2 = 0.3", False),  # decimal literals are DOUBLE, as in Timestream (it has no DECIMAL)
         ("0.1 + 0.2", 0.30000000000000004),
         ("round(2.567, 2)", 2.57),
@@ -406,6 +411,8 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("parse_datetime('50-01-01', 'yy-MM-dd')", "two-digit years"),
         ("parse_datetime('2024', 'yyyy QQ')", "parse_datetime: 'QQ'"),
         ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '1' MONTH)", "month and year steps"),
+        ("sequence(DATE '2024-01-01', DATE '2024-01-05', INTERVAL '0' DAY)", "must not be zero"),
+        ("approx_percentile(cpu, 2, 0.5)", "with a weight is not supported"),
         ("parse_duration('5 weeks')", "duration is not a valid data duration string: 5 weeks"),
         ("parse_duration('ms')", "duration is not a valid data duration string"),
     ],
@@ -424,3 +431,30 @@ def test_a_query_that_does_not_read_the_clock_is_translated_once_and_one_that_do
                    "SELECT current_date", "SELECT count(*) FROM db.cpu WHERE time > current_timestamp - 1h"):
         a, b = translate(moving, NOW_NS), translate(moving, NOW_NS + 86_400 * 10**9)
         assert a is not b and (a.sql != b.sql or a.scans != b.scans), moving
+
+
+def test_a_volatile_value_cast_to_varchar_is_tested_and_printed_as_one_value() -> None:
+    con = duckdb.connect()
+    for statement in (*DUCKDB_SESSION_SETTINGS, *FINAL_STAGE_MACROS):
+        con.execute(statement)
+    sql = translate("SELECT CAST(random() / 1000 AS VARCHAR) AS s FROM db.cpu", NOW_NS).sql
+    con.execute("CREATE VIEW t0 AS SELECT range AS v FROM range(20000)")
+    texts = [row[0] for row in con.execute(sql).fetchall()]
+    assert len(texts) == 20000
+    assert all(("E" in t) == (float(t) < 0.001) for t in texts if float(t) != 0)
+
+
+def test_casts_that_cannot_be_floating_stay_pushable_and_keep_their_time_bounds() -> None:
+    translation = translate("SELECT count(*) FROM db.cpu WHERE region = CAST(1 AS VARCHAR) AND "
+                            "time >= CAST(CAST(DATE '2024-01-01' AS VARCHAR) || ' 00:00:00' AS TIMESTAMP)", NOW_NS)
+    (scan,) = translation.scans
+    assert scan.start_ns == 1_704_067_200_000_000_000 and "region" in scan.predicate
+
+
+def test_clock_reading_queries_outside_the_known_names_are_not_cached() -> None:
+    sql = "SELECT count(*) FROM db.cpu WHERE time < localtimestamp"
+    assert translate(sql, NOW_NS) is not translate(sql, NOW_NS)
+
+
+def test_tablesample_percentages_stay_literals() -> None:
+    assert "CAST" not in translate("SELECT * FROM db.cpu TABLESAMPLE BERNOULLI (50.5)", NOW_NS).sql
