@@ -77,6 +77,9 @@ def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> S
     # the coordinator filters after deduplicating (see fanout._merge for the same reasoning).
     predicate = "" if merge_cells else _pushable(scan, schema_names)
     dimension_in, measure_names = _key_filters(predicate, route)
+    keys = frozenset(c for c, _ in dimension_in) | ({layout.MEASURE_NAME} if measure_names else frozenset())
+    if pruning.covered_by_key_filters(predicate, keys):
+        predicate = ""  # the time range and key filters select exactly these rows: no DuckDB pass per replica
     return ScanSpec(table_id=route.table_id, schema=stored, columns=tuple(wanted), predicate=predicate,
                     predicate_columns=tuple(scan.predicate_columns) if predicate else (),
                     dimension_in=dimension_in, measure_names=measure_names,

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from services.query.translate import TableScan
+from services.query.translate import TableScan, literal_ns
 from tessera import layout, partition_key, placement, sqlsession
 from tessera.v1 import common_pb2
 
@@ -132,6 +132,33 @@ def pinned_values(predicate: str, column: str) -> frozenset[str] | None:
         if values is not None:
             found = values if found is None else found & values
     return found
+
+
+_TIME_COMPARISONS = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def covered_by_key_filters(predicate: str, key_columns: frozenset[str]) -> bool:
+    """Whether every top-level conjunct of ``predicate`` is one a replica's read already applies exactly:
+    ``time`` compared with a timestamp literal (the scan's time range holds it), or a ``key_columns`` column
+    (dimensions and measure_name sent as key filters) ``= 'v'`` / ``IN ('a', …)``. The replica then need
+    not run the predicate through DuckDB. (The coordinator's final stage applies the whole WHERE anyway.)"""
+    conjuncts = _top_level_conjuncts(predicate) if predicate else None
+    if not conjuncts:
+        return False
+    for conjunct in conjuncts:
+        if isinstance(conjunct, _TIME_COMPARISONS):
+            sides = (conjunct.this, conjunct.expression)
+            if any(_is_column(a, layout.TIME) and literal_ns(b.unnest()) is not None for a, b in (sides, sides[::-1])):
+                continue
+            return False
+        if isinstance(conjunct, exp.Between) and _is_column(conjunct.this, layout.TIME):
+            if literal_ns(conjunct.args["low"].unnest()) is not None and literal_ns(
+                    conjunct.args["high"].unnest()) is not None:
+                continue
+            return False
+        if not any(_equality_values(conjunct, column) is not None for column in key_columns):
+            return False
+    return True
 
 
 def _conjuncts(node: exp.Expr) -> list[exp.Expr]:

@@ -314,3 +314,23 @@ def test_only_dimension_and_measure_name_filters_are_pushed_to_replicas_as_key_f
     # A measure's value filter may not run before deduplication (an older version could pass), an OR pins nothing.
     assert _key_filters(predicate, route) == ((("host", ("a", "b")),), ("cpu",))
     assert _key_filters("", route) == ((), ())
+
+
+def test_a_predicate_of_time_literals_and_key_filters_needs_no_duckdb_pass_on_the_replicas() -> None:
+    from services.query.pruning import covered_by_key_filters
+    from services.query.translate import translate
+
+    keys = frozenset({"host", "measure_name"})
+
+    def covered(where: str) -> bool:
+        return covered_by_key_filters(translate(f"SELECT * FROM db.t WHERE {where}", 1_795_341_600 * 10**9)
+                                      .scans[0].predicate, keys)
+
+    assert covered("host = 'a' AND time > ago(1h)")
+    assert covered("host IN ('a', 'b') AND measure_name = 'cpu' AND time BETWEEN from_milliseconds(1) "
+                   "AND from_milliseconds(2)")
+    assert covered("time >= from_milliseconds(1) AND time < from_milliseconds(9)")
+    assert not covered("host = 'a' AND cpu > 5")  # a value: replicas must filter it
+    assert not covered("region = 'eu'")  # not sent as a key filter
+    assert not covered("host LIKE 'a%'") and not covered("host = 'a' OR host = 'b'")
+    assert not covered_by_key_filters("", keys)
