@@ -266,8 +266,8 @@ class Coordinator:
         translation = translate(request.query, time.time_ns())
         routes = [await self._routes.get(s.database, s.table) for s in translation.scans]
         plans = [pruning.plan(route, s) for route, s in zip(routes, translation.scans)]
-        pushed = [_spec(s, route, plan.merge_cells).predicate
-                  for s, route, plan in zip(translation.scans, routes, plans)]
+        specs = [_spec(s, route, plan.merge_cells) for s, route, plan in zip(translation.scans, routes, plans)]
+        pushed = [explain.replica_filter(spec.predicate, spec.dimension_in, spec.measure_names) for spec in specs]
         if not request.analyze:
             return QueryResult(explain.as_table(explain.lines(translation, plans, pushed)), 0)
         result = await self._execute(query_id, translation, allow_partial)

@@ -73,5 +73,15 @@ def _scan_lines(i: int, scan: TableScan, plan: RangePlan, filter_sql: str, stat:
             "both and merges by the dedup rule")]
 
 
+def replica_filter(predicate: str, dimension_in: Sequence[tuple[str, Sequence[str]]],
+                   measure_names: Sequence[str]) -> str:
+    """What a table's replicas filter by: the key filters their reads apply, then the predicate DuckDB runs."""
+    keys = [f"{name} IN ({', '.join(repr(v) for v in values)})" for name, values in dimension_in]
+    if measure_names:
+        keys.append(f"measure_name IN ({', '.join(repr(v) for v in measure_names)})")
+    parts = ([f"keys {' AND '.join(keys)}"] if keys else []) + ([f"rows {predicate}"] if predicate else [])
+    return "; ".join(parts)
+
+
 def as_table(text: Sequence[str]) -> pa.Table:
     return pa.table({COLUMN: pa.array(list(text), pa.string())})

@@ -33,3 +33,10 @@ def test_the_plan_lists_the_final_stage_and_one_fragment_per_table_with_its_meas
     single = explain.lines(one, [plan], [one.scans[0].predicate])
     assert "    1 of 4 hash ranges; time [2026-11-22 09:00:00.000000001, +inf)" in single
     assert any(line.startswith("    filter on the replicas: ") and "region = 'eu'" in line for line in single)
+
+
+def test_the_replica_filter_names_key_filters_and_the_predicate() -> None:
+    assert explain.replica_filter("", (("host", ("a", "b")),), ("cpu",)) == \
+        "keys host IN ('a', 'b') AND measure_name IN ('cpu')"
+    assert explain.replica_filter("v > 1", (), ()) == "rows v > 1"
+    assert explain.replica_filter("", (), ()) == ""
