@@ -6,6 +6,7 @@ import grpc
 
 from services.common_config import NodeConfig, parse_node_args
 from services.discovery.client import CellMembership, RouteCache
+from services.ingest.columns import NewColumns
 from services.ingest.hints import RepairHints
 from services.ingest.replication import QuorumWriter
 from services.ingest.server import IngestServicer
@@ -37,7 +38,8 @@ class IngestService:
         self._hints = RepairHints(self._pool)
         self._quorum = QuorumWriter(PoolAppender(self._pool), hints=self._hints)
         discovery = self._member.discovery
-        writer = Writer(config.cell, RouteCache(discovery), discovery, self._member.cell, self._quorum)
+        self._new_columns = NewColumns(config.cell, discovery, self._member.cell, self._pool)
+        writer = Writer(config.cell, RouteCache(discovery), self._new_columns, self._member.cell, self._quorum)
         self._servicer = IngestServicer(writer)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
@@ -48,6 +50,7 @@ class IngestService:
         self._hints.start()
 
     async def stop(self) -> None:
+        await self._new_columns.stop()
         await self._member.stop()
         await self._quorum.drain()
         await self._hints.stop()

@@ -26,8 +26,8 @@ class Routes(Protocol):
     def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None: ...
 
 
-class ColumnRegistrar(Protocol):
-    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
+class ColumnAdder(Protocol):
+    async def add(self, route: common_pb2.TableRoute, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
 
 
 class StorageMembers(Protocol):
@@ -69,11 +69,11 @@ def _prepare(route: common_pb2.TableRoute, validate: Callable[[TableContext], Va
 class Writer:
     """Turns one validated write into quorum appends on the tiles of this cell."""
 
-    def __init__(self, cell: str, routes: Routes, registrar: ColumnRegistrar, members: StorageMembers,
+    def __init__(self, cell: str, routes: Routes, new_columns: ColumnAdder, members: StorageMembers,
                  quorum: QuorumWriter) -> None:
         self._cell = cell
         self._routes = routes
-        self._registrar = registrar
+        self._new_columns = new_columns
         self._members = members
         self._appends = AppendCoalescer(quorum)
 
@@ -87,8 +87,8 @@ class Writer:
         v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
         groups = self._tiles(route, rows, dim_hash) if rows is not None else []
         if v.new_columns:
-            registered = await self._registrar.register_columns(
-                route.table_id, [common_pb2.Column(name=n, kind=s.kind, type=s.type) for n, s in v.new_columns.items()])
+            registered = await self._new_columns.add(
+                route, [common_pb2.Column(name=n, kind=s.kind, type=s.type) for n, s in v.new_columns.items()])
             self._routes.update_columns(db, table, registered)
             mine = {c.name: (c.kind, c.type) for c in registered}
             if any(mine.get(n) != (s.kind, s.type) for n, s in v.new_columns.items()):

@@ -42,6 +42,10 @@ class StorageClient:
                            ) -> storage_pb2.TileDigestsResponse:
         return cast(storage_pb2.TileDigestsResponse, await _unary(self._stub.TileDigests, request, timeout_s))
 
+    async def claim_columns(self, request: storage_pb2.ClaimColumnsRequest, timeout_s: float
+                            ) -> storage_pb2.ClaimColumnsResponse:
+        return cast(storage_pb2.ClaimColumnsResponse, await _unary(self._stub.ClaimColumns, request, timeout_s))
+
     async def scan(self, request: storage_pb2.ScanRequest, timeout_s: float) -> AsyncIterator[storage_pb2.ScanChunk]:
         try:
             async for chunk in self._stub.Scan(request, timeout=timeout_s):

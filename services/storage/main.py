@@ -9,6 +9,7 @@ from services.discovery.client import CellView, DiscoveryClient, NodeRegistratio
 from services.storage import config as storage_config
 from services.storage.antientropy import AntiEntropy
 from services.storage.client import StoragePool
+from services.storage.column_claims import ClaimSync, ColumnClaims
 from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
 from services.storage.tables import TableCatalog
@@ -37,17 +38,22 @@ class StorageService:
         self._repair = AntiEntropy(store, tables.tables, lambda: tables.synced, self._pool,
                                    lambda: self._cell.by_role("storage"), config.node_id,
                                    storage.repair_interval_s, storage.repair_slice_s)
+        self._claims = ColumnClaims(store.store, store.table_deleted)
+        self._claim_sync = ClaimSync(self._claims, self._pool, lambda: self._cell.by_role("storage"), discovery)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks,
-                                                                              self._repair.repair_tiles), server)
+                                                                              self._repair.repair_tiles,
+                                                                              self._claims), server)
 
     async def start(self, address: str) -> None:
         await self._registration.start(address)
         await self._cell.start()
         self._repair.start()
+        self._claim_sync.start()
 
     async def stop(self) -> None:
+        await self._claim_sync.stop()
         await self._repair.stop()
         await self._registration.stop()
         await self._cell.stop()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import grpc
 
 from services.storage.antientropy import RoundReport
+from services.storage.column_claims import ColumnClaims
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
 from tessera import arrowipc, errors
@@ -27,10 +28,18 @@ def _key(t: storage_pb2.TileId) -> TileKey:
 class StorageServicer(storage_pb2_grpc.StorageServicer):
     """Thin translation between the Storage RPCs and the TileStore."""
 
-    def __init__(self, store: TileStore, test_hooks: bool = False, repair: RepairTiles | None = None) -> None:
+    def __init__(self, store: TileStore, test_hooks: bool = False, repair: RepairTiles | None = None,
+                 claims: ColumnClaims | None = None) -> None:
         self._store = store
         self._test_hooks = test_hooks
         self._repair = repair
+        self._claims = claims or ColumnClaims(store.store, store.table_deleted)
+
+    @rpc
+    async def ClaimColumns(self, request: storage_pb2.ClaimColumnsRequest, context: grpc.aio.ServicerContext
+                           ) -> storage_pb2.ClaimColumnsResponse:
+        held = await self._claims.claim(request.table_id, list(request.columns))
+        return storage_pb2.ClaimColumnsResponse(columns=held, incomplete=self._store.incomplete_reason is not None)
 
     @rpc
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext

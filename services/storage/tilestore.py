@@ -326,6 +326,10 @@ class TileStore:
 
     # -- writes --------------------------------------------------------------------------------------------
 
+    def table_deleted(self, table_id: str) -> bool:
+        """Whether the table's files are gone or going (the catalog said so, or a marker on disk)."""
+        return table_id in self._deleted or (self.tables is not None and self.tables.deleted(table_id))
+
     async def append(self, key: TileKey, rows: pa.Table, ipc: bytes | None = None) -> AppendResult:
         """Append layout rows to a tile; returns after the WAL fsync. ``ipc``: the rows already serialised."""
         if self._closed or self._log is None:
@@ -333,7 +337,7 @@ class TileStore:
         check_rows(rows)
         if rows.num_rows == 0:
             return AppendResult(0)
-        if key.table_id in self._deleted or (self.tables is not None and self.tables.deleted(key.table_id)):
+        if self.table_deleted(key.table_id):
             raise NotFound(f"cannot append to tile {key.dir_name()}: table {key.table_id} was deleted")
         check_column_types(rows)
         self._check_memory(key)

@@ -206,3 +206,19 @@ class MaintainResponse(_message.Message):
     checkpoint_lsn: int
     memory_bytes: int
     def __init__(self, flushed_rows: _Optional[int] = ..., flushed_segments: _Optional[int] = ..., compacted_segments: _Optional[int] = ..., expired_rows: _Optional[int] = ..., dropped_tables: _Optional[int] = ..., checkpoint_lsn: _Optional[int] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
+
+class ClaimColumnsRequest(_message.Message):
+    __slots__ = ("table_id", "columns")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
+    def __init__(self, table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ...) -> None: ...
+
+class ClaimColumnsResponse(_message.Message):
+    __slots__ = ("columns", "incomplete")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
+    incomplete: bool
+    def __init__(self, columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., incomplete: _Optional[bool] = ...) -> None: ...

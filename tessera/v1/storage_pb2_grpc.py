@@ -64,6 +64,11 @@ class StorageStub:
                 request_serializer=tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.FromString,
                 _registered_method=True)
+        self.ClaimColumns = channel.unary_unary(
+                '/tessera.v1.Storage/ClaimColumns',
+                request_serializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -105,6 +110,12 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimColumns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.RepairTiles,
                     request_deserializer=tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.SerializeToString,
+            ),
+            'ClaimColumns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimColumns,
+                    request_deserializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class Storage:
             '/tessera.v1.Storage/RepairTiles',
             tessera_dot_v1_dot_storage__pb2.RepairTilesRequest.SerializeToString,
             tessera_dot_v1_dot_storage__pb2.RepairTilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimColumns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Storage/ClaimColumns',
+            tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -103,12 +103,41 @@ def test_with_etcd_paused_writes_and_queries_go_on_and_control_calls_are_unavail
         time.sleep(6)  # past the nodes' 5 s route caches: they must fall back to the last good route
         assert client.write_records(db, table, _records(30, now - 5000, "outage")).total == 30
         assert _count(client, db, table, "outage") == 30
+        # New columns (a dimension and a measure type the table never had) are decided by the cell's
+        # claim replicas while the catalog cannot be reached.
+        new_columns = [{"Dimensions": [{"Name": "sensor", "Value": "s1"}, {"Name": "batch", "Value": "outage-new"},
+                                       {"Name": "site", "Value": "north"}],
+                        "MeasureName": "humidity", "MeasureValue": f"{i}.5", "MeasureValueType": "DOUBLE",
+                        "Time": str(now - 7000 - i)} for i in range(10)]
+        assert client.write_records(db, table, new_columns).total == 10
+        level = {"Dimensions": [{"Name": "batch", "Value": "outage-multi"}], "MeasureName": "m",
+                 "MeasureValueType": "MULTI", "Time": str(now - 8000)}
+        assert client.write_records(db, table, [{**level, "MeasureValues": [
+            {"Name": "level", "Value": "1.25", "Type": "DOUBLE"}]}]).total == 1
+        with pytest.raises(errors.RejectedRecords) as rejected:  # the claimed type holds
+            client.write_records(db, table, [{**level, "Time": str(now - 8001), "MeasureValues": [
+                {"Name": "level", "Value": "3", "Type": "BIGINT"}]}])
+        assert [(r.record_index, "level" in r.reason) for r in rejected.value.rejected_records] == [(0, True)]
         with pytest.raises(errors.Unavailable, match="etcd"):
             client.create_database("never_created_during_outage")
     finally:
         assert etcd.popen is not None
         etcd.popen.send_signal(signal.SIGCONT)
     assert _count(client, db, table, "pre-outage") == 20
+    # Once the catalog is back the claimed columns are registered (by the replicas holding the claims) and
+    # the rows written with them are queryable.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            got = client.query(f'SELECT count(*) AS n, max(site) AS site, sum("measure_value::double") AS s '
+                               f'FROM "{db}"."{table}" WHERE batch = \'outage-new\' AND measure_name = \'humidity\'')
+            break
+        except errors.TesseraError as exc:
+            assert time.monotonic() < deadline, f"the columns added during the outage never became queryable: {exc}"
+            time.sleep(0.5)
+    assert got.to_pylist() == [{"n": 10, "site": "north", "s": sum(i + 0.5 for i in range(10))}]
+    assert client.query(f'SELECT level FROM "{db}"."{table}" WHERE batch = \'outage-multi\'').to_pylist() == [
+        {"level": 1.25}]
     deadline = time.monotonic() + 20  # leases lapsed during the pause; nodes re-register on their own
     while not all(n.live for c in client.cells() for n in c.nodes):
         assert time.monotonic() < deadline, "nodes did not re-register after etcd came back"

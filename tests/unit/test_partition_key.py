@@ -164,7 +164,7 @@ def test_the_ingest_node_accepts_rows_routed_by_the_key_and_refuses_those_of_ano
     route = common_pb2.TableRoute(table_id="t1", epoch=1, partition_key=HOST.to_proto(), memory_retention_hours=6,
                                   ranges=[common_pb2.HashRange(lo=0, hi=HASH_SPACE // 2, cell="mine"),
                                           common_pb2.HashRange(lo=HASH_SPACE // 2, hi=0, cell="other")])
-    writer = Writer("mine", routes=None, registrar=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
+    writer = Writer("mine", routes=None, new_columns=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
     mine = [to_record(_record({"host": _value_in(0), "region": f"r{i}"}, i)) for i in range(20)]
 
     def check(records: list[common_pb2.Record]) -> list[tuple[tuple[int, int], np.ndarray]]:

@@ -18,7 +18,7 @@ ROUTE = common_pb2.TableRoute(table_id="t1", epoch=3, ranges=[
 
 
 def _writer(cell: str = "mine") -> Writer:
-    return Writer(cell, routes=None, registrar=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
+    return Writer(cell, routes=None, new_columns=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
 
 
 def test_rows_are_grouped_by_range_and_hour_keeping_their_order() -> None:

@@ -1,0 +1,111 @@
+"""New columns of a write: decided by the catalog, or by the cell's claim replicas while it is unreachable.
+
+Static stability for schema changes. A column's kind and type are fixed by its first writer. With the
+catalog store (etcd) up, the catalog decides (first-writer-wins transaction). With it down, a table whose
+ranges all belong to this cell still takes new columns: they are claimed on the table's three claim
+replicas (``services/storage/column_claims.py``), and a claim two replicas hold is decided for good. Every
+new column is claimed first, with the catalog up too, and the catalog is then asked to register the
+claimed type, so a column decided during an outage is the one the catalog gets afterwards whoever asks
+first. The replicas push their claims to the catalog once it is back (``ClaimSync``).
+
+A table spread over several cells has claim replicas in each, which could decide differently: its new
+columns need the catalog, and fail fast with Unavailable naming it while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import structlog
+
+from services.storage.client import StoragePool
+from services.storage.column_claims import claim_by_majority, claim_replicas
+from tessera import errors
+from tessera.v1 import common_pb2
+
+log = structlog.get_logger()
+CATALOG_WAIT_S = 1.0
+"""How long a write waits for the catalog to register a new column before going by the claims (a
+registration takes milliseconds; an etcd that is down takes its own timeout, seconds, to say so)."""
+PROBE_INTERVAL_S = 1.0
+"""How often the catalog is tried again in the background once it failed to answer."""
+
+
+class ColumnRegistrar(Protocol):
+    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
+
+
+class StorageMembers(Protocol):
+    def by_role(self, role: str) -> list[common_pb2.NodeInfo]: ...
+
+
+class NewColumns:
+    """Adds a write's new columns to its table's schema, with or without the catalog."""
+
+    def __init__(self, cell: str, catalog: ColumnRegistrar, members: StorageMembers, pool: StoragePool) -> None:
+        self._cell = cell
+        self._catalog = catalog
+        self._members = members
+        self._pool = pool
+        self._catalog_away = False
+        """The catalog failed to answer: new columns go by claims alone (no wait on each write) until a probe
+        in the background gets an answer."""
+        self._probe: asyncio.Task[None] | None = None
+
+    async def add(self, route: common_pb2.TableRoute, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
+        """The table's schema with ``columns`` in it, each with the kind and type decided for it (which may
+        differ from the one proposed: another writer was first)."""
+        table = f"{route.database_name}.{route.table_name}"
+        cells = sorted({r.cell for r in route.ranges})
+        decided: dict[str, common_pb2.Column] = {}
+        failures: list[str] = []
+        if cells == [self._cell]:
+            decided, failures = await claim_by_majority(
+                self._pool, claim_replicas(route.table_id, self._members.by_role("storage")), route.table_id, columns)
+        proposal = [decided.get(c.name, c) for c in columns]
+        catalog_error: errors.TesseraError | None = None
+        if not self._catalog_away:
+            try:
+                async with asyncio.timeout(CATALOG_WAIT_S):
+                    return await self._catalog.register_columns(route.table_id, proposal)
+            except (errors.Unavailable, errors.DeadlineExceeded, TimeoutError) as exc:
+                catalog_error = exc if isinstance(exc, errors.TesseraError) else errors.DeadlineExceeded(
+                    f"no answer within {CATALOG_WAIT_S:g} s")
+                self._catalog_away = True
+                self._probe = asyncio.create_task(self._until_catalog_answers(route.table_id, proposal))
+        names = ", ".join(c.name for c in columns)
+        away = f"the catalog store is unreachable ({catalog_error or 'it stopped answering; new columns go by claims until it is back'})"
+        if cells != [self._cell]:
+            raise errors.Unavailable(
+                f"cannot add columns {names} to table {table} now: {away}, and the table's ranges span cells "
+                f"{', '.join(cells)}, so only the catalog can decide a new column's type. Records using the "
+                "table's existing columns are still written; retry these once the catalog is back")
+        if len(decided) < len(columns):
+            raise errors.Unavailable(
+                f"cannot add columns {names} to table {table} now: {away}, and the table's column-claim "
+                f"replicas decided no type for them ({'; '.join(failures)}); retry")
+        log.warning("new columns decided by claim replicas while the catalog store is unreachable; they are "
+                    "registered in the catalog once it is back", table=table, table_id=route.table_id,
+                    columns=[f"{c.name}:{c.type}" for c in proposal])
+        return [*route.columns, *proposal]
+
+    async def _until_catalog_answers(self, table_id: str, proposal: list[common_pb2.Column]) -> None:
+        """Retry the registration that failed until the catalog answers (which registers those columns
+        and ends the claims-only mode); a NotFound or refusal is an answer too."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            try:
+                await self._catalog.register_columns(table_id, proposal)
+            except (errors.Unavailable, errors.DeadlineExceeded):
+                continue
+            except errors.TesseraError:
+                pass
+            self._catalog_away = False
+            log.info("the catalog store answers again: new columns are registered in it directly")
+            return
+
+    async def stop(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)

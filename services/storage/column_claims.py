@@ -1,0 +1,235 @@
+"""Column claims: the provisional schema that lets writes add columns while the catalog store is down.
+
+A claim is a column's kind and type as one ingest node proposed it. A replica keeps the first claim it
+receives for a (table, column) and answers every later claim of that column with it, durably: the answer
+is sent only once the claim file is written (temporary file, fsync, rename, fsync of the directory). The
+ingest side (``services/ingest/columns.py``) decides a column by a majority of the table's claim replicas,
+which is why a replica never changes a claim it holds. The file lives beside the table's partitions
+(``<table_id>/columns.json``), so deleting the table's files deletes it.
+
+Claims exist for the catalog's sake only while it is unreachable: every claim a replica holds is pushed
+to the catalog by ``ClaimSync`` (decided again by majority first, so a replica that took a losing claim
+never registers it), and is marked confirmed once the catalog has the column. An ingest node that wrote
+with a claimed column and then died therefore cannot leave acknowledged data in a column the catalog
+never learns of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from services.storage.blobstore import BlobStore, check_path
+from services.storage.client import StoragePool
+from tessera import errors, placement
+from tessera.v1 import common_pb2, storage_pb2
+
+log = structlog.get_logger()
+
+CLAIMS_FILE = "columns.json"
+KINDS = ("DIMENSION", "MEASURE", "MULTI")
+TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "BOOLEAN", "TIMESTAMP")
+
+
+MAJORITY = 2
+
+
+def claim_replicas(table_id: str, storage_nodes: Sequence[common_pb2.NodeInfo]) -> list[common_pb2.NodeInfo]:
+    """The three replicas that hold a table's column claims (placed like a tile, one per zone)."""
+    return placement.replicas(f"{table_id}/columns", storage_nodes)
+
+
+async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.NodeInfo], table_id: str,
+                            columns: Sequence[common_pb2.Column], timeout_s: float = 5.0
+                            ) -> tuple[dict[str, common_pb2.Column], list[str]]:
+    """Claim ``columns`` on every replica; per column, the claim a majority of complete replicas holds.
+
+    A claim held by two replicas is decided for good (a replica never changes a claim), so whoever asks
+    later gets the same answer. Returns the decided columns by name, and what kept the others undecided.
+    """
+    request = storage_pb2.ClaimColumnsRequest(table_id=table_id, columns=columns)
+    tasks = {asyncio.create_task(pool.get(n.address).claim_columns(request, timeout_s)): n for n in replicas}
+    votes: dict[str, dict[tuple[str, str], int]] = {c.name: {} for c in columns}
+    decided: dict[str, common_pb2.Column] = {}
+    failures: list[str] = []
+    pending = set(tasks)
+    try:
+        while pending and len(decided) < len(columns):
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                node = tasks[t]
+                if t.exception() is not None:
+                    failures.append(f"{node.node_id} ({node.address}): {t.exception()}")
+                    continue
+                answer = t.result()
+                if answer.incomplete:
+                    failures.append(f"{node.node_id} ({node.address}) is rebuilding, so its claims do not count")
+                    continue
+                for c in answer.columns:
+                    tally = votes.setdefault(c.name, {})
+                    spec = (c.kind, c.type)
+                    tally[spec] = tally.get(spec, 0) + 1
+                    if tally[spec] >= MAJORITY:
+                        decided.setdefault(c.name, c)
+    finally:
+        for t in pending:
+            t.cancel()
+    undecided = [c.name for c in columns if c.name not in decided]
+    if undecided:
+        failures.append(f"no majority for {', '.join(undecided)} (claims held: "
+                        f"{'; '.join(f'{n}: {sorted(votes.get(n, {}).items())}' for n in undecided)})")
+    return decided, failures
+
+
+class Registrar(Protocol):
+    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
+
+
+@dataclass
+class _TableClaims:
+    held: dict[str, tuple[str, str]] = field(default_factory=dict)
+    confirmed: set[str] = field(default_factory=set)
+    """Columns the catalog is known to have: no need to push them again."""
+
+
+class ColumnClaims:
+    """First-writer-wins column claims of every table on one replica."""
+
+    def __init__(self, store: BlobStore, deleted: Callable[[str], bool]) -> None:
+        self._store = store
+        self._deleted = deleted
+        self._tables: dict[str, _TableClaims] = {}
+        self._lock = asyncio.Lock()  # one writer of the claim files at a time: a claim is read, then replaced
+        self._loaded = False
+
+    async def claim(self, table_id: str, columns: Sequence[common_pb2.Column]) -> list[common_pb2.Column]:
+        """What this replica holds for each column, in order: the claim it held before, else this one."""
+        _check(table_id, columns)
+        if self._deleted(table_id):
+            raise errors.NotFound(f"table {table_id} was deleted: its columns cannot be claimed")
+        async with self._lock:
+            await self._load()
+            table = self._tables.setdefault(table_id, _TableClaims())
+            fresh = {c.name: (c.kind, c.type) for c in columns if c.name not in table.held}
+            if fresh:
+                await self._save(table_id, _TableClaims({**table.held, **fresh}, table.confirmed))
+            held = self._tables[table_id].held
+        return [common_pb2.Column(name=c.name, kind=held[c.name][0], type=held[c.name][1]) for c in columns]
+
+    async def unconfirmed(self) -> dict[str, list[common_pb2.Column]]:
+        """Per table, the claims not yet known to be in the catalog."""
+        async with self._lock:
+            await self._load()
+            return {table_id: [common_pb2.Column(name=n, kind=k, type=t) for n, (k, t) in sorted(claims.held.items())
+                               if n not in claims.confirmed]
+                    for table_id, claims in self._tables.items() if set(claims.held) - claims.confirmed}
+
+    async def confirm(self, table_id: str, names: Sequence[str]) -> None:
+        """The catalog has these columns (or the table is gone): stop pushing them."""
+        async with self._lock:
+            table = self._tables.get(table_id)
+            if table is None or self._deleted(table_id):
+                return
+            await self._save(table_id, _TableClaims(table.held, table.confirmed | set(names)))
+
+    async def _save(self, table_id: str, claims: _TableClaims) -> None:
+        body = json.dumps({"columns": {n: list(spec) for n, spec in sorted(claims.held.items())},
+                           "confirmed": sorted(claims.confirmed)}).encode()
+        await asyncio.to_thread(self._store.put, self._path(table_id), body)
+        self._tables[table_id] = claims
+
+    async def _load(self) -> None:
+        """Read every table's claim file once (they are few: one per table that ever had a claim)."""
+        if self._loaded:
+            return
+        paths = [p for p in await asyncio.to_thread(self._store.list, "") if p.count("/") == 1
+                 and p.endswith(f"/{CLAIMS_FILE}")]
+        for path in paths:
+            table_id = path.split("/")[0]
+            if self._deleted(table_id):
+                continue
+            raw = json.loads(await asyncio.to_thread(self._store.read, path))
+            self._tables[table_id] = _TableClaims({n: (s[0], s[1]) for n, s in raw["columns"].items()},
+                                                  set(raw["confirmed"]))
+        self._loaded = True
+
+    @staticmethod
+    def _path(table_id: str) -> str:
+        return f"{table_id}/{CLAIMS_FILE}"
+
+
+def _check(table_id: str, columns: Sequence[common_pb2.Column]) -> None:
+    if not table_id:
+        raise errors.ValidationError("ClaimColumnsRequest.table_id is required")
+    check_path(table_id)
+    if not columns:
+        raise errors.ValidationError("ClaimColumnsRequest.columns must name at least one column")
+    for c in columns:
+        if not c.name:
+            raise errors.ValidationError("ClaimColumnsRequest.columns[].name is required")
+        if c.kind not in KINDS:
+            raise errors.ValidationError(f"column {c.name!r}: kind {c.kind!r} is not one of {', '.join(KINDS)}")
+        if c.type not in TYPES:
+            raise errors.ValidationError(f"column {c.name!r}: type {c.type!r} is not one of {', '.join(TYPES)}")
+
+
+class ClaimSync:
+    """Pushes this replica's unconfirmed claims to the catalog, each decided again by majority first."""
+
+    def __init__(self, claims: ColumnClaims, pool: StoragePool, peers: Callable[[], list[common_pb2.NodeInfo]],
+                 catalog: Registrar, interval_s: float = 2.0) -> None:
+        self._claims = claims
+        self._pool = pool
+        self._peers = peers
+        self._catalog = catalog
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.push()
+            except errors.TesseraError as exc:  # the catalog or the peers are away: next round
+                log.debug("claim_sync_deferred", error=str(exc))
+            except Exception:
+                log.exception("claim_sync_failed")
+
+    async def push(self) -> int:
+        """One round; returns how many columns the catalog now confirms."""
+        confirmed = 0
+        for table_id, columns in (await self._claims.unconfirmed()).items():
+            decided, failures = await claim_by_majority(self._pool, claim_replicas(table_id, self._peers()),
+                                                        table_id, columns)
+            if not decided:
+                log.info("claims_undecided", table_id=table_id, failures=failures)
+                continue
+            try:
+                schema = await self._catalog.register_columns(table_id, list(decided.values()))
+            except errors.NotFound:
+                await self._claims.confirm(table_id, [c.name for c in columns])  # the table is gone
+                continue
+            have = {c.name: (c.kind, c.type) for c in schema}
+            for c in decided.values():
+                if have.get(c.name) != (c.kind, c.type):
+                    log.error("a column claimed while the catalog was unreachable was registered with another type "
+                              "(rows written under the claim do not match the catalog's schema)", table_id=table_id,
+                              column=c.name, claimed=[c.kind, c.type], catalog=list(have.get(c.name, ())))
+            names = [n for n in decided if n in have]
+            await self._claims.confirm(table_id, names)
+            confirmed += len(names)
+        return confirmed
