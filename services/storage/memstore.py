@@ -160,6 +160,9 @@ class MemStore:
         self._frozen = 0  # the first _frozen chunks belong to a flush in progress
         self._needs_dedup = False
         self._generation = 0
+        self._layout_generation = 0
+        """Changes when the chunk list changes other than by appends at its end (flush, expiry, repair,
+        compaction by a snapshot): a snapshot may replace the chunks it read only if this held still."""
         self._snapshot: pa.Table | None = None
         self._supersedes_magnetic = False
         self._keys = KeyIndex()  # every key held here (frozen chunks included), with its versions
@@ -295,6 +298,7 @@ class MemStore:
             if changed:
                 self._chunks = kept
                 self._generation += 1
+                self._layout_generation += 1
                 self._snapshot = None
                 self._rebuild_keys(list(self._chunks))
 
@@ -346,6 +350,7 @@ class MemStore:
             chunks = list(self._chunks)
             needs_dedup = self._needs_dedup
             generation = self._generation
+            layout_generation = self._layout_generation
         table = concat(chunks)
         if needs_dedup:
             table = dedup.one_row_per_key(table)
@@ -362,6 +367,19 @@ class MemStore:
                     self._needs_dedup = False
                     self.nbytes = table.nbytes + self._keys.nbytes
                     self._generation += 1  # a retention pass that read the old chunks must not write them back
+                    self._layout_generation += 1
+            elif (chunks and self._layout_generation == layout_generation and self._frozen == 0
+                  and len(self._chunks) > len(chunks)):
+                # Only appends came meanwhile (a tile under steady writes: the usual case). The deduplicated
+                # table still replaces the chunks it was made from, or under constant appends the chunk list
+                # would only grow until a flush, and every read would concatenate all of it again.
+                n = len(chunks)
+                rest = self._chunks[n:]
+                self._chunks = [table, *rest]
+                self._chunk_lsns = [min(self._chunk_lsns[:n]), *self._chunk_lsns[n:]]
+                self.nbytes = table.nbytes + sum(c.nbytes for c in rest) + self._keys.nbytes
+                self._generation += 1
+                self._layout_generation += 1
         return table
 
     # -- flushing ------------------------------------------------------------------------------------------
@@ -392,6 +410,7 @@ class MemStore:
                 self._supersedes_magnetic = True
             self._frozen = count
             self._generation += 1  # a snapshot computed before the freeze must not replace the chunks
+            self._layout_generation += 1
             chunks = self._chunks[:count]
             last_lsn = self.last_lsn if count == len(self._chunks) else self._chunk_lsns[count] - 1
         return chunks, last_lsn
@@ -405,6 +424,7 @@ class MemStore:
             self._chunk_lsns = self._chunk_lsns[self._frozen :]
             self._frozen = 0
             self._generation += 1
+            self._layout_generation += 1
             self._snapshot = None
             remaining = list(self._chunks)
             self._rebuild_keys(remaining)
@@ -417,6 +437,7 @@ class MemStore:
         with self._lock:
             self._frozen = 0
             self._generation += 1
+            self._layout_generation += 1
 
     @property
     def types(self) -> dict[str, pa.DataType]:
@@ -448,6 +469,7 @@ class MemStore:
             self._chunks = [c for c, _ in pairs]
             self._chunk_lsns = [lsn for _, lsn in pairs]
             self._generation += 1
+            self._layout_generation += 1
             self._snapshot = None
             self._rebuild_keys(list(self._chunks))
         return dropped
