@@ -48,6 +48,11 @@ ARROW_BATCH_ROWS = 50_000
 RECORDS_ARROW_CHUNK = 2_500  # records per WriteRecords request in the Arrow form (the limit is 10,000)
 
 
+SUSPECT_S = 10.0
+"""How long a node that did not answer at all (refused, reset, or a connection that stalled: a stopped or
+partitioned process) is tried only after the others. Its lease may still be alive, so liveness alone does
+not steer calls away from it."""
+
 THROTTLED_RETRY_S = 60.0
 """How long a call keeps retrying while the servers say they are over a limit (RESOURCE_EXHAUSTED)."""
 
@@ -104,6 +109,8 @@ class Client:
         self._route_misses: dict[tuple[str, str], float] = {}  # query routing hints that found no table
         self._rr = itertools.count(random.randrange(1000))
         self._cells: tuple[float, list[common_pb2.CellInfo]] | None = None
+        self._suspects: dict[str, float] = {}
+        """Address -> monotonic time until which the node goes last (it gave no answer at all)."""
 
     def _channel(self, address: str) -> grpc.Channel:
         channel = self._channels.get(address)
@@ -128,6 +135,24 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _rotated(self, nodes: list[common_pb2.NodeInfo]) -> list[common_pb2.NodeInfo]:
+        """``nodes`` rotated for balance, with the suspects (recently unreachable) last."""
+        k = next(self._rr)
+        rotated = nodes[k % len(nodes):] + nodes[:k % len(nodes)]
+        now = time.monotonic()
+        suspect = {a for a, until in list(self._suspects.items()) if until > now}
+        return [n for n in rotated if n.address not in suspect] + [n for n in rotated if n.address in suspect]
+
+    def _call_node(self, node: common_pb2.NodeInfo, fn: Callable[..., T], request: object) -> T:
+        """A call to one node; a node that gives no answer at all becomes a suspect, one that answers not."""
+        try:
+            result = self._call(fn, request)
+        except errors.Unreachable:
+            self._suspects[node.address] = time.monotonic() + SUSPECT_S
+            raise
+        self._suspects.pop(node.address, None)
+        return result
 
     def _call(self, fn: Callable[..., T], request: object) -> T:
         try:
@@ -300,8 +325,7 @@ class Client:
         live = [n for n in nodes if n.live] or nodes
         if not live:
             raise errors.Unavailable(f"cell {cell} has no {role} node registered")
-        k = next(self._rr)
-        return live[k % len(live):] + live[:k % len(live)]
+        return self._rotated(live)
 
     def _to_cell(self, database: str, table: str, send: Callable[[common_pb2.TableRoute], T]) -> T:
         """Call ``send`` with a fresh-enough route, refreshing it once on a stale-route error."""
@@ -321,7 +345,7 @@ class Client:
         def once() -> Any:
             node = nodes[next(attempt) % len(nodes)]
             stub = ingest_pb2_grpc.IngestStub(self._channel(node.address))
-            return self._call(getattr(stub, method), request)
+            return self._call_node(node, getattr(stub, method), request)
 
         try:
             return _retrying(self._attempts, self._throttled_s)(once)
@@ -516,8 +540,7 @@ class Client:
         live = [n for n in nodes if n.live] or nodes
         if not live:
             raise errors.Unavailable("no query coordinator is registered")
-        k = next(self._rr)
-        rotated = live[k % len(live):] + live[:k % len(live)]
+        rotated = self._rotated(live)
         return [n for n in rotated if n.cell == cell] + [n for n in rotated if n.cell != cell] if cell else rotated
 
     def query_page(self, sql: str, next_token: str = "", coordinator: str = "", max_rows: int = 0,
@@ -546,7 +569,7 @@ class Client:
         def first() -> query_pb2.QueryResponse:
             node = coordinators[next(attempt) % len(coordinators)]
             stub = query_pb2_grpc.QueryStub(self._channel(node.address))
-            resp = cast(query_pb2.QueryResponse, self._call(stub.Query, request))
+            resp = cast(query_pb2.QueryResponse, self._call_node(node, stub.Query, request))
             answered.append(node.address)
             return resp
 

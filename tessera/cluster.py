@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tessera.credentials import PROFILE, ensure_profile
+from tessera.faultproxy import FaultProxy, Mode
 
 ZONES = ("a", "b", "c")
 READY_TIMEOUT_S = 60.0
@@ -85,6 +86,9 @@ class ClusterSpec:
     """Timestream HTTP API gateways (stateless, beside the cells); they accept the keys of ``credentials``."""
     gateway_args: Sequence[str] = ()
     """Extra flags for every gateway (--listen-tls with a certificate, --region, ...)."""
+    fault_proxies: bool = False
+    """Put a ``FaultProxy`` in front of every storage, ingest and query node (they advertise its address),
+    so that ``partition()`` can cut the traffic to one of them (chaos tests)."""
 
     @property
     def credentials(self) -> pathlib.Path:
@@ -105,6 +109,7 @@ class LocalCluster:
         self._logs.mkdir(exist_ok=True)
         self._ready = spec.data_dir / "run"
         self._ready.mkdir(exist_ok=True)
+        self._proxies: dict[str, FaultProxy] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -164,7 +169,13 @@ class LocalCluster:
                 "--cell", cell, "--zone", zone, "--node-id", name, "--lease-ttl", str(self.spec.lease_ttl_s)]
         if role == "storage":
             argv += ["--data-dir", str(self.spec.data_dir / "storage" / name), *self.spec.storage_args]
+        proxy = None
+        if self.spec.fault_proxies:
+            proxy = self._proxies.get(name) or self._proxies.setdefault(name, FaultProxy())
+            argv += ["--advertise", proxy.address]
         self._start(name, role, argv, cell=cell, zone=zone)
+        if proxy is not None:
+            proxy.set_target(self.processes[name].address)
 
     def start_gateway(self, name: str, args: Sequence[str] = ()) -> str:
         """Start one more gateway (``args`` added to the spec's); its HTTPS address if it serves one, else its
@@ -226,6 +237,8 @@ class LocalCluster:
                         p.popen.kill()
                         p.popen.wait()
         (self.spec.data_dir / "cluster.json").unlink(missing_ok=True)
+        for proxy in self._proxies.values():
+            proxy.close()
 
     # -- chaos hooks --------------------------------------------------------------------------------------
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -235,6 +248,14 @@ class LocalCluster:
             p.popen.send_signal(sig)
             if sig in (signal.SIGKILL, signal.SIGTERM):
                 p.popen.wait(30)
+
+    def partition(self, name: str, mode: Mode = "blackhole") -> None:
+        """Cut the traffic to one node (``blackhole``: bytes stop, ``reject``: connections reset) until
+        ``partition(name, "open")``; needs ``ClusterSpec(fault_proxies=True)``."""
+        if name not in self._proxies:
+            raise RuntimeError(f"{name} has no fault proxy: start the cluster with ClusterSpec(fault_proxies=True) "
+                               "(storage, ingest and query nodes get one)")
+        self._proxies[name].set_mode(mode)
 
     def restart(self, name: str) -> None:
         """Start a stopped node again with the same identity, data directory and port."""

@@ -37,19 +37,19 @@ GRPC_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
     # A stuck peer (SIGSTOP, a hung host) keeps its TCP connection open and answers nothing: without this a
-    # call to it waits for its whole deadline. While a call is in flight, ping every 2 s, and drop the
-    # connection when a ping goes unanswered for 4 s (``ping_timeout_ms`` is the one that counts: gRPC's own
-    # flow-control ping is usually the one outstanding, and its timeout is a minute by default): the call
-    # then fails UNAVAILABLE within ~6 s and callers retry another node (the SDK, ingest's replication, the
-    # coordinators' fan-out). Pings are answered by gRPC's transport threads, not the service's event loop,
-    # so a busy node still answers them.
-    ("grpc.keepalive_time_ms", 2000),
-    ("grpc.keepalive_timeout_ms", 4000),
-    ("grpc.http2.ping_timeout_ms", 4000),
+    # call to it waits for its whole deadline. While a call is in flight, ping every second, and drop the
+    # connection when a ping goes unanswered for 2.5 s (``ping_timeout_ms`` is the one that counts: gRPC's
+    # own flow-control ping is usually the one outstanding, and its timeout is a minute by default): the call
+    # then fails UNAVAILABLE within ~3.5 s and callers retry another node (the SDK, ingest's replication, the
+    # coordinators' fan-out); the SDK then tries that node last for a while (``client.SUSPECT_S``). Pings are
+    # answered by gRPC's transport threads, not the service's event loop, so a busy node still answers them.
+    ("grpc.keepalive_time_ms", 1000),
+    ("grpc.keepalive_timeout_ms", 2500),
+    ("grpc.http2.ping_timeout_ms", 2500),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 0),
     # Servers accept those pings (by default they allow one every 5 minutes and hang up on more).
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_ping_strikes", 0),
 ]
 
@@ -134,8 +134,10 @@ class Service(Protocol):
         """Called on SIGTERM/SIGINT once the server has stopped and drained its RPCs; safe to call twice."""
 
 
-async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, grace_s: float = 5.0) -> None:
-    """Run ``service`` on ``listen`` (port 0 = any free port) until SIGTERM or SIGINT."""
+async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, grace_s: float = 5.0,
+                advertise: str = "") -> None:
+    """Run ``service`` on ``listen`` (port 0 = any free port) until SIGTERM or SIGINT; it registers as
+    ``advertise`` when given, else as the bound address."""
     server = grpc.aio.server(options=GRPC_OPTIONS)
     service.add_to_server(server)
     health_servicer = health.aio.HealthServicer()
@@ -146,14 +148,14 @@ async def serve(service: Service, listen: str, ready_file: pathlib.Path | None, 
         raise SystemExit(f"cannot listen on {listen}: address in use? (set --listen to another port)")
     address = f"{host}:{port}"
     await server.start()
-    await service.start(address)
+    await service.start(advertise or address)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(service.name, health_pb2.HealthCheckResponse.SERVING)
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"address": address, "pid": os.getpid()}))
+        tmp.write_text(json.dumps({"address": address, "advertised": advertise or address, "pid": os.getpid()}))
         tmp.replace(ready_file)
-    log.info("serving", address=address)
+    log.info("serving", address=address, advertised=advertise or address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

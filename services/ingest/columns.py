@@ -25,7 +25,7 @@ from tessera import errors
 from tessera.v1 import common_pb2
 
 log = structlog.get_logger()
-CATALOG_WAIT_S = 1.0
+CATALOG_WAIT_S = 0.5
 """How long a write waits for the catalog to register a new column before going by the claims (a
 registration takes milliseconds; an etcd that is down takes its own timeout, seconds, to say so)."""
 PROBE_INTERVAL_S = 1.0
@@ -52,6 +52,7 @@ class NewColumns:
         """The catalog failed to answer: new columns go by claims alone (no wait on each write) until a probe
         in the background gets an answer."""
         self._probe: asyncio.Task[None] | None = None
+        self._warned: set[str] = set()
 
     async def add(self, route: common_pb2.TableRoute, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
         """The table's schema with ``columns`` in it, each with the kind and type decided for it (which may
@@ -85,9 +86,11 @@ class NewColumns:
             raise errors.Unavailable(
                 f"cannot add columns {names} to table {table} now: {away}, and the table's column-claim "
                 f"replicas decided no type for them ({'; '.join(failures)}); retry")
-        log.warning("new columns decided by claim replicas while the catalog store is unreachable; they are "
-                    "registered in the catalog once it is back", table=table, table_id=route.table_id,
-                    columns=[f"{c.name}:{c.type}" for c in proposal])
+        if route.table_id not in self._warned:  # once a table per outage: a busy writer adds many columns
+            self._warned.add(route.table_id)
+            log.warning("new columns are decided by the table's claim replicas while the catalog store is "
+                        "unreachable; the replicas register them in the catalog once it is back", table=table,
+                        table_id=route.table_id, columns=[f"{c.name}:{c.type}" for c in proposal])
         return [*route.columns, *proposal]
 
     async def _until_catalog_answers(self, table_id: str, proposal: list[common_pb2.Column]) -> None:
@@ -102,6 +105,7 @@ class NewColumns:
             except errors.TesseraError:
                 pass
             self._catalog_away = False
+            self._warned.clear()
             log.info("the catalog store answers again: new columns are registered in it directly")
             return
 

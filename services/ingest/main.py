@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run one ingest node until SIGTERM."""
     config = parse_node_args("tessera-ingest", argv)
     runtime.configure_logging("ingest", config.node_id)
-    runtime.run(lambda: runtime.serve(IngestService(config), config.listen, config.ready_file))
+    runtime.run(lambda: runtime.serve(IngestService(config), config.listen, config.ready_file,
+                                      advertise=config.advertise))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--max-queued-queries must be 0..100000")
     gate = Admission(args.max_running_queries, args.max_queued_queries)
     runtime.configure_logging("query", config.node_id)
-    runtime.run(lambda: runtime.serve(QueryService(config, gate), config.listen, config.ready_file))
+    runtime.run(lambda: runtime.serve(QueryService(config, gate), config.listen, config.ready_file,
+                                      advertise=config.advertise))
 
 
 if __name__ == "__main__":

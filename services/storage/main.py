@@ -69,7 +69,8 @@ async def _serve(config: NodeConfig, storage: StorageConfig) -> None:
     await tables.start()  # returns at once: retention and deletions apply once the catalog has answered
     store = TileStore(storage, tables)
     await store.open()  # WAL recovery happens before the port opens: no request sees a half-recovered tile
-    await runtime.serve(StorageService(config, storage, store, discovery, tables), config.listen, config.ready_file)
+    await runtime.serve(StorageService(config, storage, store, discovery, tables), config.listen, config.ready_file,
+                        advertise=config.advertise)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,8 +105,8 @@ def wait_converged(cluster: LocalCluster, client: Client, db: str, table: str, l
     while True:
         try:
             check = check_replicas(cluster, client, db, table, ledger)
-        except Exception:  # noqa: BLE001 - a node still starting: try again until the deadline
-            check = ReplicaCheck(missing=["a replica could not be read"])
+        except Exception as exc:  # noqa: BLE001 - a node still starting: try again until the deadline
+            check = ReplicaCheck(missing=[f"a replica could not be read: {type(exc).__name__}: {str(exc)[:300]}"])
         elapsed = time.monotonic() - started
         if check.ok or elapsed > timeout_s:
             return check, elapsed

@@ -9,17 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tessera.cluster import LocalCluster, Process
+from tessera.faultproxy import Mode
 
 Heal = Callable[[], None]
 
 
 @dataclass(frozen=True)
 class Fault:
-    """A named fault on one role: ``inject(cluster, cell)`` breaks something and returns how to heal it."""
+    """A named fault on one role: ``inject(cluster, cell)`` breaks something and returns how to heal it
+    (``cell``: the cell owning the ledger table)."""
 
     name: str
     role: str
     inject: Callable[[LocalCluster, str], Heal]
+    cells: int = 1
+    """Cells the cluster needs for this fault."""
 
 
 def _kill(nodes: list[Process], cluster: LocalCluster) -> Heal:
@@ -68,13 +72,40 @@ def two_storage_down() -> Fault:
                  lambda c, cell: _kill(c.nodes("storage", cell)[:2], c))
 
 
+def _partition(node: Process, cluster: LocalCluster, mode: Mode) -> Heal:
+    cluster.partition(node.name, mode)
+    return lambda: cluster.partition(node.name, "open")
+
+
+def partition(role: str, index: int = 0, mode: Mode = "blackhole") -> Fault:
+    """Traffic to one node cut at its fault proxy (the node runs on and keeps its lease)."""
+    how = "dropped" if mode == "blackhole" else "reset"
+    return Fault(f"partition {role} #{index} (traffic to it {how})", role,
+                 lambda c, cell: _partition(c.nodes(role, cell)[index], c, mode))
+
+
+def _other_cell_down(cluster: LocalCluster, cell: str) -> Heal:
+    others = [p for p in cluster.processes.values() if p.cell and p.cell != cell]
+    if not others:
+        raise RuntimeError("the cluster has no cell besides the ledger's: start it with two cells")
+    return _kill(others, cluster)
+
+
+def other_cell_down() -> Fault:
+    """Every node of the cell that does not own the ledger table killed: cell isolation says the ledger's
+    writes and reads do not notice."""
+    return Fault("SIGKILL every node of the other cell", "cell", _other_cell_down, cells=2)
+
+
 def etcd_paused() -> Fault:
     return Fault("SIGSTOP etcd", "etcd", lambda c, cell: _pause([c.processes["etcd"]], c))
 
 
 SHORT = (kill("storage", 0), pause("storage", 1), wipe_storage(2), kill("ingest", 0), kill("query", 0),
-         etcd_paused())
+         etcd_paused(), partition("storage", 2))
 """The CI pass: one fault of each kind on each role a single failure may hit."""
 
-FULL = (*SHORT, kill("storage", 1), pause("ingest", 1), pause("query", 1), wipe_storage(0), two_storage_down())
+FULL = (*SHORT, kill("storage", 1), pause("ingest", 1), pause("query", 1), wipe_storage(0),
+        partition("ingest", 0), partition("query", 1), partition("storage", 0, "reject"), other_cell_down(),
+        two_storage_down())
 """The matrix of ``python -m tests.chaos``."""

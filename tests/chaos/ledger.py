@@ -46,12 +46,32 @@ class Ledger:
     time_ms: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _settled: list[str] = field(default_factory=list)
+    _settled_at: dict[str, int] = field(default_factory=dict)
+    """Position of each settled key in ``_settled`` (kept as the attempts change: a walk over the whole
+    ledger per batch made the writer, not the cluster, the bottleneck of a long run)."""
 
     def begin(self, attempts: list[Attempt]) -> None:
         """Attempts about to be sent (pending: a read may see them before the call returns)."""
         with self.lock:
             for a in attempts:
                 self.attempts.setdefault(a.key, []).append(a)
+                self._update_settled(a.key)
+
+    def _update_settled(self, key: str) -> None:
+        held = self.attempts[key]
+        settled = any(x.outcome == "acked" for x in held) and not any(x.outcome in ("failed", "pending")
+                                                                       for x in held)
+        at = self._settled_at.get(key)
+        if settled and at is None:
+            self._settled_at[key] = len(self._settled)
+            self._settled.append(key)
+        elif not settled and at is not None:
+            last = self._settled.pop()
+            if last != key:
+                self._settled[at] = last
+                self._settled_at[last] = at
+            del self._settled_at[key]
 
     def finish(self, attempts: list[Attempt], outcomes: list[Outcome]) -> None:
         """Replace pending attempts by what came of them."""
@@ -60,12 +80,12 @@ class Ledger:
             for a, outcome in zip(attempts, outcomes):
                 held = self.attempts[a.key]
                 held[held.index(a)] = Attempt(a.key, a.version, a.value, a.kind, outcome, now)
+                self._update_settled(a.key)
 
     def settled_keys(self) -> list[str]:
         """Keys with at least one acknowledged attempt and no failed one (their value is known exactly)."""
         with self.lock:
-            return [k for k, a in self.attempts.items()
-                    if any(x.outcome == "acked" for x in a) and not any(x.outcome in ("failed", "pending") for x in a)]
+            return list(self._settled)
 
     def acked_keys(self) -> list[str]:
         """Keys with at least one acknowledged attempt (whatever else was tried on them)."""
@@ -118,14 +138,16 @@ class Ledger:
         return out
 
 
-KEYS_PER_GENERATION = 300
-"""Every this many new keys the records gain a dimension the table has never had (``g0``, ``g1``, …): the
-writer keeps adding columns, so faults also meet the first write of a column (etcd down included)."""
+KEYS_PER_GENERATION = 1000
+GENERATIONS = 100
+"""Every ``KEYS_PER_GENERATION`` new keys the records gain a dimension the table has never had (``g0``,
+``g1``, … up to ``g99``, then the names repeat: a table holds at most 128 dimensions): the writer keeps adding
+columns, so faults also meet the first write of a column (etcd down included)."""
 
 
 def record(key: str, t_ms: int, version: int, value: float) -> dict[str, object]:
     """The Timestream record of a ledger key (the same dimensions on every attempt of the key)."""
-    generation = int(key[1:]) // KEYS_PER_GENERATION
+    generation = int(key[1:]) // KEYS_PER_GENERATION % GENERATIONS
     return {"Dimensions": [{"Name": "k", "Value": key}, {"Name": f"g{generation}", "Value": "1"}],
             "MeasureName": "v", "MeasureValue": repr(value), "MeasureValueType": "DOUBLE", "Time": str(t_ms),
             "Version": version}
@@ -160,7 +182,8 @@ class Writer:
             self.write_once()
 
     def write_once(self) -> None:
-        planned = [self._plan() for _ in range(self._batch)]
+        settled = self.ledger.settled_keys() if self._next > 50 else []
+        planned = [self._plan(settled) for _ in range(self._batch)]
         planned = [p for i, p in enumerate(planned) if p[0] not in {q[0] for q in planned[:i]}]  # a key once
         attempts = [Attempt(k, v, x, kind, "pending", time.monotonic()) for k, v, x, kind in planned]
         self.ledger.begin(attempts)
@@ -176,8 +199,7 @@ class Writer:
             self.errors.append(f"{type(exc).__name__}: {exc.message[:200]}")
         self.ledger.finish(attempts, outcomes)
 
-    def _plan(self) -> tuple[str, int, float, Kind]:
-        settled = self.ledger.settled_keys() if self._next > 50 else []
+    def _plan(self, settled: list[str]) -> tuple[str, int, float, Kind]:
         roll = self._rng.random()
         if settled and roll < 0.3:
             key = self._rng.choice(settled)

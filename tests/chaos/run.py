@@ -98,7 +98,10 @@ class _Reader:
 def run(data_dir: Path, faults: Sequence[Fault], hold_s: float, gap_s: float, converge_timeout_s: float = 60.0,
         cells: Sequence[str] = ("cell-a",)) -> RunReport:
     """Start a cluster, run the writer and reader through every fault, heal, converge, check."""
-    spec = ClusterSpec(data_dir=data_dir, cells=tuple(cells), lease_ttl_s=4, storage_args=STORAGE_ARGS)
+    if len(cells) < max(f.cells for f in faults):
+        cells = tuple(f"cell-{chr(ord('a') + i)}" for i in range(max(f.cells for f in faults)))
+    spec = ClusterSpec(data_dir=data_dir, cells=tuple(cells), lease_ttl_s=4, storage_args=STORAGE_ARGS,
+                       fault_proxies=True)
     cluster = LocalCluster(spec)
     cluster.start()
     try:

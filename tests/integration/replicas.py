@@ -7,13 +7,14 @@ import pyarrow as pa
 
 from tessera import arrowipc, layout
 from tessera.client import Client
+from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import common_pb2, storage_pb2, storage_pb2_grpc
 
 
 def replica_rows(address: str, route: common_pb2.TableRoute) -> pa.Table:
     """Every row of the table held by the replica at ``address`` (deduplicated, with key columns)."""
     schema = [common_pb2.Column(name=n, type=t) for n, t in layout.stored_columns(route.columns)]
-    with grpc.insecure_channel(address) as ch:
+    with grpc.insecure_channel(address, options=GRPC_OPTIONS) as ch:  # chunks can exceed gRPC's default 4 MiB
         stub = storage_pb2_grpc.StorageStub(ch)
         tiles = stub.ListTiles(storage_pb2.ListTilesRequest(table_id=route.table_id, min_bucket=0,
                                                             max_bucket=(1 << 62)), timeout=10).tiles

@@ -100,3 +100,33 @@ def test_a_query_that_no_coordinator_answers_names_them() -> None:
     with pytest.raises(errors.Unreachable, match=r"no query coordinator answered \(a-q1 \(127.0.0.1:9, cell a\)\)"):
         client.query("SELECT 1")
     client.close()
+
+
+def test_an_ingest_node_that_gave_no_answer_is_tried_last_until_it_answers_again() -> None:
+    """A stopped or partitioned node keeps its lease (it looks live), so the SDK remembers that it gave no
+    answer: the next calls start with the other nodes instead of waiting on it again."""
+    tried: list[str] = []
+    stuck = {"i1"}
+
+    class Cell(Client):
+        def _call(self, fn: Any, request: Any) -> Any:
+            if tried[-1] in stuck:  # the node whose channel the call was made on
+                raise errors.Unreachable("cannot reach the server: keepalive watchdog timeout")
+            return ingest_pb2.WriteRecordsResponse()
+
+        def _channel(self, address: str) -> Any:
+            tried.append(address)
+            return super()._channel(address)
+
+    nodes = [common_pb2.NodeInfo(node_id=n, cell="a", role="ingest", address=n, live=True) for n in ("i1", "i2")]
+    route = common_pb2.TableRoute(cells=[common_pb2.CellInfo(cell="a", nodes=nodes)])
+    client = Cell("127.0.0.1:1", attempts=3)
+    for _ in range(6):
+        client._ingest(route, "a", "WriteRecords", ingest_pb2.WriteRecordsRequest())
+    assert tried.count("i1") == 1  # once, then it goes last and the first node tried answers
+    stuck.clear()
+    client._suspects["i1"] = 0.0  # its time as a suspect is over: back in the rotation
+    for _ in range(4):
+        client._ingest(route, "a", "WriteRecords", ingest_pb2.WriteRecordsRequest())
+    assert tried.count("i1") > 1
+    client.close()
