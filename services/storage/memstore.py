@@ -276,25 +276,32 @@ class MemStore:
             self.last_append_monotonic = now_monotonic
 
     def _drop_replaced(self, rows: pa.Table) -> None:
-        new = dict(zip(zip(*_key_lists(rows)[:3]), _key_lists(rows)[3]))  # (series, time, version) -> vhash
         prints = np.unique(fingerprints(rows))
+        if not self._keys.might_hold_any(prints):
+            return  # none of these keys is held: nothing to replace
+        new = dict(zip(zip(*_key_lists(rows)[:3]), _key_lists(rows)[3]))  # (series, time, version) -> vhash
         with self._lock:
-            kept: list[pa.Table] = []
+            # One membership test over every chunk's keys at once: a tile written in small batches holds
+            # thousands of chunks (one per append until a read folds them), and a test per chunk made each
+            # repair install, and the WAL replay of one, cost seconds.
+            chunk_prints = [fingerprints(c) for c in self._chunks]
+            hit = np.isin(np.concatenate(chunk_prints), prints) if chunk_prints else np.zeros(0, dtype=bool)
+            if not hit.any():
+                return
+            offsets = np.cumsum([0, *(len(p) for p in chunk_prints)])
+            kept = list(self._chunks)
             changed = False
-            for chunk in self._chunks:
-                maybe = np.flatnonzero(np.isin(fingerprints(chunk), prints))
-                if maybe.size == 0:
-                    kept.append(chunk)
-                    continue
+            for i in np.unique(np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1):
+                chunk = kept[i]
+                maybe = np.flatnonzero(hit[offsets[i]:offsets[i + 1]])
                 series, times, versions, vhashes = _key_lists(chunk.take(pa.array(maybe)))
-                drop = [int(i) for i, s, t, v, h in zip(maybe, series, times, versions, vhashes)
+                drop = [int(j) for j, s, t, v, h in zip(maybe, series, times, versions, vhashes)
                         if new.get((s, t, v), h) != h]
                 if drop:
                     mask = np.ones(chunk.num_rows, dtype=bool)
                     mask[drop] = False
-                    chunk = chunk.filter(pa.array(mask))
+                    kept[i] = chunk.filter(pa.array(mask))
                     changed = True
-                kept.append(chunk)
             if changed:
                 self._chunks = kept
                 self._generation += 1
@@ -312,10 +319,11 @@ class MemStore:
         """The key index of what is left after a flush or an expiry (caller holds the lock)."""
         self._keys = KeyIndex()
         if remaining:
-            rows = concat(remaining)
-            series, times = key_arrays(rows)
-            self._keys.add(series, times, _column(rows, layout.VERSION, pa.int64()),
-                           _column(rows, layout.VALUE_HASH, pa.uint64()))
+            # The key columns of each chunk, not one table of the chunks: concatenating thousands of small
+            # chunks with differing columns costs far more than their four key columns.
+            keys = [(*key_arrays(c), _column(c, layout.VERSION, pa.int64()), _column(c, layout.VALUE_HASH, pa.uint64()))
+                    for c in remaining]
+            self._keys.add(*(np.concatenate([k[i] for k in keys]) for i in range(4)))
         self.nbytes = sum(c.nbytes for c in remaining) + self._keys.nbytes
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -330,6 +338,39 @@ class MemStore:
         """LSN of the oldest WAL entry whose rows are held here (None when empty): the WAL must keep it."""
         with self._lock:
             return min(self._chunk_lsns) if self._chunk_lsns else None
+
+    def fold(self) -> None:
+        """Concatenate the newest chunks of comparable size into one (rows as they are, not deduplicated):
+        size tiers, so a row is copied O(log n) times however small the appends. Safe from a worker thread;
+        appends go on meanwhile."""
+        with self._lock:
+            first = self._frozen  # chunks a flush holds stay as they are
+            sizes = [c.num_rows for c in self._chunks[first:]]
+            start, rows = len(sizes), 0
+            while start > 0 and (start == len(sizes) or sizes[start - 1] <= 2 * rows):
+                start -= 1
+                rows += sizes[start]
+            if len(sizes) - start < 2:
+                return
+            start += first
+            end = first + len(sizes)
+            chunks = self._chunks[start:end]
+            layout_generation = self._layout_generation
+        table = concat(chunks).combine_chunks()  # one contiguous chunk, or every later walk pays per piece
+        freed = sum(c.nbytes for c in chunks) - table.nbytes
+        with self._lock:
+            if self._layout_generation != layout_generation or self._frozen > start:
+                return  # flushed, expired or repaired meanwhile: the next round folds what is left
+            self._chunks[start:end] = [table]
+            self._chunk_lsns[start:end] = [min(self._chunk_lsns[start:end])]
+            self.nbytes -= freed
+            self._generation += 1
+            self._layout_generation += 1
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks held: one per append since the last fold (a snapshot folds them into one)."""
+        return len(self._chunks)
 
     @property
     def rows(self) -> int:

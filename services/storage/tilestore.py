@@ -61,6 +61,8 @@ DELETED_MARKER = "deleted"
 LOST_WAL_MARKER = "wal-lost.json"
 """In the magnetic store's root: WAL ranges lost to corruption; while present, no tile here counts as complete."""
 REPLICA_MARKER = "replica.json"
+FOLD_CHUNKS = 256
+"""A memory store holding more chunks than this (small appends not yet read) is folded into one."""
 """In the magnetic store's root: this replica has been compared with its peers and holds its share. A data
 directory without it is new or was wiped: the node rebuilds from its peers before it counts as a replica."""
 
@@ -223,6 +225,8 @@ class TileStore:
             # Either flag means the rows may replace rows that are now in a segment: deduplicate across tiers.
             across = flags.supersedes_magnetic or flags.supersedes_memory
             tile.mem.add(rows, entry.lsn, across, flags.supersedes_memory, now, replaces=flags.replaces)
+            if tile.mem.chunk_count > FOLD_CHUNKS:
+                tile.mem.fold()  # a log of small appends must not leave thousands of chunks per tile
             self.replayed_entries += 1
 
     async def _mark_lost_entries(self) -> None:
@@ -595,6 +599,15 @@ class TileStore:
             except Exception as exc:  # noqa: BLE001 - the mover must outlive one bad round; it is logged
                 _log.error("storage maintenance round failed; retrying next round", error=repr(exc))
 
+    async def _fold_memory_stores(self) -> None:
+        """Fold the chunks of memory stores that took many small appends since they were last read (each
+        append is a chunk): what every read, repair install and flush of the tile would otherwise have to
+        walk one chunk at a time. On a worker thread; appends go on meanwhile."""
+        for partition in list(self._partitions.values()):
+            for tile in list(partition.tiles.values()):
+                if tile.mem.chunk_count > FOLD_CHUNKS:
+                    await asyncio.to_thread(tile.mem.fold)
+
     async def maintain(self, *, flush_all: bool = False, compact: bool = True,
                        expire: bool = True) -> MaintenanceReport:
         """One round: drop deleted tables, tier (or flush everything), checkpoint the WAL, compact, expire.
@@ -624,6 +637,7 @@ class TileStore:
                               buckets=list(plan.buckets), rows=result.rows, reason=plan.reason,
                               segment=result.segment.name, bytes=result.segment.info.bytes)
             checkpoint = await self._advance_checkpoint()
+        await self._fold_memory_stores()
         if compact:
             for partition in list(self._partitions.values()):
                 try:

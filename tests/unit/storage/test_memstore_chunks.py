@@ -68,3 +68,34 @@ def test_a_snapshot_does_not_fold_chunks_a_flush_froze_meanwhile(monkeypatch: py
     store.release_frozen()
     monkeypatch.setattr(memstore_module, "concat", real_concat)
     assert _values(store) == [(10, 10.0)]
+
+
+def test_fold_merges_the_newest_chunks_by_size_tiers_and_keeps_every_row() -> None:
+    store = MemStore()
+    for i in range(300):
+        _add(store, i + 1, i, float(i))
+    _add(store, 301, 5, 50.0, version=2)  # an upsert: folding must not deduplicate it away, nor lose it
+    store.fold()
+    assert store.chunk_count == 1 and store.first_lsn == 1
+    for i in range(300, 340):
+        _add(store, i + 2, i, float(i))
+    store.fold()
+    assert store.chunk_count == 2  # 40 small appends became one chunk beside the big one, not merged into it
+    assert store.rows == 341
+    expected = sorted([(5, 50.0), *((i, float(i)) for i in range(340) if i != 5)])
+    assert _values(store) == expected  # the read still applies the dedup rule
+    assert store.nbytes > 0
+
+
+def test_fold_leaves_a_flush_s_chunks_alone() -> None:
+    store = MemStore()
+    for i in range(10):
+        _add(store, i + 1, i, float(i))
+    chunks, _ = store.freeze()
+    assert len(chunks) == 10
+    for i in range(10, 20):
+        _add(store, i + 1, i, float(i))
+    store.fold()
+    assert store.chunk_count == 11  # the ten frozen ones, then the ten new ones as one
+    store.release_frozen()
+    assert _values(store) == [(i, float(i)) for i in range(10, 20)]
