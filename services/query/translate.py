@@ -339,6 +339,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
         node.set("to", _TIMESTAMP_NS.copy())
         return None
+    if isinstance(node, exp.Typeof):
+        return _call("trino_typeof", node.copy())
     if _is_call(node, "nan", 0):
         return trino_numbers.nan()
     if _is_call(node, "e", 0):

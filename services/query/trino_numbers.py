@@ -34,7 +34,7 @@ def nan() -> exp.Expr:
     return exp.cast(exp.Literal.string("NaN"), exp.DType.DOUBLE)
 
 
-def _template(sql: str, **args: exp.Expr) -> exp.Expr:
+def template(sql: str, **args: exp.Expr) -> exp.Expr:
     """A Trino expression with ``__name`` placeholders replaced by copies of the given expressions."""
     tree = sqlglot.parse_one(sql, read="trino")
 
@@ -68,7 +68,7 @@ def width_bucket(node: exp.WidthBucket) -> exp.Expr:
     if any(node.args.get(k) is None for k in ("min_value", "max_value", "num_buckets")):
         raise ValidationError("width_bucket(x, bins) with an array of bins is not supported; use "
                               "width_bucket(x, bound1, bound2, n)")
-    return _template(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
+    return template(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
                      b2=_double(node.args["max_value"]), n=node.args["num_buckets"])
 
 

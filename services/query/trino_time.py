@@ -18,9 +18,12 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 
+from services.query import trino_numbers
 from tessera.errors import ValidationError
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
@@ -173,6 +176,32 @@ def date_add(node: exp.DateAdd) -> exp.Expr | None:
     return exp.cast(node.copy(), exp.DType.DATE)
 
 
+_MONTH_SEQUENCE = """
+CASE
+  WHEN __s IS NULL OR __e IS NULL THEN CAST(NULL AS ARRAY(DATE))
+  WHEN (__k > 0 AND __s > __e) OR (__k < 0 AND __s < __e) THEN error('sequence stop value should be greater than or '
+    || 'equal to start value if step is greater than zero otherwise stop should be less than or equal to start')
+  ELSE filter(
+    transform(sequence(0, CAST(floor(abs(date_diff('month', __s, __e)) / abs(__k)) AS BIGINT) + 1),
+              i -> CAST(date_add('month', i * __k, __s) AS DATE)),
+    d -> CASE WHEN __k > 0 THEN d <= __e ELSE d >= __e END)
+END
+"""
+
+
+def _month_sequence(start: exp.Expr, end: exp.Expr, step: exp.Interval) -> exp.Expr:
+    """Trino adds i steps to the start (Jan 31 + 1, 2 months: Feb 29, Mar 31), where DuckDB's series adds
+    a step to the previous element (Mar 29). So each element is the start plus i months, clipped to its
+    month's end; one more than the whole steps between the bounds is built, and those past the end go."""
+    amount = step.this.name.strip() if step.this is not None else ""
+    if not re.fullmatch(r"[+-]?\d+", amount):
+        raise ValidationError(f"sequence over DATEs takes a whole number of months or years as its step, not {amount!r}")
+    months = int(amount) * (12 if step.text("unit").upper() == "YEAR" else 1)
+    if months == 0:
+        raise ValidationError("sequence step must not be zero")
+    return trino_numbers.template(_MONTH_SEQUENCE, s=start, e=end, k=exp.Literal.number(months))
+
+
 def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
     """``sequence(date, date[, interval])``: Trino steps a day by default and answers DATEs; DuckDB has no
     DATE series, so it runs over TIMESTAMPs and casts each element back. None for other sequences."""
@@ -184,15 +213,15 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
         forward = exp.LTE(this=start.copy(), expression=end.copy())
         step = exp.Case(ifs=[exp.If(this=forward, true=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY")))],
                         default=exp.Interval(this=exp.Literal.string("-1"), unit=exp.var("DAY")))
+    elif isinstance(step, exp.Interval) and step.text("unit").upper() in ("MONTH", "YEAR"):
+        return _month_sequence(start, end, step)
     elif not (isinstance(step, exp.Interval) and step.text("unit").upper() in ("DAY", "WEEK")):
-        # DuckDB adds a month step to the previous element (Jan 31, Feb 29, Mar 29) where Trino adds i
-        # months to the start (Mar 31): refused rather than answered differently.
-        raise ValidationError("sequence over DATEs takes a literal interval step in days or weeks (e.g. "
-                              "INTERVAL '7' DAY); month and year steps are not supported yet")
+        raise ValidationError("sequence over DATEs takes a literal interval step in days, weeks, months or years "
+                              "(e.g. INTERVAL '7' DAY, INTERVAL '1' MONTH)")
     elif step.this is not None and step.this.name.strip().lstrip("+-").strip("0") in ("", "."):
         raise ValidationError("sequence step must not be zero")
     series = exp.Anonymous(this="generate_series", expressions=[
         exp.cast(start.copy(), exp.DType.TIMESTAMP), exp.cast(end.copy(), exp.DType.TIMESTAMP), step.copy()])
     day = exp.to_identifier("d")
     return exp.Anonymous(this="list_transform", expressions=[
-        series, exp.Lambda(this=exp.cast(exp.column(day), exp.DType.DATE), expressions=[day])])
+        series, exp.Lambda(this=exp.cast(day.copy(), exp.DType.DATE), expressions=[day])])  # params are Identifiers, not columns

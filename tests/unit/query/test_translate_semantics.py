@@ -385,6 +385,21 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("to_milliseconds(parse_duration(' 1.5 h '))", 5_400_000),
         ("to_milliseconds(parse_duration('2d'))", 172_800_000),
         ("parse_duration(NULL)", None),
+        ("typeof(1) || ' ' || typeof(1.5) || ' ' || typeof('a') || ' ' || typeof(true)", "integer double varchar boolean"),
+        ("typeof(now()) || ' ' || typeof(DATE '2020-01-01') || ' ' || typeof(NULL)", "timestamp date unknown"),
+        ("typeof(ARRAY[ARRAY[1]])", "array(array(integer))"),
+        ("typeof(ARRAY[ROW(1, 'a')])", "array(row(integer, varchar))"),
+        ("typeof(CAST(ROW(1) AS ROW(a BIGINT)))", "row(a bigint)"),
+        ("typeof(1h) || ' ' || typeof(CAST(1 AS REAL))", "interval day to second real"),
+        # Trino adds i months to the start, clipped to the month's end (not a step to the previous element).
+        ("sequence(DATE '2024-01-31', DATE '2024-05-01', INTERVAL '1' MONTH)",
+         [datetime.date(2024, 1, 31), datetime.date(2024, 2, 29), datetime.date(2024, 3, 31), datetime.date(2024, 4, 30)]),
+        ("sequence(DATE '2024-05-31', DATE '2024-03-01', INTERVAL '-1' MONTH)",
+         [datetime.date(2024, 5, 31), datetime.date(2024, 4, 30), datetime.date(2024, 3, 31)]),
+        ("sequence(DATE '2020-02-29', DATE '2024-03-01', INTERVAL '2' YEAR)",
+         [datetime.date(2020, 2, 29), datetime.date(2022, 2, 28), datetime.date(2024, 2, 29)]),
+        ("sequence(DATE '2024-01-03', DATE '2024-01-01')",
+         [datetime.date(2024, 1, 3), datetime.date(2024, 1, 2), datetime.date(2024, 1, 1)]),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
@@ -410,7 +425,9 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("codepoint('ab')", "single character"),
         ("parse_datetime('50-01-01', 'yy-MM-dd')", "two-digit years"),
         ("parse_datetime('2024', 'yyyy QQ')", "parse_datetime: 'QQ'"),
-        ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '1' MONTH)", "month and year steps"),
+        ("sequence(DATE '2024-01-31', DATE '2024-01-01', INTERVAL '1' MONTH)", "stop value should be greater"),
+        ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '1.5' MONTH)", "whole number of months"),
+        ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '0' YEAR)", "must not be zero"),
         ("sequence(DATE '2024-01-01', DATE '2024-01-05', INTERVAL '0' DAY)", "must not be zero"),
         ("approx_percentile(cpu, 2, 0.5)", "with a weight is not supported"),
         ("parse_duration('5 weeks')", "duration is not a valid data duration string: 5 weeks"),
@@ -458,3 +475,11 @@ def test_clock_reading_queries_outside_the_known_names_are_not_cached() -> None:
 
 def test_tablesample_percentages_stay_literals() -> None:
     assert "CAST" not in translate("SELECT * FROM db.cpu TABLESAMPLE BERNOULLI (50.5)", NOW_NS).sql
+
+
+def test_date_sequences_over_a_table_read_no_column_named_like_their_lambda_variable() -> None:
+    query = "SELECT sequence(DATE '2024-01-01', DATE '2024-01-03'), sequence(DATE '2024-01-31', DATE '2024-03-31', " \
+            "INTERVAL '1' MONTH) FROM db.cpu LIMIT 1"
+    assert {c for s in scans(query) for c in s.columns} <= {"time"}
+    assert run(query) == [([datetime.date(2024, 1, d) for d in (1, 2, 3)],
+                           [datetime.date(2024, 1, 31), datetime.date(2024, 2, 29), datetime.date(2024, 3, 31)])]
