@@ -7,27 +7,25 @@ take any value type as Timestream's do:
 
 - ``create_time_series(time, value)``: the aggregate that builds one (rows with a NULL time or value are
   left out, as Timestream refuses them; no row gives NULL).
-- ``interpolate_linear|interpolate_locf(ts, times)``, ``interpolate_fill(ts, times, fill)``: the series at
-  ``times`` (an array, e.g. ``sequence(a, b, 15s)``, or one timestamp, which gives the value alone).
-  Linear and LOCF interpolation do not extrapolate: a time before the first point (and, for linear, after
-  the last) is left out. ``fill`` takes the value at an exact time and ``fill`` elsewhere.
+- ``interpolate_linear|interpolate_locf|interpolate_spline_cubic(ts, times)``, ``interpolate_fill(ts, times,
+  fill)``: the series at ``times`` (an array, e.g. ``sequence(a, b, 15s)``, or one timestamp, which gives the
+  value alone). Linear, spline and LOCF interpolation do not extrapolate: a time before the first point
+  (and, for linear and spline, after the last) is left out. The spline is the natural cubic one (through
+  two points it is the straight line). ``fill`` takes the value at an exact time and ``fill`` elsewhere.
 - ``derivative_linear(ts, interval)``: for each point after the first, (v[i] - v[i-1]) / (t[i] - t[i-1]),
   per ``interval``; ``non_negative_derivative_linear`` leaves out the negative ones (counter resets).
 - ``integral_trapezoidal(ts [, interval])``: the trapezoidal integral per ``interval`` (default 1 s); a
   single point integrates to 0.
-- ``correlate_pearson(ts1, ts2)``, ``correlate_spearman(ts1, ts2)``: over the values pairwise (the series
-  must have as many points; NULL otherwise or when a series is constant).
+- ``correlate_pearson(ts1, ts2)``, ``correlate_spearman(ts1, ts2)``, ``correlate_kendall(ts1, ts2)``
+  (tau-b): over the values pairwise (the series must have as many points; NULL otherwise or when a series
+  is constant).
 - ``UNNEST(ts) AS t (time, value)`` in FROM: one row per point (see :func:`unnest`).
-
-Not yet: ``interpolate_spline_cubic`` and ``correlate_kendall`` are refused with a ValidationError (an
-error, never an approximation).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from tessera.errors import ValidationError
 
 _DEFINITIONS: dict[str, str] = {
     "create_time_series(t, v)": (
@@ -55,6 +53,35 @@ _DEFINITIONS: dict[str, str] = {
         "list_transform(times, lambda t: {'time': t, 'value': coalesce(list_filter(ts, lambda p: p.time ="
         ' t)[1].value, fill)})'
     ),
+    # Natural cubic spline (second derivative 0 at both ends, as Commons Math's SplineInterpolator): times in
+    # seconds after the first point, second derivatives m by the Thomas algorithm over the interior rows
+    # (a forward sweep, then back substitution), each time evaluated on its interval; no extrapolation.
+    "_sp_x(ts)": "list_transform(ts, lambda p: CAST(epoch_ns(p.time) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)",
+    "_sp_y(ts)": "list_transform(ts, lambda p: CAST(p.value AS DOUBLE))",
+    "_sp_sweep(x, y)": (
+        "list_reduce(generate_series(2, len(x) - 1), lambda acc, i: {'cp': list_append(acc.cp, "
+        "(x[i + 1] - x[i]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * acc.cp[-1])), 'dp': list_append("
+        "acc.dp, (6 * ((y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1])) - "
+        "(x[i] - x[i - 1]) * acc.dp[-1]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * acc.cp[-1]))}, "
+        "{'cp': [0.0], 'dp': [0.0]})"
+    ),
+    "_sp_back(s, n)": (
+        'list_prepend(0.0, list_reduce(generate_series(n - 1, 2, -1), lambda acc, i: '
+        'list_prepend(s.dp[i] - s.cp[i] * acc[1], acc), [0.0]))'
+    ),
+    "_sp_m(x, y)": "CASE WHEN len(x) < 3 THEN list_transform(x, lambda v: 0.0) ELSE _sp_back(_sp_sweep(x, y), len(x)) END",
+    "_sp_at(x, y, m, t)": (
+        'list_transform([len(list_filter(x, lambda v: v <= t))], lambda k: CASE WHEN k = 0 OR t > x[-1] THEN NULL '
+        'WHEN k = len(x) THEN y[k] ELSE m[k] * pow(x[k + 1] - t, 3) / (6 * (x[k + 1] - x[k])) '
+        '+ m[k + 1] * pow(t - x[k], 3) / (6 * (x[k + 1] - x[k])) '
+        '+ (y[k] / (x[k + 1] - x[k]) - m[k] * (x[k + 1] - x[k]) / 6) * (x[k + 1] - t) '
+        '+ (y[k + 1] / (x[k + 1] - x[k]) - m[k + 1] * (x[k + 1] - x[k]) / 6) * (t - x[k]) END)[1]'
+    ),
+    "_sp_eval(ts, x, y, m, times)": (
+        "list_filter(list_transform(times, lambda t: {'time': t, 'value': _sp_at(x, y, m, "
+        "CAST(epoch_ns(t) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)}), lambda p: p.value IS NOT NULL)"
+    ),
+    "interpolate_spline_cubic(ts, times)": "_sp_eval(ts, _sp_x(ts), _sp_y(ts), _sp_m(_sp_x(ts), _sp_y(ts)), times)",
     "_ts_slope(ts, i, unit)": (
         'CAST(ts[i].value - ts[i - 1].value AS DOUBLE) / (epoch_ns(ts[i].time) - epoch_ns(ts[i - '
         '1].time)) * _ts_interval_ns(unit)'
@@ -80,6 +107,24 @@ _DEFINITIONS: dict[str, str] = {
         ' w = v)) + 1) / 2.0)'
     ),
     "correlate_spearman(ts1, ts2)": "_ts_pearson(_ts_ranks(_ts_values(ts1)), _ts_ranks(_ts_values(ts2)))",
+    # Kendall's tau-b over every pair i < j: (concordant - discordant) / sqrt((n0 - ties in x) * (n0 - ties
+    # in y)), n0 = n(n-1)/2; a pair tied in both counts in both ties (as Commons Math and SciPy count).
+    "_ts_concordance(x, y)": (
+        'list_sum(list_transform(generate_series(1, len(x)), lambda i: coalesce(list_sum(list_transform('
+        'generate_series(i + 1, len(x)), lambda j: sign(x[i] - x[j]) * sign(y[i] - y[j]))), 0)))'
+    ),
+    "_ts_tied(x)": (
+        'list_sum(list_transform(generate_series(1, len(x)), lambda i: coalesce(list_sum(list_transform('
+        'generate_series(i + 1, len(x)), lambda j: CASE WHEN x[i] = x[j] THEN 1 ELSE 0 END)), 0)))'
+    ),
+    "_ts_tau(s, n0, tx, ty)": (
+        'CASE WHEN (n0 - tx) * (n0 - ty) = 0 THEN NULL ELSE s / sqrt(CAST((n0 - tx) * (n0 - ty) AS DOUBLE)) END'
+    ),
+    "_ts_kendall(x, y)": (
+        'CASE WHEN len(x) <> len(y) OR len(x) < 2 THEN NULL ELSE _ts_tau(_ts_concordance(x, y), '
+        'CAST(len(x) AS BIGINT) * (len(x) - 1) / 2, _ts_tied(x), _ts_tied(y)) END'
+    ),
+    "correlate_kendall(ts1, ts2)": "_ts_kendall(_ts_values(ts1), _ts_values(ts2))",
 }
 MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
                                 for signature, body in _DEFINITIONS.items())
@@ -87,11 +132,7 @@ MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
 FUNCTIONS = frozenset(signature.split("(")[0] for signature in _DEFINITIONS)
 """Every macro name: they exist only in the coordinator's final stage, so no predicate calling one is pushed
 to a storage replica."""
-_INTERPOLATIONS = ("interpolate_linear", "interpolate_locf", "interpolate_fill")
-_UNSUPPORTED = {
-    "interpolate_spline_cubic": "interpolate_spline_cubic is not supported yet: use interpolate_linear",
-    "correlate_kendall": "correlate_kendall is not supported yet: use correlate_pearson or correlate_spearman",
-}
+_INTERPOLATIONS = ("interpolate_linear", "interpolate_locf", "interpolate_fill", "interpolate_spline_cubic")
 _ARRAY_MAKERS = ("sequence", "generate_series", "array_agg", "filter", "list_filter", "transform",
                  "list_transform", "concat", "array_concat", "slice")
 
@@ -112,8 +153,6 @@ def _is_array(node: exp.Expr) -> bool:
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a timeseries function call, or None when ``node`` is not one."""
     name = _name(node)
-    if name in _UNSUPPORTED:
-        raise ValidationError(_UNSUPPORTED[name])
     if name == "integral_trapezoidal" and isinstance(node, exp.Anonymous) and len(node.expressions) == 1:
         return exp.Anonymous(this="integral_trapezoidal",
                              expressions=[node.expressions[0], exp.Interval(this=exp.Literal.string("1"),

@@ -107,7 +107,30 @@ def test_lambdas_correlations_and_reduce_with_an_output_function(con: duckdb.Duc
     assert pearson == pytest.approx(1.0) and reduced == 60
 
 
-@pytest.mark.parametrize("function", ["interpolate_spline_cubic(ts, sequence(a, b, 1s))", "correlate_kendall(ts, ts)"])
-def test_functions_not_built_yet_are_refused(function: str) -> None:
-    with pytest.raises(ValidationError, match="not supported yet"):
-        translate(f'SELECT {function} FROM "db"."t"', NOW_NS)
+def test_kendall_tau_b_counts_ties_as_scipy_does(con: duckdb.DuckDBPyConnection) -> None:
+    # Pairs over a = [1, 3, 7, 4] against [1, 3, 7, 4] reversed-ish and tied: computed by hand with tau-b,
+    # (concordant - discordant) / sqrt((n0 - x ties) * (n0 - y ties)), n0 = 6.
+    sql = ("SELECT correlate_kendall(ts, ts), correlate_kendall(ts, transform(ts, x -> CAST(ROW(x.time, -x.value) "
+           "AS ROW(time TIMESTAMP, value DOUBLE)))), correlate_kendall(ts, transform(ts, x -> CAST(ROW(x.time, "
+           "CASE WHEN x.value > 2 THEN 1.0 ELSE 0.0 END) AS ROW(time TIMESTAMP, value DOUBLE)))), "
+           "correlate_kendall(ts, transform(ts, x -> CAST(ROW(x.time, 5.0) AS ROW(time TIMESTAMP, value DOUBLE)))) "
+           "FROM (SELECT create_time_series(time, cpu) AS ts FROM \"db\".\"t\" WHERE host = 'a')")
+    same, reversed_, binary, constant = _run(con, sql)[0]
+    assert same == pytest.approx(1.0) and reversed_ == pytest.approx(-1.0)
+    # x = 1, 3, 7, 4; y = 0, 1, 1, 1: y ties 3 pairs; concordant 3 (1 against each other), discordant 0.
+    assert binary == pytest.approx(3 / (6 * 3) ** 0.5)
+    assert constant is None  # no untied pair in y: undefined, NULL
+
+
+def test_the_cubic_spline_is_the_natural_one_and_does_not_extrapolate(con: duckdb.DuckDBPyConnection) -> None:
+    # Reference: SciPy's CubicSpline(bc_type="natural") through host a's points (0, 1), (10, 3), (30, 7), (45, 4),
+    # evaluated every 5 s from -5 s to 50 s (the ends are left out: before the first, after the last point).
+    expected = {0: 1.0, 5: 1.9210526315789473, 10: 3.0, 15: 4.315789473684211, 20: 5.63157894736842,
+                25: 6.631578947368422, 30: 7.0, 35: 6.526315789473684, 40: 5.421052631578948, 45: 4.0}
+    start, end = f"from_nanoseconds({T0 - 5 * S})", f"from_nanoseconds({T0 + 50 * S})"
+    sql = (f"SELECT interpolate_spline_cubic(ts, sequence({start}, {end}, 5s)), "
+           f"interpolate_spline_cubic(ts, from_nanoseconds({T0 + 20 * S})) "
+           "FROM (SELECT create_time_series(time, cpu) AS ts FROM \"db\".\"t\" WHERE host = 'a')")
+    series, one = _run(con, sql)[0]
+    assert [(p["time"], p["value"]) for p in series] == [(_at(t), pytest.approx(v)) for t, v in expected.items()]
+    assert one == pytest.approx(expected[20])
