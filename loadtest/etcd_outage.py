@@ -27,6 +27,7 @@ import threading
 import time
 from typing import Any
 
+from tessera import errors
 from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 
@@ -60,7 +61,7 @@ def run(data_dir: pathlib.Path, phase_s: int, workers: int, batch: int, new_colu
                         client.write_records("bench", "etcd_outage",
                                              _records(worker, n, batch, base_ms, new_column_every))
                         acked[worker] += batch
-                    except Exception as exc:  # counted and shown: a failed write is a finding
+                    except errors.TesseraError as exc:  # counted and shown: a failed write is a finding
                         failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                     n += batch
 

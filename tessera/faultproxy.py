@@ -100,6 +100,9 @@ class FaultProxy:
             for w in list(self._writers):
                 w.transport.abort()
 
+    def _rejecting(self) -> bool:
+        return self._mode == "reject"
+
     def _close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -112,11 +115,11 @@ class FaultProxy:
         self._writers.add(client_w)
         upstream_w: asyncio.StreamWriter | None = None
         try:
-            if self._mode == "reject":
+            if self._rejecting():
                 return
             await self._targeted.wait()
             await self._flowing.wait()  # black-holed: held, never connected, until the partition heals
-            if self._mode == "reject":
+            if self._rejecting():
                 return
             assert self._target is not None
             try:

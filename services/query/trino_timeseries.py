@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-
 _DEFINITIONS: dict[str, str] = {
     "create_time_series(t, v)": (
         "list({'time': t, 'value': v} ORDER BY t) FILTER (WHERE t IS NOT NULL AND v IS NOT NULL)"

@@ -12,7 +12,6 @@ import pytest
 
 from services.query import trino_timeseries
 from services.query.translate import translate
-from tessera.errors import ValidationError
 from tessera.sqlsession import DUCKDB_SESSION_SETTINGS
 
 NOW_NS = 1_795_341_600_000_000_000  # 2026-11-22 10:00:00 UTC

@@ -398,8 +398,6 @@ def test_epoch_conversions_round_trip_exactly() -> None:
          [datetime.date(2024, 5, 31), datetime.date(2024, 4, 30), datetime.date(2024, 3, 31)]),
         ("sequence(DATE '2020-02-29', DATE '2024-03-01', INTERVAL '2' YEAR)",
          [datetime.date(2020, 2, 29), datetime.date(2022, 2, 28), datetime.date(2024, 2, 29)]),
-        ("sequence(DATE '2024-01-03', DATE '2024-01-01')",
-         [datetime.date(2024, 1, 3), datetime.date(2024, 1, 2), datetime.date(2024, 1, 1)]),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
