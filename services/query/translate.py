@@ -341,6 +341,23 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return None
     if isinstance(node, exp.Typeof):
         return _call("trino_typeof", node.copy())
+    if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:
+        return trino_arrays.rewrite("slice", [node.this, node.args["start"], node.args["end"]])
+    if isinstance(node, exp.Split):
+        return trino_strings.split(node)
+    if isinstance(node, exp.StrPosition):
+        return trino_strings.strpos(node)
+    if isinstance(node, exp.Cbrt):
+        return trino_numbers.cbrt(node.this)
+    if isinstance(node, exp.FromBase):
+        return trino_numbers.from_base(node.this, node.expression)
+    if isinstance(node, exp.Normalize) and not node.args.get("form"):
+        return _call("nfc_normalize", node.this)
+    if _is_call(node, "infinity", 0):
+        return trino_numbers.infinity()
+    renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming"}
+    if isinstance(node, exp.Anonymous) and node.name.lower() in renamed:
+        return _call(renamed[node.name.lower()], *node.expressions)
     if _is_call(node, "nan", 0):
         return trino_numbers.nan()
     if _is_call(node, "e", 0):

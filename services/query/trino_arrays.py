@@ -9,12 +9,16 @@ names differently.
   else false (DuckDB's ``list_has_any`` ignores NULLs).
 - ``zip(a, b)``: DuckDB's ``list_zip`` (the shorter array padded with NULL, as Trino does); NULL for a NULL
   array. ``codepoint(s)``: ``unicode``, for exactly one character (Trino refuses anything else).
+- ``slice(a, start, length)``: Trino's third argument is a length (sqlglot reads it as an end index, so
+  DuckDB's ``list_slice`` took ``slice(a, 2, 2)`` for one element); a negative start counts from the end,
+  one before the first element gives an empty array, 0 and negative lengths are Trino's errors.
 """
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
+
+from services.query import sql_templates
 
 # ``list_position`` finds NULL too (``IS NOT DISTINCT FROM``), so a NULL element is kept once. A NULL array
 # argument gives NULL, as in Trino.
@@ -35,18 +39,17 @@ _TEMPLATES = {
         f"CASE WHEN list_has_any(__a, __b) THEN true WHEN {_HAS_NULL.format('__a')} OR {_HAS_NULL.format('__b')} "
         "THEN NULL ELSE false END"),
     "zip": _NULL_IF_ANY.format("list_zip(__a, __b)"),
+    "slice": "CASE WHEN __b = 0 THEN error('SQL array indices start at 1') "
+             "WHEN __c < 0 THEN error('length must be greater than or equal to 0') "
+             "WHEN (CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) < 1 THEN list_slice(__a, 1, 0) "
+             "ELSE list_slice(__a, CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END, "
+             "(CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) + __c - 1) END",
     "codepoint": "CASE WHEN length(__a) = 1 THEN unicode(__a) "
                  "ELSE error('codepoint: the argument must be a single character, got ' || length(__a)) END",
 }
 
 
-def _fill(template: str, **args: exp.Expr) -> exp.Expr:
-    tree = sqlglot.parse_one(template, read="duckdb")
-    return tree.transform(lambda n: exp.paren(args[n.name[2:]].copy())
-                          if isinstance(n, exp.Column) and n.name.startswith("__") else n)
-
-
 def rewrite(kind: str, args: list[exp.Expr]) -> exp.Expr:
-    """The Trino function ``kind`` (distinct, union, intersect, except, overlap, zip or codepoint) over
-    ``args`` (one or two expressions), as DuckDB SQL with Trino's order and NULL rules."""
-    return _fill(_TEMPLATES[kind], **dict(zip(("a", "b"), args)))
+    """The Trino function ``kind`` (distinct, union, intersect, except, overlap, zip, slice or codepoint)
+    over ``args`` (one to three expressions), as DuckDB SQL with Trino's order and NULL rules."""
+    return sql_templates.duckdb(_TEMPLATES[kind], **dict(zip(("a", "b", "c"), args)))

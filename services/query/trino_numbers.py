@@ -5,14 +5,19 @@
   [min, max) of the bounds (0 below, n + 1 at or above), mirrored when bound1 > bound2; NULL in, NULL out;
   Trino's errors for n <= 0, a NaN operand, equal or infinite bounds.
 - ``every(condition)``: Trino's alias of ``bool_and``.
-- ``e()``: Euler's number, which DuckDB does not name.
+- ``e()``: Euler's number, which DuckDB does not name. ``infinity()``, ``is_finite(x)``,
+  ``is_infinite(x)``: DuckDB's ``'Infinity'::DOUBLE``, ``isfinite``, ``isinf``.
+- ``cbrt(x)``: DuckDB's is a last bit off for exact cubes (``cbrt(27.0)`` = 3.0000000000000004, Java's
+  ``Math.cbrt`` gives 3.0); one Newton step on it lands on the correctly rounded root.
+- ``from_base(s, radix)``: the BIGINT that ``s`` (digits 0-9a-z, an optional '-') writes in base
+  ``radix`` (2..36), with Trino's errors for a bad radix or digit; DuckDB has no such function.
 """
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
 
+from services.query import sql_templates
 from tessera.errors import ValidationError
 
 
@@ -32,18 +37,6 @@ def e() -> exp.Expr:
 def nan() -> exp.Expr:
     """Not-a-number, as a DOUBLE."""
     return exp.cast(exp.Literal.string("NaN"), exp.DType.DOUBLE)
-
-
-def template(sql: str, **args: exp.Expr) -> exp.Expr:
-    """A Trino expression with ``__name`` placeholders replaced by copies of the given expressions."""
-    tree = sqlglot.parse_one(sql, read="trino")
-
-    def fill(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Column) and node.name.startswith("__") and node.name[2:] in args:
-            return exp.paren(args[node.name[2:]].copy())
-        return node
-
-    return tree.transform(fill)
 
 
 _WIDTH_BUCKET = """
@@ -68,10 +61,45 @@ def width_bucket(node: exp.WidthBucket) -> exp.Expr:
     if any(node.args.get(k) is None for k in ("min_value", "max_value", "num_buckets")):
         raise ValidationError("width_bucket(x, bins) with an array of bins is not supported; use "
                               "width_bucket(x, bound1, bound2, n)")
-    return template(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
+    return sql_templates.trino(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
                      b2=_double(node.args["max_value"]), n=node.args["num_buckets"])
 
 
 def every(argument: exp.Expr) -> exp.Expr:
     """``every(condition)`` as DuckDB's ``bool_and``."""
     return _call("bool_and", argument.copy())
+
+
+def infinity() -> exp.Expr:
+    """Positive infinity, as a DOUBLE."""
+    return exp.cast(exp.Literal.string("Infinity"), exp.DType.DOUBLE)
+
+
+_CBRT = ("CASE WHEN __x = 0 OR NOT isfinite(__x) THEN cbrt(__x) "
+         "ELSE cbrt(__x) - (cbrt(__x) * cbrt(__x) * cbrt(__x) - __x) / (3 * cbrt(__x) * cbrt(__x)) END")
+
+
+def cbrt(argument: exp.Expr) -> exp.Expr:
+    """The cube root as Java's Math.cbrt gives it (see the module docstring)."""
+    return sql_templates.duckdb(_CBRT, x=_double(argument))
+
+
+_FROM_BASE = """
+CASE
+  WHEN __s IS NULL OR __r IS NULL THEN CAST(NULL AS BIGINT)
+  WHEN __r < 2 OR __r > 36 THEN error('Radix must be between 2 and 36')
+  WHEN NOT regexp_full_match(lower(__s), '-?[0-9a-z]+')
+    OR list_bool_or(list_transform(string_split(ltrim(lower(__s), '-'), ''),
+                                   lambda c: strpos('0123456789abcdefghijklmnopqrstuvwxyz', c) > __r))
+    THEN error('Not a valid base-' || __r || ' number: ' || __s)
+  ELSE (CASE WHEN starts_with(__s, '-') THEN -1 ELSE 1 END) * list_reduce(
+    list_transform(string_split(ltrim(lower(__s), '-'), ''),
+                   lambda c: CAST(strpos('0123456789abcdefghijklmnopqrstuvwxyz', c) - 1 AS BIGINT)),
+    lambda acc, d: acc * __r + d, CAST(0 AS BIGINT))
+END
+"""
+
+
+def from_base(text: exp.Expr, radix: exp.Expr) -> exp.Expr:
+    """``from_base(s, radix)`` (see the module docstring)."""
+    return sql_templates.duckdb(_FROM_BASE, s=text, r=exp.cast(radix, exp.DType.BIGINT))

@@ -8,6 +8,11 @@ gives Trino's answer or an error, never DuckDB's.
 - ``regexp_replace(s, pattern, replacement)``: Trino's replacement is Java's (``$1`` is group 1, ``\\$`` a
   dollar sign); DuckDB's is RE2's (``\\1``), where ``$1`` stays literal. A literal replacement is
   translated; any other replacement is refused rather than applied with the other syntax.
+- ``split(s, delimiter, limit)``: at most ``limit`` fields, the last holding the rest (sqlglot drops the
+  limit when it writes DuckDB's ``string_split``).
+- ``strpos(s, substring, instance)``: the position of the ``instance``-th occurrence (they may overlap),
+  0 when there are fewer (sqlglot drops the instance).
+- ``hamming_distance(a, b)``, ``normalize(s)``: DuckDB's ``hamming`` and ``nfc_normalize`` (NFC only).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re._parser as re_parser
 
 from sqlglot import exp
 
+from services.query import sql_templates
 from tessera.errors import ValidationError
 
 
@@ -138,3 +144,41 @@ def regexp_replace(node: exp.RegexpReplace) -> exp.Expr | None:
     new = node.copy()
     new.set("replacement", exp.Literal.string(converted))
     return new
+
+
+_SPLIT_LIMIT = """
+CASE
+  WHEN __n <= 0 THEN error('Limit must be positive')
+  WHEN len(string_split(__s, __d)) <= __n THEN string_split(__s, __d)
+  ELSE list_append(list_slice(string_split(__s, __d), 1, __n - 1),
+                   array_to_string(list_slice(string_split(__s, __d), __n, len(string_split(__s, __d))), __d))
+END
+"""
+
+
+def split(node: exp.Split) -> exp.Expr | None:
+    """``split(s, delimiter, limit)`` as Trino splits; None without a limit (DuckDB's answer is Trino's)."""
+    limit = node.args.get("limit")
+    if limit is None:
+        return None
+    return sql_templates.duckdb(_SPLIT_LIMIT, s=node.this, d=node.expression, n=limit)
+
+
+_NTH_POSITION = """
+CASE
+  WHEN __n <= 0 THEN error('''instance'' must be a positive number')
+  ELSE greatest(list_reduce(range(__n), lambda p, i: CASE WHEN p < 0 THEN p
+                                                         WHEN strpos(substr(__s, p + 1), __t) = 0 THEN -1
+                                                         ELSE p + strpos(substr(__s, p + 1), __t) END,
+                            CAST(0 AS BIGINT)), 0)
+END
+"""
+
+
+def strpos(node: exp.StrPosition) -> exp.Expr | None:
+    """``strpos(s, substring, instance)`` as Trino counts; None without an instance (or with a start
+    position, which only other dialects have)."""
+    instance = node.args.get("occurrence")
+    if instance is None or node.args.get("position") is not None:
+        return None
+    return sql_templates.duckdb(_NTH_POSITION, s=node.this, t=node.args["substr"], n=instance)

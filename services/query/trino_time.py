@@ -23,7 +23,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from services.query import trino_numbers
+from services.query import sql_templates
 from tessera.errors import ValidationError
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
@@ -199,7 +199,7 @@ def _month_sequence(start: exp.Expr, end: exp.Expr, step: exp.Interval) -> exp.E
     months = int(amount) * (12 if step.text("unit").upper() == "YEAR" else 1)
     if months == 0:
         raise ValidationError("sequence step must not be zero")
-    return trino_numbers.template(_MONTH_SEQUENCE, s=start, e=end, k=exp.Literal.number(months))
+    return sql_templates.trino(_MONTH_SEQUENCE, s=start, e=end, k=exp.Literal.number(months))
 
 
 def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
