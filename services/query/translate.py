@@ -355,7 +355,7 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return _call("nfc_normalize", node.this)
     if _is_call(node, "infinity", 0):
         return trino_numbers.infinity()
-    renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming"}
+    renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming", "yow": "isoyear"}
     if isinstance(node, exp.Anonymous) and node.name.lower() in renamed:
         return _call(renamed[node.name.lower()], *node.expressions)
     if _is_call(node, "nan", 0):
