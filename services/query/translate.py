@@ -391,6 +391,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
     if isinstance(node, exp.ApproxQuantile) and node.args.get("weight") is not None:
         raise ValidationError("approx_percentile with a weight is not supported: use approx_percentile(x, p)")
+    if isinstance(node, (exp.Add, exp.Sub)) and (as_date := trino_time.date_plus_interval(node)) is not None:
+        return as_date
     if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:
         return as_date
     if isinstance(node, exp.GenerateSeries) and (dates := trino_time.date_sequence(node)) is not None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
 
 from services.query import sql_templates
@@ -153,8 +152,7 @@ END
 
 def parse_duration(text: exp.Expr) -> exp.Expr:
     """``parse_duration(s)`` as a DuckDB expression (see the module's docstring)."""
-    tree = sqlglot.parse_one(_DURATION_SQL, read="duckdb")
-    return tree.transform(lambda n: exp.paren(text.copy()) if isinstance(n, exp.Column) and n.name == "__s" else n)
+    return sql_templates.duckdb(_DURATION_SQL, s=text)
 
 
 _DATE_UNITS = {"day", "week", "month", "quarter", "year"}
@@ -166,6 +164,19 @@ def is_date(node: exp.Expr) -> bool:
     node = node.unnest()
     return (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or isinstance(
         node, (exp.CurrentDate, exp.LastDay, exp.Date, exp.FromISO8601Date))
+
+
+def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expr | None:
+    """``DATE ± INTERVAL`` of days or longer is a DATE in Trino; DuckDB's is a TIMESTAMP (midnight). None
+    unless one side is visibly a DATE and the other an interval literal of such a unit."""
+    left, right = node.this, node.expression
+    interval = right if isinstance(right, exp.Interval) else left if isinstance(node, exp.Add) else None
+    other = left if interval is right else right
+    if not isinstance(interval, exp.Interval) or not is_date(other):
+        return None
+    if interval.text("unit").lower() not in _DATE_UNITS:
+        return None
+    return exp.cast(node.copy(), exp.DType.DATE)
 
 
 def date_add(node: exp.DateAdd) -> exp.Expr | None:

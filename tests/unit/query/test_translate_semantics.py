@@ -405,6 +405,8 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("from_base('1010', 2) + from_base('-ff', 16)", -245),
         ("is_finite(1.0) AND is_infinite(infinity()) AND infinity() > 1e308", True),
         ("hamming_distance('abc', 'abd')", 1),
+        ("DATE '2024-03-01' - INTERVAL '1' DAY", datetime.date(2024, 2, 29)),  # a DATE, as in Trino
+        ("INTERVAL '1' MONTH + DATE '2024-01-31'", datetime.date(2024, 2, 29)),
         ("normalize('e' || chr(769)) = chr(233)", True),
         # Trino adds i months to the start, clipped to the month's end (not a step to the previous element).
         ("sequence(DATE '2024-01-31', DATE '2024-05-01', INTERVAL '1' MONTH)",
