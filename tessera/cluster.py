@@ -239,6 +239,7 @@ class LocalCluster:
         (self.spec.data_dir / "cluster.json").unlink(missing_ok=True)
         for proxy in self._proxies.values():
             proxy.close()
+        self._proxies.clear()
 
     # -- chaos hooks --------------------------------------------------------------------------------------
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:

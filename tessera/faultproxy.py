@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Literal
 
 Mode = Literal["open", "blackhole", "reject"]
@@ -52,6 +53,7 @@ class FaultProxy:
         self._targeted: asyncio.Event | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._closed = False
         self.address = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
 
     async def _listen(self) -> str:
@@ -79,9 +81,9 @@ class FaultProxy:
     def close(self) -> None:
         self._call(self._close)
 
-    def _call(self, fn: object, *args: object) -> None:
+    def _call(self, fn: Callable[..., None], *args: object) -> None:
         async def run() -> None:
-            fn(*args)  # type: ignore[operator]
+            fn(*args)
         asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
     def _set_target(self, target: tuple[str, int]) -> None:
@@ -104,6 +106,10 @@ class FaultProxy:
         return self._mode == "reject"
 
     def _close(self) -> None:
+        self._closed = True
+        assert self._flowing is not None and self._targeted is not None
+        self._flowing.set()  # connections held by a black hole or waiting for a target end now
+        self._targeted.set()
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
@@ -119,8 +125,8 @@ class FaultProxy:
                 return
             await self._targeted.wait()
             await self._flowing.wait()  # black-holed: held, never connected, until the partition heals
-            if self._rejecting():
-                return
+            if self._rejecting() or self._closed or client_w.is_closing():
+                return  # reset meanwhile (a reject, or the proxy closed): its bytes must not reach the node
             assert self._target is not None
             try:
                 upstream_r, upstream_w = await asyncio.open_connection(*self._target)

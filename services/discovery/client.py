@@ -216,11 +216,15 @@ class RouteCache:
         self._routes.pop((db, table), None)
 
     def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None:
-        """Record newly registered columns in the cached route."""
+        """Record newly registered columns in the cached route: a new route object, since writes validating
+        in worker threads may be reading the old one."""
         cached = self._routes.get((db, table))
         if cached:
-            del cached[1].columns[:]
-            cached[1].columns.extend(columns)
+            route = common_pb2.TableRoute()
+            route.CopyFrom(cached[1])
+            del route.columns[:]
+            route.columns.extend(columns)
+            self._routes[(db, table)] = (cached[0], route)
 
 
 class CellView:

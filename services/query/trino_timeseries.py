@@ -11,7 +11,8 @@ take any value type as Timestream's do:
   fill)``: the series at ``times`` (an array, e.g. ``sequence(a, b, 15s)``, or one timestamp, which gives the
   value alone). Linear, spline and LOCF interpolation do not extrapolate: a time before the first point
   (and, for linear and spline, after the last) is left out. The spline is the natural cubic one (through
-  two points it is the straight line). ``fill`` takes the value at an exact time and ``fill`` elsewhere.
+  two points it is the straight line; at most ``SPLINE_MAX_POINTS`` points, in strictly increasing time).
+  ``fill`` takes the value at an exact time and ``fill`` elsewhere.
 - ``derivative_linear(ts, interval)``: for each point after the first, (v[i] - v[i-1]) / (t[i] - t[i-1]),
   per ``interval``; ``non_negative_derivative_linear`` leaves out the negative ones (counter resets).
 - ``integral_trapezoidal(ts [, interval])``: the trapezoidal integral per ``interval`` (default 1 s); a
@@ -25,6 +26,10 @@ take any value type as Timestream's do:
 from __future__ import annotations
 
 from sqlglot import exp
+
+SPLINE_MAX_POINTS = 200
+"""The spline's macros take time quadratic (or worse) in the points: 200 points ~2 s on one core, 1,000 points
+~55 s. Longer series are refused with an error naming the limit rather than holding a coordinator."""
 
 _DEFINITIONS: dict[str, str] = {
     "create_time_series(t, v)": (
@@ -80,7 +85,19 @@ _DEFINITIONS: dict[str, str] = {
         "list_filter(list_transform(times, lambda t: {'time': t, 'value': _sp_at(x, y, m, "
         "CAST(epoch_ns(t) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)}), lambda p: p.value IS NOT NULL)"
     ),
-    "interpolate_spline_cubic(ts, times)": "_sp_eval(ts, _sp_x(ts), _sp_y(ts), _sp_m(_sp_x(ts), _sp_y(ts)), times)",
+    # Each derived list is bound once as a lambda argument: a macro argument is re-expanded wherever it is
+    # used, so passing _sp_x(ts) down recomputed it inside every lambda (25 points took 2.5 s).
+    "_sp_checked(ts, x, y, times)": (
+        f"CASE WHEN len(x) > {SPLINE_MAX_POINTS} THEN error('interpolate_spline_cubic takes series of at most "
+        f"{SPLINE_MAX_POINTS} points; this one has ' || len(x) || ': interpolate_linear has no such limit') "
+        "WHEN list_bool_or(list_transform(generate_series(2, len(x)), lambda i: x[i] <= x[i - 1])) "
+        "THEN error('interpolate_spline_cubic: the series'' times must be strictly increasing') "
+        "ELSE list_transform([_sp_m(x, y)], lambda sp_m: _sp_eval(ts, x, y, sp_m, times))[1] END"
+    ),
+    "interpolate_spline_cubic(ts, times)": (
+        "CASE WHEN ts IS NULL OR times IS NULL THEN NULL ELSE "
+        "list_transform([{'x': _sp_x(ts), 'y': _sp_y(ts)}], lambda sp_xy: _sp_checked(ts, sp_xy.x, sp_xy.y, times))[1] END"
+    ),
     "_ts_slope(ts, i, unit)": (
         'CAST(ts[i].value - ts[i - 1].value AS DOUBLE) / (epoch_ns(ts[i].time) - epoch_ns(ts[i - '
         '1].time)) * _ts_interval_ns(unit)'
@@ -123,7 +140,9 @@ _DEFINITIONS: dict[str, str] = {
         'CASE WHEN len(x) <> len(y) OR len(x) < 2 THEN NULL ELSE _ts_tau(_ts_concordance(x, y), '
         'CAST(len(x) AS BIGINT) * (len(x) - 1) / 2, _ts_tied(x), _ts_tied(y)) END'
     ),
-    "correlate_kendall(ts1, ts2)": "_ts_kendall(_ts_values(ts1), _ts_values(ts2))",
+    "correlate_kendall(ts1, ts2)": (
+        "list_transform([{'x': _ts_values(ts1), 'y': _ts_values(ts2)}], lambda pair: _ts_kendall(pair.x, pair.y))[1]"
+    ),
 }
 MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
                                 for signature, body in _DEFINITIONS.items())

@@ -37,6 +37,7 @@ TYPES = ("VARCHAR", "DOUBLE", "BIGINT", "BOOLEAN", "TIMESTAMP")
 
 
 MAJORITY = 2
+_BACKGROUND: set[asyncio.Task[storage_pb2.ClaimColumnsResponse]] = set()
 
 
 def claim_replicas(table_id: str, storage_nodes: Sequence[common_pb2.NodeInfo]) -> list[common_pb2.NodeInfo]:
@@ -45,7 +46,7 @@ def claim_replicas(table_id: str, storage_nodes: Sequence[common_pb2.NodeInfo]) 
 
 
 async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.NodeInfo], table_id: str,
-                            columns: Sequence[common_pb2.Column], timeout_s: float = 5.0
+                            columns: Sequence[common_pb2.Column], timeout_s: float = 1.0
                             ) -> tuple[dict[str, common_pb2.Column], list[str]]:
     """Claim ``columns`` on every replica; per column, the claim a majority of complete replicas holds.
 
@@ -77,8 +78,9 @@ async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.Nod
                     if tally[spec] >= MAJORITY:
                         decided.setdefault(c.name, c)
     finally:
-        for t in pending:
-            t.cancel()
+        for t in pending:  # not cancelled: a claim that reaches its replica late is still a claim made
+            _BACKGROUND.add(t)
+            t.add_done_callback(_BACKGROUND.discard)
     undecided = [c.name for c in columns if c.name not in decided]
     if undecided:
         failures.append(f"no majority for {', '.join(undecided)} (claims held: "
@@ -105,26 +107,43 @@ class ColumnClaims:
         self._deleted = deleted
         self._tables: dict[str, _TableClaims] = {}
         self._lock = asyncio.Lock()  # one writer of the claim files at a time: a claim is read, then replaced
-        self._loaded = False
+        self._scanned = False
 
-    async def claim(self, table_id: str, columns: Sequence[common_pb2.Column]) -> list[common_pb2.Column]:
-        """What this replica holds for each column, in order: the claim it held before, else this one."""
+    async def claim(self, table_id: str, columns: Sequence[common_pb2.Column], authoritative: bool = False
+                    ) -> list[common_pb2.Column]:
+        """What this replica holds for each column, in order: the claim it held before, else this one.
+        ``authoritative``: the catalog's types, which replace what is held and count as confirmed."""
         _check(table_id, columns)
         if self._deleted(table_id):
             raise errors.NotFound(f"table {table_id} was deleted: its columns cannot be claimed")
+        # Shielded: a caller that stops waiting (a deadline, a quorum reached without this replica) must not
+        # cancel a save between the file's rename and the cache's update, or the next save would write a
+        # file from the stale cache and a claim already answered would change.
+        return await asyncio.shield(self._claim(table_id, list(columns), authoritative))
+
+    async def _claim(self, table_id: str, columns: list[common_pb2.Column], authoritative: bool
+                     ) -> list[common_pb2.Column]:
         async with self._lock:
-            await self._load()
-            table = self._tables.setdefault(table_id, _TableClaims())
-            fresh = {c.name: (c.kind, c.type) for c in columns if c.name not in table.held}
-            if fresh:
-                await self._save(table_id, _TableClaims({**table.held, **fresh}, table.confirmed))
+            table = await self._table(table_id)
+            if authoritative:
+                changed = {c.name: (c.kind, c.type) for c in columns if table.held.get(c.name) != (c.kind, c.type)}
+                if changed or not {c.name for c in columns} <= table.confirmed:
+                    await self._save(table_id, _TableClaims({**table.held, **changed},
+                                                            table.confirmed | {c.name for c in columns}))
+            else:
+                fresh = {c.name: (c.kind, c.type) for c in columns if c.name not in table.held}
+                if fresh:
+                    await self._save(table_id, _TableClaims({**table.held, **fresh}, table.confirmed))
             held = self._tables[table_id].held
         return [common_pb2.Column(name=c.name, kind=held[c.name][0], type=held[c.name][1]) for c in columns]
 
     async def unconfirmed(self) -> dict[str, list[common_pb2.Column]]:
         """Per table, the claims not yet known to be in the catalog."""
+        if not self._scanned:
+            await self._scan()
         async with self._lock:
-            await self._load()
+            for table_id in [t for t in self._tables if self._deleted(t)]:
+                del self._tables[table_id]  # its files go with the table's; nothing left to push
             return {table_id: [common_pb2.Column(name=n, kind=k, type=t) for n, (k, t) in sorted(claims.held.items())
                                if n not in claims.confirmed]
                     for table_id, claims in self._tables.items() if set(claims.held) - claims.confirmed}
@@ -133,9 +152,12 @@ class ColumnClaims:
         """The catalog has these columns (or the table is gone): stop pushing them."""
         async with self._lock:
             table = self._tables.get(table_id)
-            if table is None or self._deleted(table_id):
+            if table is None:
                 return
-            await self._save(table_id, _TableClaims(table.held, table.confirmed | set(names)))
+            if self._deleted(table_id):
+                del self._tables[table_id]
+                return
+            await asyncio.shield(self._save(table_id, _TableClaims(table.held, table.confirmed | set(names))))
 
     async def _save(self, table_id: str, claims: _TableClaims) -> None:
         body = json.dumps({"columns": {n: list(spec) for n, spec in sorted(claims.held.items())},
@@ -143,20 +165,32 @@ class ColumnClaims:
         await asyncio.to_thread(self._store.put, self._path(table_id), body)
         self._tables[table_id] = claims
 
-    async def _load(self) -> None:
-        """Read every table's claim file once (they are few: one per table that ever had a claim)."""
-        if self._loaded:
-            return
-        paths = [p for p in await asyncio.to_thread(self._store.list, "") if p.count("/") == 1
-                 and p.endswith(f"/{CLAIMS_FILE}")]
-        for path in paths:
-            table_id = path.split("/")[0]
+    async def _table(self, table_id: str) -> _TableClaims:
+        """One table's claims, read from its file the first time (caller holds the lock)."""
+        table = self._tables.get(table_id)
+        if table is None:
+            read = await asyncio.to_thread(self._read, table_id)
+            table = self._tables[table_id] = read if read is not None else _TableClaims()
+        return table
+
+    def _read(self, table_id: str) -> _TableClaims | None:
+        path = self._path(table_id)
+        if not self._store.exists(path):
+            return None
+        raw = json.loads(self._store.read(path))
+        return _TableClaims({n: (s[0], s[1]) for n, s in raw["columns"].items()}, set(raw["confirmed"]))
+
+    async def _scan(self) -> None:
+        """Find every table with a claim file (once, for ClaimSync; outside the lock: a node's listing of
+        all its files is long, and claims must not wait for it)."""
+        paths = await asyncio.to_thread(self._store.list, "")
+        tables = {p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CLAIMS_FILE}")}
+        for table_id in sorted(tables):
             if self._deleted(table_id):
                 continue
-            raw = json.loads(await asyncio.to_thread(self._store.read, path))
-            self._tables[table_id] = _TableClaims({n: (s[0], s[1]) for n, s in raw["columns"].items()},
-                                                  set(raw["confirmed"]))
-        self._loaded = True
+            async with self._lock:
+                await self._table(table_id)
+        self._scanned = True
 
     @staticmethod
     def _path(table_id: str) -> str:
@@ -210,26 +244,36 @@ class ClaimSync:
                 log.exception("claim_sync_failed")
 
     async def push(self) -> int:
-        """One round; returns how many columns the catalog now confirms."""
+        """One round; returns how many columns the catalog now confirms. A table whose claims cannot be
+        pushed now (no majority, the catalog away) waits for the next round; the others go on."""
         confirmed = 0
         for table_id, columns in (await self._claims.unconfirmed()).items():
-            decided, failures = await claim_by_majority(self._pool, claim_replicas(table_id, self._peers()),
-                                                        table_id, columns)
-            if not decided:
-                log.info("claims_undecided", table_id=table_id, failures=failures)
-                continue
             try:
-                schema = await self._catalog.register_columns(table_id, list(decided.values()))
-            except errors.NotFound:
-                await self._claims.confirm(table_id, [c.name for c in columns])  # the table is gone
-                continue
-            have = {c.name: (c.kind, c.type) for c in schema}
-            for c in decided.values():
-                if have.get(c.name) != (c.kind, c.type):
-                    log.error("a column claimed while the catalog was unreachable was registered with another type "
-                              "(rows written under the claim do not match the catalog's schema)", table_id=table_id,
-                              column=c.name, claimed=[c.kind, c.type], catalog=list(have.get(c.name, ())))
-            names = [n for n in decided if n in have]
-            await self._claims.confirm(table_id, names)
-            confirmed += len(names)
+                confirmed += await self._push_table(table_id, columns)
+            except errors.TesseraError as exc:
+                log.debug("claim_sync_deferred", table_id=table_id, error=str(exc))
         return confirmed
+
+    async def _push_table(self, table_id: str, columns: list[common_pb2.Column]) -> int:
+        decided, failures = await claim_by_majority(self._pool, claim_replicas(table_id, self._peers()),
+                                                    table_id, columns)
+        if not decided:
+            log.info("claims_undecided", table_id=table_id, failures=failures)
+            return 0
+        try:
+            schema = await self._catalog.register_columns(table_id, list(decided.values()))
+        except errors.NotFound:
+            await self._claims.confirm(table_id, [c.name for c in columns])  # the table is gone
+            return 0
+        have = {c.name: c for c in schema}
+        for c in decided.values():
+            if c.name in have and (have[c.name].kind, have[c.name].type) != (c.kind, c.type):
+                log.error("a column claimed while the catalog was unreachable was registered with another type "
+                          "(rows written under the claim do not match the catalog's schema)", table_id=table_id,
+                          column=c.name, claimed=[c.kind, c.type], catalog=[have[c.name].kind, have[c.name].type])
+        # The catalog's answer replaces this replica's claims (and confirms them): a later outage decides
+        # as the catalog did, even where this replica had taken a losing claim.
+        answered = [have[n] for n in decided if n in have]
+        if answered:
+            await self._claims.claim(table_id, answered, authoritative=True)
+        return len(answered)

@@ -38,7 +38,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @rpc
     async def ClaimColumns(self, request: storage_pb2.ClaimColumnsRequest, context: grpc.aio.ServicerContext
                            ) -> storage_pb2.ClaimColumnsResponse:
-        held = await self._claims.claim(request.table_id, list(request.columns))
+        held = await self._claims.claim(request.table_id, list(request.columns), request.authoritative)
         return storage_pb2.ClaimColumnsResponse(columns=held, incomplete=self._store.incomplete_reason is not None)
 
     @rpc

@@ -61,10 +61,10 @@ DELETED_MARKER = "deleted"
 LOST_WAL_MARKER = "wal-lost.json"
 """In the magnetic store's root: WAL ranges lost to corruption; while present, no tile here counts as complete."""
 REPLICA_MARKER = "replica.json"
-FOLD_CHUNKS = 256
-"""A memory store holding more chunks than this (small appends not yet read) is folded into one."""
 """In the magnetic store's root: this replica has been compared with its peers and holds its share. A data
 directory without it is new or was wiped: the node rebuilds from its peers before it counts as a replica."""
+FOLD_CHUNKS = 256
+"""A memory store holding more chunks than this (small appends not yet read) is folded into one."""
 
 
 class TableFacts(Protocol):

@@ -208,12 +208,14 @@ class MaintainResponse(_message.Message):
     def __init__(self, flushed_rows: _Optional[int] = ..., flushed_segments: _Optional[int] = ..., compacted_segments: _Optional[int] = ..., expired_rows: _Optional[int] = ..., dropped_tables: _Optional[int] = ..., checkpoint_lsn: _Optional[int] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class ClaimColumnsRequest(_message.Message):
-    __slots__ = ("table_id", "columns")
+    __slots__ = ("table_id", "columns", "authoritative")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITATIVE_FIELD_NUMBER: _ClassVar[int]
     table_id: str
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
-    def __init__(self, table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ...) -> None: ...
+    authoritative: bool
+    def __init__(self, table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., authoritative: _Optional[bool] = ...) -> None: ...
 
 class ClaimColumnsResponse(_message.Message):
     __slots__ = ("columns", "incomplete")

@@ -133,3 +133,15 @@ def test_the_cubic_spline_is_the_natural_one_and_does_not_extrapolate(con: duckd
     series, one = _run(con, sql)[0]
     assert [(p["time"], p["value"]) for p in series] == [(_at(t), pytest.approx(v)) for t, v in expected.items()]
     assert one == pytest.approx(expected[20])
+
+
+def test_the_spline_refuses_repeated_times_and_series_over_its_limit(con: duckdb.DuckDBPyConnection) -> None:
+    repeated = ("SELECT interpolate_spline_cubic(create_time_series(from_nanoseconds(CAST(i AS BIGINT) * 1000000000), CAST(i AS DOUBLE)), "
+                "ARRAY[from_nanoseconds(1500000000)]) FROM UNNEST(ARRAY[1, 2, 2, 3]) AS u (i)")
+    with pytest.raises(duckdb.Error, match="strictly increasing"):
+        _run(con, repeated)
+    points = trino_timeseries.SPLINE_MAX_POINTS + 1
+    long = ("SELECT interpolate_spline_cubic(create_time_series(from_nanoseconds(CAST(i AS BIGINT) * 1000000000), CAST(i AS DOUBLE)), "
+            f"ARRAY[from_nanoseconds(1500000000)]) FROM UNNEST(sequence(1, {points})) AS u (i)")
+    with pytest.raises(duckdb.Error, match=f"at most {trino_timeseries.SPLINE_MAX_POINTS} points; this one has {points}"):
+        _run(con, long)

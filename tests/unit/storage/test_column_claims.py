@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ class _Replica:
                             ) -> storage_pb2.ClaimColumnsResponse:
         if self.down:
             raise errors.Unavailable("connection refused")
-        held = await self.claims.claim(request.table_id, list(request.columns))
+        held = await self.claims.claim(request.table_id, list(request.columns), request.authoritative)
         return storage_pb2.ClaimColumnsResponse(columns=held, incomplete=self.incomplete)
 
 
@@ -66,6 +67,12 @@ class _Catalog:
         for c in columns:
             table.setdefault(c.name, c)
         return list(table.values())
+
+    async def describe_table_by_id(self, table_id: str) -> tuple[Any, int]:
+        self.calls += 1
+        if self.down:
+            raise errors.Unavailable("the catalog store (etcd) is unreachable")
+        return None, 1
 
 
 def _route(cells: list[str]) -> common_pb2.TableRoute:
@@ -161,4 +168,76 @@ def test_with_the_catalog_up_it_decides_even_against_the_claims(tmp_path: Path) 
         columns = NewColumns("c1", catalog, pool, pool)  # type: ignore[arg-type]
         assert _specs(await columns.add(_route(["c1"]), [_col("cpu", "DOUBLE")])) == {"cpu": "BIGINT"}
         assert claim_replicas("t1", pool.nodes) == claim_replicas("t1", list(reversed(pool.nodes)))
+    asyncio.run(run())
+
+
+def test_an_undecided_type_is_never_used_without_the_catalog_and_the_catalog_s_answer_is_taught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.ingest.columns.PROBE_INTERVAL_S", 0.01)
+
+    async def run() -> None:
+        pool, catalog = _Pool(tmp_path), _Catalog()
+        a, b, c = (pool.replicas[n.address] for n in pool.nodes)
+        await a.claims.claim("t1", [_col("cpu", "BIGINT")])
+        await c.claims.claim("t1", [_col("cpu", "DOUBLE")])
+        b.down = True
+        catalog.down = True
+        w1 = NewColumns("c1", catalog, pool, pool)  # type: ignore[arg-type]
+        with pytest.raises(errors.Unavailable, match="decided no type"):  # split claims, no catalog: refused
+            await w1.add(_route(["c1"]), [_col("cpu", "BIGINT")])
+        catalog.down = False
+        await asyncio.sleep(0.1)  # w1's probe finds the catalog back: it only reads, registering nothing
+        assert catalog.columns.get("t1", {}) == {}
+        # With the catalog up, the split claims leave the decision to it, and its answer replaces the claims.
+        assert _specs(await w1.add(_route(["c1"]), [_col("cpu", "BIGINT")]))["cpu"] == "BIGINT"
+        for r in (a, c):  # c's losing DOUBLE is replaced; b was down and holds nothing
+            assert _specs(await r.claims.claim("t1", [_col("cpu", "VARCHAR")])) == {"cpu": "BIGINT"}
+        b.down = False
+        # A later outage decides as the catalog did.
+        catalog.down = True
+        w2 = NewColumns("c1", catalog, pool, pool)  # type: ignore[arg-type]
+        assert _specs(await w2.add(_route(["c1"]), [_col("cpu", "DOUBLE")]))["cpu"] == "BIGINT"
+        await w1.stop()
+        await w2.stop()
+    asyncio.run(run())
+
+
+def test_a_claim_whose_caller_stopped_waiting_still_completes_and_never_changes(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        store = LocalBlobStore(tmp_path)
+        claims = ColumnClaims(store, deleted=lambda _t: False)
+        real_put = store.put
+        entered = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def slow_put(path: str, data: bytes) -> None:
+            loop.call_soon_threadsafe(entered.set)
+            import time
+            time.sleep(0.2)
+            real_put(path, data)
+
+        monkeypatch.setattr(store, "put", slow_put)
+        first = asyncio.create_task(claims.claim("t1", [_col("a", "VARCHAR")]))
+        await entered.wait()
+        first.cancel()  # e.g. the quorum was reached without this replica
+        second = await claims.claim("t1", [_col("a", "DOUBLE"), _col("b", "BIGINT")])
+        assert _specs(second) == {"a": "VARCHAR", "b": "BIGINT"}
+        reopened = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda _t: False)
+        assert _specs(await reopened.claim("t1", [_col("a", "BOOLEAN"), _col("b", "VARCHAR")])) == {
+            "a": "VARCHAR", "b": "BIGINT"}
+    asyncio.run(run())
+
+
+def test_claim_sync_replaces_a_losing_claim_with_the_catalog_s_answer(tmp_path: Path) -> None:
+    async def run() -> None:
+        pool, catalog = _Pool(tmp_path), _Catalog()
+        a, b, c = (pool.replicas[n.address] for n in pool.nodes)
+        await a.claims.claim("t1", [_col("cpu", "BIGINT")])  # the minority
+        for r in (b, c):
+            await r.claims.claim("t1", [_col("cpu", "DOUBLE")])
+        await ClaimSync(a.claims, pool, lambda: pool.nodes, catalog).push()  # type: ignore[arg-type]
+        assert _specs(list(catalog.columns["t1"].values())) == {"cpu": "DOUBLE"}
+        assert await a.claims.unconfirmed() == {}
+        assert _specs(await a.claims.claim("t1", [_col("cpu", "VARCHAR")])) == {"cpu": "DOUBLE"}
     asyncio.run(run())
