@@ -28,18 +28,20 @@ _DEFINITIONS: dict[str, str] = {
                          "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
                          "ELSE CAST(x AS VARCHAR) END"),
     # typeof(x) with Trino's type names: DuckDB's 'INTEGER[]', 'STRUCT("_0" INTEGER)', 'TIMESTAMP_NS' become
-    # 'array(integer)', 'row(integer)', 'timestamp' (nested twice at most; deeper arrays keep DuckDB's []).
-    # HUGEINT and DECIMAL name what results carry (BIGINT, DOUBLE: result_types.py); every INTERVAL is
-    # 'interval day to second' (DuckDB has one interval type).
-    "_tt_base(t)": ("regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("
-                    r"regexp_replace(lower(t), '\bhugeint\b', 'bigint', 'g'), "
-                    r"'timestamp_ns|timestamp_ms|timestamp_s', 'timestamp', 'g'), '\"null\"', 'unknown', 'g'), "
-                    r"'\binterval\b', 'interval day to second', 'g'), '\bfloat\b', 'real', 'g'), "
-                    r"'\bdecimal\(\d+,\d+\)', 'double', 'g'), 'struct\(', 'row(', 'g')"),
-    "_tt_names(t)": r"""regexp_replace(regexp_replace(t, '"_\d+" ', '', 'g'), '"([^"]+)"', '\1', 'g')""",
-    "_tt_arrays(t)": (r"regexp_replace(regexp_replace(t, '([a-z_0-9 ]+(\([^()]*\))?)\[\]', 'array(\1)', 'g'), "
-                      r"'(array\([^()]*(\([^()]*\))?[^()]*\))\[\]', 'array(\1)', 'g')"),
-    "trino_typeof(t)": "_tt_arrays(_tt_names(_tt_base(t)))",
+    # 'array(integer)', 'row(integer)', 'timestamp'. DuckDB writes types in capitals and field names as
+    # given, so only capitalised tokens are rewritten (a field named 'timestamp_start' or 'float' stays);
+    # arrays nest twice at most (deeper ones keep DuckDB's []). HUGEINT and DECIMAL name what results
+    # carry (BIGINT, DOUBLE: result_types.py); every INTERVAL is 'interval day to second' (DuckDB has one).
+    "_tt_arrays(t)": (r"regexp_replace(regexp_replace(t, "
+                      r"'([A-Z][A-Z_0-9]*(?: [A-Z][A-Z_0-9]*)*(?:\([^()]*\))?)\[\]', 'ARRAY(\1)', 'g'), "
+                      r"'(ARRAY\([^()]*(?:\([^()]*\))?[^()]*\))\[\]', 'ARRAY(\1)', 'g')"),
+    "_tt_names(t)": (r"""regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("""
+                     r"""regexp_replace(regexp_replace(t, '\bTIMESTAMP_(?:NS|MS|S)\b', 'TIMESTAMP', 'g'), """
+                     r"""'"NULL"', 'UNKNOWN', 'g'), '\bINTERVAL\b', 'INTERVAL DAY TO SECOND', 'g'), """
+                     r"""'\bFLOAT\b', 'REAL', 'g'), '\bHUGEINT\b', 'BIGINT', 'g'), '\bDECIMAL\(\d+,\d+\)', 'DOUBLE', 'g'), """
+                     r"""'\bSTRUCT\(', 'ROW(', 'g'), '"_\d+" ', '', 'g')"""),
+    "_tt_unquote(t)": r"""regexp_replace(t, '"([^"]+)"', '\1', 'g')""",
+    "trino_typeof(t)": "lower(_tt_unquote(_tt_names(_tt_arrays(t))))",
 }
 
 MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"
