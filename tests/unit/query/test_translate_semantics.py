@@ -392,7 +392,7 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("typeof(CAST(ROW(1) AS ROW(a BIGINT)))", "row(a bigint)"),
         ("typeof(1h) || ' ' || typeof(CAST(1 AS REAL))", "interval day to second real"),
         ("typeof(map(ARRAY['a'], ARRAY[ARRAY[1]]))", "map(varchar, array(integer))"),
-        ("typeof(CAST(ROW(ARRAY[1], 1) AS ROW(a INTEGER ARRAY, timestamp_start INTEGER)))",
+        ("typeof(CAST(ROW(ARRAY[1], 1) AS ROW(a ARRAY(INTEGER), timestamp_start INTEGER)))",
          "row(a array(integer), timestamp_start integer)"),  # field names are never rewritten
         # Trino's arguments that sqlglot reads otherwise or drops: slice's length, split's limit, strpos's
         # instance (occurrences may overlap).
