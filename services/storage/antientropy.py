@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -69,8 +69,11 @@ class AntiEntropy:
 
     def __init__(self, store: TileStore, tables: Callable[[], Sequence[TableInfo]], synced: Callable[[], bool],
                  pool: StoragePool, members: Callable[[], list[common_pb2.NodeInfo]], node_id: str,
-                 interval_s: float, slice_s: int, timeout_s: float = 30.0) -> None:
+                 interval_s: float, slice_s: int, timeout_s: float = 30.0,
+                 before_complete: Callable[[], Awaitable[bool]] | None = None) -> None:
         self._store = store
+        self._before_complete = before_complete
+        """Run before a rebuilding replica counts again (it takes its peers' column claims); False: not yet."""
         self._tables = tables
         self._synced = synced  # the table catalog has its first full picture: no table is unknown
         self._pool = pool
@@ -125,6 +128,8 @@ class AntiEntropy:
             answered_all = await self._compare(table, None, 0, MAX_BUCKET, skip, rebuilding, report)
             everyone_answered = everyone_answered and answered_all
         report.complete = catalog_ready and everyone_answered and report.undecided == 0
+        if report.complete and rebuilding and self._before_complete is not None:
+            report.complete = await self._before_complete()
         if report.complete and rebuilding:
             await self._store.mark_complete()
         return report

@@ -46,6 +46,10 @@ class StorageClient:
                             ) -> storage_pb2.ClaimColumnsResponse:
         return cast(storage_pb2.ClaimColumnsResponse, await _unary(self._stub.ClaimColumns, request, timeout_s))
 
+    async def list_claims(self, request: storage_pb2.ListClaimsRequest, timeout_s: float
+                          ) -> storage_pb2.ListClaimsResponse:
+        return cast(storage_pb2.ListClaimsResponse, await _unary(self._stub.ListClaims, request, timeout_s))
+
     async def scan(self, request: storage_pb2.ScanRequest, timeout_s: float) -> AsyncIterator[storage_pb2.ScanChunk]:
         try:
             async for chunk in self._stub.Scan(request, timeout=timeout_s):

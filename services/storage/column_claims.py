@@ -148,6 +148,14 @@ class ColumnClaims:
                                if n not in claims.confirmed]
                     for table_id, claims in self._tables.items() if set(claims.held) - claims.confirmed}
 
+    async def held(self) -> dict[str, list[common_pb2.Column]]:
+        """Every claim held, by table (deleted tables left out)."""
+        if not self._scanned:
+            await self._scan()
+        async with self._lock:
+            return {table_id: [common_pb2.Column(name=n, kind=k, type=t) for n, (k, t) in sorted(claims.held.items())]
+                    for table_id, claims in self._tables.items() if claims.held and not self._deleted(table_id)}
+
     async def confirm(self, table_id: str, names: Sequence[str]) -> None:
         """The catalog has these columns (or the table is gone): stop pushing them."""
         async with self._lock:
@@ -277,3 +285,34 @@ class ClaimSync:
         if answered:
             await self._claims.claim(table_id, answered, authoritative=True)
         return len(answered)
+
+
+async def adopt_peers_claims(claims: ColumnClaims, pool: StoragePool, members: Sequence[common_pb2.NodeInfo],
+                             node_id: str, timeout_s: float = 10.0) -> bool:
+    """For a replica rebuilt from an empty data directory: take every claim that the other claim replicas
+    of its table agree on (two of them), as first-writer claims, so that a claim decided before the wipe
+    stays decided. False (try again next round) unless every peer answered."""
+    peers = [n for n in members if n.node_id != node_id]
+    answers = await asyncio.gather(*(pool.get(n.address).list_claims(storage_pb2.ListClaimsRequest(), timeout_s)
+                                     for n in peers), return_exceptions=True)
+    if any(isinstance(a, BaseException) for a in answers):
+        return False
+    held: dict[str, dict[str, dict[str, common_pb2.Column]]] = {}  # table -> peer -> column -> claim
+    for node, answer in zip(peers, answers):
+        assert isinstance(answer, storage_pb2.ListClaimsResponse)
+        for table in answer.tables:
+            held.setdefault(table.table_id, {})[node.node_id] = {c.name: c for c in table.columns}
+    for table_id, by_peer in held.items():
+        replicas = {n.node_id for n in claim_replicas(table_id, members)}
+        if node_id not in replicas:
+            continue
+        votes: dict[tuple[str, str, str], int] = {}
+        for peer, columns in by_peer.items():
+            if peer in replicas:
+                for c in columns.values():
+                    votes[(c.name, c.kind, c.type)] = votes.get((c.name, c.kind, c.type), 0) + 1
+        agreed = [common_pb2.Column(name=n, kind=k, type=t) for (n, k, t), count in sorted(votes.items())
+                  if count >= MAJORITY]
+        if agreed:
+            await claims.claim(table_id, agreed)
+    return True

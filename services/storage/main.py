@@ -9,7 +9,7 @@ from services.discovery.client import CellView, DiscoveryClient, NodeRegistratio
 from services.storage import config as storage_config
 from services.storage.antientropy import AntiEntropy
 from services.storage.client import StoragePool
-from services.storage.column_claims import ClaimSync, ColumnClaims
+from services.storage.column_claims import ClaimSync, ColumnClaims, adopt_peers_claims
 from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
 from services.storage.tables import TableCatalog
@@ -35,10 +35,12 @@ class StorageService:
                                               config.lease_ttl_s)
         self._cell = CellView(discovery, config.cell)
         self._pool = StoragePool()
+        self._claims = ColumnClaims(store.store, store.table_deleted)
         self._repair = AntiEntropy(store, tables.tables, lambda: tables.synced, self._pool,
                                    lambda: self._cell.by_role("storage"), config.node_id,
-                                   storage.repair_interval_s, storage.repair_slice_s)
-        self._claims = ColumnClaims(store.store, store.table_deleted)
+                                   storage.repair_interval_s, storage.repair_slice_s,
+                                   before_complete=lambda: adopt_peers_claims(
+                                       self._claims, self._pool, self._cell.by_role("storage"), config.node_id))
         self._claim_sync = ClaimSync(self._claims, self._pool, lambda: self._cell.by_role("storage"), discovery)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:

@@ -52,6 +52,12 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             for r in result.rejected], incomplete=self._store.incomplete_reason is not None)
 
     @rpc
+    async def ListClaims(self, request: storage_pb2.ListClaimsRequest, context: grpc.aio.ServicerContext
+                         ) -> storage_pb2.ListClaimsResponse:
+        return storage_pb2.ListClaimsResponse(tables=[storage_pb2.TableClaims(table_id=t, columns=cs)
+                                                      for t, cs in (await self._claims.held()).items()])
+
+    @rpc
     async def RepairTiles(self, request: storage_pb2.RepairTilesRequest, context: grpc.aio.ServicerContext
                           ) -> storage_pb2.RepairTilesResponse:
         if self._repair is None:

@@ -224,3 +224,21 @@ class ClaimColumnsResponse(_message.Message):
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     incomplete: bool
     def __init__(self, columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., incomplete: _Optional[bool] = ...) -> None: ...
+
+class ListClaimsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TableClaims(_message.Message):
+    __slots__ = ("table_id", "columns")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
+    def __init__(self, table_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ...) -> None: ...
+
+class ListClaimsResponse(_message.Message):
+    __slots__ = ("tables",)
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    tables: _containers.RepeatedCompositeFieldContainer[TableClaims]
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableClaims, _Mapping]]] = ...) -> None: ...

@@ -69,6 +69,11 @@ class StorageStub:
                 request_serializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.FromString,
                 _registered_method=True)
+        self.ListClaims = channel.unary_unary(
+                '/tessera.v1.Storage/ListClaims',
+                request_serializer=tessera_dot_v1_dot_storage__pb2.ListClaimsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_storage__pb2.ListClaimsResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -116,6 +121,12 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListClaims(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +164,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.ClaimColumns,
                     request_deserializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.SerializeToString,
+            ),
+            'ListClaims': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClaims,
+                    request_deserializer=tessera_dot_v1_dot_storage__pb2.ListClaimsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_storage__pb2.ListClaimsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +360,33 @@ class Storage:
             '/tessera.v1.Storage/ClaimColumns',
             tessera_dot_v1_dot_storage__pb2.ClaimColumnsRequest.SerializeToString,
             tessera_dot_v1_dot_storage__pb2.ClaimColumnsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClaims(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Storage/ListClaims',
+            tessera_dot_v1_dot_storage__pb2.ListClaimsRequest.SerializeToString,
+            tessera_dot_v1_dot_storage__pb2.ListClaimsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,7 +11,13 @@ import pytest
 
 from services.ingest.columns import NewColumns
 from services.storage.blobstore import LocalBlobStore
-from services.storage.column_claims import ClaimSync, ColumnClaims, claim_by_majority, claim_replicas
+from services.storage.column_claims import (
+    ClaimSync,
+    ColumnClaims,
+    adopt_peers_claims,
+    claim_by_majority,
+    claim_replicas,
+)
 from tessera import errors
 from tessera.v1 import common_pb2, storage_pb2
 
@@ -38,6 +44,14 @@ class _Replica:
             raise errors.Unavailable("connection refused")
         held = await self.claims.claim(request.table_id, list(request.columns), request.authoritative)
         return storage_pb2.ClaimColumnsResponse(columns=held, incomplete=self.incomplete)
+
+
+    async def list_claims(self, request: storage_pb2.ListClaimsRequest, timeout_s: float
+                          ) -> storage_pb2.ListClaimsResponse:
+        if self.down:
+            raise errors.Unavailable("connection refused")
+        return storage_pb2.ListClaimsResponse(tables=[storage_pb2.TableClaims(table_id=t, columns=cs)
+                                                      for t, cs in (await self.claims.held()).items()])
 
 
 class _Pool:
@@ -240,4 +254,23 @@ def test_claim_sync_replaces_a_losing_claim_with_the_catalog_s_answer(tmp_path: 
         assert _specs(list(catalog.columns["t1"].values())) == {"cpu": "DOUBLE"}
         assert await a.claims.unconfirmed() == {}
         assert _specs(await a.claims.claim("t1", [_col("cpu", "VARCHAR")])) == {"cpu": "DOUBLE"}
+    asyncio.run(run())
+
+
+def test_a_rebuilt_replica_takes_the_claims_its_peers_agree_on_before_it_counts(tmp_path: Path) -> None:
+    async def run() -> None:
+        pool = _Pool(tmp_path)
+        a, b, c = (pool.replicas[n.address] for n in pool.nodes)
+        for r in (b, c):
+            await r.claims.claim("t1", [_col("cpu", "DOUBLE"), _col("mem", "BIGINT" if r is b else "VARCHAR")])
+        c.down = True
+        assert not await adopt_peers_claims(a.claims, pool, pool.nodes, "s0")  # type: ignore[arg-type]
+        assert await a.claims.held() == {}
+        c.down = False
+        assert await adopt_peers_claims(a.claims, pool, pool.nodes, "s0")  # type: ignore[arg-type]
+        assert {t: _specs(cs) for t, cs in (await a.claims.held()).items()} == {"t1": {"cpu": "DOUBLE"}}
+        # The decided claim stays decided: a new writer cannot form a majority for another type with a.
+        decided, _ = await claim_by_majority(pool, [pool.nodes[0], pool.nodes[1]], "t1",  # type: ignore[arg-type]
+                                             [_col("cpu", "BIGINT")])
+        assert _specs(list(decided.values())) == {"cpu": "DOUBLE"}
     asyncio.run(run())
