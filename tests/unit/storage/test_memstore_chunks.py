@@ -99,3 +99,38 @@ def test_fold_leaves_a_flush_s_chunks_alone() -> None:
     assert store.chunk_count == 11  # the ten frozen ones, then the ten new ones as one
     store.release_frozen()
     assert _values(store) == [(i, float(i)) for i in range(10, 20)]
+
+
+@pytest.mark.parametrize("meanwhile", ["expiry", "release", "fold"])
+def test_a_snapshot_or_fold_leaves_the_chunks_alone_when_they_changed_other_than_by_appends(
+        monkeypatch: pytest.MonkeyPatch, meanwhile: str) -> None:
+    """Expiry, a flush's release and another fold rewrite the chunk list: a snapshot computed from the old
+    chunks must not replace the new ones (it would bring back expired or flushed rows)."""
+    store = MemStore()
+    for i in range(6):
+        _add(store, i + 1, i, float(i))
+    if meanwhile == "release":
+        store.freeze(max_bytes=1)  # the first chunk belongs to a flush
+    real_concat = memstore_module.concat
+    done: list[str] = []
+
+    def concat_then_change(tables: list[Any]) -> Any:
+        out = real_concat(tables)
+        if not done:
+            done.append(meanwhile)
+            if meanwhile == "expiry":
+                assert store.drop_before(BASE_NS + 3) == 3
+            elif meanwhile == "release":
+                store.release_frozen()
+            else:
+                _add(store, 7, 10, 10.0)
+                store.fold()
+        return out
+
+    monkeypatch.setattr(memstore_module, "concat", concat_then_change)
+    store.snapshot()
+    monkeypatch.setattr(memstore_module, "concat", real_concat)
+    expected = {"expiry": [(i, float(i)) for i in range(3, 6)],
+                "release": [(i, float(i)) for i in range(1, 6)],
+                "fold": [*((i, float(i)) for i in range(6)), (10, 10.0)]}[meanwhile]
+    assert _values(store) == expected
