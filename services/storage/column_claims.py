@@ -211,13 +211,15 @@ def _check(table_id: str, columns: Sequence[common_pb2.Column]) -> None:
     check_path(table_id)
     if not columns:
         raise errors.ValidationError("ClaimColumnsRequest.columns must name at least one column")
-    for c in columns:
+    for i, c in enumerate(columns):
         if not c.name:
-            raise errors.ValidationError("ClaimColumnsRequest.columns[].name is required")
+            raise errors.ValidationError(f"ClaimColumnsRequest.columns[{i}].name is required")
         if c.kind not in KINDS:
-            raise errors.ValidationError(f"column {c.name!r}: kind {c.kind!r} is not one of {', '.join(KINDS)}")
+            raise errors.ValidationError(f"ClaimColumnsRequest.columns[{i}] ({c.name!r}): kind {c.kind!r} is not one "
+                                         f"of {', '.join(KINDS)}")
         if c.type not in TYPES:
-            raise errors.ValidationError(f"column {c.name!r}: type {c.type!r} is not one of {', '.join(TYPES)}")
+            raise errors.ValidationError(f"ClaimColumnsRequest.columns[{i}] ({c.name!r}): type {c.type!r} is not one "
+                                         f"of {', '.join(TYPES)}")
 
 
 class ClaimSync:

@@ -114,8 +114,10 @@ def test_a_replica_keeps_its_first_claim_durably(tmp_path: Path) -> None:
 def test_bad_claims_are_refused_naming_the_field(tmp_path: Path) -> None:
     async def run() -> None:
         claims = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda t: t == "gone")
-        with pytest.raises(errors.ValidationError, match="type 'FLOAT'"):
-            await claims.claim("t1", [_col("cpu", "FLOAT")])
+        with pytest.raises(errors.ValidationError, match=r"columns\[1\] \('cpu'\): type 'FLOAT' is not one of"):
+            await claims.claim("t1", [_col("mem", "DOUBLE"), _col("cpu", "FLOAT")])
+        with pytest.raises(errors.ValidationError, match=r"columns\[0\].name is required"):
+            await claims.claim("t1", [_col("", "DOUBLE")])
         with pytest.raises(errors.ValidationError, match="table_id"):
             await claims.claim("", [_col("cpu", "DOUBLE")])
         with pytest.raises(errors.ValidationError, match="blob path"):
