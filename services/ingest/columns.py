@@ -23,7 +23,7 @@ from typing import Protocol
 import structlog
 
 from services.storage.client import StoragePool
-from services.storage.column_claims import claim_by_majority, claim_replicas
+from services.storage.column_claims import Registrar, claim_by_majority, claim_replicas
 from tessera import errors
 from tessera.v1 import catalog_pb2, common_pb2, storage_pb2
 
@@ -37,8 +37,7 @@ PROBE_INTERVAL_S = 1.0
 """How often the catalog is tried again in the background once it failed to answer."""
 
 
-class Catalog(Protocol):
-    async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]: ...
+class Catalog(Registrar, Protocol):
     async def describe_table_by_id(self, table_id: str) -> tuple[catalog_pb2.Table, int]: ...
 
 

@@ -299,21 +299,18 @@ async def adopt_peers_claims(claims: ColumnClaims, pool: StoragePool, members: S
                                      for n in peers), return_exceptions=True)
     if any(isinstance(a, BaseException) for a in answers):
         return False
-    held: dict[str, dict[str, dict[str, common_pb2.Column]]] = {}  # table -> peer -> column -> claim
+    votes: dict[str, dict[tuple[str, str, str], int]] = {}  # table -> (name, kind, type) -> peers holding it
     for node, answer in zip(peers, answers):
         assert isinstance(answer, storage_pb2.ListClaimsResponse)
         for table in answer.tables:
-            held.setdefault(table.table_id, {})[node.node_id] = {c.name: c for c in table.columns}
-    for table_id, by_peer in held.items():
-        replicas = {n.node_id for n in claim_replicas(table_id, members)}
-        if node_id not in replicas:
+            if node.node_id in {n.node_id for n in claim_replicas(table.table_id, members)}:
+                tally = votes.setdefault(table.table_id, {})
+                for c in table.columns:
+                    tally[(c.name, c.kind, c.type)] = tally.get((c.name, c.kind, c.type), 0) + 1
+    for table_id, tally in votes.items():
+        if node_id not in {n.node_id for n in claim_replicas(table_id, members)}:
             continue
-        votes: dict[tuple[str, str, str], int] = {}
-        for peer, columns in by_peer.items():
-            if peer in replicas:
-                for c in columns.values():
-                    votes[(c.name, c.kind, c.type)] = votes.get((c.name, c.kind, c.type), 0) + 1
-        agreed = [common_pb2.Column(name=n, kind=k, type=t) for (n, k, t), count in sorted(votes.items())
+        agreed = [common_pb2.Column(name=n, kind=k, type=t) for (n, k, t), count in sorted(tally.items())
                   if count >= MAJORITY]
         if agreed:
             await claims.claim(table_id, agreed)

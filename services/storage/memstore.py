@@ -415,10 +415,9 @@ class MemStore:
                 # table still replaces the chunks it was made from, or under constant appends the chunk list
                 # would only grow until a flush, and every read would concatenate all of it again.
                 n = len(chunks)
-                rest = self._chunks[n:]
-                self._chunks = [table, *rest]
+                self._chunks = [table, *self._chunks[n:]]
                 self._chunk_lsns = [min(self._chunk_lsns[:n]), *self._chunk_lsns[n:]]
-                self.nbytes = table.nbytes + sum(c.nbytes for c in rest) + self._keys.nbytes
+                self.nbytes -= sum(c.nbytes for c in chunks) - table.nbytes
                 self._generation += 1
                 self._layout_generation += 1
         return table
