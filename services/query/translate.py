@@ -334,6 +334,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
             and trino_text.may_be_floating(node.this)):
         return trino_text.cast_to_varchar(node)
+    if trino_numbers.casts_to_integer(node):
+        return trino_numbers.cast_to_integer(node)
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
         # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
@@ -358,6 +360,8 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming", "yow": "isoyear"}
     if isinstance(node, exp.Anonymous) and node.name.lower() in renamed:
         return _call(renamed[node.name.lower()], *node.expressions)
+    if _is_call(node, "bit_count", 2):
+        return trino_numbers.bit_count(*node.expressions)
     if _is_call(node, "nan", 0):
         return trino_numbers.nan()
     if _is_call(node, "e", 0):
@@ -385,6 +389,12 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     trino_array = {"array_union": "union", "arrays_overlap": "overlap", "zip": "zip"}
     if isinstance(node, exp.Anonymous) and node.name.lower() in trino_array and len(node.expressions) == 2:
         return trino_arrays.rewrite(trino_array[node.name.lower()], list(node.expressions))
+    if isinstance(node, exp.Anonymous) and node.name.lower() in trino_arrays.LAMBDA_FUNCTIONS:
+        return trino_arrays.rewrite_call(node.name.lower(), list(node.expressions))
+    if isinstance(node, exp.Shuffle):
+        return trino_arrays.rewrite_call("shuffle", [node.this])
+    if isinstance(node, exp.ArraySort) and node.expression is not None:
+        return trino_arrays.array_sort(node.this, node.expression)
     if _is_call(node, "codepoint", 1):
         return trino_arrays.rewrite("codepoint", list(node.expressions))
     if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000

@@ -12,13 +12,31 @@ names differently.
 - ``slice(a, start, length)``: Trino's third argument is a length (sqlglot reads it as an end index, so
   DuckDB's ``list_slice`` took ``slice(a, 2, 2)`` for one element); a negative start counts from the end,
   one before the first element gives an empty array, 0 and negative lengths are Trino's errors.
+
+Lambda functions DuckDB lacks (the lambda's parameters are replaced by the elements they stand for):
+
+- ``any_match(a, f)``, ``all_match(a, f)``, ``none_match(a, f)``: three-valued, as Trino: ``any_match`` is
+  true on a true predicate, else NULL when one predicate was NULL, else false (empty: false); ``all_match``
+  is false on a false one, else NULL on a NULL, else true (empty: true); ``none_match`` is false on a true
+  one, else NULL on a NULL, else true.
+- ``zip_with(a, b, (x, y) -> e)``: ``e`` over the elements at each position, the shorter array padded
+  with NULLs.
+- ``array_sort(a, (x, y) -> c)``: sorted by the comparator (negative: x first, zero: keep their order,
+  positive: y first; a NULL comparison is Trino's error). DuckDB's ``list_sort`` takes no comparator and
+  sqlglot dropped it, which sorted ascending whatever the comparator said. Each element's place is the
+  count of elements that sort before it (quadratic in the array's length).
+- ``shuffle(a)``: the elements in a random order. ``ngrams(a, n)``: the ``n``-element windows of ``a``
+  in order, or ``[a]`` when it has ``n`` elements or fewer; ``n`` must be positive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
 
 from services.query import sql_templates
+from tessera.errors import ValidationError
 
 # ``list_position`` finds NULL too (``IS NOT DISTINCT FROM``), so a NULL element is kept once. A NULL array
 # argument gives NULL, as in Trino.
@@ -53,3 +71,77 @@ def rewrite(kind: str, args: list[exp.Expr]) -> exp.Expr:
     """The Trino function ``kind`` (distinct, union, intersect, except, overlap, zip, slice or codepoint)
     over ``args`` (one to three expressions), as DuckDB SQL with Trino's order and NULL rules."""
     return sql_templates.duckdb(_TEMPLATES[kind], **dict(zip(("a", "b", "c"), args)))
+
+
+_MATCH = {
+    "any_match": "WHEN list_contains(__t, true) THEN true WHEN list_position(__t, NULL) IS NOT NULL THEN NULL "
+                 "ELSE false",
+    "all_match": "WHEN list_contains(__t, false) THEN false WHEN list_position(__t, NULL) IS NOT NULL THEN NULL "
+                 "ELSE true",
+    "none_match": "WHEN list_contains(__t, true) THEN false WHEN list_position(__t, NULL) IS NOT NULL THEN NULL "
+                  "ELSE true",
+}
+LAMBDA_FUNCTIONS = frozenset({*_MATCH, "zip_with", "shuffle", "ngrams"})
+"""Trino's array functions rewritten by ``rewrite_call`` (called as ``name(args)``)."""
+
+
+def _apply(function: exp.Expr, args: Sequence[exp.Expr], name: str) -> exp.Expr:
+    """The body of the lambda ``function`` with its parameters replaced by ``args``."""
+    if not isinstance(function, exp.Lambda) or len(function.expressions) != len(args):
+        raise ValidationError(f"{name}: the last argument must be a lambda of {len(args)} parameter(s), "
+                              f"e.g. {'(x, y) -> x - y' if len(args) == 2 else 'x -> x > 0'}")
+    bound = {param.name: arg for param, arg in zip(function.expressions, args)}
+    for inner in function.this.find_all(exp.Lambda):
+        if any(param.name in bound for param in inner.expressions):
+            raise ValidationError(f"{name}: a nested lambda reuses the parameter name of its outer lambda")
+
+    def substitute(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table and node.name in bound:
+            return exp.paren(bound[node.name].copy())
+        if (isinstance(node, exp.Identifier) and node.name in bound
+                and not isinstance(node.parent, (exp.Column, exp.Table, exp.Alias, exp.Dot, exp.Lambda))):
+            return exp.paren(bound[node.name].copy())
+        return node
+
+    return function.this.copy().transform(substitute)
+
+
+def _element(array: exp.Expr, index: str) -> exp.Expr:
+    return sql_templates.duckdb(f"__a[{index}]", a=array)
+
+
+def rewrite_call(name: str, args: list[exp.Expr]) -> exp.Expr:
+    """Trino's ``name(args)`` for a name in LAMBDA_FUNCTIONS, as DuckDB SQL (module docstring)."""
+    if name in _MATCH and len(args) == 2:
+        _apply(args[1], [args[0]], name)  # checks that it is a lambda of one parameter
+        predicates = exp.Anonymous(this="list_transform", expressions=[args[0].copy(), args[1].copy()])
+        return sql_templates.duckdb(f"CASE WHEN __a IS NULL THEN NULL {_MATCH[name]} END", a=args[0], t=predicates)
+    if name == "zip_with" and len(args) == 3:
+        body = _apply(args[2], [_element(args[0], "tessera_i"), _element(args[1], "tessera_i")], name)
+        return sql_templates.duckdb(
+            "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL "
+            "ELSE list_transform(range(1, greatest(len(__a), len(__b)) + 1), lambda tessera_i: __f) END",
+            a=args[0], b=args[1], f=body)
+    if name == "shuffle" and len(args) == 1:
+        return sql_templates.duckdb("list_transform(list_sort(list_transform(__a, lambda tessera_x: "
+                                    "struct_pack(k := random(), v := tessera_x))), lambda tessera_s: tessera_s.v)",
+                                    a=args[0])
+    if name == "ngrams" and len(args) == 2:
+        return sql_templates.duckdb(
+            "CASE WHEN __n <= 0 THEN error('ngrams: N must be positive') WHEN len(__a) <= __n THEN [__a] "
+            "ELSE list_transform(range(1, len(__a) - __n + 2), lambda tessera_i: __a[tessera_i:tessera_i + __n - 1]) END",
+            a=args[0], n=args[1])
+    raise ValidationError(f"{name}: wrong number of arguments ({len(args)})")
+
+
+def array_sort(array: exp.Expr, comparator: exp.Expr) -> exp.Expr:
+    """``array_sort(a, (x, y) -> c)`` (module docstring): stable, by counting what sorts before each."""
+    compare = _apply(comparator, [_element(array, "tessera_j"), _element(array, "tessera_i")], "array_sort")
+    checked = sql_templates.duckdb("coalesce(__c, error('array_sort: the comparator returned NULL'))", c=compare)
+    ranks = sql_templates.duckdb(
+        "list_transform(range(1, len(__a) + 1), lambda tessera_i: 1 + len(list_filter(range(1, len(__a) + 1), "
+        "lambda tessera_j: tessera_j <> tessera_i AND (__c < 0 OR (__c = 0 AND tessera_j < tessera_i)))))", a=array, c=checked)
+    return sql_templates.duckdb(
+        "CASE WHEN __a IS NULL THEN NULL "
+        "ELSE list_transform(range(1, len(__a) + 1), lambda tessera_r: __a[list_position(__k, tessera_r)]) END",
+        a=array, k=ranks)

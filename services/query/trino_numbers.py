@@ -11,6 +11,12 @@
   ``Math.cbrt`` gives 3.0); one Newton step on it lands on the correctly rounded root.
 - ``from_base(s, radix)``: the BIGINT that ``s`` (digits 0-9a-z, an optional '-') writes in base
   ``radix`` (2..36), with Trino's errors for a bad radix or digit; DuckDB has no such function.
+- ``bit_count(x, bits)``: the set bits of ``x`` in ``bits``-bit two's complement; DuckDB's takes no width.
+- ``CAST(x AS BIGINT|INTEGER|SMALLINT|TINYINT)`` (and ``TRY_CAST``): Trino rounds a DOUBLE or REAL half
+  away from zero (2.5 -> 3, -2.5 -> -3) where DuckDB rounds half to even (2.5 -> 2); a VARCHAR must
+  hold an integer (surrounding spaces allowed): Trino refuses '3.5' and '1e3', which DuckDB rounds or
+  reads as floating point. The type is tested at run time (``typeof``), so the rewrite needs no schema
+  and still runs on the replicas.
 """
 
 from __future__ import annotations
@@ -103,3 +109,60 @@ END
 def from_base(text: exp.Expr, radix: exp.Expr) -> exp.Expr:
     """``from_base(s, radix)`` (see the module docstring)."""
     return sql_templates.duckdb(_FROM_BASE, s=text, r=exp.cast(radix, exp.DType.BIGINT))
+
+
+_INTEGER_TYPES = (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT)
+_CAST_TO_INTEGER = """
+CASE
+  WHEN __x IS NULL THEN CAST(NULL AS {t})
+  WHEN typeof(__x) IN ('DOUBLE', 'FLOAT') THEN {cast}(round(TRY_CAST(__x AS DOUBLE)) AS {t})
+  WHEN typeof(__x) = 'VARCHAR' THEN (
+    CASE WHEN regexp_full_match(trim(CAST(__x AS VARCHAR)), '[+-]?[0-9]+')
+      THEN {cast}(trim(CAST(__x AS VARCHAR)) AS {t})
+      ELSE {invalid} END)
+  ELSE {cast}(__x AS {t})
+END
+"""
+
+
+def casts_to_integer(node: exp.Expr) -> bool:
+    """Whether ``node`` is a CAST or TRY_CAST to an integer type of something that may not already be an
+    integer (an integer literal or an integer cast needs no rewrite)."""
+    if not isinstance(node, exp.Cast) or node.to.this not in _INTEGER_TYPES:
+        return False
+    inner = node.this.unnest()
+    if isinstance(inner, exp.Literal) and not inner.is_string:
+        return not inner.name.lstrip("-").isdigit()
+    return not (isinstance(inner, exp.Cast) and inner.to.this in (*_INTEGER_TYPES, exp.DType.BOOLEAN))
+
+
+def cast_to_integer(node: exp.Cast) -> exp.Expr:
+    """``CAST``/``TRY_CAST`` to an integer type with Trino's rounding and text rules (module docstring)."""
+    target = node.to.sql("duckdb")
+    if isinstance(node, exp.TryCast):
+        cast, invalid = "TRY_CAST", f"CAST(NULL AS {target})"
+    else:
+        quote = "''''"  # a quote character inside the SQL string literal
+        cast, invalid = "CAST", f"error('Cannot cast ' || {quote} || CAST(__x AS VARCHAR) || {quote} || ' to {target}')"
+    return sql_templates.duckdb(_CAST_TO_INTEGER.format(t=target, cast=cast, invalid=invalid), x=node.this)
+
+
+_BIT_COUNT = """
+CASE
+  WHEN __x IS NULL OR __b IS NULL THEN CAST(NULL AS BIGINT)
+  WHEN __b < 2 OR __b > 64 THEN error('Bits specified in bit_count must be between 2 and 64, got ' || __b)
+  WHEN CAST(__x AS HUGEINT) < -(CAST(1 AS HUGEINT) << (__b - 1))
+    OR CAST(__x AS HUGEINT) >= (CAST(1 AS HUGEINT) << (__b - 1))
+    THEN error('Number must be representable with the bits specified. ' || __x || ' cannot be represented with '
+               || __b || ' bits')
+  WHEN __b = 64 THEN CAST(bit_count(CAST(__x AS BIGINT)) AS BIGINT)
+  ELSE CAST(bit_count(CAST(__x AS BIGINT) & ((CAST(1 AS BIGINT) << __b) - 1)) AS BIGINT)
+END
+"""
+
+
+def bit_count(value: exp.Expr, bits: exp.Expr) -> exp.Expr:
+    """Trino's ``bit_count(x, bits)``: the set bits of ``x`` written in ``bits``-bit two's complement
+    (DuckDB's one-argument ``bit_count`` counts all 64), with Trino's errors for bits outside 2..64 and a
+    value that does not fit."""
+    return sql_templates.duckdb(_BIT_COUNT, x=value, b=exp.cast(bits, exp.DType.BIGINT))
