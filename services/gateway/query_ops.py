@@ -11,8 +11,12 @@ import json
 import re
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+
 from services.gateway import results
 from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, JsonText, Operation
+from services.query.dialect import Timestream
 from services.query.results import PAGE_BYTES
 from tessera import arrowipc, errors
 
@@ -70,11 +74,10 @@ async def cancel_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[s
 
 async def prepare_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     """Validate a query and describe its result columns (it runs with LIMIT 0) and its parameters: Tessera
-    knows only the scheduled-query parameter @scheduled_runtime (a TIMESTAMP)."""
+    knows only the scheduled-query parameter @scheduled_runtime (a TIMESTAMP). ``ValidateOnly=false`` asks
+    Timestream to also keep the prepared query for a later scheduled query; no operation reads one back, so
+    the answer is the same and nothing is kept."""
     sql: str = p["QueryString"]
-    if p.get("ValidateOnly") is False:
-        raise errors.ValidationError("PrepareQuery with ValidateOnly=false (a stored prepared query) is not "
-                                     "supported: pass ValidateOnly=true")
     outside_literals = _LITERAL.split(sql)[::2]  # split keeps the literals at odd positions
     names = sorted({n for part in outside_literals for n in _PARAMETER.findall(part)})
     unknown = [n for n in names if n != "scheduled_runtime"]
@@ -86,10 +89,41 @@ async def prepare_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[
     if not _METADATA.match(probe):  # newlines: a trailing -- comment must not swallow the wrapper
         probe = f"SELECT * FROM (\n{probe.rstrip().rstrip(';')}\n) AS prepared LIMIT 0"
     page, _ = await gw.call("query", gw.client.query_page, probe, arrow=True, timeout_ms=QUERY_TIMEOUT_MS)
-    schema = arrowipc.from_ipc(page.arrow_ipc).schema
+    columns = results.column_info(arrowipc.from_ipc(page.arrow_ipc).schema)
+    aliased = [False] * len(columns) if _METADATA.match(probe) else _aliased(probe, len(columns))
     return {"QueryString": sql,
-            "Columns": [{"Name": c["Name"], "Type": c["Type"], "Aliased": False} for c in results.column_info(schema)],
+            "Columns": [{"Name": c["Name"], "Type": c["Type"], "Aliased": a} for c, a in zip(columns, aliased)],
             "Parameters": [{"Name": f"@{n}", "Type": {"ScalarType": "TIMESTAMP"}} for n in names]}
+
+
+def _aliased(sql: str, count: int) -> list[bool]:
+    """Per result column, whether the query names it with ``AS`` (PrepareQuery's ``Aliased``): read from the
+    select list of the outermost query (the first SELECT of a set operation); a ``*`` stands for the
+    columns the others leave, and a select list that cannot be matched to the columns counts none."""
+    try:
+        tree = sqlglot.parse_one(sql, read=Timestream)
+    except sqlglot.errors.SqlglotError:
+        return [False] * count
+    while isinstance(tree, exp.Subquery) or (isinstance(tree, exp.Select) and _wrapper(tree)):
+        tree = tree.this if isinstance(tree, exp.Subquery) else tree.args["from_"].this
+    while isinstance(tree, exp.SetOperation):
+        tree = tree.this
+    if not isinstance(tree, exp.Select):
+        return [False] * count
+    stars = [e for e in tree.expressions if e.is_star]
+    if len(tree.expressions) - len(stars) > count or len(stars) > 1 or (not stars and len(tree.expressions) != count):
+        return [False] * count
+    out: list[bool] = []
+    for e in tree.expressions:
+        out.extend([False] * (count - len(tree.expressions) + 1) if e.is_star else [isinstance(e, exp.Alias)])
+    return out
+
+
+def _wrapper(select: exp.Select) -> bool:
+    """Whether ``select`` is prepare_query's own ``SELECT * FROM (…) AS prepared LIMIT 0``."""
+    source = select.args.get("from_")
+    return (source is not None and isinstance(source.this, exp.Subquery) and source.this.alias == "prepared"
+            and len(select.expressions) == 1 and select.expressions[0].is_star)
 
 
 DEFAULT_SETTINGS: dict[str, Any] = {"QueryPricingModel": "BYTES_SCANNED", "MaxQueryTCU": 0}

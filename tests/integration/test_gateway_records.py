@@ -154,8 +154,11 @@ def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, i
     db, name, _ = table
     prepared = query.prepare_query(QueryString=f'SELECT host, measure_value::double AS v FROM "{db}"."{name}" '
                                    "WHERE time > @scheduled_runtime - 1h", ValidateOnly=True)
-    assert [(c["Name"], c["Type"]) for c in prepared["Columns"]] == [
-        ("host", {"ScalarType": "VARCHAR"}), ("v", {"ScalarType": "DOUBLE"})]
+    assert [(c["Name"], c["Type"], c["Aliased"]) for c in prepared["Columns"]] == [
+        ("host", {"ScalarType": "VARCHAR"}, False), ("v", {"ScalarType": "DOUBLE"}, True)]
+    # ValidateOnly=false would also keep the prepared query for a scheduled query: the same answer.
+    kept = query.prepare_query(QueryString=f'SELECT *, 1 AS one FROM "{db}"."{name}"', ValidateOnly=False)
+    assert [c["Aliased"] for c in kept["Columns"]] == [False] * (len(kept["Columns"]) - 1) + [True]
     assert prepared["Parameters"] == [{"Name": "@scheduled_runtime", "Type": {"ScalarType": "TIMESTAMP"}}]
     with pytest.raises(query.exceptions.ValidationException):
         query.prepare_query(QueryString=f'SELECT nope FROM "{db}"."{name}"', ValidateOnly=True)
