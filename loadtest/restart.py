@@ -4,7 +4,7 @@
         --out results/restart [--data-dir DIR] [--storage-args '--memory-limit-mb 2048']
 
 On a one-cell local cluster (:mod:`loadtest.bench_cluster`; storage nodes with ``--test-hooks`` and
-``--idle-flush-s 86400``, so nothing leaves memory unless asked to):
+``--idle-flush-s 86400 --open-idle-flush-s 86400``, so nothing leaves memory unless asked to):
 
 1. load ``--scale`` hosts × ``--hours`` of TSBS data ending where the tail's span before now begins
    (every storage node holds it all);
@@ -48,7 +48,7 @@ from tessera.cluster import LocalCluster
 from tessera.v1 import storage_pb2, storage_pb2_grpc
 
 TABLE = "cpu"
-RESTART_ARGS = ("--idle-flush-s", "86400")
+RESTART_ARGS = ("--idle-flush-s", "86400", "--open-idle-flush-s", "86400")
 MARGIN_NS = 600 * 1_000_000_000
 """The tail ends this long before the run starts: no row may be in the future when it is written."""
 SCAN_SQL = f'SELECT count(*) AS n, avg(usage_user) AS u, max(usage_system) AS s FROM "{DATABASE}"."{TABLE}"'

@@ -3,7 +3,8 @@
     python -m loadtest.series_memory --hosts 100000 --tables 3 --epochs 6 --out results/series
 
 On a one-cell local cluster (:mod:`loadtest.bench_cluster`; storage nodes with ``--test-hooks``,
-``--idle-flush-s 86400`` and ``--memory-limit-mb 8192``, so nothing is flushed while the figures are taken),
+``--idle-flush-s 86400 --open-idle-flush-s 86400`` and ``--memory-limit-mb 8192``, so nothing is flushed
+while the figures are taken),
 after a warm-up table of 1,000 hosts, ``--tables`` tables are written one after another, each with
 ``--hosts`` TSBS hosts × ``--epochs`` points ending now (every host is a new series: one multi-measure row
 per timestamp with 10 measures, i.e. 10 single-measure series in Prometheus' terms). After each table, the
@@ -36,7 +37,7 @@ from loadtest.report import machine_info
 from loadtest.tsbs import FIELDS
 from tessera.cluster import LocalCluster
 
-SERIES_ARGS = ("--idle-flush-s", "86400", "--memory-limit-mb", "8192")
+SERIES_ARGS = ("--idle-flush-s", "86400", "--open-idle-flush-s", "86400", "--memory-limit-mb", "8192")
 WARMUP_HOSTS = 1000
 SETTLE_S = 3.0
 

@@ -103,7 +103,8 @@ def _apply(function: exp.Expr, args: Sequence[exp.Expr], name: str) -> exp.Expr:
             return exp.paren(bound[node.name].copy())
         return node
 
-    return function.this.copy().transform(substitute)
+    body: exp.Expr = function.this.copy().transform(substitute)
+    return body
 
 
 def _element(array: exp.Expr, index: str) -> exp.Expr:

@@ -42,6 +42,11 @@ class StorageConfig:
     idle_flush_s: float = 30.0
     """A tile whose time bucket has ended and that took no append for this long is flushed to the magnetic
     store, keeping the WAL tail (hence restart time) short (--idle-flush-s)."""
+    open_idle_flush_s: float = 60.0
+    """A tile of a bucket that has not ended (the current hour) and took no append for this long is flushed
+    too (--open-idle-flush-s): a writer that stopped (a bulk load done, a device gone quiet) leaves nothing
+    in memory stores and the WAL, whose rows take ~20 bytes a value against well under one in a segment;
+    a tile that keeps taking appends stays in memory until its hour ends."""
     flush_max_rows: int = 500_000
     """A flush writes at most about this many rows into one segment (a single bigger tile goes alone): it
     bounds the flush's working memory (a sorted copy and the encoded file) beyond the memory stores."""
@@ -79,8 +84,8 @@ class StorageConfig:
             raise ValidationError("work_fraction must be in 0.05..0.5 and high_water_fraction in 0.5..1")
         if self.wal_segment_bytes < MIB:
             raise ValidationError(f"--wal-segment-mb is {self.wal_segment_bytes / MIB}; the minimum is 1")
-        if self.tier_interval_s < 0 or self.idle_flush_s < 0:
-            raise ValidationError("--tier-interval-s and --idle-flush-s must not be negative")
+        if self.tier_interval_s < 0 or self.idle_flush_s < 0 or self.open_idle_flush_s < 0:
+            raise ValidationError("--tier-interval-s, --idle-flush-s and --open-idle-flush-s must not be negative")
         if self.flush_max_rows < 1000:
             raise ValidationError(f"flush_max_rows is {self.flush_max_rows}; the minimum is 1000")
         if not 1 <= self.segment_zstd_level <= 22 or not 1 <= self.flush_zstd_level <= 22:
@@ -122,7 +127,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "with a retry hint), a quarter for flush and compaction, the rest for the process")
     p.add_argument("--wal-segment-mb", type=int, default=64)
     p.add_argument("--tier-interval-s", type=float, default=2.0)
-    p.add_argument("--idle-flush-s", type=float, default=30.0)
+    p.add_argument("--idle-flush-s", type=float, default=30.0,
+                   help="flush a tile of an hour that has ended once it took no append for this long")
+    p.add_argument("--open-idle-flush-s", type=float, default=60.0,
+                   help="flush a tile of the current hour once it took no append for this long")
     p.add_argument("--segment-zstd-level", type=int, default=15, help="zstd level of magnetic-store segments")
     p.add_argument("--flush-zstd-level", type=int, default=15,
                    help="zstd level of segments written by flushes (compaction rewrites them at the segment level)")
@@ -138,7 +146,8 @@ def from_arguments(data_dir: Path, a: argparse.Namespace) -> StorageConfig:
                               "background mover nothing is flushed and appends stop at the memory limit)")
     return StorageConfig(data_dir=data_dir, memory_limit_bytes=a.memory_limit_mb * MIB,
                          wal_segment_bytes=a.wal_segment_mb * MIB, tier_interval_s=a.tier_interval_s,
-                         idle_flush_s=a.idle_flush_s, segment_zstd_level=a.segment_zstd_level,
+                         idle_flush_s=a.idle_flush_s, open_idle_flush_s=a.open_idle_flush_s,
+                         segment_zstd_level=a.segment_zstd_level,
                          flush_zstd_level=a.flush_zstd_level,
                          rebuild_when_new=True, repair_interval_s=a.repair_interval_s,
                          test_hooks=a.test_hooks).validate()

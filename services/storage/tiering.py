@@ -5,6 +5,9 @@ A tile's memory store is flushed into a segment when any of these holds:
 - its whole time bucket is older than the table's memory-store retention (Timestream's ageing rule);
 - its bucket has ended and it took no append for ``idle_flush_s`` (a closed hour stops costing RAM and WAL
   replay time soon after its last late write);
+- its bucket has not ended but it took no append for ``open_idle_flush_s`` (a writer that stopped leaves
+  nothing in memory and the uncompressed WAL; later appends start a new memory store, and compaction
+  merges the small segments this leaves);
 - the node's memory stores are above ``flush_at_fraction`` of the memory limit, or its resident memory is
   above ``high_water_fraction`` of it: the largest go first, until the total is back under the mark (half
   the mark when resident memory is high). Back-pressure refuses appends only at ``memstore_fraction``.
@@ -43,7 +46,7 @@ class FlushPlan:
 
 
 def aged_and_idle(partition: Partition, now_ns: int, memory_retention_ns: int | None,
-                  idle_flush_s: float) -> FlushPlan | None:
+                  idle_flush_s: float, open_idle_flush_s: float) -> FlushPlan | None:
     """The buckets of a partition whose memory stores are due by age or idleness."""
     due: list[int] = []
     reasons: set[str] = set()
@@ -57,6 +60,9 @@ def aged_and_idle(partition: Partition, now_ns: int, memory_retention_ns: int | 
         elif bucket_end <= now_ns and partition.idle_seconds(bucket) >= idle_flush_s:
             due.append(bucket)
             reasons.add("bucket ended and idle")
+        elif bucket_end > now_ns and partition.idle_seconds(bucket) >= open_idle_flush_s:
+            due.append(bucket)
+            reasons.add("current bucket idle")
     if not due:
         return None
     return FlushPlan(partition, tuple(sorted(due)), ", ".join(sorted(reasons)))

@@ -668,7 +668,7 @@ class TileStore:
         for p in partitions:
             facts = self.tables.get(p.table_id) if self.tables is not None else None
             plan = tiering.aged_and_idle(p, now_ns, facts.memory_retention_ns if facts else None,
-                                         self.config.idle_flush_s)
+                                         self.config.idle_flush_s, self.config.open_idle_flush_s)
             if plan is not None:
                 plans.append(plan)
         used = self.memory_bytes() - sum(t.mem.nbytes for plan in plans for b in plan.buckets

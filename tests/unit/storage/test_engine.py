@@ -288,6 +288,25 @@ def test_a_flush_moves_rows_to_a_segment_and_reads_are_unchanged(tmp_path: Path)
     run(go)
 
 
+def test_a_tile_of_the_current_hour_is_flushed_once_idle_and_keeps_taking_appends(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(config(tmp_path, open_idle_flush_s=60.0)) as store:
+            store.clock.offset_ns = BASE_NS + HOUR // 2 - store.clock.now_ns()  # "now": inside KEY's hour
+            await store.append(KEY, recs(*[(i, float(i)) for i in range(50)]))
+            partition = store._partitions[("t1", 0)]
+            assert (await store.maintain()).flushed_rows == 0  # it just took an append
+            partition.tiles[KEY.bucket].mem.last_append_monotonic -= 61  # a minute without appends
+            report = await store.maintain()
+            assert (report.flushed_rows, store.memory_bytes()) == (50, 0)
+            assert await store.append(KEY, recs((0, 7.0), version=2)) == AppendResult(1, [])  # an upsert
+            older = await store.append(KEY, recs((0, 1.0)))  # version 1, below the upsert's 2: refused
+            assert [(r.index, r.existing_version) for r in older.rejected] == [(0, 2)]
+            assert values(store.tile_rows(KEY))[:2] == [(0, 7.0), (1, 1.0)]
+            assert (await store.maintain()).flushed_rows == 0
+
+    run(go)
+
+
 def test_compaction_merges_segments_and_keeps_only_the_newest_version(tmp_path: Path) -> None:
     async def go() -> None:
         async with opened(config(tmp_path, compact_min_segments=3)) as store:
