@@ -33,6 +33,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
 from services.query import (
+    trino_aggregates,
     trino_arrays,
     trino_numbers,
     trino_strings,
@@ -294,6 +295,106 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+_ARRAY_KINDS: dict[type[exp.Expr], str] = {exp.ArrayPosition: "position", exp.ArrayMax: "max", exp.ArrayMin: "min",
+                                           exp.ArrayContains: "contains", exp.ArrayRemove: "remove"}
+_NOT_A_NUMBER_AGGREGATES = (exp.Corr, exp.RegrSlope, exp.RegrIntercept)
+_BITWISE = (exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseNot, exp.BitwiseXor, exp.BitwiseLeftShift,
+            exp.BitwiseRightShift)
+
+
+def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
+    """Rewrites where DuckDB's function of the same name answers differently from Trino (each module's
+    docstring states its rules)."""
+    if isinstance(node, _BITWISE):
+        # sqlglot writes Trino's calls as bare operators, which bind differently (``a & b * 2``, ``~-5``).
+        operator = node.copy()
+        for key in ("this", "expression"):
+            if operator.args.get(key) is not None:
+                operator.set(key, exp.paren(operator.args[key]))
+        return exp.paren(operator)
+    if isinstance(node, exp.Round):
+        return trino_numbers.round_half_up(node)
+    if isinstance(node, exp.Sign):
+        return trino_numbers.sign(node.this)
+    if _is_call(node, "to_base", 2):
+        return trino_numbers.to_base(*node.expressions)
+    if isinstance(node, exp.Rand):
+        return trino_numbers.random_below(node)
+    if isinstance(node, exp.Div) and (trino_numbers.statically_floating(node.this)
+                                      or trino_numbers.statically_floating(node.expression)):
+        return trino_numbers.ieee_divide(node)
+    if isinstance(node, exp.CountIf):
+        return trino_aggregates.count_if(node)
+    if isinstance(node, (exp.ArgMax, exp.ArgMin)):
+        return trino_aggregates.arg_extreme(node)
+    if isinstance(node, _NOT_A_NUMBER_AGGREGATES):
+        return trino_aggregates.null_if_nan(node)
+    if isinstance(node, exp.Skewness):
+        return trino_aggregates.skewness(node)
+    if type(node) in _ARRAY_KINDS:
+        return trino_arrays.rewrite(_ARRAY_KINDS[type(node)], [node.this, node.expression])
+    if isinstance(node, exp.Repeat):  # Trino's repeat builds an array; it has no string repeat
+        return trino_arrays.rewrite("repeat", [node.this, node.args["times"]])
+    if (isinstance(node, exp.GenerateSeries) and node.args.get("step") is None and not trino_time.is_date(node.args["start"])
+            and all(_integer_like(node.args[k]) for k in ("start", "end"))):
+        return trino_arrays.rewrite("sequence", [node.args["start"], node.args["end"]])
+    if isinstance(node, exp.Trim):
+        return trino_strings.trim(node)
+    if isinstance(node, exp.Substring):
+        return trino_strings.substr(node)
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and not trino_time.is_date(node.this):
+        node.set("this", trino_time.floor_to_micros(node.this))
+        return None
+    if _is_call(node, "nanosecond", 1):
+        return trino_time.nanosecond(node.expressions[0])
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        _refuse_literal_index_below_one(node)
+    if isinstance(node, exp.Try):
+        return _errors_as_null(node)
+    if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
+        return _row_of_one_row(node)
+    return None
+
+
+def _integer_like(node: exp.Expr) -> bool:
+    """Not visibly a date, time or floating value (a bound of an integer ``sequence``)."""
+    node = node.unnest()
+    if isinstance(node, exp.Literal):
+        return not node.is_string and node.name.lstrip("-").isdigit()
+    if isinstance(node, exp.Neg):
+        return _integer_like(node.this)
+    if isinstance(node, exp.Cast):
+        return node.to.this in (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT)
+    return isinstance(node, (exp.Column, exp.Add, exp.Sub, exp.Mul, exp.Count, exp.Length, exp.ArraySize))
+
+
+def _refuse_literal_index_below_one(node: exp.Bracket) -> None:
+    """Trino refuses an array subscript below 1 (DuckDB counts a negative one from the end)."""
+    index = node.expressions[0].unnest()
+    negative = isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal) and not index.this.is_string
+    if negative or (isinstance(index, exp.Literal) and not index.is_string and index.name == "0"):
+        if node.args.get("safe"):  # element_at: a negative index counts from the end, as in Trino
+            if not negative:
+                raise ValidationError("SQL array indices start at 1")
+            return
+        raise ValidationError("Array subscript is negative" if negative else "SQL array indices start at 1")
+
+
+def _errors_as_null(node: exp.Try) -> exp.Expr:
+    """``try(e)``: the errors that the rewrites raise with ``error(…)`` become NULL, as an error inside ``try``
+    does in Trino (DuckDB's TRY refuses to wrap ``error``, which it counts as volatile)."""
+    inner = node.this.copy().transform(
+        lambda n: exp.null() if isinstance(n, exp.Anonymous) and n.name.lower() == "error" else n)
+    return exp.Try(this=inner)
+
+
+def _row_of_one_row(node: exp.Tuple) -> exp.Expr | None:
+    """``VALUES (('a', 1)), …``: Trino spreads a row that is one ROW into its fields (the documentation's own
+    ``max_by`` example writes its table so)."""
+    inner = node.expressions[0].unnest() if len(node.expressions) == 1 else None
+    return inner.copy() if isinstance(inner, exp.Tuple) else None
+
+
 def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
     if (isinstance(node, exp.Literal) and not node.is_string and "." in node.name
@@ -307,7 +408,7 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # origin is 2000-01-03, which is not aligned for e.g. 7d or 7s buckets.
         value, width = node.expressions
         origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
-        return _call("time_bucket", width, value, origin)
+        return _call("time_bucket", width, trino_time.floor_to_micros(value), origin)
     if _is_call(node, "from_milliseconds", 1) or _is_call(node, "from_nanoseconds", 1):
         # An integer literal argument folds to an exact literal here, so time bounds need no evaluation.
         arg = node.expressions[0]
@@ -332,15 +433,18 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
         return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
     if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
-            and trino_text.may_be_floating(node.this)):
+            and (trino_text.may_be_floating(node.this) or trino_text.is_timestamp(node.this))):
         return trino_text.cast_to_varchar(node)
-    if trino_numbers.casts_to_integer(node):
+    if isinstance(node, exp.Cast) and trino_numbers.casts_to_integer(node):
         return trino_numbers.cast_to_integer(node)
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
         # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
         # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
         node.set("to", _TIMESTAMP_NS.copy())
         return None
+    semantic = _rewrite_semantics(node)
+    if semantic is not None:
+        return semantic
     if isinstance(node, exp.Typeof):
         return _call("trino_typeof", node.copy())
     if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:

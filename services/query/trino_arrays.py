@@ -13,6 +13,12 @@ names differently.
   DuckDB's ``list_slice`` took ``slice(a, 2, 2)`` for one element); a negative start counts from the end,
   one before the first element gives an empty array, 0 and negative lengths are Trino's errors.
 
+- ``array_position(a, x)``: 0 when ``x`` is not in ``a`` (DuckDB: NULL). ``array_max(a)``, ``array_min(a)``:
+  NULL when ``a`` holds a NULL (DuckDB skips NULLs). ``contains(a, x)``: NULL rather than false when ``x``
+  is not found but ``a`` holds a NULL. ``array_remove(a, x)``: keeps NULL elements; NULL for a NULL ``x``.
+- ``repeat(x, n)``: an array of ``n`` copies of ``x`` (DuckDB's ``repeat`` repeats a string); ``n`` must be
+  0..10000. ``sequence(a, b)`` of integers steps by -1 when ``a > b`` (DuckDB gives an empty array).
+
 Lambda functions DuckDB lacks (the lambda's parameters are replaced by the elements they stand for):
 
 - ``any_match(a, f)``, ``all_match(a, f)``, ``none_match(a, f)``: three-valued, as Trino: ``any_match`` is
@@ -62,14 +68,25 @@ _TEMPLATES = {
              "WHEN (CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) < 1 THEN list_slice(__a, 1, 0) "
              "ELSE list_slice(__a, CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END, "
              "(CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) + __c - 1) END",
+    "position": "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL ELSE coalesce(list_position(__a, __b), 0) END",
+    "max": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_max(__a) END",
+    "min": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_min(__a) END",
+    "contains": f"CASE WHEN __b IS NULL THEN NULL WHEN list_contains(__a, __b) THEN true "
+                f"WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE false END",
+    "remove": "CASE WHEN __b IS NULL THEN NULL ELSE list_filter(__a, lambda tessera_e: tessera_e IS NULL "
+              "OR tessera_e <> __b) END",
+    "repeat": "CASE WHEN __b < 0 THEN error('count argument of repeat function must be greater than or equal "
+              "to 0') WHEN __b > 10000 THEN error('count argument of repeat function must be less than or equal "
+              "to 10000') ELSE list_transform(range(__b), lambda tessera_i: __a) END",
+    "sequence": "CASE WHEN __a <= __b THEN generate_series(__a, __b) ELSE generate_series(__a, __b, -1) END",
     "codepoint": "CASE WHEN length(__a) = 1 THEN unicode(__a) "
                  "ELSE error('codepoint: the argument must be a single character, got ' || length(__a)) END",
 }
 
 
 def rewrite(kind: str, args: list[exp.Expr]) -> exp.Expr:
-    """The Trino function ``kind`` (distinct, union, intersect, except, overlap, zip, slice or codepoint)
-    over ``args`` (one to three expressions), as DuckDB SQL with Trino's order and NULL rules."""
+    """The Trino function ``kind`` (a key of _TEMPLATES: distinct, union, position, repeat, ...) over ``args``
+    (one to three expressions), as DuckDB SQL with Trino's order and NULL rules."""
     return sql_templates.duckdb(_TEMPLATES[kind], **dict(zip(("a", "b", "c"), args)))
 
 

@@ -166,3 +166,98 @@ def bit_count(value: exp.Expr, bits: exp.Expr) -> exp.Expr:
     (DuckDB's one-argument ``bit_count`` counts all 64), with Trino's errors for bits outside 2..64 and a
     value that does not fit."""
     return sql_templates.duckdb(_BIT_COUNT, x=value, b=exp.cast(bits, exp.DType.BIGINT))
+
+
+def round_half_up(node: exp.Round) -> exp.Expr | None:
+    """``round(x, d)`` as Trino rounds a DOUBLE: ``x * 10^d`` rounded half away from zero, divided back
+    (DuckDB rounds the exact decimal value of ``x``, so ``round(1.45, 1)`` is 1.4 there and 1.5 in Trino).
+    The scale is a BIGINT, so under the sessions' integer division an integer ``x`` keeps its type and
+    value; None (DuckDB's round) without digits or with negative ones, where both agree."""
+    digits = node.args.get("decimals")
+    if digits is None:
+        return None
+    if isinstance(digits, exp.Literal) and not digits.is_string and digits.name.isdigit():
+        if int(digits.name) > _MAX_ROUND_DIGITS:
+            return None
+        scale = exp.Literal.number(10 ** int(digits.name))
+        return sql_templates.duckdb("round(__x * __p) / __p", x=node.this, p=scale)
+    return sql_templates.duckdb(
+        f"CASE WHEN __d BETWEEN 0 AND {_MAX_ROUND_DIGITS} THEN round(__x * CAST(pow(10, __d) AS BIGINT)) / "
+        "CAST(pow(10, __d) AS BIGINT) ELSE round(__x, __d) END", x=node.this, d=digits)
+
+
+_MAX_ROUND_DIGITS = 18  # 10^18 is the largest power of ten a BIGINT holds
+
+# sign(x) of x's own type (DuckDB's is a TINYINT even for a DOUBLE): each constant is x clamped, so every
+# branch has x's type; NaN and -0.0 come back as they are, as Java's Math.signum gives them.
+_SIGN = ("CASE WHEN isnan(__x) THEN __x WHEN __x > 0 THEN greatest(least(__x, 1), 1) WHEN __x < 0 THEN least(greatest(__x, -1), -1) "
+         "ELSE __x END")
+
+
+def sign(argument: exp.Expr) -> exp.Expr:
+    """``sign(x)`` with x's type: 1.0 for a positive DOUBLE (DuckDB: the TINYINT 1), NaN for NaN."""
+    return sql_templates.duckdb(_SIGN, x=argument)
+
+
+def to_base(value: exp.Expr, radix: exp.Expr) -> exp.Expr:
+    """``to_base(x, radix)`` as Trino writes it: lower-case digits and a '-' for a negative ``x`` (DuckDB
+    writes upper case and refuses negatives)."""
+    return sql_templates.duckdb(
+        "CASE WHEN __r < 2 OR __r > 36 THEN error('Radix must be between 2 and 36') "
+        "WHEN __x < 0 THEN '-' || lower(to_base(-__x, __r)) ELSE lower(to_base(__x, __r)) END",
+        x=exp.cast(value, exp.DType.BIGINT), r=exp.cast(radix, exp.DType.INT))
+
+
+def random_below(node: exp.Rand) -> exp.Expr | None:
+    """Trino's ``random(n)`` (an integer in [0, n)) and ``random(m, n)`` (in [m, n)); sqlglot reads the
+    argument as a seed, which DuckDB's ``random()`` does not take. None for ``random()``."""
+    low, high = (None, node.this) if node.args.get("lower") is None else (node.this, node.args["lower"])
+    if high is None:
+        return None
+    if low is None:
+        return sql_templates.duckdb(
+            "CASE WHEN __n <= 0 THEN error('bound must be positive') "
+            "ELSE CAST(floor(random() * __n) AS BIGINT) END", n=exp.cast(high, exp.DType.BIGINT))
+    return sql_templates.duckdb(
+        "CASE WHEN __m >= __n THEN error('start value must be less than stop value') "
+        "ELSE __m + CAST(floor(random() * (__n - __m)) AS BIGINT) END",
+        m=exp.cast(low, exp.DType.BIGINT), n=exp.cast(high, exp.DType.BIGINT))
+
+
+_FLOATING_FUNCTIONS = (exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop,
+                       exp.Corr, exp.CovarPop, exp.CovarSamp, exp.Exp, exp.Ln, exp.Log, exp.Sqrt, exp.Cbrt,
+                       exp.Pow, exp.Rand)
+_FLOATING_TYPES = (exp.DType.DOUBLE, exp.DType.FLOAT)
+
+
+def statically_floating(node: exp.Expr) -> bool:
+    """Whether an expression is visibly a DOUBLE (a literal with a point, a cast to DOUBLE or REAL,
+    ``measure_value::double``, a function that returns one, arithmetic over one); False when unknown."""
+    node = node.unnest()
+    if isinstance(node, exp.Cast):
+        return node.to.this in _FLOATING_TYPES
+    if isinstance(node, exp.Column):
+        return node.name == "measure_value::double"
+    if isinstance(node, _FLOATING_FUNCTIONS):
+        return True
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+        return statically_floating(node.this) or statically_floating(node.expression)
+    if isinstance(node, exp.Neg):
+        return statically_floating(node.this)
+    return False
+
+
+_IEEE_DIVIDE = """
+CASE WHEN __b = 0 THEN (
+  CASE WHEN isnan(__a) OR __a = 0 THEN CAST('NaN' AS DOUBLE)
+       WHEN (__a > 0) <> signbit(CAST(__b AS DOUBLE)) THEN CAST('Infinity' AS DOUBLE)
+       ELSE CAST('-Infinity' AS DOUBLE) END)
+ELSE __a / __b END
+"""
+
+
+def ieee_divide(node: exp.Div) -> exp.Expr:
+    """A division whose operand is visibly a DOUBLE: by zero it gives ±Infinity or NaN, as in Trino (the
+    sessions' integer division raises instead). A division of unknown operand types keeps raising on zero
+    for a DOUBLE too: an error, never a wrong answer."""
+    return sql_templates.duckdb(_IEEE_DIVIDE, a=node.this, b=node.expression)

@@ -13,6 +13,8 @@ gives Trino's answer or an error, never DuckDB's.
 - ``strpos(s, substring, instance)``: the position of the ``instance``-th occurrence (they may overlap),
   0 when there are fewer (sqlglot drops the instance).
 - ``hamming_distance(a, b)``, ``normalize(s)``: DuckDB's ``hamming`` and ``nfc_normalize`` (NFC only).
+- ``trim(s)``, ``ltrim(s)``, ``rtrim(s)``: strip Java's whitespace (tabs, newlines, ...), not only spaces.
+- ``substr(s, start[, length])``: '' for a start of 0 or before the string, and for a length of 0 or less.
 """
 
 from __future__ import annotations
@@ -182,3 +184,32 @@ def strpos(node: exp.StrPosition) -> exp.Expr | None:
     if instance is None or node.args.get("position") is not None:
         return None
     return sql_templates.duckdb(_NTH_POSITION, s=node.this, t=node.args["substr"], n=instance)
+
+
+# Java's Character.isWhitespace, which Trino's trim functions strip (DuckDB's strip only spaces).
+WHITESPACE = "".join(chr(c) for c in (*range(0x09, 0x0E), *range(0x1C, 0x21), 0x1680, *range(0x2000, 0x2007),
+                                      *range(0x2008, 0x200B), 0x2028, 0x2029, 0x205F, 0x3000))
+
+
+def trim(node: exp.Trim) -> exp.Expr | None:
+    """``trim``/``ltrim``/``rtrim`` of whitespace as Trino strips it; None when characters are given."""
+    if node.args.get("expression") is not None:
+        return None
+    position = (node.text("position") or "BOTH").upper()
+    name = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
+    return _call(name, node.this.copy(), exp.Literal.string(WHITESPACE))
+
+
+def substr(node: exp.Substring) -> exp.Expr:
+    """``substr(s, start[, length])`` with Trino's empty results: a start of 0 or before the first character
+    (counted from the end), a length of 0 or less. DuckDB returns the string's head or part of it."""
+    start, length = node.args.get("start"), node.args.get("length")
+    if start is None:
+        return node.copy()
+    base = exp.Substring(this=node.this.copy(), start=start.copy(),
+                         **({"length": length.copy()} if length is not None else {}))
+    empty = "WHEN __b = 0 OR -__b > length(__s) THEN ''"
+    if length is not None:
+        empty += " WHEN __c <= 0 THEN ''"
+    return sql_templates.duckdb(f"CASE WHEN __s IS NULL OR __b IS NULL THEN NULL {empty} ELSE __d END",
+                                s=node.this, b=start, c=length if length is not None else exp.null(), d=base)

@@ -2,7 +2,8 @@
 (``1.0E10``, ``1.5E-5``, ``100.0``, ``NaN``, ``Infinity``), where DuckDB writes ``10000000000.0`` and
 ``1.5e-05``. The digits are DuckDB's shortest round-trip ones; only the layout changes: plain from 10^-3 up
 to 10^7, else one digit, a point, the rest (at least one digit) and ``E`` with the exponent. Other types
-cast as before. The macros live in the coordinator's final stage only (see FUNCTIONS)."""
+cast as before; a TIMESTAMP is written with nine fractional digits, as Trino writes a timestamp(9). The
+macros live in the coordinator's final stage only (see FUNCTIONS)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ _DEFINITIONS: dict[str, str] = {
     "trino_varchar(x)": ("CASE typeof(x) "
                          "WHEN 'DOUBLE' THEN list_transform([TRY_CAST(x AS DOUBLE)], lambda v: java_double_text(v))[1] "
                          "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
-                         "ELSE CAST(x AS VARCHAR) END"),
+                         "WHEN 'TIMESTAMP_NS' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '" + "%Y-%m-%d %H:%M:%S.%n')"
+                         " WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '" + "%Y-%m-%d %H:%M:%S.%n')"
+                         " ELSE CAST(x AS VARCHAR) END"),
     # typeof(x) with Trino's type names: DuckDB's 'INTEGER[]', 'STRUCT("_0" INTEGER)', 'TIMESTAMP_NS' become
     # 'array(integer)', 'row(integer)', 'timestamp'. DuckDB writes types in capitals and field names as
     # given, so only capitalised tokens are rewritten (a field named 'timestamp_start' or 'float' stays);
@@ -68,6 +71,18 @@ def may_be_floating(node: exp.Expr) -> bool:
     return not isinstance(node, (exp.DPipe, exp.Concat, exp.Boolean, exp.Null))
 
 
+def is_timestamp(node: exp.Expr) -> bool:
+    """Whether an expression is visibly a TIMESTAMP (a cast to one: literals, folded clock readings)."""
+    node = node.unnest()
+    return isinstance(node, exp.Cast) and node.to.this.name.startswith("TIMESTAMP")
+
+
 def cast_to_varchar(node: exp.Cast) -> exp.Expr:
-    """``CAST(x AS VARCHAR)`` with a DOUBLE written as Java does."""
+    """``CAST(x AS VARCHAR)`` with a DOUBLE written as Java does and a TIMESTAMP with all nine fractional
+    digits, as Trino writes a timestamp(9) (DuckDB drops trailing zeros: ``10:00:00.12345679``)."""
+    if is_timestamp(node.this):
+        return exp.Anonymous(this="strftime", expressions=[node.this.copy(), exp.Literal.string(_NINE_DIGITS)])
     return exp.Anonymous(this="trino_varchar", expressions=[node.this.copy()])
+
+
+_NINE_DIGITS = "%Y-%m-%d %H:%M:%S.%n"

@@ -236,3 +236,16 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
     day = exp.to_identifier("d")
     return exp.Anonymous(this="list_transform", expressions=[
         series, exp.Lambda(this=exp.cast(day.copy(), exp.DType.DATE), expressions=[day])])  # params are Identifiers, not columns
+
+
+def floor_to_micros(value: exp.Expr) -> exp.Expr:
+    """A TIMESTAMP cut down to whole microseconds: DuckDB's ``date_trunc`` and ``time_bucket`` round a
+    TIMESTAMP_NS to microseconds first, so 00:00:59.9999999 would fall into the next minute."""
+    if is_date(value):
+        return value
+    return sql_templates.duckdb("make_timestamp(epoch_ns(__t) // 1000)", t=value)
+
+
+def nanosecond(value: exp.Expr) -> exp.Expr:
+    """Trino's ``nanosecond(ts)``: the nanoseconds within the second (DuckDB's counts the seconds too)."""
+    return sql_templates.duckdb("nanosecond(__t) % 1000000000", t=value)
