@@ -298,6 +298,8 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
 _ARRAY_KINDS: dict[type[exp.Expr], str] = {exp.ArrayPosition: "position", exp.ArrayMax: "max", exp.ArrayMin: "min",
                                            exp.ArrayContains: "contains", exp.ArrayRemove: "remove"}
 _NOT_A_NUMBER_AGGREGATES = (exp.Corr, exp.RegrSlope, exp.RegrIntercept)
+_ROUNDS_NANOSECONDS = (exp.TimestampTrunc, exp.DateTrunc, exp.Day, exp.DayOfMonth, exp.Month, exp.Year, exp.Quarter,
+                       exp.DayOfWeekIso, exp.DayOfYear, exp.WeekOfYear, exp.YearOfWeek, exp.LastDay, exp.Date)
 _BITWISE = (exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseNot, exp.BitwiseXor, exp.BitwiseLeftShift,
             exp.BitwiseRightShift)
 
@@ -338,13 +340,22 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.GenerateSeries) and node.args.get("step") is None and not trino_time.is_date(node.args["start"])
             and all(_integer_like(node.args[k]) for k in ("start", "end"))):
         return trino_arrays.rewrite("sequence", [node.args["start"], node.args["end"]])
+    if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
+            and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
+        return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
     if isinstance(node, exp.Trim):
         return trino_strings.trim(node)
     if isinstance(node, exp.Substring):
         return trino_strings.substr(node)
-    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and not trino_time.is_date(node.this):
-        node.set("this", trino_time.floor_to_micros(node.this))
+    if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
+            or (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or _is_call(node, "yow", 1):
+        # DuckDB rounds a TIMESTAMP_NS to microseconds first: 23:59:59.9999999 would count as the next day.
+        key = "expression" if isinstance(node, exp.Extract) else "this"
+        target = node.expressions[0] if isinstance(node, exp.Anonymous) else node.args[key]
+        target.replace(trino_time.floor_to_micros(target.copy()))
         return None
+    if isinstance(node, exp.DateDiff):
+        return trino_time.date_diff(node)
     if _is_call(node, "nanosecond", 1):
         return trino_time.nanosecond(node.expressions[0])
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
@@ -369,15 +380,16 @@ def _integer_like(node: exp.Expr) -> bool:
 
 
 def _refuse_literal_index_below_one(node: exp.Bracket) -> None:
-    """Trino refuses an array subscript below 1 (DuckDB counts a negative one from the end)."""
+    """Trino refuses an array subscript below 1 (DuckDB counts a negative one from the end). sqlglot keeps
+    ``a[i]`` as the 0-based ``i - 1`` (``a[0]`` is ``a[-1]`` there, ``a[-1]`` is ``a[-2]``) and ``element_at``'s
+    index as written (offset 1), where a negative index counts from the end, as in Trino."""
     index = node.expressions[0].unnest()
-    negative = isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal) and not index.this.is_string
-    if negative or (isinstance(index, exp.Literal) and not index.is_string and index.name == "0"):
-        if node.args.get("safe"):  # element_at: a negative index counts from the end, as in Trino
-            if not negative:
-                raise ValidationError("SQL array indices start at 1")
-            return
-        raise ValidationError("Array subscript is negative" if negative else "SQL array indices start at 1")
+    if node.args.get("offset") == 1:
+        if isinstance(index, exp.Literal) and not index.is_string and index.name == "0":
+            raise ValidationError("SQL array indices start at 1")
+        return
+    if isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal) and not index.this.is_string:
+        raise ValidationError("SQL array indices start at 1" if index.this.name == "1" else "Array subscript is negative")
 
 
 def _errors_as_null(node: exp.Try) -> exp.Expr:
@@ -526,10 +538,6 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
     timeseries = trino_timeseries.rewrite(node)
     if timeseries is not None:
         return timeseries
-    if isinstance(node, exp.DateDiff):
-        # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed, date_sub whole units.
-        unit = exp.Literal.string(node.text("unit").lower() or "day")
-        return _call("date_sub", unit, node.expression, node.this)
     return None
 
 

@@ -241,11 +241,57 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
 def floor_to_micros(value: exp.Expr) -> exp.Expr:
     """A TIMESTAMP cut down to whole microseconds: DuckDB's ``date_trunc`` and ``time_bucket`` round a
     TIMESTAMP_NS to microseconds first, so 00:00:59.9999999 would fall into the next minute."""
-    if is_date(value):
-        return value
+    inner = value.unnest()
+    if is_date(value) or (isinstance(inner, exp.Literal) and inner.is_string):
+        return value  # a DATE, or text that a cast reads as one
     return sql_templates.duckdb("make_timestamp(epoch_ns(__t) // 1000)", t=value)
 
 
 def nanosecond(value: exp.Expr) -> exp.Expr:
     """Trino's ``nanosecond(ts)``: the nanoseconds within the second (DuckDB's counts the seconds too)."""
     return sql_templates.duckdb("nanosecond(__t) % 1000000000", t=value)
+
+
+_NANOSECOND_SEQUENCE = """
+CASE
+  WHEN (__s > __e AND __n > 0) OR (__s < __e AND __n < 0) THEN error('sequence stop value should be greater than or '
+    || 'equal to start value if step is greater than zero otherwise stop should be less than or equal to start')
+  WHEN (epoch_ns(__e) - epoch_ns(__s)) // __n >= 10000 THEN error('result of sequence function must not have more '
+    || 'than 10000 entries')
+  ELSE list_transform(generate_series(epoch_ns(__s), epoch_ns(__e), __n), lambda tessera_n: make_timestamp_ns(tessera_n))
+END
+"""
+
+
+def nanosecond_sequence(start: exp.Expr, end: exp.Expr, step_ns: int) -> exp.Expr:
+    """``sequence(ts1, ts2, step)`` over nanosecond timestamps with a fixed step: DuckDB's series of
+    TIMESTAMP_NS goes through microseconds, so a start at .0000009 came back as .000001 (and an
+    interpolation at that point was off). Trino's errors for a step of the wrong sign or over 10000 entries."""
+    return sql_templates.duckdb(_NANOSECOND_SEQUENCE, s=start, e=end, n=exp.Literal.number(step_ns))
+
+
+_UNIT_NS = {"nanosecond": 1, "microsecond": 1_000, "millisecond": 1_000_000, "second": 1_000_000_000,
+            "minute": 60_000_000_000, "hour": 3_600_000_000_000, "day": 86_400_000_000_000,
+            "week": 7 * 86_400_000_000_000}
+
+
+def date_diff(node: exp.DateDiff) -> exp.Expr:
+    """``date_diff(unit, a, b)``: the whole units elapsed from ``a`` to ``b``, truncated toward zero, as Trino
+    counts them (DuckDB's ``date_diff`` counts boundaries crossed). Units of fixed length are computed from
+    the nanoseconds (DuckDB's ``date_sub`` rounds a TIMESTAMP_NS to microseconds and has no nanoseconds);
+    months, quarters and years by the calendar, from the timestamps cut to microseconds."""
+    unit = node.text("unit").lower() or "day"
+    later, earlier = node.this, node.expression
+    if unit in _UNIT_NS:
+        return sql_templates.duckdb(f"(epoch_ns(__b) - epoch_ns(__a)) // {_UNIT_NS[unit]}",
+                                    a=_as_timestamp(earlier), b=_as_timestamp(later))
+    return exp.Anonymous(this="date_sub", expressions=[
+        exp.Literal.string(unit), floor_to_micros(earlier), floor_to_micros(later)])
+
+
+def _as_timestamp(value: exp.Expr) -> exp.Expr:
+    """A string literal read as a timestamp (as Trino coerces it); anything else as it is."""
+    inner = value.unnest()
+    if isinstance(inner, exp.Literal) and inner.is_string:
+        return exp.cast(value.copy(), _TIMESTAMP_NS)
+    return value

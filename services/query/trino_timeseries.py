@@ -163,7 +163,11 @@ def _name(node: exp.Expr) -> str:
 
 def _is_array(node: exp.Expr) -> bool:
     """Whether an interpolation's time argument is an array (else one timestamp). Types are not known at
-    translation, so an array must be written as one: ARRAY[...], sequence(...), a function making arrays."""
+    translation, so an array must be written as one: ARRAY[...], sequence(...), a function making arrays
+    (also once rewritten: a CASE whose result is one, as the rewrites of ``sequence`` give)."""
+    node = node.unnest()
+    if isinstance(node, exp.Case) and node.args.get("default") is not None:
+        return _is_array(node.args["default"])
     return isinstance(node, (exp.Array, exp.GenerateSeries, exp.ArrayAgg, exp.ArrayFilter, exp.Transform,
                              exp.ArrayConcat, exp.ArraySlice)) or _name(node) in _ARRAY_MAKERS
 

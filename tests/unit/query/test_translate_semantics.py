@@ -488,6 +488,20 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("element_at(ARRAY[1, 2, 3], -1)", 3),
         ("CAST(from_nanoseconds(1704103200123456790) AS VARCHAR)", "2024-01-01 10:00:00.123456790"),
         ("CAST(TIMESTAMP '2024-01-01 10:00:00' AS VARCHAR)", "2024-01-01 10:00:00.000000000"),
+        # Date parts, dates and differences of nanosecond timestamps never round up to the next unit.
+        ("day(from_nanoseconds(86399999999999)) * 10 + day_of_week(from_nanoseconds(86399999999999))", 14),
+        ("month(from_nanoseconds(2678399999999999)) * 10000 + year(from_nanoseconds(31535999999999999))", 11970),
+        ("date(from_nanoseconds(86399999999999))", datetime.date(1970, 1, 1)),
+        ("CAST(from_nanoseconds(86399999999999) AS DATE)", datetime.date(1970, 1, 1)),
+        ("extract(day FROM from_nanoseconds(86399999999999))", 1),
+        ("last_day_of_month(from_nanoseconds(2678399999999999))", datetime.date(1970, 1, 31)),
+        ("date_diff('second', from_nanoseconds(1), from_nanoseconds(1000000000))", 0),
+        ("date_diff('millisecond', from_nanoseconds(0), from_nanoseconds(999999))", 0),
+        ("date_diff('nanosecond', from_nanoseconds(0), from_nanoseconds(5))", 5),
+        ("date_diff('second', from_nanoseconds(5000000000), from_nanoseconds(0))", -5),
+        ("date_diff('week', DATE '2024-01-01', DATE '2024-01-20')", 2),
+        ("transform(sequence(from_nanoseconds(900), from_nanoseconds(2000000), 1ms), t -> to_nanoseconds(t))",
+         [900, 1_000_900]),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
@@ -537,6 +551,8 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("element_at(ARRAY[1, 2], 0)", "SQL array indices start at 1"),
         ("repeat('a', -1)", "must be greater than or equal to 0"),
         ("random(0)", "bound must be positive"),
+        ("sequence(from_nanoseconds(10), from_nanoseconds(0), 1ms)", "stop value should be greater"),
+        ("ARRAY[1, 2][0]", "SQL array indices start at 1"),
     ],
 )
 def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,

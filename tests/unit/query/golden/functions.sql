@@ -36,7 +36,7 @@ SELECT region || '/' || host AS "_col0", region || '/' || host AS "_col1" FROM t
 -- input
 SELECT hour(time), minute(time), day(time), date_trunc('hour', time) FROM db.t
 -- sql
-SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(time) AS "_col2", DATE_TRUNC('HOUR', MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000)) AS "_col3" FROM t0 AS t
+SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000)) AS "_col2", DATE_TRUNC('HOUR', MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000)) AS "_col3" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -52,7 +52,7 @@ SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000) AS "_col0", MAKE_TIMESTAM
 -- input
 SELECT date_diff('second', time, now()) FROM db.t
 -- sql
-SELECT DATE_SUB('second', time, CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS)) AS "_col0" FROM t0 AS t
+SELECT (EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) - EPOCH_NS((time))) // 1000000000 AS "_col0" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
