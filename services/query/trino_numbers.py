@@ -3,7 +3,8 @@
 - ``nan()``: DuckDB has no such function; ``CAST('NaN' AS DOUBLE)`` is the same value.
 - ``width_bucket(x, bound1, bound2, n)``: Trino's equi-width histogram bucket, which DuckDB lacks: over
   [min, max) of the bounds (0 below, n + 1 at or above), mirrored when bound1 > bound2; NULL in, NULL out;
-  Trino's errors for n <= 0, a NaN operand, equal or infinite bounds.
+  Trino's errors for n <= 0, a NaN operand, equal or infinite bounds. ``width_bucket(x, bins)``: the count
+  of the ascending ``bins`` at or below ``x``.
 - ``every(condition)``: Trino's alias of ``bool_and``.
 - ``e()``: Euler's number, which DuckDB does not name. ``infinity()``, ``is_finite(x)``,
   ``is_infinite(x)``: DuckDB's ``'Infinity'::DOUBLE``, ``isfinite``, ``isinf``.
@@ -61,12 +62,22 @@ END
 """
 
 
+# width_bucket(x, bins): how many of the (ascending) bins are at or below x.
+_WIDTH_BUCKET_BINS = """
+CASE WHEN __x IS NULL OR __b IS NULL THEN CAST(NULL AS BIGINT)
+     WHEN list_position(__b, NULL) IS NOT NULL THEN error('Bin values cannot be NULL')
+     ELSE CAST(len(list_filter(__b, lambda tessera_b: tessera_b <= __x)) AS BIGINT) END
+"""
+
+
 def width_bucket(node: exp.WidthBucket) -> exp.Expr:
     """Trino's ``width_bucket(x, bound1, bound2, n)``: computed over [min, max) of the bounds, then mirrored
-    (n + 1 - bucket) when bound1 > bound2, as Trino's MathFunctions.widthBucket does."""
+    (n + 1 - bucket) when bound1 > bound2, as Trino's MathFunctions.widthBucket does; ``width_bucket(x,
+    bins)``: the number of bins (in ascending order) at or below ``x``."""
+    if node.args.get("max_value") is None and node.args.get("num_buckets") is None:
+        return sql_templates.duckdb(_WIDTH_BUCKET_BINS, x=_double(node.this), b=node.args["min_value"])
     if any(node.args.get(k) is None for k in ("min_value", "max_value", "num_buckets")):
-        raise ValidationError("width_bucket(x, bins) with an array of bins is not supported; use "
-                              "width_bucket(x, bound1, bound2, n)")
+        raise ValidationError("width_bucket takes (x, bins) or (x, bound1, bound2, n)")
     return sql_templates.trino(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
                      b2=_double(node.args["max_value"]), n=node.args["num_buckets"])
 

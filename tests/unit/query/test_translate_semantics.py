@@ -488,6 +488,7 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("element_at(ARRAY[1, 2, 3], -1)", 3),
         ("CAST(from_nanoseconds(1704103200123456790) AS VARCHAR)", "2024-01-01 10:00:00.123456790"),
         ("CAST(TIMESTAMP '2024-01-01 10:00:00' AS VARCHAR)", "2024-01-01 10:00:00.000000000"),
+        ("width_bucket(5.3, ARRAY[1.0, 2.0, 6.0]) * 10 + width_bucket(0.5, ARRAY[1.0, 2.0])", 20),
         # Date parts, dates and differences of nanosecond timestamps never round up to the next unit.
         ("day(from_nanoseconds(86399999999999)) * 10 + day_of_week(from_nanoseconds(86399999999999))", 14),
         ("month(from_nanoseconds(2678399999999999)) * 10000 + year(from_nanoseconds(31535999999999999))", 11970),
@@ -565,6 +566,7 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
     ("query", "expected"),
     [
         ("SELECT count_if(c) FROM (VALUES true) t(c) WHERE c = false", [(0,)]),
+        ("SELECT approx_percentile(x, 0.5, 0.01) FROM (VALUES 1.0, 2.0, 3.0) t(x)", [(2.0,)]),
         ("SELECT max_by(c1, c2), min_by(c1, c2) FROM (VALUES (NULL, 5), ('b', 1)) t(c1, c2)", [(None, "b")]),
         # The documentation's own example: a VALUES row that is one ROW spreads into the columns.
         ("SELECT max_by(t.c1, t.c2) FROM (VALUES (('a', 1)), (('b', 2)), (('c', 3)), (('d', 4))) AS t(c1, c2)",
