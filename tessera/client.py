@@ -545,7 +545,8 @@ class Client:
 
     def query_page(self, sql: str, next_token: str = "", coordinator: str = "", max_rows: int = 0,
                    arrow: bool = False, allow_partial: bool = False, query_id: str = "",
-                   max_page_bytes: int = 0, timeout_ms: int = 0) -> tuple[query_pb2.QueryResponse, str]:
+                   max_page_bytes: int = 0, timeout_ms: int = 0, insights: bool = False
+                   ) -> tuple[query_pb2.QueryResponse, str]:
         """One page of a query, and the address of the coordinator that answered.
 
         A first page (no ``next_token``) goes to a live coordinator of the cell holding the tables the query
@@ -555,12 +556,14 @@ class Client:
         ``query_id`` (letters and digits, ≤ 64) names the query so that ``cancel_query`` can stop it. It
         travels as the ClientToken, so, as in Timestream, a later call with the same id and SQL gets the
         first run's result (for up to an hour on that coordinator): use a fresh id for a fresh run.
-        ``timeout_ms`` bounds the query's run on the coordinator (0 = its default, 60 s).
+        ``timeout_ms`` bounds the query's run on the coordinator (0 = its default, 60 s). With ``insights``
+        the first page also carries how well each table read was pruned (``QueryResponse.insights``).
         """
         coordinators = self._coordinators("" if next_token else self._owning_cell(sql))
         request = query_pb2.QueryRequest(query_string=sql, next_token=next_token, max_rows=max_rows,
                                           arrow_format=arrow, allow_partial=allow_partial, client_token=query_id,
-                                          max_page_bytes=max_page_bytes, timeout_ms=timeout_ms)
+                                          max_page_bytes=max_page_bytes, timeout_ms=timeout_ms,
+                                          query_insights=insights and not next_token)
         if next_token:
             return self._later_page(request, coordinator, coordinators), coordinator
         attempt = itertools.count()

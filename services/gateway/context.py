@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import pathlib
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -69,6 +70,25 @@ class _Lane:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+INSIGHTS_PER_S = 1.0
+"""Queries with QueryInsights a gateway answers per second, as Timestream's ENABLED_WITH_RATE_CONTROL allows."""
+
+
+class RateLimit:
+    """At most ``per_s`` calls a second (a bucket of one); beyond it ThrottlingException, which SDKs retry."""
+
+    def __init__(self, per_s: float, message: str) -> None:
+        self._interval = 1.0 / per_s
+        self._message = message
+        self._next = 0.0
+
+    def take(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            raise errors.Throttled(self._message, retry_after_ms=max(1, round((self._next - now) * 1000)))
+        self._next = now + self._interval
+
+
 class Gateway:
     """The gateway's link to the cluster: one shared SDK client (routes, channels and failover are the
     SDK's), and one lane of threads per kind of call."""
@@ -78,6 +98,8 @@ class Gateway:
         self.account_id = account_id
         self.settings_path = settings_path
         self._lanes = {kind: _Lane(kind, n) for kind, n in THREADS.items()}
+        self.insights_rate = RateLimit(INSIGHTS_PER_S, "QueryInsights is limited to 1 query per second "
+                                                       "(ENABLED_WITH_RATE_CONTROL); retry shortly")
 
     @classmethod
     def connect(cls, discovery: str, account_id: str, settings_path: pathlib.Path | None = None) -> Gateway:

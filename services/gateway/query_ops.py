@@ -14,11 +14,12 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from services.gateway import results
+from services.gateway import results, shapes
 from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, JsonText, Operation
 from services.query.dialect import Timestream
 from services.query.results import PAGE_BYTES
 from tessera import arrowipc, errors
+from tessera.v1 import query_pb2
 
 _PARAMETER = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _LITERAL = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")  # string literals and quoted names
@@ -52,9 +53,12 @@ def _untoken(caller: Caller, token: str) -> tuple[str, str]:
 async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> JsonText:
     sql, token = p["QueryString"], p.get("NextToken", "")
     coordinator, inner = _untoken(caller, token) if token else ("", "")
+    insights = not token and p.get("QueryInsights", {}).get("Mode") == "ENABLED_WITH_RATE_CONTROL"
+    if insights:
+        gw.insights_rate.take()
     page, coordinator = await gw.call("query", gw.client.query_page, sql, inner, coordinator,
                                       max_rows=p.get("MaxRows", 0), arrow=True, query_id=p.get("ClientToken", ""),
-                                      max_page_bytes=PAGE_BYTES, timeout_ms=QUERY_TIMEOUT_MS)
+                                      max_page_bytes=PAGE_BYTES, timeout_ms=QUERY_TIMEOUT_MS, insights=insights)
     table = arrowipc.from_ipc(page.arrow_ipc)
     status = page.query_status
     out: dict[str, Any] = {
@@ -64,8 +68,27 @@ async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> JsonText:
                         "CumulativeBytesMetered": status.cumulative_bytes_metered}}
     if page.next_token:
         out["NextToken"] = _token(caller, coordinator, page.next_token)
+    if insights:
+        out["QueryInsightsResponse"] = _insights_response(caller, page.insights)
     head = json.dumps(out, separators=(",", ":"))  # a non-empty object: its closing brace makes room for Rows
     return JsonText(f'{head[:-1]},"Rows":{results.rows_json(table)}}}')
+
+
+def _insights_response(caller: Caller, insights: query_pb2.QueryInsights) -> dict[str, Any]:
+    """Timestream's QueryInsightsResponse: the table read with the widest span of time and the one with the
+    largest share of its partitions, the number of tables, and the result's size."""
+    out: dict[str, Any] = {"QueryTableCount": len(insights.tables), "OutputRows": insights.output_rows,
+                           "OutputBytes": insights.output_bytes}
+    if insights.tables:
+        def table_arn(t: query_pb2.TableInsight) -> str:
+            return shapes.arn(caller, f"database/{t.database_name}/table/{t.table_name}")
+
+        widest = max(insights.tables, key=lambda t: t.temporal_range_ns)
+        spread = max(insights.tables, key=lambda t: t.spatial_coverage)
+        out["QueryTemporalRange"] = {"Max": {"Value": widest.temporal_range_ns, "TableArn": table_arn(widest)}}
+        out["QuerySpatialCoverage"] = {"Max": {"Value": spread.spatial_coverage, "TableArn": table_arn(spread),
+                                               "PartitionKey": list(spread.partition_key)}}
+    return out
 
 
 async def cancel_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

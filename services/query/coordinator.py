@@ -13,12 +13,12 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import explain, metadata, pruning, result_types
+from services.query import explain, insights, metadata, pruning, result_types
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import FINAL_STAGE_MACROS, TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
 from tessera.sqlsession import Sessions
-from tessera.v1 import common_pb2
+from tessera.v1 import common_pb2, query_pb2
 
 log = structlog.get_logger()
 MIN_NS = 0
@@ -54,6 +54,7 @@ class QueryResult:
     read_ms: float = 0.0   # fan-out: every table read from its cells
     final_ms: float = 0.0  # the final stage in DuckDB
     scans: list[explain.ScanStats] = field(default_factory=list)  # per table read, in translation order
+    insights: list[query_pb2.TableInsight] = field(default_factory=list)  # when asked: per table read
 
 
 def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
@@ -163,12 +164,28 @@ class Coordinator:
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
     async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True,
-                      min_epochs: Sequence[tuple[str, str, int]] = ()) -> QueryResult:
-        """Run a query to completion; the result is an Arrow table.
+                      min_epochs: Sequence[tuple[str, str, int]] = (), with_insights: bool = False) -> QueryResult:
+        """Run a query to completion; the result is an Arrow table (with ``with_insights``, also how well each
+        table read was pruned: QueryInsights).
 
         When every table the query reads lives in one other cell, the query runs there (CellQuery) and only
         its result comes back, instead of every row it reads (unless ``forward`` is off: a forwarded query).
         """
+        result = await self._execute_statement(query_id, sql, allow_partial, forward, min_epochs)
+        if with_insights:
+            result.insights = await self._insights(sql)
+        return result
+
+    async def _insights(self, sql: str) -> list[query_pb2.TableInsight]:
+        if metadata.parse(sql) is not None or explain.parse(sql) is not None:
+            return []
+        now_ns = time.time_ns()
+        scans = translate(sql, now_ns).scans
+        return insights.per_table([insights.of_scan(await self._routes.get(s.database, s.table), s, now_ns)
+                                   for s in scans])
+
+    async def _execute_statement(self, query_id: str, sql: str, allow_partial: bool, forward: bool,
+                                 min_epochs: Sequence[tuple[str, str, int]]) -> QueryResult:
         statement = metadata.parse(sql)
         if statement is not None:
             return await self._metadata(query_id, statement, allow_partial)

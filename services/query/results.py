@@ -9,7 +9,7 @@ import json
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -156,6 +156,7 @@ class StoredResult:
     created: float
     bytes_scanned: int
     partial_reasons: list[str]
+    insights: list[query_pb2.TableInsight] = field(default_factory=list)
 
 
 class ResultCache:

@@ -102,9 +102,10 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             self._cancelled.discard(query_id)
 
     async def _execute(self, query_id: str, request: query_pb2.QueryRequest) -> results.StoredResult:
-        out = await self._coordinator.execute(query_id, request.query_string, request.allow_partial)
+        out = await self._coordinator.execute(query_id, request.query_string, request.allow_partial,
+                                              with_insights=request.query_insights)
         return results.StoredResult(out.table, results.query_hash(request.query_string), time.monotonic(),
-                                    out.bytes_scanned, out.partial_reasons)
+                                    out.bytes_scanned, out.partial_reasons, out.insights)
 
     def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest,
               replay: bool = False) -> query_pb2.QueryResponse:
@@ -123,7 +124,9 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
                 progress_percentage=100.0,  # the query ran to completion before its first page
                 cumulative_bytes_scanned=stored.bytes_scanned, cumulative_bytes_metered=stored.bytes_scanned),
             arrow_ipc=arrowipc.to_ipc(page) if request.arrow_format else b"",
-            partial=bool(stored.partial_reasons), partial_reasons=stored.partial_reasons)
+            partial=bool(stored.partial_reasons), partial_reasons=stored.partial_reasons,
+            insights=query_pb2.QueryInsights(tables=stored.insights, output_rows=table.num_rows,
+                                             output_bytes=table.nbytes) if request.query_insights else None)
 
     @rpc
     async def CancelQuery(self, request: query_pb2.CancelQueryRequest, context: grpc.aio.ServicerContext

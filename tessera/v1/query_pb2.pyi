@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class QueryRequest(_message.Message):
-    __slots__ = ("query_string", "client_token", "next_token", "max_rows", "arrow_format", "allow_partial", "timeout_ms", "max_page_bytes")
+    __slots__ = ("query_string", "client_token", "next_token", "max_rows", "arrow_format", "allow_partial", "timeout_ms", "max_page_bytes", "query_insights")
     QUERY_STRING_FIELD_NUMBER: _ClassVar[int]
     CLIENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class QueryRequest(_message.Message):
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    QUERY_INSIGHTS_FIELD_NUMBER: _ClassVar[int]
     query_string: str
     client_token: str
     next_token: str
@@ -26,7 +27,32 @@ class QueryRequest(_message.Message):
     allow_partial: bool
     timeout_ms: int
     max_page_bytes: int
-    def __init__(self, query_string: _Optional[str] = ..., client_token: _Optional[str] = ..., next_token: _Optional[str] = ..., max_rows: _Optional[int] = ..., arrow_format: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ..., max_page_bytes: _Optional[int] = ...) -> None: ...
+    query_insights: bool
+    def __init__(self, query_string: _Optional[str] = ..., client_token: _Optional[str] = ..., next_token: _Optional[str] = ..., max_rows: _Optional[int] = ..., arrow_format: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ..., max_page_bytes: _Optional[int] = ..., query_insights: _Optional[bool] = ...) -> None: ...
+
+class TableInsight(_message.Message):
+    __slots__ = ("database_name", "table_name", "temporal_range_ns", "spatial_coverage", "partition_key")
+    DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TEMPORAL_RANGE_NS_FIELD_NUMBER: _ClassVar[int]
+    SPATIAL_COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
+    database_name: str
+    table_name: str
+    temporal_range_ns: int
+    spatial_coverage: float
+    partition_key: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., temporal_range_ns: _Optional[int] = ..., spatial_coverage: _Optional[float] = ..., partition_key: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class QueryInsights(_message.Message):
+    __slots__ = ("tables", "output_rows", "output_bytes")
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_ROWS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    tables: _containers.RepeatedCompositeFieldContainer[TableInsight]
+    output_rows: int
+    output_bytes: int
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableInsight, _Mapping]]] = ..., output_rows: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class Datum(_message.Message):
     __slots__ = ("scalar_value", "null_value")
@@ -61,7 +87,7 @@ class QueryStatus(_message.Message):
     def __init__(self, progress_percentage: _Optional[float] = ..., cumulative_bytes_scanned: _Optional[int] = ..., cumulative_bytes_metered: _Optional[int] = ...) -> None: ...
 
 class QueryResponse(_message.Message):
-    __slots__ = ("query_id", "next_token", "rows", "column_info", "query_status", "arrow_ipc", "partial", "partial_reasons")
+    __slots__ = ("query_id", "next_token", "rows", "column_info", "query_status", "arrow_ipc", "partial", "partial_reasons", "insights")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +96,7 @@ class QueryResponse(_message.Message):
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_REASONS_FIELD_NUMBER: _ClassVar[int]
+    INSIGHTS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     next_token: str
     rows: _containers.RepeatedCompositeFieldContainer[Row]
@@ -78,7 +105,8 @@ class QueryResponse(_message.Message):
     arrow_ipc: bytes
     partial: bool
     partial_reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, query_id: _Optional[str] = ..., next_token: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., column_info: _Optional[_Iterable[_Union[ColumnInfo, _Mapping]]] = ..., query_status: _Optional[_Union[QueryStatus, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    insights: QueryInsights
+    def __init__(self, query_id: _Optional[str] = ..., next_token: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., column_info: _Optional[_Iterable[_Union[ColumnInfo, _Mapping]]] = ..., query_status: _Optional[_Union[QueryStatus, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., partial: _Optional[bool] = ..., partial_reasons: _Optional[_Iterable[str]] = ..., insights: _Optional[_Union[QueryInsights, _Mapping]] = ...) -> None: ...
 
 class CancelQueryRequest(_message.Message):
     __slots__ = ("query_id",)

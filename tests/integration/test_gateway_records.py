@@ -150,6 +150,26 @@ def test_the_sdk_follows_a_token_only_to_a_registered_coordinator(client: Client
         client.query_page("SELECT 1", next_token="x", coordinator="127.0.0.1:1")
 
 
+def test_query_insights_report_the_time_span_the_partitions_and_the_output_at_one_query_a_second(
+        cluster: LocalCluster, table: tuple[str, str, int]) -> None:
+    db, name, start = table
+    query = aws.client(cluster, "timestream-query", retries={"max_attempts": 1})  # see the throttling itself
+    sql = (f'SELECT host, measure_value::double AS v FROM "{db}"."{name}" WHERE measure_name = \'cpu\' '
+           f"AND time >= from_milliseconds({start}) AND time < from_milliseconds({start + 30})")
+    time.sleep(1.1)  # another test's insights query may have just used this second's allowance
+    got = query.query(QueryString=sql, QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
+    assert len(got["Rows"]) == 30
+    insights = got["QueryInsightsResponse"]
+    table_arn = f"arn:aws:timestream:{aws.REGION}:000000000000:database/{db}/table/{name}"
+    assert insights["QueryTableCount"] == 1 and insights["OutputRows"] == 30 and insights["OutputBytes"] > 0
+    assert insights["QueryTemporalRange"]["Max"] == {"Value": 30 * 1_000_000, "TableArn": table_arn}
+    assert insights["QuerySpatialCoverage"]["Max"] == {"Value": 1.0, "TableArn": table_arn,
+                                                       "PartitionKey": ["measure_name"]}
+    with pytest.raises(query.exceptions.ThrottlingException, match="1 query per second"):
+        query.query(QueryString=sql, QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
+    assert "QueryInsightsResponse" not in query.query(QueryString=sql, QueryInsights={"Mode": "DISABLED"})
+
+
 def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, int]) -> None:
     db, name, _ = table
     prepared = query.prepare_query(QueryString=f'SELECT host, measure_value::double AS v FROM "{db}"."{name}" '
