@@ -362,6 +362,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         _refuse_literal_index_below_one(node)
     if isinstance(node, exp.Try):
         return _errors_as_null(node)
+    if isinstance(node, exp.Lambda):
+        return _rename_lambda_parameters(node)
     if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
         return _row_of_one_row(node)
     return None
@@ -390,6 +392,23 @@ def _refuse_literal_index_below_one(node: exp.Bracket) -> None:
         return
     if isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal) and not index.this.is_string:
         raise ValidationError("SQL array indices start at 1" if index.this.name == "1" else "Array subscript is negative")
+
+
+def _rename_lambda_parameters(node: exp.Lambda) -> exp.Expr:
+    """A user's lambda with its parameters renamed ``tessera_l_<name>``: in Trino a parameter shadows every
+    outer name, but DuckDB binds ``x.value`` to a table aliased ``x`` (or a column ``x``) of the query before
+    the lambda's own ``x``. A nested lambda was renamed before (children first), so it never rebinds."""
+    names = {p.name: f"tessera_l_{p.name}" for p in node.expressions if isinstance(p, exp.Identifier)}
+
+    def rename(n: exp.Expr) -> exp.Expr:
+        if (isinstance(n, exp.Identifier) and n.name in names
+                and not (isinstance(n.parent, exp.Dot) and n.arg_key == "expression")
+                and not isinstance(n.parent, (exp.ColumnDef, exp.PropertyEQ, exp.Alias))):
+            return exp.to_identifier(names[n.name])
+        return n
+
+    renamed: exp.Expr = node.copy().transform(rename)
+    return renamed
 
 
 def _errors_as_null(node: exp.Try) -> exp.Expr:

@@ -31,47 +31,49 @@ SPLINE_MAX_POINTS = 200
 """The spline's macros take time quadratic (or worse) in the points: 200 points ~2 s on one core, 1,000 points
 ~55 s. Longer series are refused with an error naming the limit rather than holding a coordinator."""
 
+# Lambda parameters are named tessera_*: DuckDB binds a qualified ``p.time`` to a table aliased ``p`` in the
+# user's query before the lambda's own ``p`` (interpolations then read the table's time, silently).
 _DEFINITIONS: dict[str, str] = {
     "create_time_series(t, v)": (
         "list({'time': t, 'value': v} ORDER BY t) FILTER (WHERE t IS NOT NULL AND v IS NOT NULL)"
     ),
     "_ts_interval_ns(unit)": "epoch_ns(TIMESTAMP_NS '1970-01-01 00:00:00' + unit)",
-    "_ts_before(ts, t)": "list_last(list_filter(ts, lambda p: p.time <= t))",
-    "_ts_after(ts, t)": "list_filter(ts, lambda p: p.time >= t)[1]",
-    "_ts_lerp(t, p, n)": (
-        "CASE WHEN p IS NULL OR n IS NULL THEN NULL WHEN p.time = n.time THEN {'time': t, 'value': "
-        "CAST(p.value AS DOUBLE)} ELSE {'time': t, 'value': CAST(p.value AS DOUBLE) + CAST(n.value - "
-        'p.value AS DOUBLE) * (epoch_ns(t) - epoch_ns(p.time)) / (epoch_ns(n.time) - epoch_ns(p.time))} '
+    "_ts_before(ts, t)": "list_last(list_filter(ts, lambda tessera_p: tessera_p.time <= t))",
+    "_ts_after(ts, t)": "list_filter(ts, lambda tessera_p: tessera_p.time >= t)[1]",
+    "_ts_lerp(t, tessera_p, n)": (
+        "CASE WHEN tessera_p IS NULL OR n IS NULL THEN NULL WHEN tessera_p.time = n.time THEN {'time': t, 'value': "
+        "CAST(tessera_p.value AS DOUBLE)} ELSE {'time': t, 'value': CAST(tessera_p.value AS DOUBLE) + CAST(n.value - "
+        'tessera_p.value AS DOUBLE) * (epoch_ns(t) - epoch_ns(tessera_p.time)) / (epoch_ns(n.time) - epoch_ns(tessera_p.time))} '
         'END'
     ),
     "interpolate_linear(ts, times)": (
         'list_filter(list_transform(times, lambda t: _ts_lerp(t, _ts_before(ts, t), _ts_after(ts, t))), '
         'lambda y: y IS NOT NULL)'
     ),
-    "_ts_carry(t, p)": "CASE WHEN p IS NULL THEN NULL ELSE {'time': t, 'value': p.value} END",
+    "_ts_carry(t, tessera_p)": "CASE WHEN tessera_p IS NULL THEN NULL ELSE {'time': t, 'value': tessera_p.value} END",
     "interpolate_locf(ts, times)": (
         'list_filter(list_transform(times, lambda t: _ts_carry(t, _ts_before(ts, t))), lambda y: y IS NOT'
         ' NULL)'
     ),
     "interpolate_fill(ts, times, fill)": (
-        "list_transform(times, lambda t: {'time': t, 'value': coalesce(list_filter(ts, lambda p: p.time ="
+        "list_transform(times, lambda t: {'time': t, 'value': coalesce(list_filter(ts, lambda tessera_p: tessera_p.time ="
         ' t)[1].value, fill)})'
     ),
     # Natural cubic spline (second derivative 0 at both ends, as Commons Math's SplineInterpolator): times in
     # seconds after the first point, second derivatives m by the Thomas algorithm over the interior rows
     # (a forward sweep, then back substitution), each time evaluated on its interval; no extrapolation.
-    "_sp_x(ts)": "list_transform(ts, lambda p: CAST(epoch_ns(p.time) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)",
-    "_sp_y(ts)": "list_transform(ts, lambda p: CAST(p.value AS DOUBLE))",
+    "_sp_x(ts)": "list_transform(ts, lambda tessera_p: CAST(epoch_ns(tessera_p.time) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)",
+    "_sp_y(ts)": "list_transform(ts, lambda tessera_p: CAST(tessera_p.value AS DOUBLE))",
     "_sp_sweep(x, y)": (
-        "list_reduce(generate_series(2, len(x) - 1), lambda acc, i: {'cp': list_append(acc.cp, "
-        "(x[i + 1] - x[i]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * acc.cp[-1])), 'dp': list_append("
-        "acc.dp, (6 * ((y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1])) - "
-        "(x[i] - x[i - 1]) * acc.dp[-1]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * acc.cp[-1]))}, "
+        "list_reduce(generate_series(2, len(x) - 1), lambda tessera_acc, i: {'cp': list_append(tessera_acc.cp, "
+        "(x[i + 1] - x[i]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * tessera_acc.cp[-1])), 'dp': list_append("
+        "tessera_acc.dp, (6 * ((y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1])) - "
+        "(x[i] - x[i - 1]) * tessera_acc.dp[-1]) / (2 * (x[i + 1] - x[i - 1]) - (x[i] - x[i - 1]) * tessera_acc.cp[-1]))}, "
         "{'cp': [0.0], 'dp': [0.0]})"
     ),
     "_sp_back(s, n)": (
-        'list_prepend(0.0, list_reduce(generate_series(n - 1, 2, -1), lambda acc, i: '
-        'list_prepend(s.dp[i] - s.cp[i] * acc[1], acc), [0.0]))'
+        'list_prepend(0.0, list_reduce(generate_series(n - 1, 2, -1), lambda tessera_acc, i: '
+        'list_prepend(s.dp[i] - s.cp[i] * tessera_acc[1], tessera_acc), [0.0]))'
     ),
     "_sp_m(x, y)": "CASE WHEN len(x) < 3 THEN list_transform(x, lambda v: 0.0) ELSE _sp_back(_sp_sweep(x, y), len(x)) END",
     "_sp_at(x, y, m, t)": (
@@ -83,7 +85,7 @@ _DEFINITIONS: dict[str, str] = {
     ),
     "_sp_eval(ts, x, y, m, times)": (
         "list_filter(list_transform(times, lambda t: {'time': t, 'value': _sp_at(x, y, m, "
-        "CAST(epoch_ns(t) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)}), lambda p: p.value IS NOT NULL)"
+        "CAST(epoch_ns(t) - epoch_ns(ts[1].time) AS DOUBLE) / 1e9)}), lambda tessera_p: tessera_p.value IS NOT NULL)"
     ),
     # Each derived list is bound once as a lambda argument: a macro argument is re-expanded wherever it is
     # used, so passing _sp_x(ts) down recomputed it inside every lambda (25 points took 2.5 s).
@@ -92,11 +94,11 @@ _DEFINITIONS: dict[str, str] = {
         f"{SPLINE_MAX_POINTS} points; this one has ' || len(x) || ': interpolate_linear has no such limit') "
         "WHEN list_bool_or(list_transform(generate_series(2, len(x)), lambda i: x[i] <= x[i - 1])) "
         "THEN error('interpolate_spline_cubic: the series'' times must be strictly increasing') "
-        "ELSE list_transform([_sp_m(x, y)], lambda sp_m: _sp_eval(ts, x, y, sp_m, times))[1] END"
+        "ELSE list_transform([_sp_m(x, y)], lambda tessera_sp_m: _sp_eval(ts, x, y, tessera_sp_m, times))[1] END"
     ),
     "interpolate_spline_cubic(ts, times)": (
         "CASE WHEN ts IS NULL OR times IS NULL THEN NULL ELSE "
-        "list_transform([{'x': _sp_x(ts), 'y': _sp_y(ts)}], lambda sp_xy: _sp_checked(ts, sp_xy.x, sp_xy.y, times))[1] END"
+        "list_transform([{'x': _sp_x(ts), 'y': _sp_y(ts)}], lambda tessera_sp_xy: _sp_checked(ts, tessera_sp_xy.x, tessera_sp_xy.y, times))[1] END"
     ),
     "_ts_slope(ts, i, unit)": (
         'CAST(ts[i].value - ts[i - 1].value AS DOUBLE) / (epoch_ns(ts[i].time) - epoch_ns(ts[i - '
@@ -106,13 +108,13 @@ _DEFINITIONS: dict[str, str] = {
         "list_transform(generate_series(2, len(ts)), lambda i: {'time': ts[i].time, 'value': "
         '_ts_slope(ts, i, unit)})'
     ),
-    "non_negative_derivative_linear(ts, unit)": "list_filter(derivative_linear(ts, unit), lambda p: p.value >= 0)",
+    "non_negative_derivative_linear(ts, unit)": "list_filter(derivative_linear(ts, unit), lambda tessera_p: tessera_p.value >= 0)",
     "integral_trapezoidal(ts, unit)": (
         'CASE WHEN ts IS NULL THEN NULL ELSE coalesce(list_sum(list_transform(generate_series(2, '
         'len(ts)), lambda i: CAST(ts[i].value + ts[i - 1].value AS DOUBLE) / 2 * (epoch_ns(ts[i].time) - '
         'epoch_ns(ts[i - 1].time)) / _ts_interval_ns(unit))), 0.0) END'
     ),
-    "_ts_values(ts)": "list_transform(ts, lambda p: CAST(p.value AS DOUBLE))",
+    "_ts_values(ts)": "list_transform(ts, lambda tessera_p: CAST(tessera_p.value AS DOUBLE))",
     "_ts_pearson(x, y)": (
         'CASE WHEN len(x) <> len(y) OR len(x) < 2 THEN NULL ELSE (SELECT corr(a, b) FROM (SELECT '
         'unnest(x) AS a, unnest(y) AS b)) END'
@@ -141,7 +143,7 @@ _DEFINITIONS: dict[str, str] = {
         'CAST(len(x) AS BIGINT) * (len(x) - 1) / 2, _ts_tied(x), _ts_tied(y)) END'
     ),
     "correlate_kendall(ts1, ts2)": (
-        "list_transform([{'x': _ts_values(ts1), 'y': _ts_values(ts2)}], lambda pair: _ts_kendall(pair.x, pair.y))[1]"
+        "list_transform([{'x': _ts_values(ts1), 'y': _ts_values(ts2)}], lambda tessera_pair: _ts_kendall(tessera_pair.x, tessera_pair.y))[1]"
     ),
 }
 MACROS: tuple[str, ...] = tuple(f"CREATE OR REPLACE MACRO {signature} AS {body}"

@@ -581,6 +581,26 @@ def test_aggregates_follow_trino(query: str, expected: list[tuple[Any, ...]]) ->
     assert run(query) == expected
 
 
+def test_lambda_parameters_shadow_table_aliases_and_columns_of_the_same_name() -> None:
+    # A table aliased p (or t, x, ...) must not capture the time-series macros' or the user's lambda variables.
+    series = ("WITH s AS (SELECT host, create_time_series(time, \"measure_value::double\") AS ts FROM db.cpu "
+              "WHERE measure_name = 'cpu' GROUP BY host) ")
+    by_alias = {alias: run(series + f"SELECT {alias}.time, interpolate_locf(s.ts, {alias}.time), "
+                           f"interpolate_linear(s.ts, {alias}.time) FROM s JOIN db.cpu {alias} ON {alias}.host = s.host "
+                           f"WHERE {alias}.measure_name = 'metrics' AND {alias}.host = 'h1' ORDER BY 1")
+                for alias in ("p", "m")}
+    assert by_alias["p"] == by_alias["m"] and len({v for _, v, _ in by_alias["m"]}) > 1
+    counts = run("SELECT x.host, cardinality(filter(x.s, x -> x.value > 50)), "
+                 "cardinality(filter(x.s, value -> value.value > 50)) FROM (SELECT host, 100.0 AS value, "
+                 "create_time_series(time, \"measure_value::double\") AS s FROM db.cpu WHERE measure_name = 'cpu' "
+                 "GROUP BY host) AS x ORDER BY 1")
+    expected = run("SELECT host, count(*) FILTER (WHERE \"measure_value::double\" > 50) FROM db.cpu "
+                   "WHERE measure_name = 'cpu' AND \"measure_value::double\" IS NOT NULL GROUP BY host ORDER BY 1")
+    assert [(h, a) for h, a, _ in counts] == expected and [(h, b) for h, _, b in counts] == expected
+    assert run("SELECT transform(ARRAY[1, 2], x -> transform(ARRAY[10], y -> x + y)), "
+               "transform(ARRAY[1, 2], x -> transform(ARRAY[10], x -> x * 2))") == [([[11], [12]], [[20], [20]])]
+
+
 def test_a_query_that_does_not_read_the_clock_is_translated_once_and_one_that_does_every_time() -> None:
     fixed = "SELECT max(cpu) FROM db.cpu WHERE time >= from_milliseconds(1700000000000) AND host = 'h1'"
     first = translate(fixed, NOW_NS)
