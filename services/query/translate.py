@@ -343,6 +343,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
             and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
         return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
+    if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
+        return _call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
     if isinstance(node, exp.Trim):
         return trino_strings.trim(node)
     if isinstance(node, exp.Substring):

@@ -154,7 +154,8 @@ FUNCTIONS = frozenset(signature.split("(")[0] for signature in _DEFINITIONS)
 to a storage replica."""
 _INTERPOLATIONS = ("interpolate_linear", "interpolate_locf", "interpolate_fill", "interpolate_spline_cubic")
 _ARRAY_MAKERS = ("sequence", "generate_series", "array_agg", "filter", "list_filter", "transform",
-                 "list_transform", "concat", "array_concat", "slice")
+                 "list_transform", "concat", "array_concat", "slice", "array_sort", "list_sort", "reverse",
+                 "list_reverse", "array_distinct")
 
 
 def _name(node: exp.Expr) -> str:
@@ -163,15 +164,26 @@ def _name(node: exp.Expr) -> str:
     return node.sql_name().lower() if isinstance(node, exp.Func) else ""
 
 
-def _is_array(node: exp.Expr) -> bool:
+def is_array(node: exp.Expr, seen: frozenset[str] = frozenset()) -> bool:
     """Whether an interpolation's time argument is an array (else one timestamp). Types are not known at
-    translation, so an array must be written as one: ARRAY[...], sequence(...), a function making arrays
-    (also once rewritten: a CASE whose result is one, as the rewrites of ``sequence`` give)."""
+    translation, so an array must be visibly one: ARRAY[...], sequence(...), a function making arrays (also
+    once rewritten: a CASE whose result is one, as the rewrites of ``sequence`` give), a cast to an array,
+    ``arbitrary``/``min``/``max`` of one, or a column that a CTE or subquery of the query defines as one
+    (``WITH g AS (SELECT sequence(…) AS grid)``). A wrong guess either way fails to bind: an error, never a
+    wrong answer."""
     node = node.unnest()
     if isinstance(node, exp.Case) and node.args.get("default") is not None:
-        return _is_array(node.args["default"])
+        return is_array(node.args["default"], seen)
+    if isinstance(node, exp.Cast):
+        return node.to.this == exp.DType.ARRAY
+    if isinstance(node, (exp.AnyValue, exp.Max, exp.Min)):
+        return is_array(node.this, seen)
+    if isinstance(node, exp.Column) and node.name not in seen:
+        return any(is_array(alias.this, seen | {node.name}) for alias in node.root().find_all(exp.Alias)
+                   if alias.alias == node.name)
     return isinstance(node, (exp.Array, exp.GenerateSeries, exp.ArrayAgg, exp.ArrayFilter, exp.Transform,
-                             exp.ArrayConcat, exp.ArraySlice)) or _name(node) in _ARRAY_MAKERS
+                             exp.ArrayConcat, exp.ArraySlice, exp.ArraySort)) or (
+        _name(node) in _ARRAY_MAKERS)
 
 
 def rewrite(node: exp.Expr) -> exp.Expr | None:
@@ -183,7 +195,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
                                                                             unit=exp.var("SECOND"))])
     if name in _INTERPOLATIONS and isinstance(node, exp.Anonymous) and len(node.expressions) >= 2:
         times = node.expressions[1]
-        if not _is_array(times):  # one timestamp: the value there, not a series of one point
+        if not is_array(times):  # one timestamp: the value there, not a series of one point
             args = [a.copy() for a in node.expressions]
             args[1] = exp.Array(expressions=[times.copy()])
             series = exp.Anonymous(this=name, expressions=args)

@@ -476,6 +476,8 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("sequence(5, 1)", [5, 4, 3, 2, 1]),
         ("repeat('a', 3)", ["a", "a", "a"]),
         ("repeat(1, 0)", []),
+        ("reverse(ARRAY[1, 2, 3])", [3, 2, 1]),
+        ("reverse('abc')", "cba"),
         (("substr('abcdef', 0) || '|' || substr('abcdef', 2, -1) || '|' || substr('abc', -5) || '|' || "
           "substr('abcdef', -3, 2)"), "|||de"),
         ("trim(chr(10) || 'a' || chr(9)) || ltrim(chr(13) || 'b ') || rtrim(' c' || chr(10))", "ab  c"),
@@ -579,6 +581,20 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
 )
 def test_aggregates_follow_trino(query: str, expected: list[tuple[Any, ...]]) -> None:
     assert run(query) == expected
+
+
+def test_an_interpolation_reads_an_array_of_times_from_a_cte_column_a_cast_or_a_sorted_array() -> None:
+    series = "create_time_series(time, \"measure_value::double\")"
+    at = ["TIMESTAMP '2026-11-22 09:00:00'", "TIMESTAMP '2026-11-22 09:10:00'"]
+    want = run(f"SELECT host, interpolate_locf({series}, ARRAY[{', '.join(at)}]) FROM db.cpu "
+               "WHERE measure_name = 'cpu' GROUP BY host ORDER BY host")
+    for times, cte in (("arbitrary(grid)", f"WITH g AS (SELECT ARRAY[{', '.join(at)}] AS grid) "),
+                       (f"CAST(ARRAY[{', '.join(at)}] AS ARRAY(TIMESTAMP))", ""),
+                       (f"array_sort(ARRAY[{at[1]}, {at[0]}])", "")):
+        source = "db.cpu CROSS JOIN g" if cte else "db.cpu"
+        got = run(f"{cte}SELECT host, interpolate_locf({series}, {times}) FROM {source} "
+                  "WHERE measure_name = 'cpu' GROUP BY host ORDER BY host")
+        assert got == want and len(got[0][1]) == 2
 
 
 def test_lambda_parameters_shadow_table_aliases_and_columns_of_the_same_name() -> None:
