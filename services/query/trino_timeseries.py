@@ -175,7 +175,7 @@ def is_array(node: exp.Expr, seen: frozenset[str] = frozenset()) -> bool:
     if isinstance(node, exp.Case) and node.args.get("default") is not None:
         return is_array(node.args["default"], seen)
     if isinstance(node, exp.Cast):
-        return node.to.this == exp.DType.ARRAY
+        return bool(node.to.this == exp.DType.ARRAY)
     if isinstance(node, (exp.AnyValue, exp.Max, exp.Min)):
         return is_array(node.this, seen)
     if isinstance(node, exp.Column) and node.name not in seen:
