@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import explain, insights, metadata, pruning, result_types
+from services.query import budget, explain, insights, metadata, pruning, result_types
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
 from services.query.translate import FINAL_STAGE_MACROS, TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
@@ -121,8 +121,10 @@ class Coordinator:
     """Runs one query: every referenced table is read through each cell that holds its ranges."""
 
     def __init__(self, routes: Routes, members: CellMembers, reader: TileReader, remote: RemoteCells,
-                 threads: int = 2, memory_limit: str = "2GB", catalog: metadata.Catalog | None = None) -> None:
+                 threads: int = 2, memory_limit: str = "2GB", catalog: metadata.Catalog | None = None,
+                 read_limit_bytes: int = budget.DEFAULT_READ_LIMIT_MB * budget.MIB) -> None:
         self._routes = routes
+        self.read_limit_bytes = read_limit_bytes
         self._catalog = catalog
         self._members = members
         self._reader = reader
@@ -265,7 +267,8 @@ class Coordinator:
 
     async def _execute(self, query_id: str, translation: Translation, allow_partial: bool) -> QueryResult:
         started = time.perf_counter()
-        reads = await asyncio.gather(*(self._timed_read(s, allow_partial) for s in translation.scans))
+        with budget.reading(self.read_limit_bytes):
+            reads = await asyncio.gather(*(self._timed_read(s, allow_partial) for s in translation.scans))
         read = time.perf_counter()
         partial = [m for _, _, msgs, _ in reads for m in msgs]
         if partial and not allow_partial:

@@ -6,6 +6,7 @@ import grpc
 
 from services.common_config import NodeConfig, node_arg_parser, node_config
 from services.discovery.client import CellMembership, RouteCache
+from services.query import budget
 from services.query.admission import DEFAULT_QUEUED, DEFAULT_RUNNING, Admission
 from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
@@ -22,13 +23,15 @@ class QueryService:
 
     name = "tessera.v1.Query"
 
-    def __init__(self, config: NodeConfig, gate: Admission | None = None) -> None:
+    def __init__(self, config: NodeConfig, gate: Admission | None = None,
+                 read_limit_mb: int = budget.DEFAULT_READ_LIMIT_MB) -> None:
         self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
         routes = RouteCache(self._member.discovery)
         coordinator = Coordinator(routes, self._member.cell, TileReader(self._pool), self._remote,
-                                  catalog=DiscoveryCatalog(self._member.discovery, routes))
+                                  catalog=DiscoveryCatalog(self._member.discovery, routes),
+                                  read_limit_bytes=read_limit_mb * budget.MIB)
         self._servicer = QueryServicer(coordinator, gate)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
@@ -51,15 +54,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queued-queries", type=int, default=DEFAULT_QUEUED,
                         help="queries waiting for a slot before more are refused with ThrottlingException "
                              f"(default {DEFAULT_QUEUED})")
+    parser.add_argument("--query-read-limit-mb", type=int, default=budget.DEFAULT_READ_LIMIT_MB,
+                        help="rows one query may read into this coordinator before it fails with an error "
+                             f"naming the limit (default {budget.DEFAULT_READ_LIMIT_MB})")
     args = parser.parse_args(argv)
     config = node_config(parser, args)
+    if not 16 <= args.query_read_limit_mb <= 1_048_576:
+        parser.error("--query-read-limit-mb must be 16..1048576")
     if not 1 <= args.max_running_queries <= 1024:
         parser.error("--max-running-queries must be 1..1024")
     if not 0 <= args.max_queued_queries <= 100_000:
         parser.error("--max-queued-queries must be 0..100000")
     gate = Admission(args.max_running_queries, args.max_queued_queries)
     runtime.configure_logging("query", config.node_id)
-    runtime.run(lambda: runtime.serve(QueryService(config, gate), config.listen, config.ready_file,
+    runtime.run(lambda: runtime.serve(QueryService(config, gate, args.query_read_limit_mb), config.listen,
+                                      config.ready_file,
                                       advertise=config.advertise))
 
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import structlog
 
-from services.query import idempotency, results
+from services.query import budget, idempotency, results
 from services.query.admission import Admission
 from services.query.coordinator import Coordinator
 from services.query.fanout import ScanSpec
@@ -171,7 +171,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
                         range_los=tuple(request.range_los),
                         dimension_in=tuple((f.column, tuple(f.values)) for f in request.dimension_in),
                         measure_names=tuple(request.measure_names))
-        read = await self._coordinator.read_local(spec, request.allow_partial)
+        with budget.reading(self._coordinator.read_limit_bytes):  # the asking coordinator's query, read here
+            read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:
             yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(table))
         yield storage_pb2.ScanChunk(bytes_scanned=read.bytes_scanned, last=True, partial=bool(read.partial_reasons),
