@@ -223,15 +223,24 @@ def reduce_finish(node: exp.Reduce) -> exp.Expr | None:
 def unnest(node: exp.Unnest) -> exp.Expr | None:
     """``UNNEST(ts) AS t (time, value)`` (one array, two column names, or none) as DuckDB's recursive unnest
     in a lateral subquery, so a timeseries (or any array of rows) gives one column per field, named as
-    Timestream names them (``time``, ``value`` by default). Other UNNESTs are left as they are."""
+    Timestream names them (``time``, ``value`` by default); ``WITH ORDINALITY AS t(time, value, n)`` adds the
+    position. Other UNNESTs are left as they are."""
     alias = node.args.get("alias")
     columns = alias.columns if isinstance(alias, exp.TableAlias) else []
-    if len(node.expressions) != 1 or len(columns) not in (0, 2) or node.args.get("offset"):
+    ordinality = node.args.get("offset") or None  # WITH ORDINALITY AS t(time, value, n): sqlglot keeps n here
+    if ordinality is not None and not (isinstance(ordinality, exp.Identifier) and len(columns) == 2):
+        return None  # of an array of scalars (one column and the ordinal): DuckDB's own UNNEST answers it
+    if len(node.expressions) != 1 or len(columns) not in (0, 2):
         return None
     if not columns and not isinstance(node.parent, exp.Join):
         return None
-    inner = exp.select(exp.Anonymous(this="unnest", expressions=[
-        node.expressions[0].copy(), exp.PropertyEQ(this=exp.to_identifier("recursive"), expression=exp.true())]))
+    series = node.expressions[0]
+    projections: list[exp.Expr] = [exp.Anonymous(this="unnest", expressions=[
+        series.copy(), exp.PropertyEQ(this=exp.to_identifier("recursive"), expression=exp.true())])]
+    if ordinality is not None:  # positions from 1, unnested beside the elements
+        projections.append(exp.Anonymous(this="generate_subscripts", expressions=[series.copy(), exp.Literal.number(1)]))
+        columns = [*columns, ordinality]
+    inner = exp.select(*projections)
     table_alias = exp.TableAlias(this=exp.to_identifier(alias.name if isinstance(alias, exp.TableAlias) and alias.name
                                                          else "unnested"),
                                  columns=[c.copy() for c in columns])

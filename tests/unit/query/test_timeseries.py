@@ -95,6 +95,10 @@ def test_unnest_gives_time_and_value_columns_with_or_without_names(con: duckdb.D
     default = _run(con, 'SELECT host, time, value FROM (SELECT host, create_time_series(time, cpu) AS ts '
                         'FROM "db"."t" GROUP BY host) CROSS JOIN UNNEST(ts) ORDER BY host, time')
     assert default == named
+    numbered = _run(con, 'SELECT host, p.t, p.v, p.n FROM (SELECT host, create_time_series(time, cpu) AS ts '
+                         'FROM "db"."t" GROUP BY host) CROSS JOIN UNNEST(ts) WITH ORDINALITY AS p (t, v, n) '
+                         "ORDER BY host, p.n")
+    assert numbered == [(h, _at(t), v, i) for h in ("a", "b") for i, (t, v) in enumerate(POINTS[h], 1)]
 
 
 def test_lambdas_correlations_and_reduce_with_an_output_function(con: duckdb.DuckDBPyConnection) -> None:
