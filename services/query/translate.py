@@ -331,6 +331,11 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         return trino_aggregates.arg_extreme(node)
     if isinstance(node, _NOT_A_NUMBER_AGGREGATES):
         return trino_aggregates.null_if_nan(node)
+    if isinstance(node, (exp.Lag, exp.Lead)) and node.args.get("default") is not None:
+        # Trino types lag(x, n, d) as the common type of x and d; DuckDB casts d to x's (1.5 became 2).
+        node.set("this", exp.Case(ifs=[exp.If(this=exp.false(), true=node.args["default"].copy())],
+                                  default=node.this.copy()))
+        return None
     if isinstance(node, exp.Skewness):
         return trino_aggregates.skewness(node)
     if type(node) in _ARRAY_KINDS:

@@ -570,6 +570,10 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
         ("SELECT count_if(c) FROM (VALUES true) t(c) WHERE c = false", [(0,)]),
         ("SELECT approx_percentile(x, 0.5, 0.01) FROM (VALUES 1.0, 2.0, 3.0) t(x)", [(2.0,)]),
         ("SELECT max_by(c1, c2), min_by(c1, c2) FROM (VALUES (NULL, 5), ('b', 1)) t(c1, c2)", [(None, "b")]),
+        (("SELECT max_by(k, x, 2), min_by(k, x, 3) FROM (VALUES (1, 10), (2, NULL), (3, 30), (4, NULL), (5, 50), "
+          "(NULL, 60)) t(k, x)"), [([None, 5], [1, 3, 5])]),
+        ("SELECT k, lag(x, 1, 1.5) OVER (ORDER BY k) FROM (VALUES (1, 10), (2, 20)) v(k, x) ORDER BY k",
+         [(1, 1.5), (2, 10.0)]),
         # The documentation's own example: a VALUES row that is one ROW spreads into the columns.
         ("SELECT max_by(t.c1, t.c2) FROM (VALUES (('a', 1)), (('b', 2)), (('c', 3)), (('d', 4))) AS t(c1, c2)",
          [("d",)]),
