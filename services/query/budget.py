@@ -1,7 +1,8 @@
 """Per-query memory for the rows a coordinator reads: each table a query reads is held whole in the
 coordinator (as Arrow) before the final stage runs, so one query over a large span could take the process
-down. Every chunk read from a storage replica or another cell is charged to the running query's budget;
-past it the query fails with an error that names the limit and what to do (the final stage has DuckDB's own
+down. The rows each cell answers with (after the replicas' digests agreed or their rows were merged) are
+charged to the running query's budget, so a lagging replica or a hedged request does not count twice; past
+it the query fails with an error that names the limit and what to do (the final stage has DuckDB's own
 memory limit). The budget travels in a context variable, so the fan-out's tasks share their query's.
 """
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import grpc
 import pyarrow as pa
 
-from services.query import budget
 from services.query.fanout import CellRead, ScanSpec, value_filters
 from tessera import arrowipc, errors
 from tessera.runtime import GRPC_OPTIONS
@@ -76,7 +75,6 @@ async def _collect(chunks: AsyncIterator[storage_pb2.ScanChunk]) -> CellRead:
     out = CellRead()
     async for chunk in chunks:
         if chunk.arrow_ipc:
-            budget.charge(len(chunk.arrow_ipc))
             table: pa.Table = arrowipc.from_ipc(chunk.arrow_ipc)
             out.tables.append(table)
         if chunk.last:

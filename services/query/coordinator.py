@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -133,8 +133,11 @@ class Coordinator:
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
 
     async def read_local(self, spec: ScanSpec, allow_partial: bool) -> CellRead:
-        """This cell's rows for a spec (also serves other coordinators' CellScan)."""
-        return await self._reader.read(spec, self._members.by_role("storage"), allow_partial)
+        """This cell's rows for a spec (also serves other coordinators' CellScan), charged to the running
+        query's read budget."""
+        read = await self._reader.read(spec, self._members.by_role("storage"), allow_partial)
+        budget.charge(sum(t.nbytes for t in read.tables))
+        return read
 
     async def _read_table(self, scan: TableScan, allow_partial: bool) -> tuple[pa.Table, int, list[str]]:
         route = await self._routes.get(scan.database, scan.table)
@@ -147,11 +150,13 @@ class Coordinator:
                      tiles_by_range=ranges.exact_tiles)
         nodes = {c.cell: list(c.nodes) for c in route.cells}
 
-        def read(cell: str) -> Awaitable[CellRead]:
+        async def read(cell: str) -> CellRead:
             cell_spec = dataclasses.replace(spec, range_los=ranges.range_los(cell))
             if cell == self._members.cell:
-                return self.read_local(cell_spec, allow_partial)
-            return self._remote.cell_scan(nodes.get(cell, []), cell_spec, allow_partial)
+                return await self.read_local(cell_spec, allow_partial)
+            got = await self._remote.cell_scan(nodes.get(cell, []), cell_spec, allow_partial)
+            budget.charge(sum(t.nbytes for t in got.tables))
+            return got
 
         results = await asyncio.gather(*(read(cell) for cell in ranges.cells))
         names = list(spec.columns) + (list(layout.KEY_COLUMNS) if merge_cells else [])

@@ -17,7 +17,6 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import budget
 from services.storage.client import StoragePool
 from tessera import arrowipc, dedup, errors, layout, placement, sqlsession
 from tessera.v1 import common_pb2, storage_pb2
@@ -154,7 +153,6 @@ class TileReader:
         parts: list[pa.Table] = []
         async for chunk in self._pool.get(node.address).scan(request, self._timeout):
             if chunk.arrow_ipc:
-                budget.charge(len(chunk.arrow_ipc))
                 parts.append(arrowipc.from_ipc(chunk.arrow_ipc))
             if chunk.last:
                 if chunk.incomplete_tiles:

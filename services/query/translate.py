@@ -297,7 +297,6 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
 
 _ARRAY_KINDS: dict[type[exp.Expr], str] = {exp.ArrayPosition: "position", exp.ArrayMax: "max", exp.ArrayMin: "min",
                                            exp.ArrayContains: "contains", exp.ArrayRemove: "remove"}
-_NOT_A_NUMBER_AGGREGATES = (exp.Corr, exp.RegrSlope, exp.RegrIntercept)
 _ROUNDS_NANOSECONDS = (exp.TimestampTrunc, exp.DateTrunc, exp.Day, exp.DayOfMonth, exp.Month, exp.Year, exp.Quarter,
                        exp.DayOfWeekIso, exp.DayOfYear, exp.WeekOfYear, exp.YearOfWeek, exp.LastDay, exp.Date)
 _BITWISE = (exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseNot, exp.BitwiseXor, exp.BitwiseLeftShift,
@@ -325,19 +324,13 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Div) and (trino_numbers.statically_floating(node.this)
                                       or trino_numbers.statically_floating(node.expression)):
         return trino_numbers.ieee_divide(node)
-    if isinstance(node, exp.CountIf):
-        return trino_aggregates.count_if(node)
-    if isinstance(node, (exp.ArgMax, exp.ArgMin)):
-        return trino_aggregates.arg_extreme(node)
-    if isinstance(node, _NOT_A_NUMBER_AGGREGATES):
-        return trino_aggregates.null_if_nan(node)
+    if (aggregate := trino_aggregates.aggregate_of(node)) is not None:
+        return trino_aggregates.rewrite(node, aggregate)
     if isinstance(node, (exp.Lag, exp.Lead)) and node.args.get("default") is not None:
         # Trino types lag(x, n, d) as the common type of x and d; DuckDB casts d to x's (1.5 became 2).
         node.set("this", exp.Case(ifs=[exp.If(this=exp.false(), true=node.args["default"].copy())],
                                   default=node.this.copy()))
         return None
-    if isinstance(node, exp.Skewness):
-        return trino_aggregates.skewness(node)
     if type(node) in _ARRAY_KINDS:
         return trino_arrays.rewrite(_ARRAY_KINDS[type(node)], [node.this, node.expression])
     if isinstance(node, exp.Repeat):  # Trino's repeat builds an array; it has no string repeat
@@ -365,8 +358,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         return trino_time.date_diff(node)
     if _is_call(node, "nanosecond", 1):
         return trino_time.nanosecond(node.expressions[0])
-    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
-        _refuse_literal_index_below_one(node)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and trino_timeseries.is_array(node.this):
+        _refuse_literal_index_below_one(node)  # (a map's subscript is a key: any value goes)
     if isinstance(node, exp.Try):
         return _errors_as_null(node)
     if isinstance(node, exp.Lambda):
@@ -410,7 +403,7 @@ def _rename_lambda_parameters(node: exp.Lambda) -> exp.Expr:
     def rename(n: exp.Expr) -> exp.Expr:
         if (isinstance(n, exp.Identifier) and n.name in names
                 and not (isinstance(n.parent, exp.Dot) and n.arg_key == "expression")
-                and not isinstance(n.parent, (exp.ColumnDef, exp.PropertyEQ, exp.Alias))):
+                and not isinstance(n.parent, (exp.ColumnDef, exp.PropertyEQ, exp.Alias, exp.Column))):
             return exp.to_identifier(names[n.name])
         return n
 
@@ -445,8 +438,11 @@ def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
         # Timestream's bin floors to multiples of the interval since the Unix epoch; DuckDB's default
         # origin is 2000-01-03, which is not aligned for e.g. 7d or 7s buckets.
         value, width = node.expressions
+        width_ns = interval_ns(width)
+        if width_ns is not None and width_ns > 0:
+            return trino_time.bin_exact(value, width_ns)
         origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
-        return _call("time_bucket", width, trino_time.floor_to_micros(value), origin)
+        return _call("time_bucket", width, trino_time.floor_to_micros(value, known_timestamp=True), origin)
     if _is_call(node, "from_milliseconds", 1) or _is_call(node, "from_nanoseconds", 1):
         # An integer literal argument folds to an exact literal here, so time bounds need no evaluation.
         arg = node.expressions[0]
@@ -634,8 +630,24 @@ def _scan(occ: _Occurrence, view: str, evaluator: _ConstantEvaluator) -> TableSc
         start_ns=start,
         end_ns=end,
         predicate=exp.and_(*stripped).sql(dialect="duckdb") if stripped else "",
-        predicate_columns=tuple(sorted({col.name for c in stripped for col in c.find_all(exp.Column)})),
+        predicate_columns=tuple(sorted({col.name for c in stripped for col in _table_columns(c)})),
     )
+
+
+def _table_columns(node: exp.Expr) -> list[exp.Column]:
+    """The columns ``node`` reads from its tables: not the variables of a lambda inside it (``x`` and ``x.f``
+    in ``x -> x.f > 1``, or a rewrite's own ``tessera_i``)."""
+    out = []
+    for col in node.find_all(exp.Column):
+        names = {col.table or col.name}
+        lam = col.find_ancestor(exp.Lambda)
+        bound = False
+        while lam is not None and not bound:
+            bound = any(p.name in names for p in lam.expressions)
+            lam = lam.find_ancestor(exp.Lambda)
+        if not bound:
+            out.append(col)
+    return out
 
 
 def _columns(occ: _Occurrence) -> tuple[str, ...] | None:
@@ -728,7 +740,7 @@ def _deterministic_scalar(node: exp.Expr) -> bool:
 def _pushable(conjunct: exp.Expr, occ: _Occurrence, strict: bool) -> bool:
     if not _deterministic_scalar(conjunct):
         return False
-    for col in conjunct.find_all(exp.Column):
+    for col in _table_columns(conjunct):
         if not _refers_to(col, occ) or isinstance(col.this, exp.Star):
             return False
         if strict and not col.table and col.name.lower() not in _ALWAYS_PRESENT:

@@ -8,38 +8,67 @@
   row); DuckDB gives NaN.
 - ``skewness(x)``: the population skewness ``m3 / m2^1.5`` that Trino computes; DuckDB's is the sample
   skewness, ``sqrt(n (n - 1)) / (n - 2)`` times larger. Its ``kurtosis`` already agrees with Trino's.
+
+Each rule holds under ``FILTER (WHERE …)`` and ``OVER (…)`` too: the wrapper goes around the whole window.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlglot import exp
 
 from services.query import sql_templates
 
+REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.RegrIntercept, exp.Skewness)
+"""The aggregates rewritten here: ``rewrite`` is called on the outermost of the aggregate, its ``FILTER``
+and its ``OVER`` (the wrappers go around all three, and every aggregate a rewrite adds gets them too)."""
+_CONTEXTS = (exp.Window, exp.Filter)
 
-def count_if(node: exp.CountIf) -> exp.Expr:
-    """``count_if(c)``, 0 over no rows."""
-    return exp.func("coalesce", node.copy(), exp.Literal.number(0))
+
+def aggregate_of(node: exp.Expr) -> exp.Expr | None:
+    """The aggregate this rewrite handles at ``node`` (``node`` itself, or the aggregate under its FILTER and
+    OVER), or None; None too when ``node`` is itself inside such a FILTER or OVER (its outermost is next)."""
+    if isinstance(node.parent, _CONTEXTS) and node.arg_key == "this":
+        return None
+    inner = node
+    while isinstance(inner, _CONTEXTS):
+        inner = inner.this
+    return inner if isinstance(inner, REWRITTEN) else None
 
 
-def arg_extreme(node: exp.ArgMax | exp.ArgMin) -> exp.Expr:
+def rewrite(node: exp.Expr, aggregate: exp.Expr) -> exp.Expr:
+    """``node`` (``aggregate``, possibly under FILTER/OVER) with Trino's semantics (module docstring)."""
+
+    def framed(replacement: exp.Expr) -> exp.Expr:
+        """``replacement`` (an aggregate) under a copy of ``node``'s FILTER and OVER."""
+        if node is aggregate:
+            return replacement
+        outer = node.copy()
+        inner = outer
+        while isinstance(inner, _CONTEXTS):
+            inner = inner.this
+        inner.replace(replacement)
+        return outer
+
+    if isinstance(aggregate, exp.CountIf):
+        return exp.func("coalesce", framed(aggregate.copy()), exp.Literal.number(0))
+    if isinstance(aggregate, (exp.ArgMax, exp.ArgMin)):
+        return _arg_extreme(aggregate, framed)
+    if isinstance(aggregate, exp.Skewness):
+        x = aggregate.this
+        return sql_templates.duckdb("__s * (__n - 2) / sqrt(__n * (__n - 1))",
+                                    s=framed(exp.Skewness(this=x.copy())), n=framed(exp.Count(this=x.copy())))
+    return sql_templates.duckdb("CASE WHEN isnan(__v) THEN NULL ELSE __v END", v=framed(aggregate.copy()))
+
+
+def _arg_extreme(node: exp.ArgMax | exp.ArgMin, framed: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
     """``max_by(x, y[, n])`` / ``min_by(x, y[, n])`` keeping a NULL ``x``: DuckDB's ``arg_max_null`` for one
     value; for ``n`` values each ``x`` travels inside a one-field struct (never NULL itself), unwrapped after."""
     count = node.args.get("count")
     if count is None:
         name = "arg_max_null" if isinstance(node, exp.ArgMax) else "arg_min_null"
-        return exp.Anonymous(this=name, expressions=[node.this.copy(), node.expression.copy()])
+        return framed(exp.Anonymous(this=name, expressions=[node.this.copy(), node.expression.copy()]))
     name = "arg_max" if isinstance(node, exp.ArgMax) else "arg_min"
-    return sql_templates.duckdb(f"list_transform({name}(struct_pack(v := __x), __y, __n), lambda tessera_s: tessera_s.v)",
-                                x=node.this, y=node.expression, n=count)
-
-
-def null_if_nan(node: exp.Expr) -> exp.Expr:
-    """An aggregate whose NaN (no defined value) Trino reports as NULL."""
-    return sql_templates.duckdb("CASE WHEN isnan(__v) THEN NULL ELSE __v END", v=node.copy())
-
-
-def skewness(node: exp.Skewness) -> exp.Expr:
-    """Trino's population skewness from DuckDB's sample skewness."""
-    return sql_templates.duckdb("skewness(__x) * (count(__x) - 2) / sqrt(count(__x) * (count(__x) - 1))",
-                                x=node.this)
+    inner = sql_templates.duckdb(f"{name}(struct_pack(v := __x), __y, __n)", x=node.this, y=node.expression, n=count)
+    return sql_templates.duckdb("list_transform(__a, lambda tessera_s: tessera_s.v)", a=framed(inner))

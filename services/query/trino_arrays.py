@@ -71,7 +71,7 @@ _TEMPLATES = {
     "position": "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL ELSE coalesce(list_position(__a, __b), 0) END",
     "max": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_max(__a) END",
     "min": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_min(__a) END",
-    "contains": f"CASE WHEN __b IS NULL THEN NULL WHEN list_contains(__a, __b) THEN true "
+    "contains": f"CASE WHEN __a IS NULL OR __b IS NULL THEN NULL WHEN list_contains(__a, __b) THEN true "
                 f"WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE false END",
     "remove": "CASE WHEN __b IS NULL THEN NULL ELSE list_filter(__a, lambda tessera_e: tessera_e IS NULL "
               "OR tessera_e <> __b) END",
@@ -87,7 +87,7 @@ _TEMPLATES = {
 def rewrite(kind: str, args: list[exp.Expr]) -> exp.Expr:
     """The Trino function ``kind`` (a key of _TEMPLATES: distinct, union, position, repeat, ...) over ``args``
     (one to three expressions), as DuckDB SQL with Trino's order and NULL rules."""
-    return sql_templates.duckdb(_TEMPLATES[kind], **dict(zip(("a", "b", "c"), args)))
+    return sql_templates.duckdb(_TEMPLATES[kind], None, **dict(zip(("a", "b", "c"), args)))
 
 
 _MATCH = {
@@ -116,7 +116,8 @@ def _apply(function: exp.Expr, args: Sequence[exp.Expr], name: str) -> exp.Expr:
         if isinstance(node, exp.Column) and not node.table and node.name in bound:
             return exp.paren(bound[node.name].copy())
         if (isinstance(node, exp.Identifier) and node.name in bound
-                and not isinstance(node.parent, (exp.Column, exp.Table, exp.Alias, exp.Dot, exp.Lambda))):
+                and not isinstance(node.parent, (exp.Column, exp.Table, exp.Alias, exp.Lambda))
+                and not (isinstance(node.parent, exp.Dot) and node.arg_key == "expression")):  # x.f: x, not f
             return exp.paren(bound[node.name].copy())
         return node
 
@@ -124,8 +125,8 @@ def _apply(function: exp.Expr, args: Sequence[exp.Expr], name: str) -> exp.Expr:
     return body
 
 
-def _element(array: exp.Expr, index: str) -> exp.Expr:
-    return sql_templates.duckdb(f"__a[{index}]", a=array)
+def _element(array: exp.Expr, index: str, prefix: str) -> exp.Expr:
+    return sql_templates.duckdb(f"__a[{index}]", prefix, a=array)
 
 
 def rewrite_call(name: str, args: list[exp.Expr]) -> exp.Expr:
@@ -135,11 +136,12 @@ def rewrite_call(name: str, args: list[exp.Expr]) -> exp.Expr:
         predicates = exp.Anonymous(this="list_transform", expressions=[args[0].copy(), args[1].copy()])
         return sql_templates.duckdb(f"CASE WHEN __a IS NULL THEN NULL {_MATCH[name]} END", a=args[0], t=predicates)
     if name == "zip_with" and len(args) == 3:
-        body = _apply(args[2], [_element(args[0], "tessera_i"), _element(args[1], "tessera_i")], name)
+        prefix = sql_templates.local_prefix(*args)
+        body = _apply(args[2], [_element(args[0], "tessera_i", prefix), _element(args[1], "tessera_i", prefix)], name)
         return sql_templates.duckdb(
             "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL "
             "ELSE list_transform(range(1, greatest(len(__a), len(__b)) + 1), lambda tessera_i: __f) END",
-            a=args[0], b=args[1], f=body)
+            prefix, a=args[0], b=args[1], f=body)
     if name == "shuffle" and len(args) == 1:
         return sql_templates.duckdb("list_transform(list_sort(list_transform(__a, lambda tessera_x: "
                                     "struct_pack(k := random(), v := tessera_x))), lambda tessera_s: tessera_s.v)",
@@ -154,12 +156,15 @@ def rewrite_call(name: str, args: list[exp.Expr]) -> exp.Expr:
 
 def array_sort(array: exp.Expr, comparator: exp.Expr) -> exp.Expr:
     """``array_sort(a, (x, y) -> c)`` (module docstring): stable, by counting what sorts before each."""
-    compare = _apply(comparator, [_element(array, "tessera_j"), _element(array, "tessera_i")], "array_sort")
+    prefix = sql_templates.local_prefix(array, comparator)
+    compare = _apply(comparator, [_element(array, "tessera_j", prefix), _element(array, "tessera_i", prefix)],
+                     "array_sort")
     checked = sql_templates.duckdb("coalesce(__c, error('array_sort: the comparator returned NULL'))", c=compare)
     ranks = sql_templates.duckdb(
         "list_transform(range(1, len(__a) + 1), lambda tessera_i: 1 + len(list_filter(range(1, len(__a) + 1), "
-        "lambda tessera_j: tessera_j <> tessera_i AND (__c < 0 OR (__c = 0 AND tessera_j < tessera_i)))))", a=array, c=checked)
+        "lambda tessera_j: tessera_j <> tessera_i AND (__c < 0 OR (__c = 0 AND tessera_j < tessera_i)))))",
+        prefix, a=array, c=checked)
     return sql_templates.duckdb(
         "CASE WHEN __a IS NULL THEN NULL "
         "ELSE list_transform(range(1, len(__a) + 1), lambda tessera_r: __a[list_position(__k, tessera_r)]) END",
-        a=array, k=ranks)
+        prefix, a=array, k=ranks)

@@ -13,6 +13,12 @@
 - ``from_base(s, radix)``: the BIGINT that ``s`` (digits 0-9a-z, an optional '-') writes in base
   ``radix`` (2..36), with Trino's errors for a bad radix or digit; DuckDB has no such function.
 - ``bit_count(x, bits)``: the set bits of ``x`` in ``bits``-bit two's complement; DuckDB's takes no width.
+- ``round(x, d)`` of a DOUBLE: ``x * 10^d`` rounded half away from zero, divided back (Java's, so
+  ``round(1.45, 1)`` is 1.5; DuckDB rounds the exact decimal, 1.4). ``sign(x)``: of ``x``'s own type (a
+  DOUBLE gives 1.0, NaN gives NaN; DuckDB's is a TINYINT). ``to_base``: lower-case digits, negatives with
+  '-'. ``random(n)``, ``random(m, n)``: an integer in [0, n) or [m, n) (sqlglot reads n as a seed).
+- Division where an operand is visibly a DOUBLE: by zero ±Infinity or NaN, as Java divides (the sessions'
+  integer division raises).
 - ``CAST(x AS BIGINT|INTEGER|SMALLINT|TINYINT)`` (and ``TRY_CAST``): Trino rounds a DOUBLE or REAL half
   away from zero (2.5 -> 3, -2.5 -> -3) where DuckDB rounds half to even (2.5 -> 2); a VARCHAR must
   hold an integer (surrounding spaces allowed): Trino refuses '3.5' and '1e3', which DuckDB rounds or
@@ -182,19 +188,20 @@ def bit_count(value: exp.Expr, bits: exp.Expr) -> exp.Expr:
 def round_half_up(node: exp.Round) -> exp.Expr | None:
     """``round(x, d)`` as Trino rounds a DOUBLE: ``x * 10^d`` rounded half away from zero, divided back
     (DuckDB rounds the exact decimal value of ``x``, so ``round(1.45, 1)`` is 1.4 there and 1.5 in Trino).
-    The scale is a BIGINT, so under the sessions' integer division an integer ``x`` keeps its type and
-    value; None (DuckDB's round) without digits or with negative ones, where both agree."""
+    The scale is a HUGEINT, so under the sessions' integer division an integer ``x`` of unknown type keeps
+    its value (and is answered as a BIGINT) without overflowing; None (DuckDB's round) for a visibly integer
+    ``x``, without digits, or with negative ones, where both agree."""
     digits = node.args.get("decimals")
-    if digits is None:
+    if digits is None or statically_integer(node.this):
         return None
     if isinstance(digits, exp.Literal) and not digits.is_string and digits.name.isdigit():
         if int(digits.name) > _MAX_ROUND_DIGITS:
             return None
-        scale = exp.Literal.number(10 ** int(digits.name))
+        scale = exp.cast(exp.Literal.number(10 ** int(digits.name)), exp.DType.INT128)
         return sql_templates.duckdb("round(__x * __p) / __p", x=node.this, p=scale)
     return sql_templates.duckdb(
-        f"CASE WHEN __d BETWEEN 0 AND {_MAX_ROUND_DIGITS} THEN round(__x * CAST(pow(10, __d) AS BIGINT)) / "
-        "CAST(pow(10, __d) AS BIGINT) ELSE round(__x, __d) END", x=node.this, d=digits)
+        f"CASE WHEN __d BETWEEN 0 AND {_MAX_ROUND_DIGITS} THEN round(__x * CAST(pow(10, __d) AS HUGEINT)) / "
+        "CAST(pow(10, __d) AS HUGEINT) ELSE round(__x, __d) END", x=node.this, d=digits)
 
 
 _MAX_ROUND_DIGITS = 18  # 10^18 is the largest power of ten a BIGINT holds
@@ -241,6 +248,21 @@ _FLOATING_FUNCTIONS = (exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.V
 _FLOATING_TYPES = (exp.DType.DOUBLE, exp.DType.FLOAT)
 
 
+_INTEGER_FUNCTIONS = (exp.Count, exp.CountIf, exp.ApproxDistinct, exp.Length, exp.ArraySize)
+
+
+def statically_integer(node: exp.Expr) -> bool:
+    """Whether an expression is visibly an integer (an integer literal, a cast to an integer type, a count)."""
+    node = node.unnest()
+    if isinstance(node, exp.Literal):
+        return not node.is_string and node.name.isdigit()
+    if isinstance(node, exp.Neg):
+        return statically_integer(node.this)
+    if isinstance(node, exp.Cast):
+        return node.to.this in _INTEGER_TYPES
+    return isinstance(node, _INTEGER_FUNCTIONS)
+
+
 def statically_floating(node: exp.Expr) -> bool:
     """Whether an expression is visibly a DOUBLE (a literal with a point, a cast to DOUBLE or REAL,
     ``measure_value::double``, a function that returns one, arithmetic over one); False when unknown."""
@@ -259,7 +281,8 @@ def statically_floating(node: exp.Expr) -> bool:
 
 
 _IEEE_DIVIDE = """
-CASE WHEN __b = 0 THEN (
+CASE WHEN __a IS NULL OR __b IS NULL THEN CAST(NULL AS DOUBLE)
+WHEN __b = 0 THEN (
   CASE WHEN isnan(__a) OR __a = 0 THEN CAST('NaN' AS DOUBLE)
        WHEN (__a > 0) <> signbit(CAST(__b AS DOUBLE)) THEN CAST('Infinity' AS DOUBLE)
        ELSE CAST('-Infinity' AS DOUBLE) END)
@@ -267,8 +290,14 @@ ELSE __a / __b END
 """
 
 
-def ieee_divide(node: exp.Div) -> exp.Expr:
+def ieee_divide(node: exp.Div) -> exp.Expr | None:
     """A division whose operand is visibly a DOUBLE: by zero it gives ±Infinity or NaN, as in Trino (the
-    sessions' integer division raises instead). A division of unknown operand types keeps raising on zero
-    for a DOUBLE too: an error, never a wrong answer."""
+    sessions' integer division raises instead); None for a non-zero literal divisor (``x / 1000.0``), which
+    never divides by zero. A division of unknown operand types keeps raising on zero for a DOUBLE too: an
+    error, never a wrong answer."""
+    divisor = node.expression.unnest()
+    if isinstance(divisor, exp.Cast):
+        divisor = divisor.this.unnest()
+    if isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0:
+        return None
     return sql_templates.duckdb(_IEEE_DIVIDE, a=node.this, b=node.expression)

@@ -14,6 +14,13 @@
   a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
 - ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d) as an
   INTERVAL rounded to milliseconds (Trino's is ``Duration.toMillis``), with Trino's error for anything else.
+- Nanosecond timestamps: DuckDB rounds a TIMESTAMP_NS to microseconds before date parts, ``date()``,
+  ``CAST AS DATE``, ``date_trunc`` and ``time_bucket``, so 23:59:59.9999999 counted as the next day; a
+  visible timestamp is floored to microseconds first (``floor_to_micros``), and ``bin`` with a fixed width
+  buckets the nanoseconds themselves (``bin_exact``). ``nanosecond(ts)``: within the second (DuckDB's
+  counts the seconds too). ``sequence`` of timestamps with a fixed step is built from nanoseconds.
+- ``date_diff(unit, a, b)``: whole units elapsed, truncated toward zero (DuckDB counts boundaries crossed);
+  fixed-length units from the nanoseconds, months and years by the calendar.
 """
 
 from __future__ import annotations
@@ -238,13 +245,41 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
         series, exp.Lambda(this=exp.cast(day.copy(), exp.DType.DATE), expressions=[day])])  # params are Identifiers, not columns
 
 
-def floor_to_micros(value: exp.Expr) -> exp.Expr:
-    """A TIMESTAMP cut down to whole microseconds: DuckDB's ``date_trunc`` and ``time_bucket`` round a
-    TIMESTAMP_NS to microseconds first, so 00:00:59.9999999 would fall into the next minute."""
-    inner = value.unnest()
-    if is_date(value) or (isinstance(inner, exp.Literal) and inner.is_string):
-        return value  # a DATE, or text that a cast reads as one
-    return sql_templates.duckdb("make_timestamp(epoch_ns(__t) // 1000)", t=value)
+_TIMESTAMP_MAKERS = frozenset({"make_timestamp_ns", "make_timestamp", "time_bucket", "from_nanoseconds",
+                               "from_milliseconds", "to_timestamp"})
+
+
+def visibly_timestamp(node: exp.Expr) -> bool:
+    """Whether an expression is visibly a TIMESTAMP: the ``time`` column every table has, a cast to a
+    timestamp (literals, a folded clock), a function making one, or one plus or minus an interval."""
+    node = node.unnest()
+    if isinstance(node, exp.Column):
+        return node.name == "time"
+    if isinstance(node, exp.Cast):
+        return bool(node.to.this.name.startswith("TIMESTAMP"))
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() in _TIMESTAMP_MAKERS
+    if isinstance(node, (exp.Add, exp.Sub)):
+        return visibly_timestamp(node.this) and isinstance(node.expression.unnest(), exp.Interval)
+    return False
+
+
+def floor_to_micros(value: exp.Expr, known_timestamp: bool = False) -> exp.Expr:
+    """A visible TIMESTAMP (or one the caller knows is) cut down to whole microseconds (floor, also before
+    1970): DuckDB's date parts, ``date_trunc`` and ``time_bucket`` round a TIMESTAMP_NS to microseconds
+    first, so 00:00:59.9999999 would count as the next minute. Anything else (an interval, text, a DATE) is
+    left as it is."""
+    if not (known_timestamp or visibly_timestamp(value)):
+        return value
+    return sql_templates.duckdb("make_timestamp((epoch_ns(__t) - ((epoch_ns(__t) % 1000) + 1000) % 1000) // 1000)",
+                                t=value)
+
+
+def bin_exact(value: exp.Expr, width_ns: int) -> exp.Expr:
+    """``bin(t, width)`` for a fixed width, in integer nanoseconds: the bucket's start since the epoch, exact
+    for nanosecond timestamps (before 1970 too) and cheaper than DuckDB's ``time_bucket``."""
+    return sql_templates.duckdb("make_timestamp_ns(epoch_ns(__t) - ((epoch_ns(__t) % __w) + __w) % __w)",
+                                t=value, w=exp.Literal.number(width_ns))
 
 
 def nanosecond(value: exp.Expr) -> exp.Expr:

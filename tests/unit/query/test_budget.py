@@ -3,49 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pytest
 
 from services.query import budget
-from services.query.fanout import TileReader
-from tessera import arrowipc, errors
-from tessera.v1 import common_pb2, storage_pb2
+from services.query.coordinator import Coordinator
+from services.query.fanout import CellRead, ScanSpec
+from tessera import errors
+from tessera.v1 import common_pb2
+from tests.unit.query.test_pruning import CELLS, Members, Routes, _route
 
-ROWS = pa.table({"time": pa.array(range(10_000), pa.int64()), "value": pa.array([0.5] * 10_000)})
-
-
-class _Node:
-    async def scan(self, request: storage_pb2.ScanRequest, timeout: float) -> AsyncIterator[storage_pb2.ScanChunk]:
-        for _ in range(4):
-            yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(ROWS))
-        yield storage_pb2.ScanChunk(last=True, bytes_scanned=1)
+ROWS = pa.table({"time": pa.array(range(10_000), pa.timestamp("ns")), "host": pa.array(["h1"] * 10_000)})
 
 
-class _Pool:
-    def get(self, address: str) -> Any:
-        return _Node()
+class _EveryCell:
+    """Each cell answers the same rows (the local one through the tile reader, the others as CellScan)."""
+
+    async def read(self, spec: ScanSpec, nodes: Sequence[common_pb2.NodeInfo], allow_partial: bool) -> CellRead:
+        return CellRead(tables=[ROWS])
+
+    async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool) -> CellRead:
+        return CellRead(tables=[ROWS])
 
 
-def _scan_twice(limit_bytes: int) -> int:
-    reader = TileReader(_Pool())  # type: ignore[arg-type]
-    node = common_pb2.NodeInfo(node_id="s1", address="a")
+def _run(limit_bytes: int) -> int:
+    route = _route()
+    route.cells.extend(common_pb2.CellInfo(cell=c, nodes=[common_pb2.NodeInfo(node_id=f"{c}-q", cell=c, role="query")])
+                       for c in CELLS)
+    cells = _EveryCell()
+    coordinator = Coordinator(Routes(route), Members(), cells, cells,  # type: ignore[arg-type]
+                              read_limit_bytes=limit_bytes)
+    result = asyncio.run(coordinator.execute("q", 'SELECT count(*) AS n FROM "db"."t" WHERE host LIKE \'h%\'',
+                                             allow_partial=False))
+    return int(result.table.column("n")[0].as_py())
 
-    async def go() -> int:
-        with budget.reading(limit_bytes) as spent:  # two concurrent reads of one query share its budget
-            await asyncio.gather(*(reader._scan(node, storage_pb2.ScanRequest()) for _ in range(2)))
-            return spent.used
 
-    return asyncio.run(go())
-
-
-def test_the_reads_of_one_query_are_charged_together_and_refused_past_the_limit() -> None:
-    chunk = len(arrowipc.to_ipc(ROWS))
-    assert _scan_twice(8 * chunk) == 8 * chunk
-    with pytest.raises(errors.Throttled, match=r"reads more than \d+ MiB .*--query-read-limit-mb.*narrow its time range"):
-        _scan_twice(8 * chunk - 1)
+def test_the_rows_every_cell_answers_are_charged_to_the_query_and_refused_past_the_limit() -> None:
+    assert _run(len(CELLS) * ROWS.nbytes) == len(CELLS) * ROWS.num_rows  # four cells' rows: just within
+    with pytest.raises(errors.Throttled, match=r"reads more than \d+ MiB .*--query-read-limit-mb.*narrow its time"):
+        _run(len(CELLS) * ROWS.nbytes - 1)
 
 
 def test_reads_outside_a_query_are_not_charged() -> None:

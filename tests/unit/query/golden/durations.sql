@@ -52,7 +52,7 @@ SELECT 5 AS m FROM t0 AS t
 -- input
 SELECT bin(time, 5m) AS b, bin(time, 1d) AS d, count(*) FROM db.t GROUP BY 1, 2
 -- sql
-SELECT TIME_BUCKET(INTERVAL '5' MINUTE, MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000), CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS b, TIME_BUCKET(INTERVAL '1' DAY, MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000), CAST('1970-01-01 00:00:00' AS TIMESTAMP)) AS d, COUNT(*) AS "_col2" FROM t0 AS t GROUP BY 1, 2
+SELECT MAKE_TIMESTAMP_NS(EPOCH_NS((time)) - ((EPOCH_NS((time)) % (300000000000)) + (300000000000)) % (300000000000)) AS b, MAKE_TIMESTAMP_NS(EPOCH_NS((time)) - ((EPOCH_NS((time)) % (86400000000000)) + (86400000000000)) % (86400000000000)) AS d, COUNT(*) AS "_col2" FROM t0 AS t GROUP BY 1, 2
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 

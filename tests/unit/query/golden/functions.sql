@@ -20,7 +20,7 @@ SELECT COUNT(*) AS "_col0", COUNT(cpu) AS "_col1", SUM(cpu) AS "_col2", AVG(cpu)
 -- input
 SELECT abs(cpu), round(cpu, 2), floor(cpu), ceil(cpu), lower(host), upper(host), length(host), coalesce(az, 'none'), CAST(cpu AS bigint), CAST(cpu AS varchar), CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END FROM db.t
 -- sql
-SELECT ABS(cpu) AS "_col0", ROUND((cpu) * (100)) / (100) AS "_col1", FLOOR(cpu) AS "_col2", CEIL(cpu) AS "_col3", LOWER(host) AS "_col4", UPPER(host) AS "_col5", LENGTH(host) AS "_col6", COALESCE(az, 'none') AS "_col7", CASE WHEN (cpu) IS NULL THEN CAST(NULL AS BIGINT) WHEN TYPEOF((cpu)) IN ('DOUBLE', 'FLOAT') THEN CAST(ROUND(TRY_CAST((cpu) AS DOUBLE)) AS BIGINT) WHEN TYPEOF((cpu)) = 'VARCHAR' THEN (CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST((cpu) AS TEXT)), '[+-]?[0-9]+') THEN CAST(TRIM(CAST((cpu) AS TEXT)) AS BIGINT) ELSE ERROR('Cannot cast ' || '''' || CAST((cpu) AS TEXT) || '''' || ' to BIGINT') END) ELSE CAST((cpu) AS BIGINT) END AS "_col8", TRINO_VARCHAR(cpu) AS "_col9", CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END AS "_col10" FROM t0 AS t
+SELECT ABS(cpu) AS "_col0", ROUND((cpu) * (CAST(100 AS INT128))) / (CAST(100 AS INT128)) AS "_col1", FLOOR(cpu) AS "_col2", CEIL(cpu) AS "_col3", LOWER(host) AS "_col4", UPPER(host) AS "_col5", LENGTH(host) AS "_col6", COALESCE(az, 'none') AS "_col7", CASE WHEN (cpu) IS NULL THEN CAST(NULL AS BIGINT) WHEN TYPEOF((cpu)) IN ('DOUBLE', 'FLOAT') THEN CAST(ROUND(TRY_CAST((cpu) AS DOUBLE)) AS BIGINT) WHEN TYPEOF((cpu)) = 'VARCHAR' THEN (CASE WHEN REGEXP_FULL_MATCH(TRIM(CAST((cpu) AS TEXT)), '[+-]?[0-9]+') THEN CAST(TRIM(CAST((cpu) AS TEXT)) AS BIGINT) ELSE ERROR('Cannot cast ' || '''' || CAST((cpu) AS TEXT) || '''' || ' to BIGINT') END) ELSE CAST((cpu) AS BIGINT) END AS "_col8", TRINO_VARCHAR(cpu) AS "_col9", CASE WHEN cpu > 50 THEN 'hot' ELSE 'ok' END AS "_col10" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["az", "cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
@@ -36,7 +36,7 @@ SELECT region || '/' || host AS "_col0", region || '/' || host AS "_col1" FROM t
 -- input
 SELECT hour(time), minute(time), day(time), date_trunc('hour', time) FROM db.t
 -- sql
-SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000)) AS "_col2", DATE_TRUNC('HOUR', MAKE_TIMESTAMP(EPOCH_NS((time)) // 1000)) AS "_col3" FROM t0 AS t
+SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(MAKE_TIMESTAMP((EPOCH_NS((time)) - ((EPOCH_NS((time)) % 1000) + 1000) % 1000) // 1000)) AS "_col2", DATE_TRUNC('HOUR', MAKE_TIMESTAMP((EPOCH_NS((time)) - ((EPOCH_NS((time)) % 1000) + 1000) % 1000) // 1000)) AS "_col3" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 

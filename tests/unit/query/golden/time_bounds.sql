@@ -76,9 +76,9 @@ SELECT host FROM t0 AS t WHERE NOT time < CAST('2026-11-22 09:00:00.123456789' A
 -- input
 SELECT host FROM db.t WHERE time >= TIMESTAMP '2023-01-01 00:00:00' AND time < date_trunc('day', now())
 -- sql
-SELECT host FROM t0 AS t WHERE time >= CAST('2023-01-01 00:00:00' AS TIMESTAMP_NS) AND time < DATE_TRUNC('DAY', MAKE_TIMESTAMP(EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) // 1000))
+SELECT host FROM t0 AS t WHERE time >= CAST('2023-01-01 00:00:00' AS TIMESTAMP_NS) AND time < DATE_TRUNC('DAY', MAKE_TIMESTAMP((EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) - ((EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) % 1000) + 1000) % 1000) // 1000))
 -- scans
-{"view": "t0", "database": "db", "table": "t", "columns": ["host", "time"], "start_ns": 1672531200000000000, "end_ns": 1795305600000000000, "predicate": "time >= CAST('2023-01-01 00:00:00' AS TIMESTAMP_NS) AND time < DATE_TRUNC('DAY', MAKE_TIMESTAMP(EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) // 1000))", "predicate_columns": ["time"]}
+{"view": "t0", "database": "db", "table": "t", "columns": ["host", "time"], "start_ns": 1672531200000000000, "end_ns": 1795305600000000000, "predicate": "time >= CAST('2023-01-01 00:00:00' AS TIMESTAMP_NS) AND time < DATE_TRUNC('DAY', MAKE_TIMESTAMP((EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) - ((EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) % 1000) + 1000) % 1000) // 1000))", "predicate_columns": ["time"]}
 
 -- name: from_milliseconds of a constant is a constant
 -- input
