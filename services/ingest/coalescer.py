@@ -80,7 +80,7 @@ class AppendCoalescer:
                     ) -> None:
         rows = batch[0].rows if len(batch) == 1 else pa.concat_tables([w.rows for w in batch],
                                                                       promote_options="default")
-        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.to_ipc(rows, compressed=True))
+        request = storage_pb2.AppendRequest(tile=tile, arrow_ipc=arrowipc.for_storage(rows))
         try:
             rejected = await self._quorum.write(replicas, request)
         except asyncio.CancelledError:

@@ -38,7 +38,7 @@ def encode(key: TileKey, flags: Flags, rows: pa.Table, ipc: bytes | None = None)
     name = key.dir_name().encode()
     bits = (_SUPERSEDES_MAGNETIC if flags.supersedes_magnetic else 0) | (
         _SUPERSEDES_MEMORY if flags.supersedes_memory else 0) | (_REPLACES if flags.replaces else 0)
-    body = ipc if ipc is not None else arrowipc.to_ipc(rows, compressed=True)
+    body = ipc if ipc is not None else arrowipc.for_storage(rows)
     return b"".join((_NAME_LEN.pack(len(name)), name, bytes((bits,)), body))
 
 
