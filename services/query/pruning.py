@@ -25,7 +25,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from services.query.translate import TableScan, literal_ns
+from services.query.literals import literal_ns
+from services.query.translate import TableScan
 from tessera import layout, partition_key, placement, sqlsession
 from tessera.v1 import common_pb2
 

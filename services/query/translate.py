@@ -5,7 +5,7 @@ The query path, in a fixed order, all on the sqlglot AST:
 1. parse with the :class:`~services.query.dialect.Timestream` dialect and accept only one read-only query;
 2. fold the clock (``now()``, ``current_timestamp``, ``current_date``, ``ago(d)`` and ``<ts> ± <interval>``)
    into exact nanosecond literals, and rewrite Timestream/Trino functions whose DuckDB spelling or meaning
-   differs (``bin``, ``from_milliseconds`` …, see ``_rewrite_function``);
+   differs (``bin``, ``from_milliseconds`` …, see ``rewrites.py``);
 3. find every ``database.table`` occurrence and derive its :class:`TableScan` (columns, time bounds, and a
    predicate that is safe to evaluate on the table's raw rows);
 4. replace each occurrence by a view ``t0``, ``t1`` … (aliased so qualified column references still resolve)
@@ -32,16 +32,10 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import (
-    trino_aggregates,
-    trino_arrays,
-    trino_numbers,
-    trino_strings,
-    trino_text,
-    trino_time,
-    trino_timeseries,
-)
+from services.query import trino_text, trino_timeseries
 from services.query.dialect import Timestream
+from services.query.literals import EPOCH, TIMESTAMP_NS, interval_ns, literal_ns, ns_literal
+from services.query.rewrites import is_call, rewrite_function
 from tessera import sqlsession
 from tessera.errors import ValidationError
 from tessera.limits import QUERY_STRING_MAX_CHARS
@@ -50,18 +44,6 @@ FINAL_STAGE_MACROS: tuple[str, ...] = trino_timeseries.MACROS + trino_text.MACRO
 """The macros the translated SQL may call: the final stage's database must define them (they are never
 pushed to replicas)."""
 
-_TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
-_MAX_NS = (1 << 63) - 1
-_EPOCH = datetime.datetime(1970, 1, 1)
-_NS_LITERAL = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\.(\d{9})$")
-_INTERVAL_NS = {
-    "MICROSECOND": 1_000,
-    "MILLISECOND": 1_000_000,
-    "SECOND": 1_000_000_000,
-    "MINUTE": 60 * 1_000_000_000,
-    "HOUR": 3_600 * 1_000_000_000,
-    "DAY": 86_400 * 1_000_000_000,
-}
 _NONDETERMINISTIC_TYPES = (exp.Rand, exp.Randn, exp.Uuid)
 _NONDETERMINISTIC_NAMES = frozenset({"random", "rand", "uuid", "gen_random_uuid", "shuffle", "nextval"})
 _NOT_A_QUERY = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Command, exp.Alter)
@@ -131,7 +113,7 @@ def translate(query: str, now_ns: int) -> Translation:
             return cached
     root = _parse(query)
     timeless = len(query) <= _PLAN_CACHE_MAX_CHARS and not any(True for _ in root.find_all(*_CLOCK_NODES)) and not any(
-        _is_call(n, "ago", 1) for n in root.find_all(exp.Anonymous))
+        is_call(n, "ago", 1) for n in root.find_all(exp.Anonymous))
     translation, consulted = _translate(root, now_ns)
     if timeless and not consulted:
         with _plans_lock:
@@ -211,34 +193,6 @@ def _syntax_message(exc: ParseError) -> str:
 # --- 2. clock folding and function rewrites ---------------------------------------------------------------
 
 
-def ns_literal(ns: int) -> exp.Expr:
-    """``CAST('YYYY-MM-DD HH:MM:SS.nnnnnnnnn' AS TIMESTAMP_NS)``: an exact nanosecond timestamp literal."""
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    moment = _EPOCH + datetime.timedelta(seconds=seconds)
-    return exp.cast(exp.Literal.string(f"{moment:%Y-%m-%d %H:%M:%S}.{fraction:09d}"), _TIMESTAMP_NS)
-
-
-def literal_ns(node: exp.Expr) -> int | None:
-    """The nanoseconds of a literal made by :func:`ns_literal`, else None."""
-    if not (isinstance(node, exp.Cast) and node.to.is_type(exp.DType.TIMESTAMP_NS)):
-        return None
-    inner = node.this
-    match = _NS_LITERAL.match(inner.name) if isinstance(inner, exp.Literal) and inner.is_string else None
-    if match is None:
-        return None
-    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    return (moment - _EPOCH) // datetime.timedelta(seconds=1) * 1_000_000_000 + int(match.group(2))
-
-
-def interval_ns(node: exp.Expr) -> int | None:
-    """The length of a fixed-unit ``INTERVAL 'n' UNIT`` in nanoseconds, else None."""
-    if not isinstance(node, exp.Interval) or not isinstance(node.this, exp.Literal):
-        return None
-    unit = node.text("unit").upper().removesuffix("S")
-    value = node.this.name.strip()
-    if unit not in _INTERVAL_NS or not re.fullmatch(r"-?\d+", value):
-        return None
-    return int(value) * _INTERVAL_NS[unit]
 
 
 def _fold_and_rewrite(root: exp.Expr, now_ns: int) -> exp.Expr:
@@ -246,7 +200,7 @@ def _fold_and_rewrite(root: exp.Expr, now_ns: int) -> exp.Expr:
     for node in reversed(list(root.walk(bfs=False))):
         new = _fold_clock(node, now_ns)
         if new is None:
-            new = _rewrite_function(node)
+            new = rewrite_function(node)
         if new is not None:
             if node is root:
                 root = new
@@ -259,12 +213,12 @@ def _fold_clock(node: exp.Expr, now_ns: int) -> exp.Expr | None:
     if isinstance(node, exp.CurrentTimestamp):
         return ns_literal(now_ns)
     if isinstance(node, exp.CurrentDate):
-        day = (_EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)).date()
+        day = (EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)).date()
         return exp.cast(exp.Literal.string(day.isoformat()), exp.DType.DATE)
     if isinstance(node, exp.CurrentTime):
-        moment = _EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)
+        moment = EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)
         return exp.cast(exp.Literal.string(moment.time().isoformat()), exp.DType.TIME)
-    if _is_call(node, "ago", 1):
+    if is_call(node, "ago", 1):
         length = interval_ns(node.expressions[0])
         if length is not None:
             return ns_literal(now_ns - length)
@@ -287,286 +241,6 @@ def _fold_timestamp_arithmetic(node: exp.Add | exp.Sub) -> exp.Expr | None:
     return ns_literal(ts - length if isinstance(node, exp.Sub) else ts + length)
 
 
-def _is_call(node: exp.Expr, name: str, arity: int) -> bool:
-    return isinstance(node, exp.Anonymous) and node.name.lower() == name and len(node.expressions) == arity
-
-
-def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-_ARRAY_KINDS: dict[type[exp.Expr], str] = {exp.ArrayPosition: "position", exp.ArrayMax: "max", exp.ArrayMin: "min",
-                                           exp.ArrayContains: "contains", exp.ArrayRemove: "remove"}
-_ROUNDS_NANOSECONDS = (exp.TimestampTrunc, exp.DateTrunc, exp.Day, exp.DayOfMonth, exp.Month, exp.Year, exp.Quarter,
-                       exp.DayOfWeekIso, exp.DayOfYear, exp.WeekOfYear, exp.YearOfWeek, exp.LastDay, exp.Date)
-_BITWISE = (exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseNot, exp.BitwiseXor, exp.BitwiseLeftShift,
-            exp.BitwiseRightShift)
-
-
-def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
-    """Rewrites where DuckDB's function of the same name answers differently from Trino (each module's
-    docstring states its rules)."""
-    if isinstance(node, _BITWISE):
-        # sqlglot writes Trino's calls as bare operators, which bind differently (``a & b * 2``, ``~-5``).
-        operator = node.copy()
-        for key in ("this", "expression"):
-            if operator.args.get(key) is not None:
-                operator.set(key, exp.paren(operator.args[key]))
-        return exp.paren(operator)
-    if isinstance(node, exp.Round):
-        return trino_numbers.round_half_up(node)
-    if isinstance(node, exp.Sign):
-        return trino_numbers.sign(node.this)
-    if _is_call(node, "to_base", 2):
-        return trino_numbers.to_base(*node.expressions)
-    if isinstance(node, exp.Rand):
-        return trino_numbers.random_below(node)
-    if isinstance(node, exp.Div) and (trino_numbers.statically_floating(node.this)
-                                      or trino_numbers.statically_floating(node.expression)):
-        return trino_numbers.ieee_divide(node)
-    if (aggregate := trino_aggregates.aggregate_of(node)) is not None:
-        return trino_aggregates.rewrite(node, aggregate)
-    if isinstance(node, (exp.Lag, exp.Lead)) and node.args.get("default") is not None:
-        # Trino types lag(x, n, d) as the common type of x and d; DuckDB casts d to x's (1.5 became 2).
-        node.set("this", exp.Case(ifs=[exp.If(this=exp.false(), true=node.args["default"].copy())],
-                                  default=node.this.copy()))
-        return None
-    if type(node) in _ARRAY_KINDS:
-        return trino_arrays.rewrite(_ARRAY_KINDS[type(node)], [node.this, node.expression])
-    if isinstance(node, exp.Repeat):  # Trino's repeat builds an array; it has no string repeat
-        return trino_arrays.rewrite("repeat", [node.this, node.args["times"]])
-    if (isinstance(node, exp.GenerateSeries) and node.args.get("step") is None and not trino_time.is_date(node.args["start"])
-            and all(_integer_like(node.args[k]) for k in ("start", "end"))):
-        return trino_arrays.rewrite("sequence", [node.args["start"], node.args["end"]])
-    if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
-            and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
-        return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
-    if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
-        return _call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
-    if isinstance(node, exp.Trim):
-        return trino_strings.trim(node)
-    if isinstance(node, exp.Substring):
-        return trino_strings.substr(node)
-    if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
-            or (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or _is_call(node, "yow", 1):
-        # DuckDB rounds a TIMESTAMP_NS to microseconds first: 23:59:59.9999999 would count as the next day.
-        key = "expression" if isinstance(node, exp.Extract) else "this"
-        target = node.expressions[0] if isinstance(node, exp.Anonymous) else node.args[key]
-        target.replace(trino_time.floor_to_micros(target.copy()))
-        return None
-    if isinstance(node, exp.DateDiff):
-        return trino_time.date_diff(node)
-    if _is_call(node, "nanosecond", 1):
-        return trino_time.nanosecond(node.expressions[0])
-    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and trino_timeseries.is_array(node.this):
-        _refuse_literal_index_below_one(node)  # (a map's subscript is a key: any value goes)
-    if isinstance(node, exp.Try):
-        return _errors_as_null(node)
-    if isinstance(node, exp.Lambda):
-        return _rename_lambda_parameters(node)
-    if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
-        return _row_of_one_row(node)
-    return None
-
-
-def _integer_like(node: exp.Expr) -> bool:
-    """Not visibly a date, time or floating value (a bound of an integer ``sequence``)."""
-    node = node.unnest()
-    if isinstance(node, exp.Literal):
-        return not node.is_string and node.name.lstrip("-").isdigit()
-    if isinstance(node, exp.Neg):
-        return _integer_like(node.this)
-    if isinstance(node, exp.Cast):
-        return node.to.this in (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT)
-    return isinstance(node, (exp.Column, exp.Add, exp.Sub, exp.Mul, exp.Count, exp.Length, exp.ArraySize))
-
-
-def _refuse_literal_index_below_one(node: exp.Bracket) -> None:
-    """Trino refuses an array subscript below 1 (DuckDB counts a negative one from the end). sqlglot keeps
-    ``a[i]`` as the 0-based ``i - 1`` (``a[0]`` is ``a[-1]`` there, ``a[-1]`` is ``a[-2]``) and ``element_at``'s
-    index as written (offset 1), where a negative index counts from the end, as in Trino."""
-    index = node.expressions[0].unnest()
-    if node.args.get("offset") == 1:
-        if isinstance(index, exp.Literal) and not index.is_string and index.name == "0":
-            raise ValidationError("SQL array indices start at 1")
-        return
-    if isinstance(index, exp.Neg) and isinstance(index.this, exp.Literal) and not index.this.is_string:
-        raise ValidationError("SQL array indices start at 1" if index.this.name == "1" else "Array subscript is negative")
-
-
-def _rename_lambda_parameters(node: exp.Lambda) -> exp.Expr:
-    """A user's lambda with its parameters renamed ``tessera_l_<name>``: in Trino a parameter shadows every
-    outer name, but DuckDB binds ``x.value`` to a table aliased ``x`` (or a column ``x``) of the query before
-    the lambda's own ``x``. A nested lambda was renamed before (children first), so it never rebinds."""
-    names = {p.name: f"tessera_l_{p.name}" for p in node.expressions if isinstance(p, exp.Identifier)}
-
-    def rename(n: exp.Expr) -> exp.Expr:
-        if (isinstance(n, exp.Identifier) and n.name in names
-                and not (isinstance(n.parent, exp.Dot) and n.arg_key == "expression")
-                and not isinstance(n.parent, (exp.ColumnDef, exp.PropertyEQ, exp.Alias, exp.Column))):
-            return exp.to_identifier(names[n.name])
-        return n
-
-    renamed: exp.Expr = node.copy().transform(rename)
-    return renamed
-
-
-def _errors_as_null(node: exp.Try) -> exp.Expr:
-    """``try(e)``: the errors that the rewrites raise with ``error(…)`` become NULL, as an error inside ``try``
-    does in Trino (DuckDB's TRY refuses to wrap ``error``, which it counts as volatile)."""
-    inner = node.this.copy().transform(
-        lambda n: exp.null() if isinstance(n, exp.Anonymous) and n.name.lower() == "error" else n)
-    return exp.Try(this=inner)
-
-
-def _row_of_one_row(node: exp.Tuple) -> exp.Expr | None:
-    """``VALUES (('a', 1)), …``: Trino spreads a row that is one ROW into its fields (the documentation's own
-    ``max_by`` example writes its table so)."""
-    inner = node.expressions[0].unnest() if len(node.expressions) == 1 else None
-    return inner.copy() if isinstance(inner, exp.Tuple) else None
-
-
-def _rewrite_function(node: exp.Expr) -> exp.Expr | None:
-    """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
-    if (isinstance(node, exp.Literal) and not node.is_string and "." in node.name
-            and not isinstance(node.parent, (exp.Interval, exp.DataType, exp.DataTypeParam))
-            and node.find_ancestor(exp.ApproxQuantile, exp.TableSample) is None  # FLOAT fractions; syntax
-            and not (isinstance(node.parent, exp.Cast) and node.parent.to.this == exp.DType.DECIMAL)):
-        # Timestream has no DECIMAL: 1.5 is a DOUBLE (DuckDB would compute 0.1 + 0.2 = 0.3 exactly).
-        return exp.cast(node.copy(), exp.DType.DOUBLE)
-    if _is_call(node, "bin", 2):
-        # Timestream's bin floors to multiples of the interval since the Unix epoch; DuckDB's default
-        # origin is 2000-01-03, which is not aligned for e.g. 7d or 7s buckets.
-        value, width = node.expressions
-        width_ns = interval_ns(width)
-        if width_ns is not None and width_ns > 0:
-            return trino_time.bin_exact(value, width_ns)
-        origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
-        return _call("time_bucket", width, trino_time.floor_to_micros(value, known_timestamp=True), origin)
-    if _is_call(node, "from_milliseconds", 1) or _is_call(node, "from_nanoseconds", 1):
-        # An integer literal argument folds to an exact literal here, so time bounds need no evaluation.
-        arg = node.expressions[0]
-        if isinstance(arg, exp.Literal) and not arg.is_string and re.fullmatch(r"\d+", arg.name):
-            scale = 1_000_000 if _is_call(node, "from_milliseconds", 1) else 1
-            if int(arg.name) * scale <= _MAX_NS:
-                return ns_literal(int(arg.name) * scale)
-    if _is_call(node, "from_milliseconds", 1):
-        millis = exp.cast(node.expressions[0], exp.DType.BIGINT)
-        return _call("make_timestamp_ns", exp.Mul(this=millis, expression=exp.Literal.number(1_000_000)))
-    if _is_call(node, "from_nanoseconds", 1):
-        return _call("make_timestamp_ns", exp.cast(node.expressions[0], exp.DType.BIGINT))
-    if _is_call(node, "to_milliseconds", 1):
-        # DuckDB's epoch_ms rounds a TIMESTAMP_NS to the nearest millisecond; Timestream truncates.
-        nanos = _call("epoch_ns", node.expressions[0])
-        return exp.IntDiv(this=nanos, expression=exp.Literal.number(1_000_000))
-    if _is_call(node, "to_nanoseconds", 1):
-        return _call("epoch_ns", node.expressions[0])
-    if isinstance(node, exp.UnixToTime) and len(node.args) == 1:
-        # sqlglot emits TO_TIMESTAMP (a TIMESTAMPTZ); Timestream returns a plain UTC timestamp.
-        # As a DOUBLE: an integer epoch (an INT32 literal) times 10**6 overflowed DuckDB's INT32.
-        micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
-        return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
-    if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
-            and (trino_text.may_be_floating(node.this) or trino_text.is_timestamp(node.this))):
-        return trino_text.cast_to_varchar(node)
-    if isinstance(node, exp.Cast) and trino_numbers.casts_to_integer(node):
-        return trino_numbers.cast_to_integer(node)
-    if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
-        # Timestream timestamps are nanoseconds; DuckDB reads TIMESTAMP(0) as TIMESTAMP_S and rounds, so
-        # TIMESTAMP '2023-01-01 00:00:00.5' would become 00:00:01.
-        node.set("to", _TIMESTAMP_NS.copy())
-        return None
-    semantic = _rewrite_semantics(node)
-    if semantic is not None:
-        return semantic
-    if isinstance(node, exp.Typeof):
-        return _call("trino_typeof", node.copy())
-    if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:
-        return trino_arrays.rewrite("slice", [node.this, node.args["start"], node.args["end"]])
-    if isinstance(node, exp.Split):
-        return trino_strings.split(node)
-    if isinstance(node, exp.StrPosition):
-        return trino_strings.strpos(node)
-    if isinstance(node, exp.Cbrt):
-        return trino_numbers.cbrt(node.this)
-    if isinstance(node, exp.FromBase):
-        return trino_numbers.from_base(node.this, node.expression)
-    if isinstance(node, exp.Normalize) and not node.args.get("form"):
-        return _call("nfc_normalize", node.this)
-    if _is_call(node, "infinity", 0):
-        return trino_numbers.infinity()
-    renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming", "yow": "isoyear"}
-    if isinstance(node, exp.Anonymous) and node.name.lower() in renamed:
-        return _call(renamed[node.name.lower()], *node.expressions)
-    if _is_call(node, "bit_count", 2):
-        return trino_numbers.bit_count(*node.expressions)
-    if _is_call(node, "nan", 0):
-        return trino_numbers.nan()
-    if _is_call(node, "e", 0):
-        return trino_numbers.e()
-    if isinstance(node, exp.CurrentTimezone):
-        return trino_time.current_timezone()
-    if _is_call(node, "to_iso8601", 1):
-        return trino_time.to_iso8601(node.expressions[0])
-    if _is_call(node, "parse_duration", 1):
-        return trino_time.parse_duration(node.expressions[0])
-    if isinstance(node, exp.WidthBucket):
-        return trino_numbers.width_bucket(node)
-    if _is_call(node, "every", 1):
-        return trino_numbers.every(node.expressions[0])
-    if isinstance(node, exp.FromISO8601Timestamp):
-        return trino_time.from_iso8601_timestamp(node)
-    if _is_call(node, "format_datetime", 2):
-        value, pattern = node.expressions
-        return trino_time.format_datetime(value, pattern)
-    if isinstance(node, exp.ArrayDistinct):
-        return trino_arrays.rewrite("distinct", [node.this])
-    if isinstance(node, (exp.ArrayIntersect, exp.ArrayExcept)) and len(node.expressions or [node.this, node.expression]) == 2:
-        pair = list(node.expressions) if node.expressions else [node.this, node.expression]
-        return trino_arrays.rewrite("intersect" if isinstance(node, exp.ArrayIntersect) else "except", pair)
-    trino_array = {"array_union": "union", "arrays_overlap": "overlap", "zip": "zip"}
-    if isinstance(node, exp.Anonymous) and node.name.lower() in trino_array and len(node.expressions) == 2:
-        return trino_arrays.rewrite(trino_array[node.name.lower()], list(node.expressions))
-    if isinstance(node, exp.Anonymous) and node.name.lower() in trino_arrays.LAMBDA_FUNCTIONS:
-        return trino_arrays.rewrite_call(node.name.lower(), list(node.expressions))
-    if isinstance(node, exp.Shuffle):
-        return trino_arrays.rewrite_call("shuffle", [node.this])
-    if isinstance(node, exp.ArraySort) and node.expression is not None:
-        return trino_arrays.array_sort(node.this, node.expression)
-    if _is_call(node, "codepoint", 1):
-        return trino_arrays.rewrite("codepoint", list(node.expressions))
-    if _is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
-        return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
-    if isinstance(node, exp.ApproxQuantile) and node.args.get("weight") is not None:
-        weight = node.args["weight"]
-        if isinstance(weight, exp.Literal) and not weight.is_string and not weight.name.isdigit():
-            # approx_percentile(x, percentage, accuracy): the second argument is the percentage (sqlglot
-            # reads it as a weight); the accuracy asks for no more than the sketch already gives.
-            return exp.ApproxQuantile(this=node.this.copy(), quantile=weight.copy())
-        raise ValidationError("approx_percentile with a weight is not supported: use approx_percentile(x, p) "
-                              "or approx_percentile(x, p, accuracy)")
-    if isinstance(node, (exp.Add, exp.Sub)) and (as_date := trino_time.date_plus_interval(node)) is not None:
-        return as_date
-    if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:
-        return as_date
-    if isinstance(node, exp.GenerateSeries) and (dates := trino_time.date_sequence(node)) is not None:
-        return dates
-    if isinstance(node, exp.ParseDatetime):
-        return trino_time.parse_datetime(node)
-    if isinstance(node, exp.RegexpExtract):
-        return trino_strings.regexp_extract(node)
-    if isinstance(node, exp.SplitPart):
-        return trino_strings.split_part(node)
-    if isinstance(node, exp.RegexpReplace):
-        return trino_strings.regexp_replace(node)
-    if isinstance(node, exp.Unnest):
-        return trino_timeseries.unnest(node)
-    if isinstance(node, exp.Reduce):
-        return trino_timeseries.reduce_finish(node)
-    timeseries = trino_timeseries.rewrite(node)
-    if timeseries is not None:
-        return timeseries
-    return None
 
 
 # --- 3. table occurrences and scans -----------------------------------------------------------------------
@@ -815,7 +489,7 @@ class _ConstantEvaluator:
             return None
         if self._conn is None:
             self._conn = sqlsession.shared().cursor()  # Timestream's session settings applied
-        sql = exp.cast(node.copy(), _TIMESTAMP_NS).sql(dialect="duckdb")
+        sql = exp.cast(node.copy(), TIMESTAMP_NS).sql(dialect="duckdb")
         self.consulted = True
         try:
             row = self._conn.execute(f"SELECT epoch_ns({sql})").fetchone()
