@@ -14,7 +14,7 @@ predicates are not pushed: they run after deduplication.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -78,8 +78,9 @@ class TileView:
                 parts.append(_in_buckets(got.table, flt.buckets))
         for snapshot in self.memory:
             bytes_read += snapshot.nbytes
-            if snapshot.num_rows:
-                parts.append(_select(_in_buckets(_filter_memory_rows(snapshot, flt), flt.buckets), flt))
+            if snapshot.num_rows:  # the columns first: the filter then copies only what is returned
+                narrowed = _select(snapshot, flt, also=flt.dimension_in.keys())
+                parts.append(_select(_filter_memory_rows(narrowed, flt), flt))
         table = concat([p for p in parts if p.num_rows])
         if self.dedup_across and len(parts) > 1:
             table = dedup.latest_versions(table)
@@ -98,19 +99,24 @@ class TileView:
         self.release()
 
 
-def _select(table: pa.Table, flt: ReadFilter) -> pa.Table:
+def _select(table: pa.Table, flt: ReadFilter, also: Iterable[str] = ()) -> pa.Table:
+    """The fixed columns, the wanted ones and ``also`` (columns a filter still needs)."""
     if flt.columns is None:
         return table
-    wanted = set(flt.columns) | set(layout.FIXED_COLUMNS)
+    wanted = set(flt.columns) | set(layout.FIXED_COLUMNS) | set(also)
+    if len(wanted) >= table.num_columns and all(c in wanted for c in table.column_names):
+        return table
     return table.select([c for c in table.column_names if c in wanted])
 
 
 def _filter_memory_rows(table: pa.Table, flt: ReadFilter) -> pa.Table:
-    """Apply the time range, dimension and measure-name filters to memory-store rows."""
+    """Apply the time range, the view's buckets, the dimension and measure-name filters to memory-store rows."""
     if table.num_rows == 0:
         return table
     times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
     mask = (times >= flt.start_ns) & (times < flt.end_ns)
+    if flt.buckets is not None:
+        mask &= np.isin(times // layout.TILE_BUCKET_NS, np.fromiter(flt.buckets, dtype=np.int64))
     for name, values in flt.dimension_in.items():
         if name not in table.column_names or pa.types.is_null(table.schema.field(name).type):
             mask &= False  # no row has that dimension: none equals a value
