@@ -6,6 +6,8 @@ translator's step 2. Each family's rules and reasons live in its own module (``t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from sqlglot import exp
 
@@ -48,14 +50,10 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
             if operator.args.get(key) is not None:
                 operator.set(key, exp.paren(operator.args[key]))
         return exp.paren(operator)
-    if isinstance(node, exp.Round):
-        return trino_numbers.round_half_up(node)
     if isinstance(node, exp.Sign):
         return trino_numbers.sign(node.this)
     if is_call(node, "to_base", 2):
         return trino_numbers.to_base(*node.expressions)
-    if isinstance(node, exp.Rand):
-        return trino_numbers.random_below(node)
     if isinstance(node, exp.Div) and (trino_numbers.statically_floating(node.this)
                                       or trino_numbers.statically_floating(node.expression)):
         return trino_numbers.ieee_divide(node)
@@ -78,10 +76,6 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
         return _call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
-    if isinstance(node, exp.Trim):
-        return trino_strings.trim(node)
-    if isinstance(node, exp.Substring):
-        return trino_strings.substr(node)
     if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
             or (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or is_call(node, "yow", 1):
         # DuckDB rounds a TIMESTAMP_NS to microseconds first: 23:59:59.9999999 would count as the next day.
@@ -89,16 +83,10 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         target = node.expressions[0] if isinstance(node, exp.Anonymous) else node.args[key]
         target.replace(trino_time.floor_to_micros(target.copy()))
         return None
-    if isinstance(node, exp.DateDiff):
-        return trino_time.date_diff(node)
     if is_call(node, "nanosecond", 1):
         return trino_time.nanosecond(node.expressions[0])
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and trino_timeseries.is_array(node.this):
         _refuse_literal_index_below_one(node)  # (a map's subscript is a key: any value goes)
-    if isinstance(node, exp.Try):
-        return _errors_as_null(node)
-    if isinstance(node, exp.Lambda):
-        return _rename_lambda_parameters(node)
     if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
         return _row_of_one_row(node)
     return None
@@ -163,6 +151,9 @@ def _row_of_one_row(node: exp.Tuple) -> exp.Expr | None:
 
 def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
+    by_type = _BY_TYPE.get(type(node))
+    if by_type is not None and (rewritten := by_type(node)) is not None:
+        return rewritten
     if (isinstance(node, exp.Literal) and not node.is_string and "." in node.name
             and not isinstance(node.parent, (exp.Interval, exp.DataType, exp.DataTypeParam))
             and node.find_ancestor(exp.ApproxQuantile, exp.TableSample) is None  # FLOAT fractions; syntax
@@ -218,10 +209,6 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return _call("trino_typeof", node.copy())
     if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:
         return trino_arrays.rewrite("slice", [node.this, node.args["start"], node.args["end"]])
-    if isinstance(node, exp.Split):
-        return trino_strings.split(node)
-    if isinstance(node, exp.StrPosition):
-        return trino_strings.strpos(node)
     if isinstance(node, exp.Cbrt):
         return trino_numbers.cbrt(node.this)
     if isinstance(node, exp.FromBase):
@@ -245,8 +232,6 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_time.to_iso8601(node.expressions[0])
     if is_call(node, "parse_duration", 1):
         return trino_time.parse_duration(node.expressions[0])
-    if isinstance(node, exp.WidthBucket):
-        return trino_numbers.width_bucket(node)
     if is_call(node, "every", 1):
         return trino_numbers.every(node.expressions[0])
     if isinstance(node, exp.FromISO8601Timestamp):
@@ -286,19 +271,28 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return as_date
     if isinstance(node, exp.GenerateSeries) and (dates := trino_time.date_sequence(node)) is not None:
         return dates
-    if isinstance(node, exp.ParseDatetime):
-        return trino_time.parse_datetime(node)
-    if isinstance(node, exp.RegexpExtract):
-        return trino_strings.regexp_extract(node)
-    if isinstance(node, exp.SplitPart):
-        return trino_strings.split_part(node)
-    if isinstance(node, exp.RegexpReplace):
-        return trino_strings.regexp_replace(node)
-    if isinstance(node, exp.Unnest):
-        return trino_timeseries.unnest(node)
-    if isinstance(node, exp.Reduce):
-        return trino_timeseries.reduce_finish(node)
     timeseries = trino_timeseries.rewrite(node)
     if timeseries is not None:
         return timeseries
     return None
+
+
+_BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
+    exp.Round: trino_numbers.round_half_up,
+    exp.Rand: trino_numbers.random_below,
+    exp.Trim: trino_strings.trim,
+    exp.Substring: trino_strings.substr,
+    exp.DateDiff: trino_time.date_diff,
+    exp.Try: _errors_as_null,
+    exp.Lambda: _rename_lambda_parameters,
+    exp.Split: trino_strings.split,
+    exp.StrPosition: trino_strings.strpos,
+    exp.WidthBucket: trino_numbers.width_bucket,
+    exp.ParseDatetime: trino_time.parse_datetime,
+    exp.RegexpExtract: trino_strings.regexp_extract,
+    exp.SplitPart: trino_strings.split_part,
+    exp.RegexpReplace: trino_strings.regexp_replace,
+    exp.Unnest: trino_timeseries.unnest,
+    exp.Reduce: trino_timeseries.reduce_finish,
+}
+"""Rewrites chosen by the node's type alone (each returns None where DuckDB's own answer is right)."""
