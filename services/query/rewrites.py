@@ -74,6 +74,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
             and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
         return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
+    if isinstance(node, (exp.DPipe, exp.Concat)) and (appended := _array_and_element(node)) is not None:
+        return appended
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
         return _call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
     if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
@@ -89,6 +91,30 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         _refuse_literal_index_below_one(node)  # (a map's subscript is a key: any value goes)
     if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
         return _row_of_one_row(node)
+    return None
+
+
+_SCALAR_TYPES = (exp.DType.BIGINT, exp.DType.INT, exp.DType.DOUBLE, exp.DType.VARCHAR, exp.DType.BOOLEAN)
+
+
+def _visible_scalar(node: exp.Expr) -> bool:
+    node = node.unnest()
+    return isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) or (
+        isinstance(node, exp.Cast) and node.to.this in _SCALAR_TYPES)
+
+
+def _array_and_element(node: exp.DPipe | exp.Concat) -> exp.Expr | None:
+    """Trino's ``array || element`` and ``element || array`` (also as ``concat``): the element appended or
+    prepended (DuckDB's ``||`` takes two lists or two strings). Only a visible array beside a visible scalar
+    (a literal or a cast): otherwise the types decide, which translation does not know."""
+    left, right = (node.this, node.expression) if isinstance(node, exp.DPipe) else (
+        (node.expressions[0], node.expressions[1]) if len(node.expressions) == 2 else (None, None))
+    if left is None or right is None:
+        return None
+    if trino_timeseries.is_array(left) and _visible_scalar(right):
+        return _call("list_append", left.copy(), right.copy())
+    if trino_timeseries.is_array(right) and _visible_scalar(left):
+        return _call("list_prepend", left.copy(), right.copy())
     return None
 
 
