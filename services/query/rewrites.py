@@ -111,11 +111,16 @@ def _array_and_element(node: exp.DPipe | exp.Concat) -> exp.Expr | None:
         (node.expressions[0], node.expressions[1]) if len(node.expressions) == 2 else (None, None))
     if left is None or right is None:
         return None
-    if trino_timeseries.is_array(left) and _visible_scalar(right):
+    if _visible_array(left) and _visible_scalar(right):
         return _call("list_append", left.copy(), right.copy())
-    if trino_timeseries.is_array(right) and _visible_scalar(left):
+    if _visible_array(right) and _visible_scalar(left):
         return _call("list_prepend", left.copy(), right.copy())
     return None
+
+
+def _visible_array(node: exp.Expr) -> bool:
+    """An array by its making (``concat`` and ``||`` of what is not visibly an array may join text)."""
+    return trino_timeseries.is_array(node) and not isinstance(node.unnest(), (exp.Concat, exp.DPipe))
 
 
 def _integer_like(node: exp.Expr) -> bool:

@@ -155,7 +155,7 @@ to a storage replica."""
 _INTERPOLATIONS = ("interpolate_linear", "interpolate_locf", "interpolate_fill", "interpolate_spline_cubic")
 _ARRAY_MAKERS = ("sequence", "generate_series", "array_agg", "filter", "list_filter", "transform",
                  "list_transform", "concat", "array_concat", "slice", "array_sort", "list_sort", "reverse",
-                 "list_reverse", "array_distinct")
+                 "list_reverse", "array_distinct", "list_append", "list_prepend")
 
 
 def _name(node: exp.Expr) -> str:

@@ -482,6 +482,7 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("0 || ARRAY[1]", [0, 1]),
         ("concat(ARRAY['x'], 'y')", ["x", "y"]),
         ("ARRAY[1] || ARRAY[2]", [1, 2]),
+        ("ARRAY[1] || 2 || 3", [1, 2, 3]),
         (("substr('abcdef', 0) || '|' || substr('abcdef', 2, -1) || '|' || substr('abc', -5) || '|' || "
           "substr('abcdef', -3, 2)"), "|||de"),
         ("trim(chr(10) || 'a' || chr(9)) || ltrim(chr(13) || 'b ') || rtrim(' c' || chr(10))", "ab  c"),
