@@ -200,7 +200,10 @@ class Coordinator:
         if explained is not None:
             return await self._explain(query_id, explained, allow_partial)
         started = time.perf_counter()
-        translation = translate(sql, time.time_ns())
+        now_ns = time.time_ns()
+        translation = translate(sql, now_ns)
+        if "/" in sql and (floating := await self._floating_columns(translation)):
+            translation = translate(sql, now_ns, floating)  # a DOUBLE column divided by zero gives Infinity
         translated = time.perf_counter()
         for db, table, epoch in min_epochs:  # a forwarded query: plan with routes as new as the sender's
             await self._routes.get(db, table, min_epoch=epoch)
@@ -223,6 +226,17 @@ class Coordinator:
             if not await self._schemas_changed(translation):
                 raise
             return await self._execute(query_id, translation, allow_partial)
+
+    async def _floating_columns(self, translation: Translation) -> frozenset[str]:
+        """Columns that are DOUBLE in every table the query reads that has them (from the routes): multi-measure
+        attributes (a single-measure name is no column: its values are ``measure_value::<type>``)."""
+        doubles: set[str] = set()
+        others: set[str] = set()
+        for scan in translation.scans:
+            for column in (await self._routes.get(scan.database, scan.table)).columns:
+                if column.kind != "MEASURE":
+                    (doubles if column.kind == "MULTI" and column.type == "DOUBLE" else others).add(column.name)
+        return frozenset(doubles - others)
 
     async def _schemas_changed(self, translation: Translation) -> bool:
         tables = {(s.database, s.table) for s in translation.scans}

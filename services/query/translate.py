@@ -32,7 +32,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_text, trino_timeseries
+from services.query import trino_numbers, trino_text, trino_timeseries
 from services.query.dialect import Timestream
 from services.query.literals import EPOCH, TIMESTAMP_NS, interval_ns, literal_ns, ns_literal
 from services.query.rewrites import is_call, rewrite_function
@@ -93,31 +93,39 @@ class _Occurrence:
 
 
 PLAN_CACHE_SIZE = 1024
-_plans: OrderedDict[str, Translation] = OrderedDict()
+_plans: OrderedDict[tuple[str, frozenset[str]], Translation] = OrderedDict()
 _plans_lock = threading.Lock()
 _CLOCK_NODES = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.Localtimestamp, exp.Localtime,
                 exp.CurrentDatetime)
 _PLAN_CACHE_MAX_CHARS = 16_384  # longer queries are translated every time (the cache stays small)
 
 
-def translate(query: str, now_ns: int) -> Translation:
+def translate(query: str, now_ns: int, floating_columns: frozenset[str] = frozenset()) -> Translation:
     """Translate one Timestream SELECT into DuckDB SQL and per-table scans, with the clock fixed at now_ns.
 
+    ``floating_columns`` names columns the caller knows are DOUBLE in every table the query reads (from the
+    routes' schemas), so rules that depend on a DOUBLE operand (division by zero) apply to them too.
+
     A query that does not read the clock (no now(), ago(), current_*) translates the same every time, so
-    its translation is kept (the last PLAN_CACHE_SIZE, by exact text): a dashboard's or a benchmark's repeated
-    query skips sqlglot (~2 ms)."""
+    its translation is kept (the last PLAN_CACHE_SIZE, by exact text and known DOUBLE columns): a
+    dashboard's or a benchmark's repeated query skips sqlglot (~2 ms)."""
+    key = (query, floating_columns)
     with _plans_lock:
-        cached = _plans.get(query)
+        cached = _plans.get(key)
         if cached is not None:
-            _plans.move_to_end(query)
+            _plans.move_to_end(key)
             return cached
     root = _parse(query)
     timeless = len(query) <= _PLAN_CACHE_MAX_CHARS and not any(True for _ in root.find_all(*_CLOCK_NODES)) and not any(
         is_call(n, "ago", 1) for n in root.find_all(exp.Anonymous))
-    translation, consulted = _translate(root, now_ns)
+    token = trino_numbers.FLOATING_COLUMNS.set(floating_columns)
+    try:
+        translation, consulted = _translate(root, now_ns)
+    finally:
+        trino_numbers.FLOATING_COLUMNS.reset(token)
     if timeless and not consulted:
         with _plans_lock:
-            _plans[query] = translation
+            _plans[key] = translation
             while len(_plans) > PLAN_CACHE_SIZE:
                 _plans.popitem(last=False)
     return translation

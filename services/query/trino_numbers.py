@@ -28,6 +28,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from sqlglot import exp
 
 from services.query import sql_templates
@@ -263,14 +265,19 @@ def statically_integer(node: exp.Expr) -> bool:
     return isinstance(node, _INTEGER_FUNCTIONS)
 
 
+FLOATING_COLUMNS: ContextVar[frozenset[str]] = ContextVar("tessera_floating_columns", default=frozenset())
+"""Columns known to be DOUBLE in every table of the query being translated (``translate``'s argument)."""
+
+
 def statically_floating(node: exp.Expr) -> bool:
     """Whether an expression is visibly a DOUBLE (a literal with a point, a cast to DOUBLE or REAL,
-    ``measure_value::double``, a function that returns one, arithmetic over one); False when unknown."""
+    ``measure_value::double`` or a column the routes say is DOUBLE, a function that returns one, arithmetic
+    over one); False when unknown."""
     node = node.unnest()
     if isinstance(node, exp.Cast):
         return node.to.this in _FLOATING_TYPES
     if isinstance(node, exp.Column):
-        return node.name == "measure_value::double"
+        return node.name == "measure_value::double" or node.name in FLOATING_COLUMNS.get()
     if isinstance(node, _FLOATING_FUNCTIONS):
         return True
     if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):

@@ -48,3 +48,4 @@ def test_the_rows_every_cell_answers_are_charged_to_the_query_and_refused_past_t
 
 def test_reads_outside_a_query_are_not_charged() -> None:
     budget.charge(10**15)  # e.g. repair or a metadata probe: no budget in force
+
