@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 
 from services.query import (
+    sql_templates,
     trino_aggregates,
     trino_arrays,
     trino_numbers,
@@ -74,6 +75,10 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
             and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
         return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
+    if isinstance(node, exp.Div) and _visible_interval(node.this) and not _visible_interval(node.expression):
+        # DuckDB cannot divide an INTERVAL; Trino can (a day-to-second interval, to the millisecond).
+        return sql_templates.duckdb("to_microseconds(CAST(round(epoch(__i) * 1000000 / __n) AS BIGINT))",
+                                    i=node.this, n=node.expression)
     if isinstance(node, (exp.DPipe, exp.Concat)) and (appended := _array_and_element(node)) is not None:
         return appended
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
@@ -116,6 +121,15 @@ def _array_and_element(node: exp.DPipe | exp.Concat) -> exp.Expr | None:
     if _visible_array(right) and _visible_scalar(left):
         return _call("list_prepend", left.copy(), right.copy())
     return None
+
+
+def _visible_interval(node: exp.Expr) -> bool:
+    """An INTERVAL by its making: a literal or duration (``1d``), ``parse_duration``, a difference of timestamps."""
+    node = node.unnest()
+    if isinstance(node, exp.Interval) or is_call(node, "parse_duration", 1):
+        return True
+    return isinstance(node, exp.Sub) and trino_time.visibly_timestamp(node.this) and trino_time.visibly_timestamp(
+        node.expression)
 
 
 def _visible_array(node: exp.Expr) -> bool:

@@ -483,6 +483,8 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("concat(ARRAY['x'], 'y')", ["x", "y"]),
         ("ARRAY[1] || ARRAY[2]", [1, 2]),
         ("ARRAY[1] || 2 || 3", [1, 2, 3]),
+        ("1d / 2 = 12h AND INTERVAL '1' DAY / 4 = 6h AND 90s / 3 = 30s", True),
+        ("(TIMESTAMP '2024-01-01 10:00:00' - TIMESTAMP '2024-01-01 00:00:00') / 4 = 150m", True),
         (("substr('abcdef', 0) || '|' || substr('abcdef', 2, -1) || '|' || substr('abc', -5) || '|' || "
           "substr('abcdef', -3, 2)"), "|||de"),
         ("trim(chr(10) || 'a' || chr(9)) || ltrim(chr(13) || 'b ') || rtrim(' c' || chr(10))", "ab  c"),
