@@ -29,9 +29,6 @@ def is_call(node: exp.Expr, name: str, arity: int) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() == name and len(node.expressions) == arity
 
 
-def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
 
 _ARRAY_KINDS: dict[type[exp.Expr], str] = {exp.ArrayPosition: "position", exp.ArrayMax: "max", exp.ArrayMin: "min",
                                            exp.ArrayContains: "contains", exp.ArrayRemove: "remove"}
@@ -82,7 +79,7 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, (exp.DPipe, exp.Concat)) and (appended := _array_and_element(node)) is not None:
         return appended
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
-        return _call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
+        return sql_templates.call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
     if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
             or (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or is_call(node, "yow", 1):
         # DuckDB rounds a TIMESTAMP_NS to microseconds first: 23:59:59.9999999 would count as the next day.
@@ -117,9 +114,9 @@ def _array_and_element(node: exp.DPipe | exp.Concat) -> exp.Expr | None:
     if left is None or right is None:
         return None
     if _visible_array(left) and _visible_scalar(right):
-        return _call("list_append", left.copy(), right.copy())
+        return sql_templates.call("list_append", left.copy(), right.copy())
     if _visible_array(right) and _visible_scalar(left):
-        return _call("list_prepend", left.copy(), right.copy())
+        return sql_templates.call("list_prepend", left.copy(), right.copy())
     return None
 
 
@@ -213,7 +210,7 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         if width_ns is not None and width_ns > 0:
             return trino_time.bin_exact(value, width_ns)
         origin = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DType.TIMESTAMP)
-        return _call("time_bucket", width, trino_time.floor_to_micros(value, known_timestamp=True), origin)
+        return sql_templates.call("time_bucket", width, trino_time.floor_to_micros(value, known_timestamp=True), origin)
     if is_call(node, "from_milliseconds", 1) or is_call(node, "from_nanoseconds", 1):
         # An integer literal argument folds to an exact literal here, so time bounds need no evaluation.
         arg = node.expressions[0]
@@ -223,22 +220,22 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
                 return ns_literal(int(arg.name) * scale)
     if is_call(node, "from_milliseconds", 1):
         millis = exp.cast(node.expressions[0], exp.DType.BIGINT)
-        return _call("make_timestamp_ns", exp.Mul(this=millis, expression=exp.Literal.number(1_000_000)))
+        return sql_templates.call("make_timestamp_ns", exp.Mul(this=millis, expression=exp.Literal.number(1_000_000)))
     if is_call(node, "from_nanoseconds", 1):
-        return _call("make_timestamp_ns", exp.cast(node.expressions[0], exp.DType.BIGINT))
+        return sql_templates.call("make_timestamp_ns", exp.cast(node.expressions[0], exp.DType.BIGINT))
     if is_call(node, "to_milliseconds", 1):
         # DuckDB's epoch_ms rounds a TIMESTAMP_NS to the nearest millisecond; Timestream truncates.
-        nanos = _call("epoch_ns", node.expressions[0])
+        nanos = sql_templates.call("epoch_ns", node.expressions[0])
         return exp.IntDiv(this=nanos, expression=exp.Literal.number(1_000_000))
     if is_call(node, "to_nanoseconds", 1):
-        return _call("epoch_ns", node.expressions[0])
+        return sql_templates.call("epoch_ns", node.expressions[0])
     if isinstance(node, exp.UnixToTime) and len(node.args) == 1:
         # sqlglot emits TO_TIMESTAMP (a TIMESTAMPTZ); Timestream returns a plain UTC timestamp.
         # As a DOUBLE: an integer epoch (an INT32 literal) times 10**6 overflowed DuckDB's INT32.
         micros = exp.Mul(this=exp.cast(exp.paren(node.this), exp.DType.DOUBLE), expression=exp.Literal.number(1_000_000))
-        return _call("make_timestamp", exp.cast(_call("round", micros), exp.DType.BIGINT))
+        return sql_templates.call("make_timestamp", exp.cast(sql_templates.call("round", micros), exp.DType.BIGINT))
     if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
-            and (trino_text.may_be_floating(node.this) or trino_text.is_timestamp(node.this))):
+            and (trino_text.may_be_floating(node.this) or trino_time.visibly_timestamp(node.this))):
         return trino_text.cast_to_varchar(node)
     if isinstance(node, exp.Cast) and trino_numbers.casts_to_integer(node):
         return trino_numbers.cast_to_integer(node)
@@ -251,7 +248,7 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if semantic is not None:
         return semantic
     if isinstance(node, exp.Typeof):
-        return _call("trino_typeof", node.copy())
+        return sql_templates.call("trino_typeof", node.copy())
     if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:
         return trino_arrays.rewrite("slice", [node.this, node.args["start"], node.args["end"]])
     if isinstance(node, exp.Cbrt):
@@ -259,12 +256,12 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.FromBase):
         return trino_numbers.from_base(node.this, node.expression)
     if isinstance(node, exp.Normalize) and not node.args.get("form"):
-        return _call("nfc_normalize", node.this)
+        return sql_templates.call("nfc_normalize", node.this)
     if is_call(node, "infinity", 0):
         return trino_numbers.infinity()
     renamed = {"is_finite": "isfinite", "is_infinite": "isinf", "hamming_distance": "hamming", "yow": "isoyear"}
     if isinstance(node, exp.Anonymous) and node.name.lower() in renamed:
-        return _call(renamed[node.name.lower()], *node.expressions)
+        return sql_templates.call(renamed[node.name.lower()], *node.expressions)
     if is_call(node, "bit_count", 2):
         return trino_numbers.bit_count(*node.expressions)
     if is_call(node, "nan", 0):

@@ -22,6 +22,11 @@ def _fill(tree: exp.Expr, args: dict[str, exp.Expr]) -> exp.Expr:
     return tree.transform(fill)
 
 
+def call(name: str, *args: exp.Expr) -> exp.Anonymous:
+    """``name(args…)`` as a plain function call (DuckDB's name, not sqlglot's)."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
 def duckdb(sql: str, prefix: str | None = None, **args: exp.Expr) -> exp.Expr:
     """A DuckDB expression with ``__name`` placeholders replaced by copies of ``args[name]``; its own lambda
     variables (``tessera_…``) take ``prefix`` (default: ``local_prefix`` of the arguments)."""

@@ -36,10 +36,6 @@ from services.query import sql_templates
 from tessera.errors import ValidationError
 
 
-def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
 def _double(node: exp.Expr) -> exp.Expr:
     return exp.cast(exp.paren(node.copy()), exp.DType.DOUBLE)
 
@@ -92,7 +88,7 @@ def width_bucket(node: exp.WidthBucket) -> exp.Expr:
 
 def every(argument: exp.Expr) -> exp.Expr:
     """``every(condition)`` as DuckDB's ``bool_and``."""
-    return _call("bool_and", argument.copy())
+    return sql_templates.call("bool_and", argument.copy())
 
 
 def infinity() -> exp.Expr:
@@ -150,9 +146,7 @@ def casts_to_integer(node: exp.Expr) -> bool:
     if not isinstance(node, exp.Cast) or node.to.this not in _INTEGER_TYPES:
         return False
     inner = node.this.unnest()
-    if isinstance(inner, exp.Literal) and not inner.is_string:
-        return not inner.name.lstrip("-").isdigit()
-    return not (isinstance(inner, exp.Cast) and inner.to.this in (*_INTEGER_TYPES, exp.DType.BOOLEAN))
+    return not (statically_integer(inner) or (isinstance(inner, exp.Cast) and inner.to.this == exp.DType.BOOLEAN))
 
 
 def cast_to_integer(node: exp.Cast) -> exp.Expr:

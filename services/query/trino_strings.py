@@ -29,13 +29,9 @@ from services.query import sql_templates
 from tessera.errors import ValidationError
 
 
-def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
 def _fail(message: str) -> exp.Expr:
     """DuckDB's ``error(message)``: raises when evaluated (a row that reaches it), never returns."""
-    return _call("error", exp.Literal.string(message))
+    return sql_templates.call("error", exp.Literal.string(message))
 
 
 def _optional_groups(pattern: str) -> tuple[int, set[int]] | None:
@@ -94,7 +90,7 @@ def regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
 def split_part(node: exp.SplitPart) -> exp.Expr:
     """NULL past the last field; an error for an index below 1."""
     text, delimiter, index = (node.args[k] for k in ("this", "delimiter", "part_index"))
-    fields = _call("len", _call("string_split", text.copy(), delimiter.copy()))
+    fields = sql_templates.call("len", sql_templates.call("string_split", text.copy(), delimiter.copy()))
     return exp.Case(ifs=[
         exp.If(this=exp.LT(this=index.copy(), expression=exp.Literal.number(1)),
                true=_fail("split_part: the index must be greater than zero")),
@@ -197,7 +193,7 @@ def trim(node: exp.Trim) -> exp.Expr | None:
         return None
     position = (node.text("position") or "BOTH").upper()
     name = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
-    return _call(name, node.this.copy(), exp.Literal.string(WHITESPACE))
+    return sql_templates.call(name, node.this.copy(), exp.Literal.string(WHITESPACE))
 
 
 def substr(node: exp.Substring) -> exp.Expr:

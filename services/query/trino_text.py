@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from services.query import trino_time
+
+NINE_DIGITS = "%Y-%m-%d %H:%M:%S.%n"
+"""strftime's pattern of a TIMESTAMP as Trino writes a timestamp(9)."""
+
 _DEFINITIONS: dict[str, str] = {
     # s: DuckDB's text of a positive finite double, either 'I.F' or 'M[.MMM]e±X'.
     "_jd_exp(s)": ("CASE WHEN contains(s, 'e') THEN CAST(split_part(s, 'e', 2) AS INTEGER) "
@@ -27,8 +32,8 @@ _DEFINITIONS: dict[str, str] = {
     "trino_varchar(x)": ("CASE typeof(x) "
                          "WHEN 'DOUBLE' THEN list_transform([TRY_CAST(x AS DOUBLE)], lambda v: java_double_text(v))[1] "
                          "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
-                         "WHEN 'TIMESTAMP_NS' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '" + "%Y-%m-%d %H:%M:%S.%n')"
-                         " WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '" + "%Y-%m-%d %H:%M:%S.%n')"
+                         f"WHEN 'TIMESTAMP_NS' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}') "
+                         f"WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}')"
                          " ELSE CAST(x AS VARCHAR) END"),
     # typeof(x) with Trino's type names: DuckDB's 'INTEGER[]', 'STRUCT("_0" INTEGER)', 'TIMESTAMP_NS' become
     # 'array(integer)', 'row(integer)', 'timestamp'. DuckDB writes types in capitals and field names as
@@ -71,18 +76,10 @@ def may_be_floating(node: exp.Expr) -> bool:
     return not isinstance(node, (exp.DPipe, exp.Concat, exp.Boolean, exp.Null))
 
 
-def is_timestamp(node: exp.Expr) -> bool:
-    """Whether an expression is visibly a TIMESTAMP (a cast to one: literals, folded clock readings)."""
-    node = node.unnest()
-    return isinstance(node, exp.Cast) and node.to.this.name.startswith("TIMESTAMP")
-
-
 def cast_to_varchar(node: exp.Cast) -> exp.Expr:
     """``CAST(x AS VARCHAR)`` with a DOUBLE written as Java does and a TIMESTAMP with all nine fractional
     digits, as Trino writes a timestamp(9) (DuckDB drops trailing zeros: ``10:00:00.12345679``)."""
-    if is_timestamp(node.this):
-        return exp.Anonymous(this="strftime", expressions=[node.this.copy(), exp.Literal.string(_NINE_DIGITS)])
+    if trino_time.visibly_timestamp(node.this):
+        return exp.Anonymous(this="strftime", expressions=[node.this.copy(), exp.Literal.string(NINE_DIGITS)])
     return exp.Anonymous(this="trino_varchar", expressions=[node.this.copy()])
 
-
-_NINE_DIGITS = "%Y-%m-%d %H:%M:%S.%n"
