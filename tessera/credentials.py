@@ -71,6 +71,16 @@ def read_keys(path: pathlib.Path) -> dict[str, str]:
     return keys
 
 
+def profile_key(path: pathlib.Path, profile: str) -> tuple[str, str] | None:
+    """The (access key id, secret) of one profile of a shared credentials file, or None when it has none."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(path.read_text())
+    if not parser.has_section(profile):
+        return None
+    key_id, secret = parser[profile].get("aws_access_key_id"), parser[profile].get("aws_secret_access_key")
+    return (key_id.strip(), secret.strip()) if key_id and secret else None
+
+
 def new_key() -> tuple[str, str]:
     """A fresh (access key id, secret): 20 and 40 characters, like AWS's."""
     key_id = "TSRA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))

@@ -17,7 +17,7 @@ from sqlglot import exp
 from services.gateway import results, shapes
 from services.gateway.context import QUERY_TIMEOUT_MS, Caller, Gateway, JsonText, Operation
 from services.query.dialect import Timestream
-from services.query.results import PAGE_BYTES
+from services.query.results import PAGE_BYTES, aws_column_info
 from tessera import arrowipc, errors
 from tessera.v1 import query_pb2
 
@@ -62,7 +62,7 @@ async def query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> JsonText:
     table = arrowipc.from_ipc(page.arrow_ipc)
     status = page.query_status
     out: dict[str, Any] = {
-        "QueryId": page.query_id, "ColumnInfo": results.column_info(table.schema),
+        "QueryId": page.query_id, "ColumnInfo": aws_column_info(table.schema),
         "QueryStatus": {"ProgressPercentage": status.progress_percentage,
                         "CumulativeBytesScanned": status.cumulative_bytes_scanned,
                         "CumulativeBytesMetered": status.cumulative_bytes_metered}}
@@ -112,7 +112,7 @@ async def prepare_query(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[
     if not _METADATA.match(probe):  # newlines: a trailing -- comment must not swallow the wrapper
         probe = f"SELECT * FROM (\n{probe.rstrip().rstrip(';')}\n) AS prepared LIMIT 0"
     page, _ = await gw.call("query", gw.client.query_page, probe, arrow=True, timeout_ms=QUERY_TIMEOUT_MS)
-    columns = results.column_info(arrowipc.from_ipc(page.arrow_ipc).schema)
+    columns = aws_column_info(arrowipc.from_ipc(page.arrow_ipc).schema)
     aliased = [False] * len(columns) if _METADATA.match(probe) else _aliased(probe, len(columns))
     return {"QueryString": sql,
             "Columns": [{"Name": c["Name"], "Type": c["Type"], "Aliased": a} for c, a in zip(columns, aliased)],

@@ -11,36 +11,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from services.query.results import scalar_strings, scalar_type
+from services.query.results import scalar_strings, timeseries_value_type
 
 NULL: dict[str, Any] = {"NullValue": True}
 _NULL_JSON = '{"NullValue":true}'
-
-
-def _timeseries_value(t: pa.DataType) -> pa.DataType | None:
-    """The value type of a timeseries (an array of rows ``(time TIMESTAMP, value T)``, as
-    services.query.trino_timeseries builds them), else None."""
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(t.value_type):
-        return None
-    fields = list(t.value_type)
-    if [f.name for f in fields] == ["time", "value"] and pa.types.is_timestamp(fields[0].type):
-        return fields[1].type
-    return None
-
-
-def column_type(t: pa.DataType) -> dict[str, Any]:
-    value = _timeseries_value(t)
-    if value is not None:
-        return {"TimeSeriesMeasureValueColumnInfo": {"Type": column_type(value)}}
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return {"ArrayColumnInfo": {"Type": column_type(t.value_type)}}
-    if pa.types.is_struct(t):
-        return {"RowColumnInfo": [{"Name": f.name, "Type": column_type(f.type)} for f in t]}
-    return {"ScalarType": scalar_type(t)}
-
-
-def column_info(schema: pa.Schema) -> list[dict[str, Any]]:
-    return [{"Name": f.name, "Type": column_type(f.type)} for f in schema]
 
 
 def rows_json(table: pa.Table) -> str:
@@ -63,7 +37,7 @@ def _column_json(arr: pa.Array) -> list[str]:
 def _datums(arr: pa.Array) -> list[dict[str, Any]]:
     t = arr.type
     valid = arr.is_valid().to_pylist()
-    if _timeseries_value(t) is not None:
+    if timeseries_value_type(t) is not None:
         points = _datums(arr.flatten())  # each point a RowValue of (time, value)
         offsets = arr.offsets.to_pylist()
         first = offsets[0]

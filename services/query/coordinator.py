@@ -13,8 +13,9 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from services.query import budget, explain, insights, metadata, pruning, result_types
+from services.query import budget, explain, insights, metadata, pruning, result_types, unload, unload_files
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
+from services.query.objectstore import ObjectStore
 from services.query.translate import FINAL_STAGE_MACROS, TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
 from tessera.sqlsession import Sessions
@@ -122,8 +123,10 @@ class Coordinator:
 
     def __init__(self, routes: Routes, members: CellMembers, reader: TileReader, remote: RemoteCells,
                  threads: int = 2, memory_limit: str = "2GB", catalog: metadata.Catalog | None = None,
-                 read_limit_bytes: int = budget.DEFAULT_READ_LIMIT_MB * budget.MIB) -> None:
+                 read_limit_bytes: int = budget.DEFAULT_READ_LIMIT_MB * budget.MIB,
+                 object_store: ObjectStore | None = None) -> None:
         self._routes = routes
+        self._object_store = object_store
         self.read_limit_bytes = read_limit_bytes
         self._catalog = catalog
         self._members = members
@@ -184,6 +187,9 @@ class Coordinator:
         return result
 
     async def _insights(self, sql: str) -> list[query_pb2.TableInsight]:
+        unloading = unload.parse(sql)
+        if unloading is not None:
+            sql = unloading.select
         if metadata.parse(sql) is not None or explain.parse(sql) is not None:
             return []
         now_ns = time.time_ns()
@@ -199,6 +205,9 @@ class Coordinator:
         explained = explain.parse(sql)
         if explained is not None:
             return await self._explain(query_id, explained, allow_partial)
+        unloading = unload.parse(sql)
+        if unloading is not None:
+            return await self._unload(query_id, unloading, allow_partial)
         started = time.perf_counter()
         now_ns = time.time_ns()
         translation = translate(sql, now_ns)
@@ -260,6 +269,23 @@ class Coordinator:
 
         return QueryResult(await metadata.run(statement, self._catalog, select), scanned[0], partial)
 
+    async def _unload(self, query_id: str, request: unload.Unload, allow_partial: bool) -> QueryResult:
+        """Run the SELECT (forwarded to the cell holding its tables like any query), then write its rows to the
+        object store here."""
+        if self._object_store is None:
+            raise errors.ValidationError("UNLOAD needs an object store: this cluster's query nodes run without one "
+                                         "(start them with --s3-endpoint and a key: docs/architecture.md, UNLOAD)")
+        inner = request.select
+        if any(p.parse(inner) is not None for p in (metadata, explain, unload)):
+            raise errors.ValidationError("UNLOAD exports the rows of a SELECT query (not SHOW, DESCRIBE, EXPLAIN "
+                                         "or UNLOAD)")
+        result = await self.execute(query_id, inner, allow_partial)
+        written = await asyncio.to_thread(unload_files.write, result.table, request, query_id,
+                                          self._object_store.filesystem())
+        log.info("unloaded", query_id=query_id, destination=request.destination, rows=result.table.num_rows,
+                 format=request.format, options=request.options)
+        return QueryResult(written, result.bytes_scanned, result.partial_reasons)
+
     async def _sole_other_cell(self, translation: Translation
                                ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:
         """The nodes of the one other cell holding every table the query reads (or None), and the route
@@ -300,8 +326,9 @@ class Coordinator:
 
     async def _explain(self, query_id: str, request: explain.Request, allow_partial: bool) -> QueryResult:
         """The plan of ``request.query`` as text; with ANALYZE, run (here, not forwarded) and measured."""
-        if metadata.parse(request.query) is not None or explain.parse(request.query) is not None:
-            raise errors.ValidationError("EXPLAIN takes a SELECT query (SHOW, DESCRIBE and EXPLAIN have no plan)")
+        if any(p.parse(request.query) is not None for p in (metadata, explain, unload)):
+            raise errors.ValidationError("EXPLAIN takes a SELECT query (SHOW, DESCRIBE, EXPLAIN and UNLOAD have no "
+                                         "plan)")
         translation = translate(request.query, time.time_ns())
         routes = [await self._routes.get(s.database, s.table) for s in translation.scans]
         plans = [pruning.plan(route, s) for route, s in zip(routes, translation.scans)]

@@ -12,6 +12,7 @@ from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
 from services.query.fanout import TileReader
 from services.query.metadata import DiscoveryCatalog
+from services.query.objectstore import ObjectStore, configure
 from services.query.server import QueryServicer
 from services.storage.client import StoragePool
 from tessera import runtime
@@ -24,14 +25,14 @@ class QueryService:
     name = "tessera.v1.Query"
 
     def __init__(self, config: NodeConfig, gate: Admission | None = None,
-                 read_limit_mb: int = budget.DEFAULT_READ_LIMIT_MB) -> None:
+                 read_limit_mb: int = budget.DEFAULT_READ_LIMIT_MB, object_store: ObjectStore | None = None) -> None:
         self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
         routes = RouteCache(self._member.discovery)
         coordinator = Coordinator(routes, self._member.cell, TileReader(self._pool), self._remote,
                                   catalog=DiscoveryCatalog(self._member.discovery, routes),
-                                  read_limit_bytes=read_limit_mb * budget.MIB)
+                                  read_limit_bytes=read_limit_mb * budget.MIB, object_store=object_store)
         self._servicer = QueryServicer(coordinator, gate)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
@@ -57,7 +58,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query-read-limit-mb", type=int, default=budget.DEFAULT_READ_LIMIT_MB,
                         help="rows one query may read into this coordinator before it fails with an error "
                              f"naming the limit (default {budget.DEFAULT_READ_LIMIT_MB})")
+    parser.add_argument("--s3-endpoint", default="",
+                        help="the S3-compatible object store UNLOAD writes to, http(s)://host:port (none: UNLOAD "
+                             "is refused with an error saying so)")
+    parser.add_argument("--s3-region", default="us-east-1", help="the object store's region (default us-east-1)")
+    parser.add_argument("--s3-credentials", default="",
+                        help="an AWS shared credentials file holding the object store's key (default: "
+                             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument("--s3-profile", default="default", help="the profile of --s3-credentials (default 'default')")
     args = parser.parse_args(argv)
+    try:
+        object_store = configure(args.s3_endpoint, args.s3_region, args.s3_credentials, args.s3_profile)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     config = node_config(parser, args)
     if not 16 <= args.query_read_limit_mb <= 1_048_576:
         parser.error("--query-read-limit-mb must be 16..1048576")
@@ -67,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--max-queued-queries must be 0..100000")
     gate = Admission(args.max_running_queries, args.max_queued_queries)
     runtime.configure_logging("query", config.node_id)
-    runtime.run(lambda: runtime.serve(QueryService(config, gate, args.query_read_limit_mb), config.listen,
+    runtime.run(lambda: runtime.serve(QueryService(config, gate, args.query_read_limit_mb, object_store), config.listen,
                                       config.ready_file,
                                       advertise=config.advertise))
 

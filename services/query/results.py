@@ -10,7 +10,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,33 @@ def scalar_type(t: pa.DataType) -> str:
     if pa.types.is_null(t):
         return "UNKNOWN"
     return "VARCHAR"
+
+
+def timeseries_value_type(t: pa.DataType) -> pa.DataType | None:
+    """The value type of a timeseries (an array of rows ``(time TIMESTAMP, value T)``, as
+    services.query.trino_timeseries builds them), else None."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_struct(t.value_type):
+        return None
+    fields = list(t.value_type)
+    if [f.name for f in fields] == ["time", "value"] and pa.types.is_timestamp(fields[0].type):
+        return fields[1].type
+    return None
+
+
+def aws_column_type(t: pa.DataType) -> dict[str, Any]:
+    value = timeseries_value_type(t)
+    if value is not None:
+        return {"TimeSeriesMeasureValueColumnInfo": {"Type": aws_column_type(value)}}
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return {"ArrayColumnInfo": {"Type": aws_column_type(t.value_type)}}
+    if pa.types.is_struct(t):
+        return {"RowColumnInfo": [{"Name": f.name, "Type": aws_column_type(f.type)} for f in t]}
+    return {"ScalarType": scalar_type(t)}
+
+
+def aws_column_info(schema: pa.Schema) -> list[dict[str, Any]]:
+    """ColumnInfo as the Timestream API's JSON (the gateway's Query responses, UNLOAD's metadata file)."""
+    return [{"Name": f.name, "Type": aws_column_type(f.type)} for f in schema]
 
 
 def java_double(v: float) -> str:

@@ -20,7 +20,7 @@ REPAIR_INTERVAL_S = 1.0
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data_dir = pathlib.Path(tmp_path_factory.mktemp("cluster"))
-    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4, gateways=2,
+    c = LocalCluster(ClusterSpec(data_dir=data_dir, lease_ttl_s=4, gateways=2, object_store=True,
                                  storage_args=("--test-hooks", "--repair-interval-s", str(REPAIR_INTERVAL_S))))
     c.start()
     try:

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 
 from services.gateway import results
+from services.query.results import aws_column_info
 
 
 def test_nested_columns_render_as_array_and_row_values_with_nulls_at_every_level() -> None:
@@ -15,7 +16,7 @@ def test_nested_columns_render_as_array_and_row_values_with_nulls_at_every_level
         "tags": pa.array([["a", None], None, []], pa.list_(pa.string())),
         "dims": pa.array([[{"name": "x", "n": 1}], [None], [{"name": None, "n": 2**62 + 1}]], pa.list_(row_type)),
     })
-    info = results.column_info(table.schema)
+    info = aws_column_info(table.schema)
     assert info[1] == {"Name": "dims", "Type": {"ArrayColumnInfo": {"Type": {"RowColumnInfo": [
         {"Name": "name", "Type": {"ScalarType": "VARCHAR"}}, {"Name": "n", "Type": {"ScalarType": "BIGINT"}}]}}}}
     rows = json.loads(results.rows_json(table))

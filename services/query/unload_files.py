@@ -1,0 +1,219 @@
+"""The files an UNLOAD writes, laid out as Timestream lays them out under the TO folder:
+
+    <folder>/results/[<col>=<value>/…]<query id>_<run>_<file>.csv | .gz | .parquet
+    <folder>/<query id>_<run>_<id>_metadata.json     ColumnInfo of the SELECT, as the Query API gives it
+    <folder>/<query id>_<run>_<id>_manifest.json     every data file with its bytes and rows, and the totals
+
+``<run>`` is ten digits shared by the files of one UNLOAD, ``<file>`` sixteen letters and digits per file.
+The manifest is written last: a run that fails leaves no manifest (and, as in Timestream, whatever files it
+had written). CSV follows Timestream's rules: no header unless asked, ``"`` quotes a value that holds the
+delimiter or a line break, ``"`` and the escape character inside a value are preceded by the escape
+character, NULL is an empty field, arrays, rows and time series are JSON text, scalars the Query API's text
+(nine fractional digits on timestamps). Parquet stores timestamps as INT96, as Timestream's files do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from services.query.results import aws_column_info, scalar_strings
+from services.query.unload import Unload
+from tessera.errors import InternalError, ValidationError
+
+MAX_PARTITIONS = 100
+BATCH_ROWS = 65_536
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+"""The folder name of a NULL partition value (Hive's, which Parquet and CSV dataset readers map back to NULL)."""
+_ALNUM = string.ascii_letters + string.digits
+_UNSUPPORTED = {"TIME": pa.types.is_time, "UNKNOWN": pa.types.is_null}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    url: str
+    bytes: int
+    rows: int
+
+
+def write(table: pa.Table, unload: Unload, query_id: str, fs: pafs.FileSystem) -> pa.Table:
+    """Write ``table`` (the SELECT's result) as ``unload`` asks; the UNLOAD's own result: one row of ``rows``,
+    ``metadataFile`` and ``manifestFile`` (their s3:// URLs)."""
+    _check_columns(table.schema, unload.partitioned_by)
+    run = "".join(random.choices(string.digits, k=10))
+    root = f"{unload.bucket}/{unload.prefix}" if unload.prefix else unload.bucket
+    files: list[DataFile] = []
+    try:
+        for folder, rows in _partitions(table, unload.partitioned_by):
+            files += _write_files(fs, unload, f"{root}/results{folder}", f"{query_id}_{run}", rows)
+        stem = f"{root}/{query_id}_{run}_{_token()}"
+        metadata = {"ColumnInfo": aws_column_info(table.schema),
+                    "Author": {"Name": "Amazon Timestream", "MetadataFileVersion": "1.0"}}
+        _put(fs, f"{stem}_metadata.json", json.dumps(metadata).encode())
+        manifest = {
+            "result_files": [{"url": f.url, "file_metadata": {"content_length_in_bytes": f.bytes, "row_count": f.rows}}
+                             for f in files],
+            "query_metadata": {"total_content_length_in_bytes": sum(f.bytes for f in files),
+                               "total_row_count": table.num_rows, "result_format": unload.format,
+                               "result_version": "Amazon Timestream version 1.0.0"},
+            "author": {"name": "Amazon Timestream", "manifest_file_version": "1.0"}}
+        _put(fs, f"{stem}_manifest.json", json.dumps(manifest).encode())
+    except OSError as exc:
+        raise InternalError(f"UNLOAD cannot write to {unload.destination}: {exc}") from exc
+    return pa.table({"rows": pa.array([table.num_rows], pa.int64()),
+                     "metadataFile": [f"s3://{stem}_metadata.json"], "manifestFile": [f"s3://{stem}_manifest.json"]})
+
+
+def _check_columns(schema: pa.Schema, partitioned_by: tuple[str, ...]) -> None:
+    for f in schema:
+        for name, is_type in _UNSUPPORTED.items():
+            if is_type(f.type):
+                raise ValidationError(f"UNLOAD cannot export column '{f.name}' of type {name}: the types time and "
+                                      "unknown (an untyped NULL) do not apply to UNLOAD; cast it, e.g. to VARCHAR")
+    if not partitioned_by:
+        return
+    missing = [c for c in partitioned_by if c not in schema.names]
+    nested = [c for c in partitioned_by if c in schema.names and pa.types.is_nested(schema.field(c).type)]
+    if nested:
+        raise ValidationError(f"UNLOAD cannot partition by column '{nested[0]}': partition columns must be scalars "
+                              "(not arrays, rows or time series)")
+    if missing:
+        raise ValidationError(f"UNLOAD partitioned_by column '{missing[0]}' is not a column of the query's result "
+                              f"(its columns: {', '.join(schema.names)})")
+    if tuple(schema.names[-len(partitioned_by):]) != partitioned_by:
+        raise ValidationError("UNLOAD partitioned_by columns must be the last columns of the SELECT, in the same "
+                              f"order ({', '.join(partitioned_by)})")
+    if len(partitioned_by) == len(schema.names):
+        raise ValidationError("UNLOAD needs at least one column besides the partitioned_by columns")
+
+
+def _partitions(table: pa.Table, columns: tuple[str, ...]) -> Iterator[tuple[str, pa.Table]]:
+    """(folder suffix such as ``/region=eu/host=a``, that partition's rows without the partition columns)."""
+    if not columns:
+        yield "", table
+        return
+    keys = table.select(list(columns)).group_by(list(columns)).aggregate([])
+    if keys.num_rows > MAX_PARTITIONS:
+        raise ValidationError(f"UNLOAD would write {keys.num_rows} partitions: at most {MAX_PARTITIONS} are allowed "
+                              "in one query; narrow the query (for example by time) or partition by fewer columns")
+    texts = [scalar_strings(keys.column(c)) for c in columns]
+    data = table.drop_columns(list(columns))
+    for k in range(keys.num_rows):
+        mask = None
+        folder = ""
+        for c, name in enumerate(columns):
+            value = keys.column(c)[k]
+            test = pc.is_null(table.column(name)) if not value.is_valid else \
+                pc.fill_null(pc.equal(table.column(name), value), False)
+            mask = test if mask is None else pc.and_(mask, test)
+            folder += f"/{name}={_folder_value(name, texts[c][k])}"
+        yield folder, data.filter(mask)
+
+
+def _folder_value(column: str, text: str | None) -> str:
+    if text is None:
+        return NULL_PARTITION
+    if not text.isascii() or not text.isprintable():
+        raise ValidationError(f"UNLOAD partition column '{column}' has the value {text!r}: partition values may hold "
+                              "printable ASCII characters only (they become S3 object keys)")
+    return text.replace("%", "%25").replace("/", "%2F")
+
+
+def _write_files(fs: pafs.FileSystem, unload: Unload, folder: str, stem: str, rows: pa.Table) -> list[DataFile]:
+    """``rows`` in one or more files (a new one each time a file reaches max_file_size)."""
+    extension = ".parquet" if unload.format == "PARQUET" else ".gz" if unload.compression == "GZIP" else ".csv"
+    written: list[DataFile] = []
+    batches = iter(rows.to_batches(max_chunksize=BATCH_ROWS))
+    pending = next(batches, None)
+    while pending is not None:
+        path = f"{folder}/{stem}_{_token()}{extension}"
+        count = 0
+        raw = _open(fs, path)
+        try:
+            writer = _Writer(raw, unload, rows.schema)
+            while pending is not None and (count == 0 or raw.tell() < unload.max_file_bytes):
+                writer.write(pending)
+                count += pending.num_rows
+                pending = next(batches, None)
+            writer.close()  # a gzip stream closes the file with it
+        finally:
+            if not raw.closed:
+                raw.close()
+        size = fs.get_file_info(path).size or 0
+        written.append(DataFile(f"s3://{path}", size, count))
+    return written
+
+
+class _Writer:
+    """Rows into one open file in the UNLOAD's format."""
+
+    def __init__(self, raw: pa.NativeFile, unload: Unload, schema: pa.Schema) -> None:
+        self._unload = unload
+        self._parquet: pq.ParquetWriter | None = None
+        self._out: pa.NativeFile = raw
+        if unload.format == "PARQUET":
+            self._parquet = pq.ParquetWriter(raw, schema, compression="gzip" if unload.compression == "GZIP" else "none",
+                                             use_deprecated_int96_timestamps=True)
+            return
+        if unload.compression == "GZIP":
+            self._out = pa.CompressedOutputStream(raw, "gzip")
+        if unload.include_header:
+            self._out.write((unload.field_delimiter.join(_csv_text(n, unload) for n in schema.names) + "\n").encode())
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self._parquet is not None:
+            self._parquet.write_batch(batch)
+            return
+        lines = _csv_lines(batch, self._unload)
+        if lines:
+            self._out.write(lines.encode())
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif isinstance(self._out, pa.CompressedOutputStream):
+            self._out.close()  # writes the gzip trailer, and closes the file under it
+
+
+def _csv_lines(batch: pa.RecordBatch, unload: Unload) -> str:
+    if batch.num_rows == 0:
+        return ""
+    columns = [[("" if v is None else _csv_text(v, unload)) for v in scalar_strings(pa.chunked_array([batch.column(i)]))]
+               for i in range(batch.num_columns)]
+    if not columns:
+        return "\n" * int(batch.num_rows)
+    return "".join(unload.field_delimiter.join(row) + "\n" for row in zip(*columns))
+
+
+def _csv_text(value: str, unload: Unload) -> str:
+    escape = unload.escaped_by
+    if escape in value or '"' in value:
+        value = value.replace(escape, escape + escape).replace('"', escape + '"')
+    if unload.field_delimiter in value or "\n" in value or "\r" in value:
+        return f'"{value}"'
+    return value
+
+
+def _put(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    with _open(fs, path) as out:
+        out.write(data)
+
+
+def _open(fs: pafs.FileSystem, path: str) -> pa.NativeFile:
+    """A new object (an object store needs no folders: pyarrow would write empty marker objects for them,
+    which readers of ``results/`` then meet as files)."""
+    if fs.type_name != "s3":
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    return fs.open_output_stream(path, compression=None)
+
+
+def _token() -> str:
+    return "".join(random.choices(_ALNUM, k=16))

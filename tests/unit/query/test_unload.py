@@ -1,0 +1,164 @@
+"""UNLOAD: the statement and its options, and the files written (into a local directory through pyarrow.fs,
+the same interface the object store is written through)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import json
+import pathlib
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from services.query import unload, unload_files
+from tessera.errors import ValidationError
+
+
+def test_defaults_and_options_as_timestream_spells_them() -> None:
+    got = unload.parse("UNLOAD (SELECT a, ')' AS \"x)\" FROM db.t WHERE s = '(') TO 's3://my-bucket/a/b/'")
+    assert got == unload.Unload(select="SELECT a, ')' AS \"x)\" FROM db.t WHERE s = '('", bucket="my-bucket",
+                                prefix="a/b")
+    assert (got.format, got.compression, got.include_header, got.field_delimiter, got.escaped_by) == \
+        ("CSV", "GZIP", False, ",", "\\")
+    assert got.max_file_bytes == 78 * 1000 ** 3
+    full = unload.parse("""-- export
+        unload(SELECT 1 AS v, 'x' AS p) to 's3://bk1/f' with (
+          PARTITIONED_BY = ARRAY ['p'], format='csv', Compression='none', include_header = 'TRUE',
+          field_delimiter = '|', escaped_by = '\\', max_file_size = '24.5MB', encryption = 'SSE_S3');""")
+    assert full is not None
+    assert (full.partitioned_by, full.format, full.compression, full.include_header, full.field_delimiter) == \
+        (("p",), "CSV", "NONE", True, "|")
+    assert full.max_file_bytes == 24_500_000
+    assert unload.parse("SELECT 1") is None
+    assert unload.parse("  SELECT unload FROM t") is None
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("UNLOAD SELECT 1 TO 's3://bk1/x'", "query in parentheses"),
+    ("UNLOAD (SELECT 1 TO 's3://bk1/x'", "never closed"),
+    ("UNLOAD () TO 's3://bk1/x'", "needs a SELECT"),
+    ("UNLOAD (SELECT 1)", "needs a destination"),
+    ("UNLOAD (SELECT 1) TO 'https://b1/x'", "not an S3 location"),
+    ("UNLOAD (SELECT 1) TO 's3://B_ad/x'", "not an S3 location"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/a/../x'", "'..'"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (colour = 'red')", "no option 'colour'"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'CSV', format = 'CSV')", "given twice"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format 'CSV')", "needs a value"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = CSV)", "quoted value"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (compression = 'ZSTD')", "compression must be one of"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (include_header = 'yes')", "include_header must be one of"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '||')", "single character"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '\\')", "must differ from escaped_by"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'PARQUET', field_delimiter = '|')", "'CSV' only"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (max_file_size = '100GB')", "between 16MB and 78GB"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (max_file_size = 'big')", "a size such as"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = 'p')", "ARRAY['column'"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY['p', 'p'])", "twice"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY[p])", "quoted column names"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (encryption = 'SSE_KMS')", "AWS KMS"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH format = 'CSV'", "WITH (name = 'value'"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'CSV' compression = 'NONE')", "separated by commas"),
+])
+def test_malformed_statements_say_what_is_wrong(sql: str, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        unload.parse(sql)
+    assert message in str(info.value)
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> pafs.FileSystem:
+    (tmp_path / "bk1").mkdir()
+    return pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+
+
+def _statement(options: str = "") -> unload.Unload:
+    got = unload.parse(f"UNLOAD (SELECT 1) TO 's3://bk1/out' {options}")
+    assert got is not None
+    return got
+
+
+def _manifest(store: pafs.FileSystem, result: pa.Table) -> dict[str, object]:
+    url = result.column("manifestFile")[0].as_py()
+    with store.open_input_stream(url.removeprefix("s3://")) as f:
+        manifest: dict[str, object] = json.loads(f.read())
+    return manifest
+
+
+def _read(store: pafs.FileSystem, url: str) -> bytes:
+    with store.open_input_stream(url.removeprefix("s3://"), compression=None) as f:
+        data: bytes = f.read()
+    return data
+
+
+def test_csv_text_of_every_kind_of_value(store: pafs.FileSystem) -> None:
+    table = pa.table({"n": pa.array([1, None], pa.int64()), "d": [1.5, float("nan")],
+                      "s": ['a,"b"\\c', None], "t": pa.array([1, 2], pa.timestamp("ns")),
+                      "arr": pa.array([[1, 2], None], pa.list_(pa.int64())), "ok": [True, False]})
+    result = unload_files.write(table, _statement(), "Q1", store)
+    assert result.to_pylist()[0]["rows"] == 2
+    files = _manifest(store, result)["result_files"]
+    assert isinstance(files, list) and len(files) == 1
+    text = gzip.decompress(_read(store, files[0]["url"])).decode()
+    assert text.splitlines() == ['1,1.5,"a,\\"b\\"\\\\c",1970-01-01 00:00:00.000000001,"[1,2]",true',
+                                 ",NaN,,1970-01-01 00:00:00.000000002,,false"]
+    parsed = list(csv.reader(io.StringIO(text), escapechar="\\", doublequote=False))
+    assert parsed[0][2] == 'a,"b"\\c'
+
+
+def test_files_roll_over_at_max_file_size_and_the_manifest_lists_them(store: pafs.FileSystem) -> None:
+    rows = 200_000
+    table = pa.table({"v": pa.array(range(rows), pa.int64()), "s": [f"value-{i:08d}" for i in range(rows)]})
+    statement = dataclasses.replace(_statement("WITH (compression = 'NONE')"), max_file_bytes=1_000_000)
+    manifest = _manifest(store, unload_files.write(table, statement, "Q2", store))
+    files = manifest["result_files"]
+    assert isinstance(files, list) and len(files) > 1
+    assert sum(f["file_metadata"]["row_count"] for f in files) == rows
+    back = [line for f in files for line in _read(store, f["url"]).decode().splitlines()]
+    assert back == [f"{i},value-{i:08d}" for i in range(rows)]  # every row once, in order
+    for f in files:
+        assert f["file_metadata"]["content_length_in_bytes"] == len(_read(store, f["url"]))
+    assert manifest["query_metadata"] == {
+        "total_content_length_in_bytes": sum(f["file_metadata"]["content_length_in_bytes"] for f in files),
+        "total_row_count": rows, "result_format": "CSV", "result_version": "Amazon Timestream version 1.0.0"}
+
+
+def test_parquet_stores_timestamps_as_int96_and_partitions_leave_their_columns_out(store: pafs.FileSystem) -> None:
+    table = pa.table({"v": [1.0, 2.0, 3.0], "t": pa.array([10, 20, 30], pa.timestamp("ns")),
+                      "region": ["eu", None, "eu"]})
+    result = unload_files.write(table, _statement("WITH (format = 'PARQUET', partitioned_by = ARRAY['region'])"),
+                                "Q3", store)
+    files = _manifest(store, result)["result_files"]
+    assert isinstance(files, list)
+    urls = sorted(f["url"] for f in files)
+    assert ["/results/region=__HIVE_DEFAULT_PARTITION__/" in urls[0], "/results/region=eu/" in urls[1]] == [True, True]
+    eu = pq.ParquetFile(io.BytesIO(_read(store, urls[1])))
+    assert eu.schema_arrow.names == ["v", "t"]
+    assert eu.metadata.schema.column(1).physical_type == "INT96"
+    assert eu.read().column("t").cast(pa.int64()).to_pylist() == [10, 30]
+
+
+def test_partition_and_type_limits(store: pafs.FileSystem) -> None:
+    many = pa.table({"v": list(range(101)), "p": [str(i) for i in range(101)]})
+    with pytest.raises(ValidationError, match="at most 100"):
+        unload_files.write(many, _statement("WITH (partitioned_by = ARRAY['p'])"), "Q4", store)
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        unload_files.write(pa.table({"v": [1], "p": ["é"]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
+                           "Q5", store)
+    with pytest.raises(ValidationError, match="type UNKNOWN"):
+        unload_files.write(pa.table({"v": pa.nulls(1)}), _statement(), "Q6", store)
+    with pytest.raises(ValidationError, match="must be scalars"):
+        unload_files.write(pa.table({"v": [1], "p": [[1]]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
+                           "Q7", store)
+    assert not store.get_file_info(pafs.FileSelector("bk1", recursive=True))  # nothing written
+
+
+def test_an_empty_result_writes_a_manifest_of_no_files(store: pafs.FileSystem) -> None:
+    result = unload_files.write(pa.table({"v": pa.array([], pa.int64())}), _statement(), "Q8", store)
+    assert result.to_pylist()[0]["rows"] == 0
+    manifest = _manifest(store, result)
+    assert manifest["result_files"] == []
