@@ -321,6 +321,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
 
 _BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
     exp.Round: trino_numbers.round_half_up,
+    exp.Ceil: trino_numbers.integer_ceil_floor,
+    exp.Floor: trino_numbers.integer_ceil_floor,
     exp.Rand: trino_numbers.random_below,
     exp.Trim: trino_strings.trim,
     exp.Substring: trino_strings.substr,

@@ -200,6 +200,14 @@ def round_half_up(node: exp.Round) -> exp.Expr | None:
         "CAST(pow(10, __d) AS HUGEINT) ELSE round(__x, __d) END", x=node.this, d=digits)
 
 
+def integer_ceil_floor(node: exp.Ceil | exp.Floor) -> exp.Expr | None:
+    """``ceil(x)``/``floor(x)`` of a visibly integer ``x`` is ``x`` itself, of its own type, as in Trino
+    (DuckDB answers a DOUBLE); None otherwise (and with a digits argument)."""
+    if node.args.get("decimals") is None and statically_integer(node.this):
+        return node.this
+    return None
+
+
 _MAX_ROUND_DIGITS = 18  # 10^18 is the largest power of ten a BIGINT holds
 
 # sign(x) of x's own type (DuckDB's is a TINYINT even for a DOUBLE): each constant is x clamped, so every
@@ -248,8 +256,11 @@ _INTEGER_FUNCTIONS = (exp.Count, exp.CountIf, exp.ApproxDistinct, exp.Length, ex
 
 
 def statically_integer(node: exp.Expr) -> bool:
-    """Whether an expression is visibly an integer (an integer literal, a cast to an integer type, a count)."""
+    """Whether an expression is visibly an integer (an integer literal, a cast to an integer type, a count,
+    ``measure_value::bigint``)."""
     node = node.unnest()
+    if isinstance(node, exp.Column):
+        return node.name == "measure_value::bigint"
     if isinstance(node, exp.Literal):
         return not node.is_string and node.name.isdigit()
     if isinstance(node, exp.Neg):

@@ -463,6 +463,9 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("-7 / 2", -3),
         ("sign(2.5) + sign(-3)", 0.0),
         ("typeof(sign(2.5)) || typeof(sign(3))", "doubleinteger"),
+        # ceil/floor keep an integer's type (DuckDB answers a DOUBLE).
+        ("typeof(ceil(5)) || typeof(floor(CAST(7 AS BIGINT))) || typeof(ceiling(2.5))", "integerbigintdouble"),
+        ("ceil(-2.5) + floor(-2.5) * 10 + floor(-3)", -2.0 - 30 - 3),
         ("is_nan(sign(nan()))", True),
         ("to_base(255, 16) || ' ' || to_base(-8, 2)", "ff -1000"),
         ("random(10) BETWEEN 0 AND 9 AND random(3, 5) BETWEEN 3 AND 4", True),
