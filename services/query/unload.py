@@ -30,7 +30,9 @@ MIN_FILE_BYTES = 16 * 1000 ** 2
 MAX_FILE_BYTES = 78 * 1000 ** 3
 _UNITS = {"KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB)\s*$", re.IGNORECASE)
-_START = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*UNLOAD\b", re.IGNORECASE | re.DOTALL)
+# Possessive: leading blanks and comments are skipped without backtracking (a nested ``(\s+)*`` took
+# exponential time on a query that starts with many blank lines).
+_START = re.compile(r"^(?:\s++|--[^\n]*+|/\*.*?\*/)*+UNLOAD\b", re.IGNORECASE | re.DOTALL)
 _DESTINATION = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _CSV_ONLY = ("field_delimiter", "escaped_by", "include_header")
 _CHOICES = {"format": ("CSV", "PARQUET"), "compression": ("GZIP", "NONE"), "encryption": ("SSE_S3", "SSE_KMS"),

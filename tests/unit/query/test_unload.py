@@ -36,6 +36,9 @@ def test_defaults_and_options_as_timestream_spells_them() -> None:
     assert full.max_file_bytes == 24_500_000
     assert unload.parse("SELECT 1") is None
     assert unload.parse("  SELECT unload FROM t") is None
+    assert unload.parse("unloaded") is None
+    # Leading blanks and comments are skipped in linear time (a nested quantifier took exponential time).
+    assert unload.parse(" \n" * 50_000 + "-- note\n" * 1_000 + "SELECT 1") is None
 
 
 @pytest.mark.parametrize(("sql", "message"), [
