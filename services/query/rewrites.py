@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 
 from services.query import (
+    grouping,
     sql_templates,
     trino_aggregates,
     trino_arrays,
@@ -321,6 +322,7 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
 
 _BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
     exp.Round: trino_numbers.round_half_up,
+    exp.Group: grouping.quantified_group,
     exp.Ceil: trino_numbers.integer_ceil_floor,
     exp.Floor: trino_numbers.integer_ceil_floor,
     exp.Rand: trino_numbers.random_below,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -236,6 +236,27 @@ def test_group_by_having_order_by_limit_with_every_aggregate() -> None:
     expected.sort(key=lambda e: -e[4])
     assert len(got) == 2
     assert all(close(g, e) for g, e in zip(got, expected[:2], strict=True))
+
+
+def test_group_by_all_keeps_repeated_grouping_sets_and_distinct_keeps_each_once() -> None:
+    """Trino's set quantifier: ROLLUP(region, host) x ROLLUP(region) is the sets {region, host} twice,
+    {region} three times and {} once under ALL (DuckDB read GROUP BY ALL as automatic grouping), each once
+    under DISTINCT (DuckDB has no GROUP BY DISTINCT)."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for r in ROWS:
+        counts[(r.region, r.host)] += 1
+        counts[(r.region, None)] += 1
+        counts[(None, None)] += 1
+    expected = sorted(((k[0], k[1], n) for k, n in counts.items()), key=lambda e: (e[0] or "~", e[1] or "~"))
+    query = "SELECT region, host, count(*) FROM db.cpu GROUP BY {} ROLLUP(region, host), ROLLUP(region) ORDER BY 1, 2"
+    assert run(query.format("DISTINCT")) == expected
+    repeats = {2: 2, 1: 3, 0: 1}  # how often each set appears, by its size
+    assert run(query.format("ALL")) == sorted(
+        (e for e in expected for _ in range(repeats[sum(v is not None for v in e[:2])])),
+        key=lambda e: (e[0] or "~", e[1] or "~"))
+    assert run("SELECT region, count(*) FROM db.cpu GROUP BY ALL region ORDER BY 1") == \
+        run("SELECT region, count(*) FROM db.cpu GROUP BY DISTINCT region ORDER BY 1") == \
+        sorted(Counter(r.region for r in ROWS).items())
 
 
 def test_in_subquery_over_the_same_table_matches_python() -> None:
