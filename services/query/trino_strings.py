@@ -7,7 +7,8 @@ gives Trino's answer or an error, never DuckDB's.
   index below 1; DuckDB returns '' past the end and counts a negative index from the end.
 - ``regexp_replace(s, pattern, replacement)``: Trino's replacement is Java's (``$1`` is group 1, ``\\$`` a
   dollar sign); DuckDB's is RE2's (``\\1``), where ``$1`` stays literal. A literal replacement is
-  translated; any other replacement is refused rather than applied with the other syntax.
+  translated; a column is refused rather than applied with the other syntax. With a lambda
+  (``x -> upper(x[1])``) each match is replaced by its answer over the match's groups.
 - ``split(s, delimiter, limit)``: at most ``limit`` fields, the last holding the rest (sqlglot drops the
   limit when it writes DuckDB's ``string_split``).
 - ``strpos(s, substring, instance)``: the position of the ``instance``-th occurrence (they may overlap),
@@ -129,19 +130,55 @@ def java_replacement_to_re2(text: str) -> str:
 
 
 def regexp_replace(node: exp.RegexpReplace) -> exp.Expr | None:
-    """The replacement in RE2's syntax; None (unchanged) when there is no replacement argument."""
+    """The replacement in RE2's syntax, or each match replaced by a lambda's answer; None (unchanged) when
+    there is no replacement argument."""
     replacement = node.args.get("replacement")
     if replacement is None:
         return None
+    if isinstance(replacement, exp.Lambda):
+        return _replace_by_function(node.this, node.expression, replacement)
     if not (isinstance(replacement, exp.Literal) and replacement.is_string):
-        raise ValidationError("regexp_replace: the replacement must be a string literal (a lambda or a column "
-                              "is not supported)")
+        raise ValidationError("regexp_replace: the replacement must be a string literal or a lambda (a column is "
+                              "not supported)")
     converted = java_replacement_to_re2(replacement.name)
     if converted == replacement.name:
         return None
     new = node.copy()
     new.set("replacement", exp.Literal.string(converted))
     return new
+
+
+# Between-match parts (n + 1 of them for n matches) joined with the function's answer for each match; a NULL
+# answer makes the result NULL (list_reduce's ||), as in Trino.
+_REPLACE_EACH = """
+list_reduce(list_transform(range(1, len(string_split_regex(__s, __p)) + 1), lambda tessera_i:
+  CASE WHEN tessera_i < len(string_split_regex(__s, __p)) THEN string_split_regex(__s, __p)[tessera_i] || __answer
+       ELSE string_split_regex(__s, __p)[tessera_i] END), lambda tessera_a, tessera_b: tessera_a || tessera_b)
+"""
+
+
+def _replace_by_function(text: exp.Expr, pattern: exp.Expr, function: exp.Lambda) -> exp.Expr:
+    """``regexp_replace(s, pattern, x -> …)``: every match replaced by the function of its groups (``x[1]`` is
+    group 1). The pattern must be a literal that cannot match the empty string and whose groups all take
+    part in every match (Trino passes NULL for a group that did not, which Tessera cannot tell from '')."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise ValidationError("regexp_replace with a lambda needs a string literal pattern")
+    found = _optional_groups(pattern.name)
+    if found is None or found[1]:
+        raise ValidationError(f"regexp_replace with a lambda: the pattern {pattern.name!r} has groups that may not take "
+                              "part in a match (optional, or in one arm of an alternation), or cannot be read; "
+                              "Tessera supports a lambda only over patterns whose groups always match")
+    if re_parser.parse(pattern.name).getwidth()[0] == 0:
+        raise ValidationError(f"regexp_replace with a lambda: the pattern {pattern.name!r} can match the empty "
+                              "string, which Tessera does not support with a lambda")
+    prefix = sql_templates.local_prefix(text, pattern, function)
+    match = exp.Bracket(this=sql_templates.call("regexp_extract_all", text.copy(), pattern.copy()),
+                        expressions=[exp.column(f"{prefix}i")], offset=1)
+    groups = exp.Array(expressions=[sql_templates.call("regexp_extract", match.copy(), pattern.copy(),
+                                                       exp.Literal.number(k)) for k in range(1, found[0] + 1)])
+    answer = sql_templates.call("list_extract", sql_templates.call("list_transform", exp.Array(expressions=[groups]),
+                                                                   function.copy()), exp.Literal.number(1))
+    return sql_templates.duckdb(_REPLACE_EACH, prefix, s=text, p=pattern, answer=answer)
 
 
 _SPLIT_LIMIT = """
