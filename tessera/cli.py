@@ -233,8 +233,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _gateway_rows(data_dir: pathlib.Path) -> list[list[object]]:
-    """The gateways of a local cluster (they are not cell members, so discovery does not list them), each
-    probed on its health path."""
+    """The gateways and the object store of a local cluster (not cell members, so discovery does not list
+    them), each probed over HTTP."""
+    import urllib.error
     import urllib.request
 
     from tessera.cluster import read_state
@@ -242,14 +243,18 @@ def _gateway_rows(data_dir: pathlib.Path) -> list[list[object]]:
     state = read_state(data_dir) or {}
     rows: list[list[object]] = []
     for name, proc in sorted(dict(state.get("processes") or {}).items()):  # type: ignore[call-overload]
-        if proc.get("role") != "gateway":
+        role = proc.get("role")
+        if role not in ("gateway", "objectstore"):
             continue
+        url = f"http://{proc['address']}/ping" if role == "gateway" else proc["address"]
         try:
-            with urllib.request.urlopen(f"http://{proc['address']}/ping", timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 health = "up" if resp.status == 200 else f"HTTP {resp.status}"
+        except urllib.error.HTTPError:
+            health = "up"  # the object store answers an unsigned request with 403: it is serving
         except OSError:
             health = "DOWN"
-        rows.append(["-", "gateway", "-", name, proc["address"], health])
+        rows.append(["-", role, "-", name, proc["address"], health])
     return rows
 
 

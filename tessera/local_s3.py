@@ -51,6 +51,7 @@ def command(weed: str, data_dir: pathlib.Path, key_id: str, secret: str, free_po
     s3_port = free_port()
     argv = [weed, "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
             f"-s3.config={config}", f"-bucket={BUCKET}", f"-s3.port={s3_port}", "-master.metrics.address=",
+            "-master.telemetry=false",  # weed reports to telemetry.seaweedfs.com by default
             *(f"-{flag}={free_port()}" for flag in _PORT_FLAGS)]
     return LocalS3(argv, f"http://127.0.0.1:{s3_port}")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -127,6 +129,8 @@ class Coordinator:
                  object_store: ObjectStore | None = None) -> None:
         self._routes = routes
         self._object_store = object_store
+        self._unload_writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unload")
+        self._unloads: dict[str, threading.Event] = {}  # query id -> its writer's stop flag
         self.read_limit_bytes = read_limit_bytes
         self._catalog = catalog
         self._members = members
@@ -270,8 +274,9 @@ class Coordinator:
         return QueryResult(await metadata.run(statement, self._catalog, select), scanned[0], partial)
 
     async def _unload(self, query_id: str, request: unload.Unload, allow_partial: bool) -> QueryResult:
-        """Run the SELECT (forwarded to the cell holding its tables like any query), then write its rows to the
-        object store here."""
+        """Check the destination, run the SELECT (forwarded to the cell holding its tables like any query),
+        then write its rows to the object store here, on the UNLOAD writers' own threads; a cancel or a
+        timeout stops the writer before it writes the manifest."""
         if self._object_store is None:
             raise errors.ValidationError("UNLOAD needs an object store: this cluster's query nodes run without one "
                                          "(start them with --s3-endpoint and a key: docs/architecture.md, UNLOAD)")
@@ -279,11 +284,23 @@ class Coordinator:
         if any(p.parse(inner) is not None for p in (metadata, explain, unload)):
             raise errors.ValidationError("UNLOAD exports the rows of a SELECT query (not SHOW, DESCRIBE, EXPLAIN "
                                          "or UNLOAD)")
+        fs = self._object_store.filesystem()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._unload_writers, unload_files.check_destination, fs, request,
+                                   self._object_store.endpoint)
         result = await self.execute(query_id, inner, allow_partial)
-        written = await asyncio.to_thread(unload_files.write, result.table, request, query_id,
-                                          self._object_store.filesystem())
+        if result.partial_reasons:
+            raise errors.Unavailable("UNLOAD will not export a partial result: " + "; ".join(result.partial_reasons))
+        cancelled = threading.Event()
+        self._unloads[query_id] = cancelled
+        try:
+            written = await loop.run_in_executor(self._unload_writers, unload_files.write, result.table, request,
+                                                 query_id, fs, cancelled)
+        finally:
+            cancelled.set()  # also when this task is cancelled (a timeout): the thread stops at its next check
+            self._unloads.pop(query_id, None)
         log.info("unloaded", query_id=query_id, destination=request.destination, rows=result.table.num_rows,
-                 format=request.format, options=request.options)
+                 format=request.format, options=dict(request.options))
         return QueryResult(written, result.bytes_scanned, result.partial_reasons)
 
     async def _sole_other_cell(self, translation: Translation
@@ -359,7 +376,10 @@ class Coordinator:
             con.close()
 
     def interrupt(self, query_id: str) -> None:
-        """Stop a running final stage."""
+        """Stop a running final stage, or an UNLOAD's writer."""
+        stop = self._unloads.get(query_id)
+        if stop is not None:
+            stop.set()
         con = self.connections.get(query_id)
         if con is not None:
             con.interrupt()

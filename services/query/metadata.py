@@ -99,12 +99,19 @@ def _name(text: str | None) -> str:
     return text[1:-1].replace('""', '"') if text.startswith('"') else text
 
 
-_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+# Possessive: skipped in linear time whatever follows (a backtracking ``(\s+|…)*`` before a keyword took
+# exponential time on blank lines).
+_LEADING_COMMENTS = re.compile(r"^(?:\s++|--[^\n]*+|/\*.*?\*/)*+", re.DOTALL)
+
+
+def without_leading_comments(sql: str) -> str:
+    """``sql`` from its first token on (blanks and comments before it skipped)."""
+    return sql[_LEADING_COMMENTS.match(sql).end():]  # type: ignore[union-attr]  # matches the empty string
 
 
 def parse(sql: str) -> Statement | None:
     """The metadata statement ``sql`` is, None if it is not one; ValidationError for a malformed one."""
-    sql = sql[_LEADING_COMMENTS.match(sql).end():]  # type: ignore[union-attr]  # matches the empty string
+    sql = without_leading_comments(sql)
     if not _METADATA_START.match(sql):
         return None
     for kind, pattern in _STATEMENTS.items():

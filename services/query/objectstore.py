@@ -6,10 +6,11 @@ bucket named in ``TO 's3://bucket/…'`` must live there and the key must be all
 
 from __future__ import annotations
 
+import configparser
 import os
 import pathlib
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
@@ -22,7 +23,7 @@ class ObjectStore:
     """``http://host:port`` or ``https://host:port``."""
     region: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
 
     def filesystem(self) -> pafs.S3FileSystem:
         url = urllib.parse.urlsplit(self.endpoint)
@@ -39,7 +40,10 @@ def configure(endpoint: str, region: str, credentials_file: str, profile: str) -
     if url.scheme not in ("http", "https") or not url.netloc or url.path.strip("/"):
         raise ValueError(f"--s3-endpoint {endpoint!r} must be http://host:port or https://host:port")
     if credentials_file:
-        keys = credentials.profile_key(pathlib.Path(credentials_file), profile)
+        try:
+            keys = credentials.profile_key(pathlib.Path(credentials_file), profile)
+        except configparser.Error as exc:
+            raise ValueError(f"--s3-credentials {credentials_file} cannot be read: {exc}") from exc
         if keys is None:
             raise ValueError(f"--s3-credentials {credentials_file} has no key pair in profile [{profile}]")
         key_id, secret = keys

@@ -203,9 +203,8 @@ def round_half_up(node: exp.Round) -> exp.Expr | None:
 def integer_ceil_floor(node: exp.Ceil | exp.Floor) -> exp.Expr | None:
     """``ceil(x)``/``floor(x)`` of a visibly integer ``x`` is ``x`` itself, of its own type, as in Trino
     (DuckDB answers a DOUBLE); None otherwise (and with a digits argument)."""
-    if node.args.get("decimals") is None and statically_integer(node.this):
-        return node.this
-    return None
+    argument: exp.Expr = node.this
+    return argument if node.args.get("decimals") is None and statically_integer(argument) else None
 
 
 _MAX_ROUND_DIGITS = 18  # 10^18 is the largest power of ten a BIGINT holds

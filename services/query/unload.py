@@ -18,21 +18,20 @@ Options (names without case, values as Timestream spells them):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token, TokenType
-from sqlglot.tokens import Tokenizer
 
+from services.query.dialect import Timestream
+from services.query.metadata import without_leading_comments
 from tessera.errors import ValidationError
 
 MIN_FILE_BYTES = 16 * 1000 ** 2
 MAX_FILE_BYTES = 78 * 1000 ** 3
 _UNITS = {"KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB)\s*$", re.IGNORECASE)
-# Possessive: leading blanks and comments are skipped without backtracking (a nested ``(\s+)*`` took
-# exponential time on a query that starts with many blank lines).
-_START = re.compile(r"^(?:\s++|--[^\n]*+|/\*.*?\*/)*+UNLOAD\b", re.IGNORECASE | re.DOTALL)
+_START = re.compile(r"UNLOAD\b", re.IGNORECASE)
 _DESTINATION = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _CSV_ONLY = ("field_delimiter", "escaped_by", "include_header")
 _CHOICES = {"format": ("CSV", "PARQUET"), "compression": ("GZIP", "NONE"), "encryption": ("SSE_S3", "SSE_KMS"),
@@ -56,7 +55,7 @@ class Unload:
     include_header: bool = False
     max_file_bytes: int = MAX_FILE_BYTES
     encryption: str = "SSE_S3"
-    options: dict[str, str] = field(default_factory=dict)
+    options: tuple[tuple[str, str], ...] = ()
     """The options as written (lower-case names), for the log."""
 
     @property
@@ -67,10 +66,10 @@ class Unload:
 def parse(sql: str) -> Unload | None:
     """The UNLOAD statement ``sql`` holds, or None when it is not one. A malformed one is a ValidationError
     saying what is wrong."""
-    if not _START.match(sql):
+    if not _START.match(without_leading_comments(sql)):
         return None
     try:
-        tokens = Tokenizer().tokenize(sql)
+        tokens = Timestream.Tokenizer().tokenize(sql)
     except TokenError as exc:
         raise ValidationError(f"cannot parse the UNLOAD statement: {exc}") from exc
     if len(tokens) < 2 or tokens[1].token_type != TokenType.L_PAREN:
@@ -132,8 +131,8 @@ def _options(tokens: list[Token]) -> dict[str, str | tuple[str, ...]]:
         value, i = _value(name, inner, i + 2)
         options[name] = value
         if i < len(inner):
-            if inner[i].token_type != TokenType.COMMA:
-                raise ValidationError(f"UNLOAD options are separated by commas (after {name})")
+            if inner[i].token_type != TokenType.COMMA or i + 1 == len(inner):
+                raise ValidationError(f"UNLOAD options are name = 'value' pairs separated by commas (after {name})")
             i += 1
     return options
 
@@ -146,21 +145,20 @@ def _value(name: str, tokens: list[Token], i: int) -> tuple[str | tuple[str, ...
     if token.token_type == TokenType.ARRAY and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_BRACKET:
         items: list[str] = []
         j = i + 2
-        while j < len(tokens) and tokens[j].token_type != TokenType.R_BRACKET:
-            if tokens[j].token_type not in (TokenType.STRING, TokenType.COMMA):
-                raise ValidationError(f"UNLOAD option {name}: an ARRAY of quoted column names, e.g. "
+        while True:  # 'name' (, 'name')* ]
+            if j + 1 >= len(tokens) or tokens[j].token_type != TokenType.STRING \
+                    or tokens[j + 1].token_type not in (TokenType.COMMA, TokenType.R_BRACKET):
+                raise ValidationError(f"UNLOAD option {name}: an ARRAY of one or more quoted column names, e.g. "
                                       f"{name} = ARRAY['region', 'host']")
-            if tokens[j].token_type == TokenType.STRING:
-                items.append(tokens[j].text)
-            j += 1
-        if j >= len(tokens):
-            raise ValidationError(f"UNLOAD option {name}: the ARRAY is not closed with ]")
-        return tuple(items), j + 1
+            items.append(tokens[j].text)
+            if tokens[j + 1].token_type == TokenType.R_BRACKET:
+                return tuple(items), j + 2
+            j += 2
     raise ValidationError(f"UNLOAD option {name} takes a quoted value, e.g. {name} = '…'")
 
 
 def _with_options(unload: Unload, options: dict[str, str | tuple[str, ...]]) -> Unload:
-    values: dict[str, object] = {"options": {k: str(v) for k, v in options.items()}}
+    values: dict[str, object] = {"options": tuple((k, str(v)) for k, v in options.items())}
     for name, choices in _CHOICES.items():
         if name in options:
             given = options[name]
@@ -189,8 +187,10 @@ def _with_options(unload: Unload, options: dict[str, str | tuple[str, ...]]) -> 
     if used_csv and fmt != "CSV":
         raise ValidationError(f"UNLOAD option {used_csv[0]} applies to format 'CSV' only")
     delimiter = values.get("field_delimiter", unload.field_delimiter)
-    if delimiter == values.get("escaped_by", unload.escaped_by) or delimiter in ("\n", "\r"):
-        raise ValidationError("UNLOAD field_delimiter must differ from escaped_by and from a line break")
+    escape = values.get("escaped_by", unload.escaped_by)
+    if delimiter == escape or '"' in (delimiter, escape) or {delimiter, escape} & {"\n", "\r"}:
+        raise ValidationError("UNLOAD field_delimiter and escaped_by must differ from each other, from the quote "
+                              "character '\"' and from a line break")
     if "max_file_size" in options:
         values["max_file_bytes"] = _file_size(options["max_file_size"])
     if values.get("encryption") == "SSE_KMS" or "kms_key" in options:

@@ -8,7 +8,7 @@
 The manifest is written last: a run that fails leaves no manifest (and, as in Timestream, whatever files it
 had written). CSV follows Timestream's rules: no header unless asked, ``"`` quotes a value that holds the
 delimiter or a line break, ``"`` and the escape character inside a value are preceded by the escape
-character, NULL is an empty field, arrays, rows and time series are JSON text, scalars the Query API's text
+character, NULL is an empty field (an empty string is ``""``), arrays, rows and time series are JSON text, scalars the Query API's text
 (nine fractional digits on timestamps). Parquet stores timestamps as INT96, as Timestream's files do.
 """
 
@@ -17,17 +17,16 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from services.query.results import aws_column_info, scalar_strings
 from services.query.unload import Unload
-from tessera.errors import InternalError, ValidationError
+from tessera.errors import Cancelled, InternalError, ValidationError
 
 MAX_PARTITIONS = 100
 BATCH_ROWS = 65_536
@@ -44,35 +43,64 @@ class DataFile:
     rows: int
 
 
-def write(table: pa.Table, unload: Unload, query_id: str, fs: pafs.FileSystem) -> pa.Table:
+def check_destination(fs: pafs.FileSystem, unload: Unload, store: str) -> None:
+    """Before the SELECT runs: the bucket must exist in the object store (``store`` names it in errors)."""
+    try:
+        info = fs.get_file_info(unload.bucket)
+    except OSError as exc:
+        raise InternalError(f"UNLOAD cannot reach the object store at {store}: {exc} (check the query nodes' "
+                            "--s3-endpoint and --s3-credentials)") from exc
+    if info.type == pafs.FileType.NotFound:
+        raise ValidationError(f"UNLOAD destination {unload.destination}: the bucket '{unload.bucket}' does not exist "
+                              f"in the object store at {store}")
+
+
+def write(table: pa.Table, unload: Unload, query_id: str, fs: pafs.FileSystem,
+          cancelled: threading.Event | None = None) -> pa.Table:
     """Write ``table`` (the SELECT's result) as ``unload`` asks; the UNLOAD's own result: one row of ``rows``,
-    ``metadataFile`` and ``manifestFile`` (their s3:// URLs)."""
+    ``metadataFile`` and ``manifestFile`` (their s3:// URLs). ``cancelled`` is checked between batches and
+    before the metadata and manifest: a cancelled or timed-out UNLOAD stops and writes no manifest."""
     _check_columns(table.schema, unload.partitioned_by)
+    partitions = _partitions(table, unload.partitioned_by)  # every folder name checked before any write
+    data = _storable(table.drop_columns(list(unload.partitioned_by)), unload)
+    stop = cancelled or threading.Event()
     run = "".join(random.choices(string.digits, k=10))
     root = f"{unload.bucket}/{unload.prefix}" if unload.prefix else unload.bucket
     files: list[DataFile] = []
     try:
-        for folder, rows in _partitions(table, unload.partitioned_by):
-            files += _write_files(fs, unload, f"{root}/results{folder}", f"{query_id}_{run}", rows)
+        for folder, rows in partitions:
+            part = data if rows is None else data.take(rows)
+            files += _write_files(fs, unload, f"{root}/results{folder}", f"{query_id}_{run}", part, stop)
+        _raise_if(stop)
         stem = f"{root}/{query_id}_{run}_{_token()}"
         metadata = {"ColumnInfo": aws_column_info(table.schema),
                     "Author": {"Name": "Amazon Timestream", "MetadataFileVersion": "1.0"}}
         _put(fs, f"{stem}_metadata.json", json.dumps(metadata).encode())
+        written = sum(f.rows for f in files)
         manifest = {
             "result_files": [{"url": f.url, "file_metadata": {"content_length_in_bytes": f.bytes, "row_count": f.rows}}
                              for f in files],
             "query_metadata": {"total_content_length_in_bytes": sum(f.bytes for f in files),
-                               "total_row_count": table.num_rows, "result_format": unload.format,
+                               "total_row_count": written, "result_format": unload.format,
                                "result_version": "Amazon Timestream version 1.0.0"},
             "author": {"name": "Amazon Timestream", "manifest_file_version": "1.0"}}
+        _raise_if(stop)
         _put(fs, f"{stem}_manifest.json", json.dumps(manifest).encode())
     except OSError as exc:
         raise InternalError(f"UNLOAD cannot write to {unload.destination}: {exc}") from exc
-    return pa.table({"rows": pa.array([table.num_rows], pa.int64()),
+    return pa.table({"rows": pa.array([written], pa.int64()),
                      "metadataFile": [f"s3://{stem}_metadata.json"], "manifestFile": [f"s3://{stem}_manifest.json"]})
 
 
+def _raise_if(cancelled: threading.Event) -> None:
+    if cancelled.is_set():
+        raise Cancelled("the UNLOAD was cancelled (or timed out); the files it wrote have no manifest")
+
+
 def _check_columns(schema: pa.Schema, partitioned_by: tuple[str, ...]) -> None:
+    twice = [n for n in dict.fromkeys(schema.names) if schema.names.count(n) > 1]
+    if twice:
+        raise ValidationError(f"UNLOAD cannot export two columns named '{twice[0]}': give them different aliases")
     for f in schema:
         for name, is_type in _UNSUPPORTED.items():
             if is_type(f.type):
@@ -95,27 +123,32 @@ def _check_columns(schema: pa.Schema, partitioned_by: tuple[str, ...]) -> None:
         raise ValidationError("UNLOAD needs at least one column besides the partitioned_by columns")
 
 
-def _partitions(table: pa.Table, columns: tuple[str, ...]) -> Iterator[tuple[str, pa.Table]]:
-    """(folder suffix such as ``/region=eu/host=a``, that partition's rows without the partition columns)."""
+def _storable(table: pa.Table, unload: Unload) -> pa.Table:
+    """The columns as the format can hold them: Parquet has no interval type, so intervals are written as
+    the Query API's text (CSV writes every value as text anyway)."""
+    if unload.format != "PARQUET":
+        return table
+    for i, f in enumerate(table.schema):
+        if pa.types.is_interval(f.type) or pa.types.is_duration(f.type):
+            table = table.set_column(i, f.name, pa.array(scalar_strings(table.column(i)), pa.string()))
+    return table
+
+
+def _partitions(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[str, pa.Array | None]]:
+    """(folder suffix such as ``/region=eu/host=a``, the row numbers of that partition; None: every row). Each
+    row is in exactly one partition (the rows of a group are the ones its grouping put there: NaN, 0.0 and
+    -0.0 each group by themselves, which an equality test would not)."""
     if not columns:
-        yield "", table
-        return
-    keys = table.select(list(columns)).group_by(list(columns)).aggregate([])
-    if keys.num_rows > MAX_PARTITIONS:
-        raise ValidationError(f"UNLOAD would write {keys.num_rows} partitions: at most {MAX_PARTITIONS} are allowed "
+        return [("", None)]
+    numbered = table.select(list(columns)).append_column("tessera_row", pa.array(range(table.num_rows), pa.int64()))
+    groups = numbered.group_by(list(columns), use_threads=False).aggregate([("tessera_row", "list")])
+    if groups.num_rows > MAX_PARTITIONS:
+        raise ValidationError(f"UNLOAD would write {groups.num_rows} partitions: at most {MAX_PARTITIONS} are allowed "
                               "in one query; narrow the query (for example by time) or partition by fewer columns")
-    texts = [scalar_strings(keys.column(c)) for c in columns]
-    data = table.drop_columns(list(columns))
-    for k in range(keys.num_rows):
-        mask = None
-        folder = ""
-        for c, name in enumerate(columns):
-            value = keys.column(c)[k]
-            test = pc.is_null(table.column(name)) if not value.is_valid else \
-                pc.fill_null(pc.equal(table.column(name), value), False)
-            mask = test if mask is None else pc.and_(mask, test)
-            folder += f"/{name}={_folder_value(name, texts[c][k])}"
-        yield folder, data.filter(mask)
+    texts = [scalar_strings(groups.column(c)) for c in columns]
+    return [("".join(f"/{name}={_folder_value(name, texts[c][k])}" for c, name in enumerate(columns)),
+             groups.column("tessera_row_list")[k].values)
+            for k in range(groups.num_rows)]
 
 
 def _folder_value(column: str, text: str | None) -> str:
@@ -127,7 +160,8 @@ def _folder_value(column: str, text: str | None) -> str:
     return text.replace("%", "%25").replace("/", "%2F")
 
 
-def _write_files(fs: pafs.FileSystem, unload: Unload, folder: str, stem: str, rows: pa.Table) -> list[DataFile]:
+def _write_files(fs: pafs.FileSystem, unload: Unload, folder: str, stem: str, rows: pa.Table,
+                 cancelled: threading.Event) -> list[DataFile]:
     """``rows`` in one or more files (a new one each time a file reaches max_file_size)."""
     extension = ".parquet" if unload.format == "PARQUET" else ".gz" if unload.compression == "GZIP" else ".csv"
     written: list[DataFile] = []
@@ -140,6 +174,7 @@ def _write_files(fs: pafs.FileSystem, unload: Unload, folder: str, stem: str, ro
         try:
             writer = _Writer(raw, unload, rows.schema)
             while pending is not None and (count == 0 or raw.tell() < unload.max_file_bytes):
+                _raise_if(cancelled)
                 writer.write(pending)
                 count += pending.num_rows
                 pending = next(batches, None)
@@ -194,6 +229,8 @@ def _csv_lines(batch: pa.RecordBatch, unload: Unload) -> str:
 
 
 def _csv_text(value: str, unload: Unload) -> str:
+    if not value:
+        return '""'  # an empty string, told apart from NULL (an empty field)
     escape = unload.escaped_by
     if escape in value or '"' in value:
         value = value.replace(escape, escape + escape).replace('"', escape + '"')

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.client import Client
@@ -21,6 +23,11 @@ from tests.integration.conftest import unique
 def test_every_node_serves_the_standard_grpc_health_service(cluster: LocalCluster) -> None:
     for proc in cluster.processes.values():
         if proc.role == "etcd":
+            continue
+        if proc.role == "objectstore":  # S3 over HTTP: an unsigned request is refused with 403, so it serves
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(proc.address, timeout=5)
+            assert refused.value.code == 403
             continue
         if proc.role == "gateway":  # HTTP: its health path, no signature needed
             with urllib.request.urlopen(f"http://{proc.address}/ping", timeout=5) as resp:

@@ -150,6 +150,7 @@ def test_header_delimiter_and_no_compression(query: Any, s3: Any, table: str) ->
      "CSV' only"),
     ("UNLOAD (SELECT host, time FROM {t}) TO 's3://{b}/x' WITH (partitioned_by = ARRAY['nope'])",
      "not a column"),
+    ("UNLOAD (SELECT host FROM {t}) TO 's3://no-such-bucket/x'", "the bucket 'no-such-bucket' does not exist"),
 ])
 def test_bad_statements_are_refused_and_write_nothing(query: Any, s3: Any, table: str, sql: str,
                                                       message: str) -> None:

@@ -9,6 +9,8 @@ import gzip
 import io
 import json
 import pathlib
+import threading
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from services.query import unload, unload_files
-from tessera.errors import ValidationError
+from tessera.errors import Cancelled, ValidationError
 
 
 def test_defaults_and_options_as_timestream_spells_them() -> None:
@@ -56,13 +58,18 @@ def test_defaults_and_options_as_timestream_spells_them() -> None:
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (compression = 'ZSTD')", "compression must be one of"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (include_header = 'yes')", "include_header must be one of"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '||')", "single character"),
-    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '\\')", "must differ from escaped_by"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '\\')", "must differ from each other"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'PARQUET', field_delimiter = '|')", "'CSV' only"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (max_file_size = '100GB')", "between 16MB and 78GB"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (max_file_size = 'big')", "a size such as"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = 'p')", "ARRAY['column'"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY['p', 'p'])", "twice"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY[p])", "quoted column names"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY[])", "one or more quoted column names"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (partitioned_by = ARRAY['a' 'b',,])", "quoted column names"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'CSV',)", "separated by commas"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (escaped_by = '\"')", "from the quote character"),
+    ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (field_delimiter = '\"')", "from the quote character"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (encryption = 'SSE_KMS')", "AWS KMS"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH format = 'CSV'", "WITH (name = 'value'"),
     ("UNLOAD (SELECT 1) TO 's3://bk1/x' WITH (format = 'CSV' compression = 'NONE')", "separated by commas"),
@@ -85,10 +92,10 @@ def _statement(options: str = "") -> unload.Unload:
     return got
 
 
-def _manifest(store: pafs.FileSystem, result: pa.Table) -> dict[str, object]:
+def _manifest(store: pafs.FileSystem, result: pa.Table) -> dict[str, Any]:
     url = result.column("manifestFile")[0].as_py()
     with store.open_input_stream(url.removeprefix("s3://")) as f:
-        manifest: dict[str, object] = json.loads(f.read())
+        manifest: dict[str, Any] = json.loads(f.read())
     return manifest
 
 
@@ -165,3 +172,58 @@ def test_an_empty_result_writes_a_manifest_of_no_files(store: pafs.FileSystem) -
     assert result.to_pylist()[0]["rows"] == 0
     manifest = _manifest(store, result)
     assert manifest["result_files"] == []
+
+
+def _files(store: pafs.FileSystem) -> list[str]:
+    return sorted(i.path for i in store.get_file_info(pafs.FileSelector("bk1", recursive=True)) if i.size)
+
+
+def test_every_row_lands_in_exactly_one_partition_even_nan_and_signed_zeros(store: pafs.FileSystem) -> None:
+    table = pa.table({"v": [1, 2, 3, 4, 5, 6], "p": [float("nan"), 0.0, -0.0, None, 1.5, float("nan")]})
+    result = unload_files.write(table, _statement("WITH (partitioned_by = ARRAY['p'], compression = 'NONE')"),
+                                "Q9", store)
+    manifest = _manifest(store, result)
+    files = manifest["result_files"]
+    assert isinstance(files, list)
+    by_folder = {f["url"].split("/results/")[1].split("/")[0]: _read(store, f["url"]).decode().split() for f in files}
+    assert by_folder == {"p=NaN": ["1", "6"], "p=0.0": ["2"], "p=-0.0": ["3"], "p=__HIVE_DEFAULT_PARTITION__": ["4"],
+                         "p=1.5": ["5"]}
+    assert result.column("rows")[0].as_py() == 6 == manifest["query_metadata"]["total_row_count"]
+
+
+def test_empty_strings_and_nulls_differ_in_csv(store: pafs.FileSystem) -> None:
+    result = unload_files.write(pa.table({"s": ["", None, "x"]}), _statement("WITH (compression = 'NONE')"), "Q10",
+                                store)
+    (entry,) = _manifest(store, result)["result_files"]
+    assert _read(store, entry["url"]).decode() == '""\n\nx\n'
+
+
+def test_intervals_go_to_parquet_as_text_and_a_refused_export_writes_nothing(store: pafs.FileSystem) -> None:
+    table = pa.table({"d": pa.array([pa.MonthDayNano([0, 1, 1_500_000_000])], pa.month_day_nano_interval())})
+    result = unload_files.write(table, _statement("WITH (format = 'PARQUET')"), "Q11", store)
+    (entry,) = _manifest(store, result)["result_files"]
+    assert pq.read_table(io.BytesIO(_read(store, entry["url"]))).column("d").to_pylist() == ["1 00:00:01.500000000"]
+    before = _files(store)
+    with pytest.raises(ValidationError, match="two columns named 'v'"):
+        unload_files.write(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["v", "v"]), _statement(),
+                           "Q12", store)
+    with pytest.raises(ValidationError, match="printable ASCII"):  # checked for every partition before any write
+        unload_files.write(pa.table({"v": [1, 2], "p": ["ok", "é"]}),
+                           _statement("WITH (partitioned_by = ARRAY['p'])"), "Q13", store)
+    assert _files(store) == before
+
+
+def test_a_cancelled_export_stops_and_writes_no_manifest(store: pafs.FileSystem) -> None:
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        unload_files.write(pa.table({"v": list(range(10))}), _statement(), "Q14", store, stop)
+    assert not [p for p in _files(store) if p.endswith("_manifest.json")]
+
+
+def test_a_missing_bucket_is_the_callers_error(store: pafs.FileSystem) -> None:
+    missing = unload.parse("UNLOAD (SELECT 1) TO 's3://nobucket/x'")
+    assert missing is not None
+    with pytest.raises(ValidationError, match="the bucket 'nobucket' does not exist"):
+        unload_files.check_destination(store, missing, "http://127.0.0.1:1")
+    unload_files.check_destination(store, _statement(), "http://127.0.0.1:1")  # bk1 exists
