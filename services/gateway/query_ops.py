@@ -79,6 +79,9 @@ def _insights_response(caller: Caller, insights: query_pb2.QueryInsights) -> dic
     largest share of its partitions, the number of tables, and the result's size."""
     out: dict[str, Any] = {"QueryTableCount": len(insights.tables), "OutputRows": insights.output_rows,
                            "OutputBytes": insights.output_bytes}
+    if insights.HasField("unload"):
+        out |= {"UnloadPartitionCount": insights.unload.partition_count,
+                "UnloadWrittenRows": insights.unload.written_rows, "UnloadWrittenBytes": insights.unload.written_bytes}
     if insights.tables:
         def table_arn(t: query_pb2.TableInsight) -> str:
             return shapes.arn(caller, f"database/{t.database_name}/table/{t.table_name}")

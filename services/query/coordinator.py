@@ -58,6 +58,7 @@ class QueryResult:
     final_ms: float = 0.0  # the final stage in DuckDB
     scans: list[explain.ScanStats] = field(default_factory=list)  # per table read, in translation order
     insights: list[query_pb2.TableInsight] = field(default_factory=list)  # when asked: per table read
+    unload: query_pb2.UnloadInsight | None = None  # an UNLOAD: what it wrote
 
 
 def _stored(route: common_pb2.TableRoute) -> tuple[common_pb2.Column, ...]:
@@ -294,14 +295,16 @@ class Coordinator:
         cancelled = threading.Event()
         self._unloads[query_id] = cancelled
         try:
-            written = await loop.run_in_executor(self._unload_writers, unload_files.write, result.table, request,
-                                                 query_id, fs, cancelled)
+            exported = await loop.run_in_executor(self._unload_writers, unload_files.write, result.table, request,
+                                                  query_id, fs, cancelled)
         finally:
             cancelled.set()  # also when this task is cancelled (a timeout): the thread stops at its next check
             self._unloads.pop(query_id, None)
         log.info("unloaded", query_id=query_id, destination=request.destination, rows=result.table.num_rows,
                  format=request.format, options=dict(request.options))
-        return QueryResult(written, result.bytes_scanned, result.partial_reasons)
+        return QueryResult(exported.answer, result.bytes_scanned, result.partial_reasons,
+                           unload=query_pb2.UnloadInsight(partition_count=exported.partitions,
+                                                          written_rows=exported.rows, written_bytes=exported.bytes))
 
     async def _sole_other_cell(self, translation: Translation
                                ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:

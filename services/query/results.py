@@ -184,6 +184,7 @@ class StoredResult:
     bytes_scanned: int
     partial_reasons: list[str]
     insights: list[query_pb2.TableInsight] = field(default_factory=list)
+    unload: query_pb2.UnloadInsight | None = None
 
 
 class ResultCache:

@@ -105,7 +105,7 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
         out = await self._coordinator.execute(query_id, request.query_string, request.allow_partial,
                                               with_insights=request.query_insights)
         return results.StoredResult(out.table, results.query_hash(request.query_string), time.monotonic(),
-                                    out.bytes_scanned, out.partial_reasons, out.insights)
+                                    out.bytes_scanned, out.partial_reasons, out.insights, out.unload)
 
     def _page(self, query_id: str, stored: results.StoredResult, offset: int, request: query_pb2.QueryRequest,
               replay: bool = False) -> query_pb2.QueryResponse:
@@ -126,7 +126,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             arrow_ipc=arrowipc.to_ipc(page) if request.arrow_format else b"",
             partial=bool(stored.partial_reasons), partial_reasons=stored.partial_reasons,
             insights=query_pb2.QueryInsights(tables=stored.insights, output_rows=table.num_rows,
-                                             output_bytes=table.nbytes) if request.query_insights else None)
+                                             output_bytes=table.nbytes, unload=stored.unload)
+            if request.query_insights else None)
 
     @rpc
     async def CancelQuery(self, request: query_pb2.CancelQueryRequest, context: grpc.aio.ServicerContext

@@ -43,6 +43,16 @@ class DataFile:
     rows: int
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What an UNLOAD wrote: its answer (the one row) and the figures of QueryInsights."""
+
+    answer: pa.Table
+    partitions: int
+    rows: int
+    bytes: int
+
+
 def check_destination(fs: pafs.FileSystem, unload: Unload, store: str) -> None:
     """Before the SELECT runs: the bucket must exist in the object store (``store`` names it in errors)."""
     try:
@@ -56,9 +66,9 @@ def check_destination(fs: pafs.FileSystem, unload: Unload, store: str) -> None:
 
 
 def write(table: pa.Table, unload: Unload, query_id: str, fs: pafs.FileSystem,
-          cancelled: threading.Event | None = None) -> pa.Table:
-    """Write ``table`` (the SELECT's result) as ``unload`` asks; the UNLOAD's own result: one row of ``rows``,
-    ``metadataFile`` and ``manifestFile`` (their s3:// URLs). ``cancelled`` is checked between batches and
+          cancelled: threading.Event | None = None) -> Exported:
+    """Write ``table`` (the SELECT's result) as ``unload`` asks; the UNLOAD's own answer is one row of
+    ``rows``, ``metadataFile`` and ``manifestFile`` (their s3:// URLs). ``cancelled`` is checked between batches and
     before the metadata and manifest: a cancelled or timed-out UNLOAD stops and writes no manifest."""
     _check_columns(table.schema, unload.partitioned_by)
     partitions = _partitions(table, unload.partitioned_by)  # every folder name checked before any write
@@ -88,8 +98,9 @@ def write(table: pa.Table, unload: Unload, query_id: str, fs: pafs.FileSystem,
         _put(fs, f"{stem}_manifest.json", json.dumps(manifest).encode())
     except OSError as exc:
         raise InternalError(f"UNLOAD cannot write to {unload.destination}: {exc}") from exc
-    return pa.table({"rows": pa.array([written], pa.int64()),
-                     "metadataFile": [f"s3://{stem}_metadata.json"], "manifestFile": [f"s3://{stem}_manifest.json"]})
+    answer = pa.table({"rows": pa.array([written], pa.int64()), "metadataFile": [f"s3://{stem}_metadata.json"],
+                       "manifestFile": [f"s3://{stem}_manifest.json"]})
+    return Exported(answer, len(partitions) if unload.partitioned_by else 0, written, sum(f.bytes for f in files))
 
 
 def _raise_if(cancelled: threading.Event) -> None:

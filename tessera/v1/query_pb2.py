@@ -26,7 +26,7 @@ from tessera.v1 import common_pb2 as tessera_dot_v1_dot_common__pb2
 from tessera.v1 import storage_pb2 as tessera_dot_v1_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tessera/v1/query.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\x1a\x18tessera/v1/storage.proto\"\xd1\x01\n\x0cQueryRequest\x12\x14\n\x0cquery_string\x18\x01 \x01(\t\x12\x14\n\x0c\x63lient_token\x18\x02 \x01(\t\x12\x12\n\nnext_token\x18\x03 \x01(\t\x12\x10\n\x08max_rows\x18\x04 \x01(\x05\x12\x14\n\x0c\x61rrow_format\x18\x05 \x01(\x08\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x12\n\ntimeout_ms\x18\x07 \x01(\x03\x12\x16\n\x0emax_page_bytes\x18\x08 \x01(\x03\x12\x16\n\x0equery_insights\x18\t \x01(\x08\"\x85\x01\n\x0cTableInsight\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\x19\n\x11temporal_range_ns\x18\x03 \x01(\x03\x12\x18\n\x10spatial_coverage\x18\x04 \x01(\x01\x12\x15\n\rpartition_key\x18\x05 \x03(\t\"d\n\rQueryInsights\x12(\n\x06tables\x18\x01 \x03(\x0b\x32\x18.tessera.v1.TableInsight\x12\x13\n\x0boutput_rows\x18\x02 \x01(\x03\x12\x14\n\x0coutput_bytes\x18\x03 \x01(\x03\">\n\x05\x44\x61tum\x12\x16\n\x0cscalar_value\x18\x01 \x01(\tH\x00\x12\x14\n\nnull_value\x18\x02 \x01(\x08H\x00\x42\x07\n\x05value\"&\n\x03Row\x12\x1f\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x11.tessera.v1.Datum\"(\n\nColumnInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"n\n\x0bQueryStatus\x12\x1b\n\x13progress_percentage\x18\x01 \x01(\x01\x12 \n\x18\x63umulative_bytes_scanned\x18\x02 \x01(\x03\x12 \n\x18\x63umulative_bytes_metered\x18\x03 \x01(\x03\"\x9a\x02\n\rQueryResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x12\n\nnext_token\x18\x02 \x01(\t\x12\x1d\n\x04rows\x18\x03 \x03(\x0b\x32\x0f.tessera.v1.Row\x12+\n\x0b\x63olumn_info\x18\x04 \x03(\x0b\x32\x16.tessera.v1.ColumnInfo\x12-\n\x0cquery_status\x18\x05 \x01(\x0b\x32\x17.tessera.v1.QueryStatus\x12\x11\n\tarrow_ipc\x18\x06 \x01(\x0c\x12\x0f\n\x07partial\x18\x07 \x01(\x08\x12\x17\n\x0fpartial_reasons\x18\x08 \x03(\t\x12+\n\x08insights\x18\t \x01(\x0b\x32\x19.tessera.v1.QueryInsights\"&\n\x12\x43\x61ncelQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"3\n\x13\x43\x61ncelQueryResponse\x12\x1c\n\x14\x63\x61ncellation_message\x18\x01 \x01(\t\"\xad\x02\n\x0f\x43\x65llScanRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\"\n\x06schema\x18\x03 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\x12\x11\n\tpredicate\x18\x05 \x01(\t\x12\x10\n\x08start_ns\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x07 \x01(\x03\x12\x15\n\rallow_partial\x18\x08 \x01(\x08\x12\x11\n\twith_keys\x18\t \x01(\x08\x12\x19\n\x11predicate_columns\x18\n \x03(\t\x12\x11\n\trange_los\x18\x0b \x03(\x04\x12)\n\x0c\x64imension_in\x18\x0c \x03(\x0b\x32\x13.tessera.v1.ValueIn\x12\x15\n\rmeasure_names\x18\r \x03(\tJ\x04\x08\x02\x10\x03\"y\n\x10\x43\x65llQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0cquery_string\x18\x02 \x01(\t\x12\x15\n\rallow_partial\x18\x03 \x01(\x08\x12&\n\x06routes\x18\x04 \x03(\x0b\x32\x16.tessera.v1.TableEpoch\"F\n\nTableEpoch\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x32\x9b\x02\n\x05Query\x12<\n\x05Query\x12\x18.tessera.v1.QueryRequest\x1a\x19.tessera.v1.QueryResponse\x12N\n\x0b\x43\x61ncelQuery\x12\x1e.tessera.v1.CancelQueryRequest\x1a\x1f.tessera.v1.CancelQueryResponse\x12@\n\x08\x43\x65llScan\x12\x1b.tessera.v1.CellScanRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x12\x42\n\tCellQuery\x12\x1c.tessera.v1.CellQueryRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tessera/v1/query.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\x1a\x18tessera/v1/storage.proto\"\xd1\x01\n\x0cQueryRequest\x12\x14\n\x0cquery_string\x18\x01 \x01(\t\x12\x14\n\x0c\x63lient_token\x18\x02 \x01(\t\x12\x12\n\nnext_token\x18\x03 \x01(\t\x12\x10\n\x08max_rows\x18\x04 \x01(\x05\x12\x14\n\x0c\x61rrow_format\x18\x05 \x01(\x08\x12\x15\n\rallow_partial\x18\x06 \x01(\x08\x12\x12\n\ntimeout_ms\x18\x07 \x01(\x03\x12\x16\n\x0emax_page_bytes\x18\x08 \x01(\x03\x12\x16\n\x0equery_insights\x18\t \x01(\x08\"\x85\x01\n\x0cTableInsight\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\x19\n\x11temporal_range_ns\x18\x03 \x01(\x03\x12\x18\n\x10spatial_coverage\x18\x04 \x01(\x01\x12\x15\n\rpartition_key\x18\x05 \x03(\t\"\x8f\x01\n\rQueryInsights\x12(\n\x06tables\x18\x01 \x03(\x0b\x32\x18.tessera.v1.TableInsight\x12\x13\n\x0boutput_rows\x18\x02 \x01(\x03\x12\x14\n\x0coutput_bytes\x18\x03 \x01(\x03\x12)\n\x06unload\x18\x04 \x01(\x0b\x32\x19.tessera.v1.UnloadInsight\"U\n\rUnloadInsight\x12\x17\n\x0fpartition_count\x18\x01 \x01(\x03\x12\x14\n\x0cwritten_rows\x18\x02 \x01(\x03\x12\x15\n\rwritten_bytes\x18\x03 \x01(\x03\">\n\x05\x44\x61tum\x12\x16\n\x0cscalar_value\x18\x01 \x01(\tH\x00\x12\x14\n\nnull_value\x18\x02 \x01(\x08H\x00\x42\x07\n\x05value\"&\n\x03Row\x12\x1f\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x11.tessera.v1.Datum\"(\n\nColumnInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"n\n\x0bQueryStatus\x12\x1b\n\x13progress_percentage\x18\x01 \x01(\x01\x12 \n\x18\x63umulative_bytes_scanned\x18\x02 \x01(\x03\x12 \n\x18\x63umulative_bytes_metered\x18\x03 \x01(\x03\"\x9a\x02\n\rQueryResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x12\n\nnext_token\x18\x02 \x01(\t\x12\x1d\n\x04rows\x18\x03 \x03(\x0b\x32\x0f.tessera.v1.Row\x12+\n\x0b\x63olumn_info\x18\x04 \x03(\x0b\x32\x16.tessera.v1.ColumnInfo\x12-\n\x0cquery_status\x18\x05 \x01(\x0b\x32\x17.tessera.v1.QueryStatus\x12\x11\n\tarrow_ipc\x18\x06 \x01(\x0c\x12\x0f\n\x07partial\x18\x07 \x01(\x08\x12\x17\n\x0fpartial_reasons\x18\x08 \x03(\t\x12+\n\x08insights\x18\t \x01(\x0b\x32\x19.tessera.v1.QueryInsights\"&\n\x12\x43\x61ncelQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"3\n\x13\x43\x61ncelQueryResponse\x12\x1c\n\x14\x63\x61ncellation_message\x18\x01 \x01(\t\"\xad\x02\n\x0f\x43\x65llScanRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\"\n\x06schema\x18\x03 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\x12\x11\n\tpredicate\x18\x05 \x01(\t\x12\x10\n\x08start_ns\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x07 \x01(\x03\x12\x15\n\rallow_partial\x18\x08 \x01(\x08\x12\x11\n\twith_keys\x18\t \x01(\x08\x12\x19\n\x11predicate_columns\x18\n \x03(\t\x12\x11\n\trange_los\x18\x0b \x03(\x04\x12)\n\x0c\x64imension_in\x18\x0c \x03(\x0b\x32\x13.tessera.v1.ValueIn\x12\x15\n\rmeasure_names\x18\r \x03(\tJ\x04\x08\x02\x10\x03\"y\n\x10\x43\x65llQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0cquery_string\x18\x02 \x01(\t\x12\x15\n\rallow_partial\x18\x03 \x01(\x08\x12&\n\x06routes\x18\x04 \x03(\x0b\x32\x16.tessera.v1.TableEpoch\"F\n\nTableEpoch\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x32\x9b\x02\n\x05Query\x12<\n\x05Query\x12\x18.tessera.v1.QueryRequest\x1a\x19.tessera.v1.QueryResponse\x12N\n\x0b\x43\x61ncelQuery\x12\x1e.tessera.v1.CancelQueryRequest\x1a\x1f.tessera.v1.CancelQueryResponse\x12@\n\x08\x43\x65llScan\x12\x1b.tessera.v1.CellScanRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x12\x42\n\tCellQuery\x12\x1c.tessera.v1.CellQueryRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,28 +37,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYREQUEST']._serialized_end=299
   _globals['_TABLEINSIGHT']._serialized_start=302
   _globals['_TABLEINSIGHT']._serialized_end=435
-  _globals['_QUERYINSIGHTS']._serialized_start=437
-  _globals['_QUERYINSIGHTS']._serialized_end=537
-  _globals['_DATUM']._serialized_start=539
-  _globals['_DATUM']._serialized_end=601
-  _globals['_ROW']._serialized_start=603
-  _globals['_ROW']._serialized_end=641
-  _globals['_COLUMNINFO']._serialized_start=643
-  _globals['_COLUMNINFO']._serialized_end=683
-  _globals['_QUERYSTATUS']._serialized_start=685
-  _globals['_QUERYSTATUS']._serialized_end=795
-  _globals['_QUERYRESPONSE']._serialized_start=798
-  _globals['_QUERYRESPONSE']._serialized_end=1080
-  _globals['_CANCELQUERYREQUEST']._serialized_start=1082
-  _globals['_CANCELQUERYREQUEST']._serialized_end=1120
-  _globals['_CANCELQUERYRESPONSE']._serialized_start=1122
-  _globals['_CANCELQUERYRESPONSE']._serialized_end=1173
-  _globals['_CELLSCANREQUEST']._serialized_start=1176
-  _globals['_CELLSCANREQUEST']._serialized_end=1477
-  _globals['_CELLQUERYREQUEST']._serialized_start=1479
-  _globals['_CELLQUERYREQUEST']._serialized_end=1600
-  _globals['_TABLEEPOCH']._serialized_start=1602
-  _globals['_TABLEEPOCH']._serialized_end=1672
-  _globals['_QUERY']._serialized_start=1675
-  _globals['_QUERY']._serialized_end=1958
+  _globals['_QUERYINSIGHTS']._serialized_start=438
+  _globals['_QUERYINSIGHTS']._serialized_end=581
+  _globals['_UNLOADINSIGHT']._serialized_start=583
+  _globals['_UNLOADINSIGHT']._serialized_end=668
+  _globals['_DATUM']._serialized_start=670
+  _globals['_DATUM']._serialized_end=732
+  _globals['_ROW']._serialized_start=734
+  _globals['_ROW']._serialized_end=772
+  _globals['_COLUMNINFO']._serialized_start=774
+  _globals['_COLUMNINFO']._serialized_end=814
+  _globals['_QUERYSTATUS']._serialized_start=816
+  _globals['_QUERYSTATUS']._serialized_end=926
+  _globals['_QUERYRESPONSE']._serialized_start=929
+  _globals['_QUERYRESPONSE']._serialized_end=1211
+  _globals['_CANCELQUERYREQUEST']._serialized_start=1213
+  _globals['_CANCELQUERYREQUEST']._serialized_end=1251
+  _globals['_CANCELQUERYRESPONSE']._serialized_start=1253
+  _globals['_CANCELQUERYRESPONSE']._serialized_end=1304
+  _globals['_CELLSCANREQUEST']._serialized_start=1307
+  _globals['_CELLSCANREQUEST']._serialized_end=1608
+  _globals['_CELLQUERYREQUEST']._serialized_start=1610
+  _globals['_CELLQUERYREQUEST']._serialized_end=1731
+  _globals['_TABLEEPOCH']._serialized_start=1733
+  _globals['_TABLEEPOCH']._serialized_end=1803
+  _globals['_QUERY']._serialized_start=1806
+  _globals['_QUERY']._serialized_end=2089
 # @@protoc_insertion_point(module_scope)

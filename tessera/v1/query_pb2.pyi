@@ -45,14 +45,26 @@ class TableInsight(_message.Message):
     def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., temporal_range_ns: _Optional[int] = ..., spatial_coverage: _Optional[float] = ..., partition_key: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryInsights(_message.Message):
-    __slots__ = ("tables", "output_rows", "output_bytes")
+    __slots__ = ("tables", "output_rows", "output_bytes", "unload")
     TABLES_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ROWS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UNLOAD_FIELD_NUMBER: _ClassVar[int]
     tables: _containers.RepeatedCompositeFieldContainer[TableInsight]
     output_rows: int
     output_bytes: int
-    def __init__(self, tables: _Optional[_Iterable[_Union[TableInsight, _Mapping]]] = ..., output_rows: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
+    unload: UnloadInsight
+    def __init__(self, tables: _Optional[_Iterable[_Union[TableInsight, _Mapping]]] = ..., output_rows: _Optional[int] = ..., output_bytes: _Optional[int] = ..., unload: _Optional[_Union[UnloadInsight, _Mapping]] = ...) -> None: ...
+
+class UnloadInsight(_message.Message):
+    __slots__ = ("partition_count", "written_rows", "written_bytes")
+    PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    WRITTEN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    WRITTEN_BYTES_FIELD_NUMBER: _ClassVar[int]
+    partition_count: int
+    written_rows: int
+    written_bytes: int
+    def __init__(self, partition_count: _Optional[int] = ..., written_rows: _Optional[int] = ..., written_bytes: _Optional[int] = ...) -> None: ...
 
 class Datum(_message.Message):
     __slots__ = ("scalar_value", "null_value")

@@ -28,7 +28,8 @@ HOSTS = 12
 
 @pytest.fixture(scope="module")
 def query(cluster: LocalCluster) -> Any:
-    return aws.client(cluster, "timestream-query")
+    # QueryInsights are limited to one a second per gateway (ThrottlingException, which boto3 retries)
+    return aws.client(cluster, "timestream-query", retries={"max_attempts": 10, "mode": "standard"})
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +67,15 @@ def _object(s3: Any, url: str) -> bytes:
 
 
 def _unload(query: Any, sql: str) -> dict[str, str]:
-    out = query.query(QueryString=sql)
+    out = query.query(QueryString=sql, QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
+    insights = out["QueryInsightsResponse"]
+    assert insights["UnloadWrittenRows"] == int(out["Rows"][0]["Data"][0]["ScalarValue"])
+    assert insights["UnloadWrittenBytes"] > 0 or insights["UnloadWrittenRows"] == 0
     assert [(c["Name"], c["Type"]["ScalarType"]) for c in out["ColumnInfo"]] == [
         ("rows", "BIGINT"), ("metadataFile", "VARCHAR"), ("manifestFile", "VARCHAR")]
     (row,) = out["Rows"]
-    return {c["Name"]: d["ScalarValue"] for c, d in zip(out["ColumnInfo"], row["Data"])}
+    answer = {c["Name"]: d["ScalarValue"] for c, d in zip(out["ColumnInfo"], row["Data"])}
+    return answer | {"partitions": str(insights["UnloadPartitionCount"])}
 
 
 def _rows(query: Any, sql: str) -> list[list[str | None]]:
@@ -84,6 +89,7 @@ def test_csv_partitioned_by_region_matches_the_query(query: Any, s3: Any, table:
     got = _unload(query, f"UNLOAD ({select}) TO 's3://{BUCKET}/{folder}/' "
                          "WITH (partitioned_by = ARRAY['region'], format = 'CSV', compression = 'GZIP')")
     assert got["rows"] == str(HOSTS)
+    assert got["partitions"] == "2"
     assert got["manifestFile"].startswith(f"s3://{BUCKET}/{folder}/") and got["manifestFile"].endswith("_manifest.json")
     manifest = json.loads(_object(s3, got["manifestFile"]))
     metadata = json.loads(_object(s3, got["metadataFile"]))

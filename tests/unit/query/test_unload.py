@@ -92,6 +92,12 @@ def _statement(options: str = "") -> unload.Unload:
     return got
 
 
+def _write(table: pa.Table, statement: unload.Unload, query_id: str, store: pafs.FileSystem,
+           stop: threading.Event | None = None) -> pa.Table:
+    """The UNLOAD's answer (one row: rows, metadataFile, manifestFile)."""
+    return unload_files.write(table, statement, query_id, store, stop).answer
+
+
 def _manifest(store: pafs.FileSystem, result: pa.Table) -> dict[str, Any]:
     url = result.column("manifestFile")[0].as_py()
     with store.open_input_stream(url.removeprefix("s3://")) as f:
@@ -109,7 +115,7 @@ def test_csv_text_of_every_kind_of_value(store: pafs.FileSystem) -> None:
     table = pa.table({"n": pa.array([1, None], pa.int64()), "d": [1.5, float("nan")],
                       "s": ['a,"b"\\c', None], "t": pa.array([1, 2], pa.timestamp("ns")),
                       "arr": pa.array([[1, 2], None], pa.list_(pa.int64())), "ok": [True, False]})
-    result = unload_files.write(table, _statement(), "Q1", store)
+    result = _write(table, _statement(), "Q1", store)
     assert result.to_pylist()[0]["rows"] == 2
     files = _manifest(store, result)["result_files"]
     assert isinstance(files, list) and len(files) == 1
@@ -124,7 +130,7 @@ def test_files_roll_over_at_max_file_size_and_the_manifest_lists_them(store: paf
     rows = 200_000
     table = pa.table({"v": pa.array(range(rows), pa.int64()), "s": [f"value-{i:08d}" for i in range(rows)]})
     statement = dataclasses.replace(_statement("WITH (compression = 'NONE')"), max_file_bytes=1_000_000)
-    manifest = _manifest(store, unload_files.write(table, statement, "Q2", store))
+    manifest = _manifest(store, _write(table, statement, "Q2", store))
     files = manifest["result_files"]
     assert isinstance(files, list) and len(files) > 1
     assert sum(f["file_metadata"]["row_count"] for f in files) == rows
@@ -140,7 +146,7 @@ def test_files_roll_over_at_max_file_size_and_the_manifest_lists_them(store: paf
 def test_parquet_stores_timestamps_as_int96_and_partitions_leave_their_columns_out(store: pafs.FileSystem) -> None:
     table = pa.table({"v": [1.0, 2.0, 3.0], "t": pa.array([10, 20, 30], pa.timestamp("ns")),
                       "region": ["eu", None, "eu"]})
-    result = unload_files.write(table, _statement("WITH (format = 'PARQUET', partitioned_by = ARRAY['region'])"),
+    result = _write(table, _statement("WITH (format = 'PARQUET', partitioned_by = ARRAY['region'])"),
                                 "Q3", store)
     files = _manifest(store, result)["result_files"]
     assert isinstance(files, list)
@@ -155,20 +161,20 @@ def test_parquet_stores_timestamps_as_int96_and_partitions_leave_their_columns_o
 def test_partition_and_type_limits(store: pafs.FileSystem) -> None:
     many = pa.table({"v": list(range(101)), "p": [str(i) for i in range(101)]})
     with pytest.raises(ValidationError, match="at most 100"):
-        unload_files.write(many, _statement("WITH (partitioned_by = ARRAY['p'])"), "Q4", store)
+        _write(many, _statement("WITH (partitioned_by = ARRAY['p'])"), "Q4", store)
     with pytest.raises(ValidationError, match="printable ASCII"):
-        unload_files.write(pa.table({"v": [1], "p": ["é"]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
+        _write(pa.table({"v": [1], "p": ["é"]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
                            "Q5", store)
     with pytest.raises(ValidationError, match="type UNKNOWN"):
-        unload_files.write(pa.table({"v": pa.nulls(1)}), _statement(), "Q6", store)
+        _write(pa.table({"v": pa.nulls(1)}), _statement(), "Q6", store)
     with pytest.raises(ValidationError, match="must be scalars"):
-        unload_files.write(pa.table({"v": [1], "p": [[1]]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
+        _write(pa.table({"v": [1], "p": [[1]]}), _statement("WITH (partitioned_by = ARRAY['p'])"),
                            "Q7", store)
     assert not store.get_file_info(pafs.FileSelector("bk1", recursive=True))  # nothing written
 
 
 def test_an_empty_result_writes_a_manifest_of_no_files(store: pafs.FileSystem) -> None:
-    result = unload_files.write(pa.table({"v": pa.array([], pa.int64())}), _statement(), "Q8", store)
+    result = _write(pa.table({"v": pa.array([], pa.int64())}), _statement(), "Q8", store)
     assert result.to_pylist()[0]["rows"] == 0
     manifest = _manifest(store, result)
     assert manifest["result_files"] == []
@@ -180,7 +186,7 @@ def _files(store: pafs.FileSystem) -> list[str]:
 
 def test_every_row_lands_in_exactly_one_partition_even_nan_and_signed_zeros(store: pafs.FileSystem) -> None:
     table = pa.table({"v": [1, 2, 3, 4, 5, 6], "p": [float("nan"), 0.0, -0.0, None, 1.5, float("nan")]})
-    result = unload_files.write(table, _statement("WITH (partitioned_by = ARRAY['p'], compression = 'NONE')"),
+    result = _write(table, _statement("WITH (partitioned_by = ARRAY['p'], compression = 'NONE')"),
                                 "Q9", store)
     manifest = _manifest(store, result)
     files = manifest["result_files"]
@@ -189,10 +195,12 @@ def test_every_row_lands_in_exactly_one_partition_even_nan_and_signed_zeros(stor
     assert by_folder == {"p=NaN": ["1", "6"], "p=0.0": ["2"], "p=-0.0": ["3"], "p=__HIVE_DEFAULT_PARTITION__": ["4"],
                          "p=1.5": ["5"]}
     assert result.column("rows")[0].as_py() == 6 == manifest["query_metadata"]["total_row_count"]
+    exported = unload_files.write(table, _statement("WITH (partitioned_by = ARRAY['p'])"), "Q9b", store)
+    assert (exported.partitions, exported.rows) == (5, 6) and exported.bytes > 0
 
 
 def test_empty_strings_and_nulls_differ_in_csv(store: pafs.FileSystem) -> None:
-    result = unload_files.write(pa.table({"s": ["", None, "x"]}), _statement("WITH (compression = 'NONE')"), "Q10",
+    result = _write(pa.table({"s": ["", None, "x"]}), _statement("WITH (compression = 'NONE')"), "Q10",
                                 store)
     (entry,) = _manifest(store, result)["result_files"]
     assert _read(store, entry["url"]).decode() == '""\n\nx\n'
@@ -200,15 +208,15 @@ def test_empty_strings_and_nulls_differ_in_csv(store: pafs.FileSystem) -> None:
 
 def test_intervals_go_to_parquet_as_text_and_a_refused_export_writes_nothing(store: pafs.FileSystem) -> None:
     table = pa.table({"d": pa.array([pa.MonthDayNano([0, 1, 1_500_000_000])], pa.month_day_nano_interval())})
-    result = unload_files.write(table, _statement("WITH (format = 'PARQUET')"), "Q11", store)
+    result = _write(table, _statement("WITH (format = 'PARQUET')"), "Q11", store)
     (entry,) = _manifest(store, result)["result_files"]
     assert pq.read_table(io.BytesIO(_read(store, entry["url"]))).column("d").to_pylist() == ["1 00:00:01.500000000"]
     before = _files(store)
     with pytest.raises(ValidationError, match="two columns named 'v'"):
-        unload_files.write(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["v", "v"]), _statement(),
+        _write(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["v", "v"]), _statement(),
                            "Q12", store)
     with pytest.raises(ValidationError, match="printable ASCII"):  # checked for every partition before any write
-        unload_files.write(pa.table({"v": [1, 2], "p": ["ok", "é"]}),
+        _write(pa.table({"v": [1, 2], "p": ["ok", "é"]}),
                            _statement("WITH (partitioned_by = ARRAY['p'])"), "Q13", store)
     assert _files(store) == before
 
@@ -217,7 +225,7 @@ def test_a_cancelled_export_stops_and_writes_no_manifest(store: pafs.FileSystem)
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
-        unload_files.write(pa.table({"v": list(range(10))}), _statement(), "Q14", store, stop)
+        _write(pa.table({"v": list(range(10))}), _statement(), "Q14", store, stop)
     assert not [p for p in _files(store) if p.endswith("_manifest.json")]
 
 
