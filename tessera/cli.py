@@ -250,7 +250,8 @@ def _gateway_rows(data_dir: pathlib.Path) -> list[list[object]]:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 health = "up" if resp.status == 200 else f"HTTP {resp.status}"
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as answered:
+            answered.close()
             health = "up"  # the object store answers an unsigned request with 403: it is serving
         except OSError:
             health = "DOWN"

@@ -27,6 +27,7 @@ def test_every_node_serves_the_standard_grpc_health_service(cluster: LocalCluste
         if proc.role == "objectstore":  # S3 over HTTP: an unsigned request is refused with 403, so it serves
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(proc.address, timeout=5)
+            refused.value.close()  # it holds the response's socket
             assert refused.value.code == 403
             continue
         if proc.role == "gateway":  # HTTP: its health path, no signature needed
