@@ -235,3 +235,12 @@ def test_a_missing_bucket_is_the_callers_error(store: pafs.FileSystem) -> None:
     with pytest.raises(ValidationError, match="the bucket 'nobucket' does not exist"):
         unload_files.check_destination(store, missing, "http://127.0.0.1:1")
     unload_files.check_destination(store, _statement(), "http://127.0.0.1:1")  # bk1 exists
+
+
+def test_the_unload_benchmark_runs(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from loadtest import unload_speed
+
+    unload_speed.main(["--rows", "3001", "--repeats", "1", "--dir", str(tmp_path / "speed")])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0] for line in lines] == list(unload_speed.FORMATS)
+    assert all("rows/s" in line for line in lines)
