@@ -306,8 +306,7 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
             # approx_percentile(x, percentage, accuracy): the second argument is the percentage (sqlglot
             # reads it as a weight); the accuracy asks for no more than the sketch already gives.
             return exp.ApproxQuantile(this=node.this.copy(), quantile=weight.copy())
-        raise ValidationError("approx_percentile with a weight is not supported: use approx_percentile(x, p) "
-                              "or approx_percentile(x, p, accuracy)")
+        return trino_aggregates.weighted_percentile(node)
     if isinstance(node, (exp.Add, exp.Sub)) and (as_date := trino_time.date_plus_interval(node)) is not None:
         return as_date
     if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:

@@ -6,6 +6,7 @@
   not, but takes no ``n``).
 - ``corr``, ``regr_slope``, ``regr_intercept``: NULL where the value is not a number (a constant column, one
   row); DuckDB gives NaN.
+- ``approx_percentile(x, w, p)``: DuckDB has no weighted quantile; the exact weighted percentile is computed.
 - ``skewness(x)``: the population skewness ``m3 / m2^1.5`` that Trino computes; DuckDB's is the sample
   skewness, ``sqrt(n (n - 1)) / (n - 2)`` times larger. Its ``kurtosis`` already agrees with Trino's.
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from services.query import sql_templates
+from tessera.errors import ValidationError
 
 REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.RegrIntercept, exp.Skewness)
 """The aggregates rewritten here: ``rewrite`` is called on the outermost of the aggregate, its ``FILTER``
@@ -72,3 +74,28 @@ def _arg_extreme(node: exp.ArgMax | exp.ArgMin, framed: Callable[[exp.Expr], exp
     name = "arg_max" if isinstance(node, exp.ArgMax) else "arg_min"
     inner = sql_templates.duckdb(f"{name}(struct_pack(v := __x), __y, __n)", x=node.this, y=node.expression, n=count)
     return sql_templates.duckdb("list_transform(__a, lambda tessera_s: tessera_s.v)", a=framed(inner))
+
+
+# The smallest x whose running weight, in x order, reaches p of the total: over the multiset in which each x
+# appears w times (what Trino's weighted digest estimates). The running total is a fold over the sorted
+# pairs; ``(list(x))[0]`` is a NULL of x's type, so the answer keeps x's type.
+_WEIGHTED_PERCENTILE = """
+CASE WHEN __p < 0 OR __p > 1 THEN error('approx_percentile: percentile must be between 0 and 1')
+     WHEN min(__w) FILTER (WHERE __x IS NOT NULL) < 1 THEN error('approx_percentile: weight must be at least 1')
+     ELSE list_reduce(
+       list_sort(list({'x': __x, 'w': __w}) FILTER (WHERE __x IS NOT NULL AND __w IS NOT NULL)),
+       lambda tessera_s, tessera_e: CASE WHEN tessera_s.a IS NOT NULL THEN tessera_s ELSE {'c': tessera_s.c + tessera_e.w,
+         'a': CASE WHEN tessera_s.c + tessera_e.w >= __p * sum(__w) FILTER (WHERE __x IS NOT NULL) THEN tessera_e.x END} END,
+       {'c': CAST(0 AS DOUBLE), 'a': (list(__x))[0]}).a END
+"""
+
+
+def weighted_percentile(node: exp.ApproxQuantile) -> exp.Expr:
+    """``approx_percentile(x, w, p[, accuracy])``: the weighted percentile, exactly (Trino estimates it;
+    the estimate's error bound covers the exact value). One percentile, not an array of them."""
+    percentile = node.args["quantile"]
+    if isinstance(percentile, exp.Array):
+        raise ValidationError("approx_percentile(x, w, ARRAY[…]) is not supported: ask for one percentile at a time")
+    if isinstance(node.parent, (exp.Window, exp.Filter)):
+        raise ValidationError("approx_percentile(x, w, p) with a weight cannot take FILTER or OVER in Tessera yet")
+    return sql_templates.duckdb(_WEIGHTED_PERCENTILE, x=node.this, w=node.args["weight"], p=percentile)

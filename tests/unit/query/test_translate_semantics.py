@@ -567,6 +567,9 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("split_part('a-b', '-', -1)", "index must be greater than zero"),
         ("regexp_replace('ab', 'a', region)", "replacement must be a string literal"),
         ("regexp_replace('x1', '(\\d)?', x -> 'N')", "may not take part in a match"),
+        ("approx_percentile(load, 0, 0.5)", "weight must be at least 1"),
+        ("approx_percentile(load, 1, 1.5)", "percentile must be between 0 and 1"),
+        ("approx_percentile(load, 1, ARRAY[0.5])", "one percentile at a time"),
         ("regexp_replace('x1', 'a*', x -> 'N')", "can match the empty string"),
         ("regexp_replace('x1', region, x -> 'N')", "needs a string literal pattern"),
         ("regexp_replace('ab', 'a', '$x')", "must be followed by a group number"),
@@ -592,7 +595,6 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '1.5' MONTH)", "whole number of months"),
         ("sequence(DATE '2024-01-31', DATE '2024-04-01', INTERVAL '0' YEAR)", "must not be zero"),
         ("sequence(DATE '2024-01-01', DATE '2024-01-05', INTERVAL '0' DAY)", "must not be zero"),
-        ("approx_percentile(cpu, 2, 0.5)", "with a weight is not supported"),
         ("parse_duration('5 weeks')", "duration is not a valid data duration string: 5 weeks"),
         ("parse_duration('ms')", "duration is not a valid data duration string"),
         ("CAST('3.5' AS BIGINT)", "Cannot cast '3.5' to BIGINT"),
@@ -621,6 +623,11 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
     [
         ("SELECT count_if(c) FROM (VALUES true) t(c) WHERE c = false", [(0,)]),
         ("SELECT approx_percentile(x, 0.5, 0.01) FROM (VALUES 1.0, 2.0, 3.0) t(x)", [(2.0,)]),
+        # Weighted: each x counts w times; NULL x or w rows are skipped; the answer keeps x's type.
+        (("SELECT approx_percentile(x, w, 0.5), approx_percentile(x, w, 0.1), approx_percentile(x, w, 0.0), "
+          "approx_percentile(x, w, 1.0, 0.01), typeof(approx_percentile(x, 2, 0.5)) "
+          "FROM (VALUES (1, 1), (2, 1), (3, 10), (NULL, 5), (4, NULL)) t(x, w)"), [(3, 2, 1, 3, "integer")]),
+        ("SELECT approx_percentile(x, w, 0.5) FROM (SELECT 1.0 x, 1 w WHERE false)", [(None,)]),
         (("SELECT count_if(x > 10) FILTER (WHERE k > 2), skewness(x) FILTER (WHERE k > 0), max_by(k, x) "
           "FILTER (WHERE k < 4), max_by(k, x, 2) FILTER (WHERE k < 4) FROM (VALUES (1, 10), (2, 20), (3, 30), "
           "(4, 100)) v(k, x)"), [(2, pytest.approx(1.0182337649086284), 3, [3, 2])]),
