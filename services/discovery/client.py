@@ -15,6 +15,7 @@ import grpc
 import structlog
 
 from services.common_config import NodeConfig
+from services.discovery.tables import TableCatalog, TableChange
 from tessera import errors
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
@@ -167,26 +168,61 @@ class NodeRegistration:
 class RouteCache:
     """Table routes by (database, table). A route older than ``ttl_s`` is still served while a refresh runs
     in the background (stale while revalidate), so a discovery or etcd outage costs writes nothing: the last
-    good route survives it. Only a route the caller knows to be older (``min_epoch``) is fetched inline."""
+    good route survives it. Only a route the caller knows to be older (``min_epoch``) is fetched inline.
 
-    def __init__(self, client: DiscoveryClient, ttl_s: float = 5.0) -> None:
+    With a ``catalog`` (the node's watch of every table), a route goes from the cache the moment the catalog
+    says its table was deleted or that its name now belongs to another table: a table deleted and created
+    again under the same name is never written or read through the old one's route (its id), however
+    recently that route was cached. A table that changed (retention, partition key, columns) has its route
+    fetched again at once, the cached one served until the new one arrives (or for as long as etcd is
+    down)."""
+
+    def __init__(self, client: DiscoveryClient, ttl_s: float = 5.0, catalog: TableCatalog | None = None) -> None:
         self._client = client
         self._ttl = ttl_s
+        self._catalog = catalog
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        if catalog is not None:
+            catalog.subscribe(self._table_changed)
 
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
-        """The route; refreshed inline when missing or older than ``min_epoch``, else in the background
-        once older than the TTL."""
+        """The route; refreshed inline when missing, older than ``min_epoch`` or of a deleted table, else in
+        the background once older than the TTL."""
         key = (db, table)
         cached = self._routes.get(key)
+        if cached and self._catalog is not None and self._catalog.deleted(cached[1].table_id):
+            self.invalidate(db, table)
+            cached = None
         if cached and cached[1].epoch >= min_epoch:
-            if time.monotonic() - cached[0] >= self._ttl and key not in self._refreshing:
-                task = asyncio.create_task(self._refresh(db, table))
-                self._refreshing[key] = task
-                task.add_done_callback(lambda _t: self._refreshing.pop(key, None))
+            if time.monotonic() - cached[0] >= self._ttl:
+                self._start_refresh(db, table)
             return cached[1]
         return await self._fetch(db, table)
+
+    def _start_refresh(self, db: str, table: str) -> None:
+        key = (db, table)
+        if key not in self._refreshing:
+            task = asyncio.create_task(self._refresh(db, table))
+            self._refreshing[key] = task
+            task.add_done_callback(lambda _t: self._refreshing.pop(key, None))
+
+    def _table_changed(self, change: TableChange) -> None:
+        if change.kind == "added":  # a new table: a cached route of another table under its name is stale
+            if change.info is not None:
+                key = (change.info.database_name, change.info.table_name)
+                cached = self._routes.get(key)
+                if cached is not None and cached[1].table_id != change.table_id:
+                    self._routes.pop(key, None)
+            return
+        for key, (_, route) in list(self._routes.items()):
+            if route.table_id != change.table_id:
+                continue
+            if change.kind == "deleted":
+                self._routes.pop(key, None)
+            else:  # changed: fetched again at once, the old route served meanwhile (and kept if etcd is down)
+                self._routes[key] = (float("-inf"), route)
+                self._start_refresh(*key)
 
     async def _refresh(self, db: str, table: str) -> None:
         try:
@@ -208,7 +244,8 @@ class RouteCache:
         latest = self._routes.get(key)  # a concurrent refresh may have stored a newer one of this table
         if latest is not None and latest[1].table_id == route.table_id and latest[1].epoch > route.epoch:
             return latest[1]
-        self._routes[key] = (time.monotonic(), route)
+        if self._catalog is None or not self._catalog.deleted(route.table_id):  # else deleted meanwhile
+            self._routes[key] = (time.monotonic(), route)
         return route
 
     def invalidate(self, db: str, table: str) -> None:
@@ -270,22 +307,26 @@ class CellView:
 
 
 class CellMembership:
-    """What a cell's ingest or query node needs from discovery: a client, a live view of its cell, and its
-    own registration under a lease."""
+    """What a cell's ingest or query node needs from discovery: a client, a live view of its cell, its own
+    registration under a lease, and a watch of every table that keeps its route cache honest."""
 
     def __init__(self, config: NodeConfig, role: str) -> None:
         self.discovery = DiscoveryClient(config.discovery)
         self.cell = CellView(self.discovery, config.cell)
+        self.tables = TableCatalog(self.discovery)
+        self.routes = RouteCache(self.discovery, catalog=self.tables)
         self._registration = NodeRegistration(self.discovery, config.node_id, config.cell, role, config.zone,
                                               config.lease_ttl_s)
 
     async def start(self, address: str) -> None:
-        """Register at the bound address, then load the cell's view."""
+        """Register at the bound address, then load the cell's view and start watching the tables."""
         await self._registration.start(address)
         await self.cell.start()
+        await self.tables.start()
 
     async def stop(self) -> None:
-        """Deregister, stop refreshing the view and close the client; safe to call twice."""
+        """Deregister, stop refreshing the view and the watch, and close the client; safe to call twice."""
         await self._registration.stop()
         await self.cell.stop()
+        await self.tables.stop()
         await self.discovery.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common_config import NodeConfig, parse_node_args
-from services.discovery.client import CellMembership, RouteCache
+from services.discovery.client import CellMembership
 from services.ingest.columns import NewColumns
 from services.ingest.hints import RepairHints
 from services.ingest.replication import QuorumWriter
@@ -39,7 +39,7 @@ class IngestService:
         self._quorum = QuorumWriter(PoolAppender(self._pool), hints=self._hints)
         discovery = self._member.discovery
         self._new_columns = NewColumns(config.cell, discovery, self._member.cell, self._pool)
-        writer = Writer(config.cell, RouteCache(discovery), self._new_columns, self._member.cell, self._quorum)
+        writer = Writer(config.cell, self._member.routes, self._new_columns, self._member.cell, self._quorum)
         self._servicer = IngestServicer(writer)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:

@@ -24,6 +24,7 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 class Routes(Protocol):
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
     def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None: ...
+    def invalidate(self, db: str, table: str) -> None: ...
 
 
 class ColumnAdder(Protocol):
@@ -81,8 +82,18 @@ class Writer:
                     ) -> WriteOutcome:
         """Validate with the table's context, then store every valid row durably on 2 of 3 replicas.
 
-        Nothing changes (no column registered, no row sent) unless every row belongs to this cell.
+        Nothing changes (no column registered, no row sent) unless every row belongs to this cell. A route
+        whose table the catalog no longer has (deleted, perhaps created again under the same name before
+        this node heard) is dropped and the write tried once more with the table the name now names.
         """
+        try:
+            return await self._write(db, table, epoch, validate)
+        except errors.NotFound:
+            self._routes.invalidate(db, table)
+            return await self._write(db, table, epoch, validate)
+
+    async def _write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
+                     ) -> WriteOutcome:
         route = await self._routes.get(db, table, min_epoch=epoch)
         v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
         groups = self._tiles(route, rows, dim_hash) if rows is not None else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common_config import NodeConfig, node_arg_parser, node_config
-from services.discovery.client import CellMembership, RouteCache
+from services.discovery.client import CellMembership
 from services.query import budget
 from services.query.admission import DEFAULT_QUEUED, DEFAULT_RUNNING, Admission
 from services.query.client import RemoteCellReader
@@ -29,7 +29,7 @@ class QueryService:
         self._member = CellMembership(config, "query")
         self._pool = StoragePool()
         self._remote = RemoteCellReader()
-        routes = RouteCache(self._member.discovery)
+        routes = self._member.routes
         coordinator = Coordinator(routes, self._member.cell, TileReader(self._pool), self._remote,
                                   catalog=DiscoveryCatalog(self._member.discovery, routes),
                                   read_limit_bytes=read_limit_mb * budget.MIB, object_store=object_store)

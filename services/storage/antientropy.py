@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import structlog
 
+from services.discovery.tables import TableInfo
 from services.storage.client import StoragePool
-from services.storage.tables import TableInfo
 from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
 from tessera import arrowipc, dedup, errors, layout, placement

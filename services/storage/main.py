@@ -6,13 +6,13 @@ import grpc
 
 from services.common_config import NodeConfig, node_arg_parser, node_config
 from services.discovery.client import CellView, DiscoveryClient, NodeRegistration
+from services.discovery.tables import TableCatalog
 from services.storage import config as storage_config
 from services.storage.antientropy import AntiEntropy
 from services.storage.client import StoragePool
 from services.storage.column_claims import ClaimSync, ColumnClaims, adopt_peers_claims
 from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
-from services.storage.tables import TableCatalog
 from services.storage.tilestore import TileStore
 from tessera import memory, runtime
 from tessera.errors import ValidationError

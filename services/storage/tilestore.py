@@ -46,7 +46,7 @@ from services.storage.segment_keys import SegmentKeys
 from services.storage.segments import SegmentOptions, read_segment
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter, TileView
-from tessera import digest, layout, memory
+from tessera import digest, errors, layout, memory
 from tessera.errors import InternalError, NotFound, Throttled
 from tessera.sqlsession import Sessions
 
@@ -85,6 +85,8 @@ class TableSource(Protocol):
     def get(self, table_id: str) -> TableFacts | None: ...
 
     def deleted(self, table_id: str) -> bool: ...
+
+    async def fetch(self, table_id: str) -> TableFacts | None: ...
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class TileStore:
         self._log: NodeLog | None = None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
+        self._asked: set[str] = set()  # table ids not in the watch's cache that the catalog was asked about
         self._lost_wal = False
         self._rebuilding = False
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
@@ -341,6 +344,8 @@ class TileStore:
         check_rows(rows)
         if rows.num_rows == 0:
             return AppendResult(0)
+        if self.tables is not None and self.tables.get(key.table_id) is None and key.table_id not in self._asked:
+            await self._confirm_table(key.table_id)
         if self.table_deleted(key.table_id):
             raise NotFound(f"cannot append to tile {key.dir_name()}: table {key.table_id} was deleted")
         check_column_types(rows)
@@ -359,6 +364,17 @@ class TileStore:
         # not be acknowledged before that row is durable.
         await log.sync(lsn)
         return result
+
+    async def _confirm_table(self, table_id: str) -> None:
+        """A table id this node has not heard of yet: ask the catalog once (a new table the watch has not
+        brought, or one deleted before this node ever knew it, whose writes must be refused: they would be
+        acknowledged into a table nobody can read). The catalog unreachable: accepted (static stability)."""
+        assert self.tables is not None
+        self._asked.add(table_id)
+        try:
+            await self.tables.fetch(table_id)
+        except errors.TesseraError as exc:
+            _log.info("table_unconfirmed", table_id=table_id, error=str(exc))
 
     def _check_memory(self, key: TileKey) -> None:
         used = self.memory_bytes()

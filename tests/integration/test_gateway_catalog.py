@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -148,3 +149,30 @@ def test_operations_of_later_features_answer_a_clear_error(cluster: LocalCluster
 def test_describe_endpoints_returns_this_gateway_with_its_scheme(cluster: LocalCluster, write: Any) -> None:
     endpoints = write.describe_endpoints()["Endpoints"]
     assert endpoints == [{"Address": aws.endpoint(cluster), "CachePeriodInMinutes": 1440}]
+
+
+def test_a_table_deleted_and_created_again_under_its_name_takes_every_write_and_read(cluster: LocalCluster,
+                                                                                   write: Any) -> None:
+    """AWS's sample applications reuse one table name run after run. Every node had cached the old table's
+    route (its id): no write may land in the old table (acknowledged, then unreadable) and no read may
+    answer from it, on either gateway."""
+    query = [aws.client(cluster, "timestream-query", gateway=g) for g in (1, 2)]
+    writers = [write, aws.client(cluster, "timestream-write", gateway=2)]
+    db = unique("recreate")
+    write.create_database(DatabaseName=db)
+    now = int(time.time() * 1000)
+
+    def record(dimension: str, i: int) -> dict[str, Any]:
+        return {"Dimensions": [{"Name": dimension, "Value": f"v{i}"}], "MeasureName": "m",
+                "MeasureValue": str(i), "MeasureValueType": "DOUBLE", "Time": str(now - i)}
+
+    for run, dimension in enumerate(("host", "user_id", "host")):
+        write.create_table(DatabaseName=db, TableName="reused")
+        for i in range(6):  # at once, through both gateways: every route cached last round is stale
+            writers[i % 2].write_records(DatabaseName=db, TableName="reused", Records=[record(dimension, i)])
+        for q in query:
+            rows = q.query(QueryString=f'SELECT {dimension}, measure_value::double FROM "{db}"."reused" ORDER BY 2')
+            assert [[d["ScalarValue"] for d in r["Data"]] for r in rows["Rows"]] == \
+                [[f"v{i}", f"{i}.0"] for i in range(6)], (run, dimension)
+        write.delete_table(DatabaseName=db, TableName="reused")
+    write.delete_database(DatabaseName=db)

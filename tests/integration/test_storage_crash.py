@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from tessera import arrowipc, layout
+from tessera.client import Client
 from tessera.cluster import LocalCluster, Process
 from tessera.v1 import common_pb2, storage_pb2, storage_pb2_grpc
 from tests.integration.conftest import unique
@@ -113,9 +114,12 @@ def victim(cluster: LocalCluster) -> Iterator[Process]:
 
 
 def test_every_acknowledged_append_survives_sigkill_during_writes_flushes_and_compactions(
-        cluster: LocalCluster, victim: Process) -> None:
+        cluster: LocalCluster, client: Client, victim: Process) -> None:
     rng = random.Random(7)
-    table_id = unique("crash")
+    db = unique("crash")
+    client.create_database(db)
+    client.create_table(db, "crashed")
+    table_id = client.route(db, "crashed").table_id  # a replica refuses rows of a table the catalog does not have
     start_ns = (time.time_ns() // HOUR_NS - 30) * HOUR_NS  # 30 hours back: closed buckets, flushable
     address = victim.address
     rounds = 0

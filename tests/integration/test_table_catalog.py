@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from services.discovery.client import DiscoveryClient
-from services.storage.tables import TableCatalog, TableCatalogConfig, TableInfo
+from services.discovery.tables import TableCatalog, TableCatalogConfig, TableInfo
 from tessera.client import Client
 from tessera.cluster import LocalCluster
 

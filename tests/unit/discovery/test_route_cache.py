@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from services.discovery.client import RouteCache
+from services.discovery.tables import TableChange, TableInfo
 from tessera.v1 import common_pb2
 
 
@@ -68,3 +71,66 @@ def test_an_expired_route_is_served_at_once_while_discovery_hangs_and_refreshed_
 
     assert asyncio.run(body()) == [3] * 50
     assert Hanging.calls == 1  # one refresh in flight, not one per write
+
+
+class WatchedCatalog:
+    """The part of TableCatalog a RouteCache uses: subscribe and deleted."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+        self.gone: set[str] = set()
+
+    def subscribe(self, callback: Any) -> Any:
+        self.callbacks.append(callback)
+        return lambda: None
+
+    def deleted(self, table_id: str) -> bool:
+        return table_id in self.gone
+
+    def tell(self, change: TableChange) -> None:
+        if change.kind == "deleted":
+            self.gone.add(change.table_id)
+        for callback in self.callbacks:
+            callback(change)
+
+
+def _info(table_id: str, name: str = "tbl") -> TableInfo:
+    return TableInfo(table_id, "db1", name, (), 6, 73000, False)
+
+
+def test_the_catalog_watch_evicts_a_deleted_changed_or_renamed_tables_route() -> None:
+    """A table deleted and created again under its name is never served through the old one's route, even
+    within the TTL (the old id's writes would be acknowledged into a table nobody reads); a changed table's
+    route is fetched again at once but served until then, so an etcd outage costs nothing."""
+
+    class Current:
+        table_id = "t2"
+
+        async def resolve(self, db: str, table: str) -> common_pb2.TableRoute:
+            return common_pb2.TableRoute(table_id=Current.table_id, epoch=1)
+
+    async def body() -> list[str]:
+        catalog = WatchedCatalog()
+        cache = RouteCache(Current(), ttl_s=3600, catalog=catalog)  # type: ignore[arg-type]
+        seen = []
+        cache._routes[("db1", "tbl")] = (time.monotonic(), common_pb2.TableRoute(table_id="t1", epoch=9))
+        seen.append((await cache.get("db1", "tbl")).table_id)  # fresh by its TTL: served
+        catalog.tell(TableChange("deleted", "t1", None, _info("t1")))
+        seen.append((await cache.get("db1", "tbl")).table_id)  # evicted: fetched anew
+        Current.table_id = "t3"
+        catalog.tell(TableChange("changed", "t2", _info("t2"), _info("t2")))  # retention, key, columns
+        seen.append((await cache.get("db1", "tbl")).table_id)  # served while fetched again (etcd may be down)
+        await asyncio.sleep(0.01)
+        seen.append((await cache.get("db1", "tbl")).table_id)
+        cache._routes[("db1", "tbl")] = (time.monotonic(), common_pb2.TableRoute(table_id="t3", epoch=1))
+        Current.table_id = "t4"
+        catalog.tell(TableChange("added", "t4", _info("t4"), None))  # the name now names another table
+        seen.append((await cache.get("db1", "tbl")).table_id)
+        catalog.tell(TableChange("added", "t5", _info("t5", "other"), None))  # another name: kept
+        seen.append((await cache.get("db1", "tbl")).table_id)
+        catalog.gone.add("t4")  # deleted per the catalog before its event reached the cache
+        Current.table_id = "t6"
+        seen.append((await cache.get("db1", "tbl")).table_id)
+        return seen
+
+    assert asyncio.run(body()) == ["t1", "t2", "t2", "t3", "t4", "t4", "t6"]

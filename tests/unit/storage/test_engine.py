@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,12 +48,17 @@ class Facts:
 class Tables:
     facts: dict[str, Facts]
     gone: set[str]
+    fetched: list[str] = field(default_factory=list)
 
     def get(self, table_id: str) -> Facts | None:
         return self.facts.get(table_id)
 
     def deleted(self, table_id: str) -> bool:
         return table_id in self.gone
+
+    async def fetch(self, table_id: str) -> Facts | None:
+        self.fetched.append(table_id)
+        return self.facts.get(table_id)
 
 
 def config(tmp_path: Path, **kw: Any) -> StorageConfig:
@@ -381,6 +386,35 @@ def test_a_deleted_tables_data_is_removed_and_not_replayed(tmp_path: Path) -> No
         assert not list((tmp_path / "data" / "magnetic" / "t1").glob("*/*"))
         async with opened(config(tmp_path), Tables({"t2": Facts()}, set())) as store:
             assert store.tile_rows(KEY).num_rows == 0 and store.tile_rows(other).num_rows == 1
+
+    run(go)
+
+
+def test_an_append_to_a_table_id_the_node_never_heard_of_asks_the_catalog_once(tmp_path: Path) -> None:
+    """A table deleted before this node ever knew it (its id came from a stale route): the catalog says it is
+    gone, so the rows are refused rather than acknowledged into a table nobody can read."""
+
+    class Catalog(Tables):
+        async def fetch(self, table_id: str) -> Facts | None:
+            self.fetched.append(table_id)
+            if table_id in known:
+                self.facts[table_id] = known[table_id]  # cached, as the real catalog does
+            else:
+                self.gone.add(table_id)  # NotFound: gone for good
+            return self.facts.get(table_id)
+
+    known = {"t1": Facts()}  # in the catalog, not yet brought by the watch
+    tables = Catalog({}, set())
+    gone = TileKey("t9", 0, KEY.bucket)
+
+    async def go() -> None:
+        async with opened(config(tmp_path), tables) as store:
+            with pytest.raises(NotFound, match="was deleted"):
+                await store.append(gone, recs((0, 1.0)))
+            await store.append(KEY, recs((0, 1.0)))
+            await store.append(KEY, recs((1, 1.0)))
+            assert tables.fetched == ["t9", "t1"]  # once per id
+            assert store.tile_rows(KEY).num_rows == 2
 
     run(go)
 

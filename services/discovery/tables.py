@@ -25,14 +25,16 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from services.discovery.client import DiscoveryClient
 from tessera import errors, layout
 from tessera.v1 import catalog_pb2
+
+if TYPE_CHECKING:  # the client module builds catalogs: a runtime import would be circular
+    from services.discovery.client import DiscoveryClient
 
 log = structlog.get_logger()
 Kind = catalog_pb2.TableEvent.Kind

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from services.discovery.client import DiscoveryClient
-from services.storage.tables import ColumnInfo, TableCatalog, TableCatalogConfig, TableChange, TableInfo
+from services.discovery.tables import ColumnInfo, TableCatalog, TableCatalogConfig, TableChange, TableInfo
 from tessera import errors
 from tessera.runtime import GRPC_OPTIONS, rpc, stream_rpc
 from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
