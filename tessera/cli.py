@@ -161,7 +161,10 @@ def _print_gateway(cluster: LocalCluster) -> None:
     endpoint = f"http://{gateways[0].address}"
     key_id, secret = ensure_profile(cluster.spec.credentials, PROFILE)
     config = cluster.spec.credentials.with_name("config")
-    write_config(config, PROFILE, LOCAL_REGION, endpoint)
+    endpoints = {"timestream_write": endpoint, "timestream_query": endpoint}
+    if cluster.s3_endpoint:
+        endpoints["s3"] = cluster.s3_endpoint
+    write_config(config, PROFILE, LOCAL_REGION, endpoints)
     env = (f"AWS_SHARED_CREDENTIALS_FILE={cluster.spec.credentials} AWS_CONFIG_FILE={config} "
            f"AWS_PROFILE={PROFILE}")
     print(f"\nTimestream API (boto3, the AWS CLI and SDKs): {endpoint}   region {LOCAL_REGION}")

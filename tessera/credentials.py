@@ -107,12 +107,15 @@ def ensure_profile(path: pathlib.Path, profile: str) -> tuple[str, str]:
     return key_id, secret
 
 
-def write_config(path: pathlib.Path, profile: str, region: str, endpoint: str) -> None:
-    """An AWS config file whose ``profile`` points boto3 and the AWS CLI at ``endpoint`` in ``region``."""
+def write_config(path: pathlib.Path, profile: str, region: str, endpoints: dict[str, str]) -> None:
+    """An AWS config file whose ``profile`` points boto3 and the AWS CLI at ``endpoints`` in ``region``, one
+    endpoint per service (botocore's service-specific endpoints: ``timestream_write``, ``timestream_query``,
+    ``s3``), so the profile's other services (STS, …) are not sent to the gateway."""
     parser = configparser.ConfigParser(interpolation=None)
     if path.exists():
         parser.read_string(path.read_text())
-    parser[f"profile {profile}"] = {"region": region, "endpoint_url": endpoint}
+    parser[f"profile {profile}"] = {"region": region, "services": profile}
+    parser[f"services {profile}"] = {service: f"\nendpoint_url = {url}" for service, url in endpoints.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         parser.write(f)
