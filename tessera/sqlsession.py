@@ -8,6 +8,7 @@ SET GLOBAL): applying them per cursor cost two statements, ~0.2 ms, on every sca
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections import Counter
@@ -142,6 +143,28 @@ def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+# DuckDB's wording of the commonest mistakes, in Trino's (hence Timestream's): what users and their tools
+# search for. Anything else keeps DuckDB's text without its "Binder Error: " style prefix.
+_TRINO_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r'Referenced column "(?P<c>[^"]*)" not found in FROM clause!?'), "Column '{c}' cannot be resolved"),
+    (re.compile(r'Table "(?P<t>[^"]*)" does not have a column named "(?P<c>[^"]*)"'), "Column '{t}.{c}' cannot be resolved"),
+    (re.compile(r"Scalar Function with name (?P<f>\S+) does not exist!?"), "Function '{f}' not registered"),
+    (re.compile(r'column "(?P<c>[^"]*)" must appear in the GROUP BY clause or must be part of an aggregate function\.?'),
+     "'{c}' must be an aggregate expression or appear in GROUP BY clause"),
+)
+_DUCKDB_PREFIX = re.compile(r"^(?:Binder|Catalog|Parser|Conversion|Invalid Input) Error: ")
+
+
+def user_message(exc: BaseException) -> str:
+    """The first line of a DuckDB error in Trino's words where it is one of the common mistakes."""
+    line = _DUCKDB_PREFIX.sub("", first_line(exc))
+    for pattern, wording in _TRINO_WORDING:
+        found = pattern.search(line)
+        if found:
+            return line[:found.start()] + wording.format(**found.groupdict()) + line[found.end():]
+    return line
+
+
 def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.TesseraError:
     """The Tessera error for a DuckDB failure of ``what`` (e.g. "cannot run the query"), by its class, never
     by its text: ValidationError for the SQL's own faults and DuckDB's internal errors (they recur on every
@@ -154,7 +177,7 @@ def sql_error(exc: duckdb.Error, what: str, memory_limit: str = "") -> errors.Te
         limit = f" ({memory_limit})" if memory_limit else ""
         return errors.Throttled(f"{what}: the node's query memory limit{limit} was exceeded: {first}")
     if isinstance(exc, _CALLERS_FAULT):
-        return errors.ValidationError(f"{what}: {first}")
+        return errors.ValidationError(f"{what}: {user_message(exc)}")
     if isinstance(exc, (duckdb.InternalException, duckdb.FatalException)):
         with _every_sessions_lock:  # the failed database refuses every statement from now on: which one?
             every = list(_every_sessions)

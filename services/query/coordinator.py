@@ -371,7 +371,7 @@ class Coordinator:
         except duckdb.InterruptException as exc:
             raise errors.Cancelled(f"query {query_id} was cancelled") from exc
         except (duckdb.BinderException, duckdb.CatalogException) as exc:
-            raise UnboundName(f"cannot run the query: {sqlsession.first_line(exc)}") from exc
+            raise UnboundName(f"cannot run the query: {sqlsession.user_message(exc)}") from exc
         except duckdb.Error as exc:
             raise sqlsession.sql_error(exc, "cannot run the query", self._sessions.memory_limit) from exc
         finally:

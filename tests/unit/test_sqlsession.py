@@ -91,3 +91,19 @@ def test_after_an_internal_error_a_refusing_database_is_replaced_and_a_healthy_o
     cur = broken.cursor()
     assert cur.execute("SELECT twice(21), 7 / 2, current_setting('TimeZone')").fetchall() == [(42, 3, "UTC")]
     assert healthy.cursor().execute("SELECT * FROM scratch").fetchall() == [(1,)]  # checked, kept
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("SELECT x FROM t", "Column 'x' cannot be resolved"),
+    ("SELECT t.x FROM t", "Column 't.x' cannot be resolved"),
+    ("SELECT foo(a) FROM t", "Function 'foo' not registered"),
+    ("SELECT a FROM t GROUP BY b", "'a' must be an aggregate expression or appear in GROUP BY clause"),
+    ("SELECT CAST('x' AS INTEGER)", "Could not convert string 'x' to INT32"),
+])
+def test_common_mistakes_are_told_in_trinos_words(sql: str, message: str) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+    with pytest.raises(duckdb.Error) as info:
+        con.sql(sql).fetchall()
+    assert sqlsession.user_message(info.value).startswith(message)
+    assert "Error: " not in sqlsession.user_message(info.value)
