@@ -41,6 +41,7 @@ class ApiError(Exception):
 
 
 QUERY_OPERATIONS = frozenset({"Query", "PrepareQuery"})
+_ROUTINE = frozenset({"RejectedRecordsException", "ThrottlingException"})
 
 
 def api_error(operation: str, exc: errors.TesseraError) -> ApiError:
@@ -117,9 +118,9 @@ class Handler:
                             identity.token_key)
             return _reply(200, await OPERATIONS[operation](self._gateway, caller, params), request_id)
         except ApiError as err:
-            return _error_reply(err, request_id)
+            return _logged(err, operation, request_id)
         except errors.TesseraError as exc:
-            return _error_reply(api_error(operation, exc), request_id)
+            return _logged(api_error(operation, exc), operation, request_id)
         except Exception:  # the boundary: logged whole; the client gets a JSON 500 with the request id only
             log.exception("request_failed", operation=operation, request_id=request_id)
             return _error_reply(ApiError(500, "InternalServerException", f"{operation or 'the request'} failed "
@@ -167,3 +168,13 @@ def application(handler: Handler) -> web.Application:
     app.router.add_get("/ping", ping)
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
+
+
+def _logged(err: ApiError, operation: str, request_id: str) -> web.Response:
+    """The error's reply, and a log line an operator can find by the request id the client saw: server-side
+    failures (5xx) as warnings, the caller's own (4xx) at info, the routine ones (rejected records, throttling:
+    a busy writer's normal traffic) at debug."""
+    emit = log.warning if err.status >= 500 else log.debug if err.code in _ROUTINE else log.info
+    emit("request_refused", operation=operation or "?", request_id=request_id, status=err.status, error=err.code,
+         message=err.message[:500])
+    return _error_reply(err, request_id)
