@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -191,7 +192,7 @@ class RouteCache:
         the background once older than the TTL."""
         key = (db, table)
         cached = self._routes.get(key)
-        if cached and self._catalog is not None and self._catalog.deleted(cached[1].table_id):
+        if cached and self._deleted(cached[1]):
             self.invalidate(db, table)
             cached = None
         if cached and cached[1].epoch >= min_epoch:
@@ -220,7 +221,10 @@ class RouteCache:
                 continue
             if change.kind == "deleted":
                 self._routes.pop(key, None)
-            else:  # changed: fetched again at once, the old route served meanwhile (and kept if etcd is down)
+            elif _only_columns_grew(change):  # a new column, the common change: taken from the event itself
+                self.update_columns(*key, [common_pb2.Column(name=c.name, kind=c.kind, type=c.type)
+                                           for c in change.info.columns])  # type: ignore[union-attr]
+            else:  # retention, partition key: fetched again at once, the old route served meanwhile
                 self._routes[key] = (float("-inf"), route)
                 self._start_refresh(*key)
 
@@ -238,15 +242,20 @@ class RouteCache:
         try:
             route = await self._client.resolve(db, table)
         except (errors.Unavailable, errors.DeadlineExceeded):
-            if cached:
+            cached = self._routes.get(key)  # as it is now: the watch may have dropped it meanwhile
+            if cached and not self._deleted(cached[1]):
                 return cached[1]
             raise
         latest = self._routes.get(key)  # a concurrent refresh may have stored a newer one of this table
         if latest is not None and latest[1].table_id == route.table_id and latest[1].epoch > route.epoch:
             return latest[1]
-        if self._catalog is None or not self._catalog.deleted(route.table_id):  # else deleted meanwhile
-            self._routes[key] = (time.monotonic(), route)
+        if self._deleted(route):
+            raise errors.NotFound(f"the table {db}.{table} was deleted while its route was being read")
+        self._routes[key] = (time.monotonic(), route)
         return route
+
+    def _deleted(self, route: common_pb2.TableRoute) -> bool:
+        return self._catalog is not None and self._catalog.deleted(route.table_id)
 
     def invalidate(self, db: str, table: str) -> None:
         """Forget a route (after NotFound or a schema change)."""
@@ -262,6 +271,12 @@ class RouteCache:
             del route.columns[:]
             route.columns.extend(columns)
             self._routes[(db, table)] = (cached[0], route)
+
+
+def _only_columns_grew(change: TableChange) -> bool:
+    """A change that only registered columns (the route's other facts stay as they are)."""
+    return (change.info is not None and change.previous is not None
+            and replace(change.previous, columns=change.info.columns) == change.info)
 
 
 class CellView:

@@ -66,6 +66,9 @@ class TableInfo:
     magnetic_retention_days: int
     magnetic_writes: bool
     """Whether records older than the memory retention may still be written (to the magnetic store)."""
+    partition_key: tuple[str, ...] = ()
+    """The table's Schema.CompositePartitionKey as text (type, name, enforcement of each), so a change of it
+    is a change of the table (routes carry it: ingest enforces it)."""
     deleted: bool = False
     """The catalog said the table is gone: its data may be dropped."""
     revision: int = field(default=0, compare=False)
@@ -80,6 +83,8 @@ class TableInfo:
             memory_retention_hours=table.retention_properties.memory_store_retention_period_in_hours,
             magnetic_retention_days=table.retention_properties.magnetic_store_retention_period_in_days,
             magnetic_writes=table.magnetic_store_write_properties.enable_magnetic_store_writes,
+            partition_key=tuple(f"{k.type}:{k.name}:{k.enforcement_in_record}"
+                                for k in table.schema.composite_partition_key),
             revision=revision)
 
     @property

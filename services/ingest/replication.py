@@ -54,6 +54,7 @@ class QuorumWriter:
         answered: dict[str, tuple[common_pb2.NodeInfo, storage_pb2.AppendResponse | BaseException | None]] = {}
         failures: list[str] = []
         throttled: list[errors.Throttled] = []
+        gone: list[errors.NotFound] = []  # replicas whose catalog says the tile's table was deleted
         pending = set(tasks)
         try:
             while pending and (len(acks) < QUORUM or (not _agree(acks) and len(acks) < len(replicas))):
@@ -71,6 +72,8 @@ class QuorumWriter:
                         exc = t.exception()
                         if isinstance(exc, errors.Throttled):
                             throttled.append(exc)
+                        if isinstance(exc, errors.NotFound):
+                            gone.append(exc)
                         failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): {exc}")
                 if len(acks) < QUORUM and len(failures) > len(replicas) - QUORUM:
                     break
@@ -80,6 +83,11 @@ class QuorumWriter:
                 self._background.add(t)
                 t.add_done_callback(self._background.discard)
         tile = f"{request.tile.table_id}/{request.tile.range_lo:016x}/{request.tile.bucket}"
+        if len(acks) < QUORUM and len(gone) >= QUORUM:
+            # The table was deleted (perhaps created again under its name): the caller's route is stale. No
+            # repair hint: there is nothing to repair in a deleted table.
+            raise errors.NotFound(f"write not acknowledged: the replicas of tile {tile} say its table was deleted: "
+                                  f"{gone[0]}")
         rejected, tied = majority_rejections(acks) if len(acks) >= QUORUM else ({}, [])
         decided = None if tied or len(acks) < QUORUM else set(rejected)
         for node, response in answered.values():

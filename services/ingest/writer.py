@@ -86,10 +86,13 @@ class Writer:
         whose table the catalog no longer has (deleted, perhaps created again under the same name before
         this node heard) is dropped and the write tried once more with the table the name now names.
         """
+        stale = await self._routes.get(db, table, min_epoch=epoch)
         try:
             return await self._write(db, table, epoch, validate)
         except errors.NotFound:
             self._routes.invalidate(db, table)
+            if (await self._routes.get(db, table)).table_id == stale.table_id:
+                raise  # the table itself is gone (or never was): say so
             return await self._write(db, table, epoch, validate)
 
     async def _write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]

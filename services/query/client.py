@@ -39,13 +39,13 @@ class RemoteCellReader:
         return read
 
     async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool,
-                         epochs: Sequence[tuple[str, str, int]]) -> CellRead:
+                         epochs: Sequence[tuple[str, str, int, str]]) -> CellRead:
         """A whole query run by the cell's coordinator with routes at least as new as ``epochs`` (database,
         table, epoch); ``tables`` holds the result (at least one table, possibly empty, so the schema is
         known). The caller's cancellation cancels the remote query."""
         request = query_pb2.CellQueryRequest(
             query_id=query_id, query_string=sql, allow_partial=allow_partial,
-            routes=[query_pb2.TableEpoch(database_name=d, table_name=t, epoch=e) for d, t, e in epochs])
+            routes=[query_pb2.TableEpoch(database_name=d, table_name=t, epoch=e, table_id=i) for d, t, e, i in epochs])
         return await self._on_any(nodes, lambda stub: stub.CellQuery(request, timeout=FORWARDED_TIMEOUT_S))
 
     async def _on_any(self, nodes: Sequence[common_pb2.NodeInfo],

@@ -46,7 +46,7 @@ class RemoteCells(Protocol):
                         ) -> CellRead: ...
 
     async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool,
-                         epochs: Sequence[tuple[str, str, int]]) -> CellRead: ...
+                         epochs: Sequence[tuple[str, str, int, str]]) -> CellRead: ...
 
 
 @dataclass
@@ -179,7 +179,7 @@ class Coordinator:
         return table, sum(r.bytes_scanned for r in results), [m for r in results for m in r.partial_reasons]
 
     async def execute(self, query_id: str, sql: str, allow_partial: bool, forward: bool = True,
-                      min_epochs: Sequence[tuple[str, str, int]] = (), with_insights: bool = False) -> QueryResult:
+                      min_epochs: Sequence[tuple[str, str, int, str]] = (), with_insights: bool = False) -> QueryResult:
         """Run a query to completion; the result is an Arrow table (with ``with_insights``, also how well each
         table read was pruned: QueryInsights).
 
@@ -203,7 +203,7 @@ class Coordinator:
                                    for s in scans])
 
     async def _execute_statement(self, query_id: str, sql: str, allow_partial: bool, forward: bool,
-                                 min_epochs: Sequence[tuple[str, str, int]]) -> QueryResult:
+                                 min_epochs: Sequence[tuple[str, str, int, str]]) -> QueryResult:
         statement = metadata.parse(sql)
         if statement is not None:
             return await self._metadata(query_id, statement, allow_partial)
@@ -219,8 +219,10 @@ class Coordinator:
         if "/" in sql and (floating := await self._floating_columns(translation)):
             translation = translate(sql, now_ns, floating)  # a DOUBLE column divided by zero gives Infinity
         translated = time.perf_counter()
-        for db, table, epoch in min_epochs:  # a forwarded query: plan with routes as new as the sender's
-            await self._routes.get(db, table, min_epoch=epoch)
+        for db, table, epoch, table_id in min_epochs:  # a forwarded query: routes as new as the sender's
+            if table_id and (await self._routes.get(db, table, min_epoch=epoch)).table_id != table_id:
+                self._routes.invalidate(db, table)  # the name names another table than this node cached
+                await self._routes.get(db, table)
         owner, epochs = await self._sole_other_cell(translation) if forward else (None, [])
         if owner is not None:
             read = await self._remote.cell_query(owner, query_id, sql, allow_partial, epochs)
@@ -307,7 +309,7 @@ class Coordinator:
                                                           written_rows=exported.rows, written_bytes=exported.bytes))
 
     async def _sole_other_cell(self, translation: Translation
-                               ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int]]]:
+                               ) -> tuple[list[common_pb2.NodeInfo] | None, list[tuple[str, str, int, str]]]:
         """The nodes of the one other cell holding every table the query reads (or None), and the route
         epochs that decided it."""
         holders: set[str] = set()
@@ -317,7 +319,7 @@ class Coordinator:
             route = await self._routes.get(scan.database, scan.table)
             holders |= set(pruning.plan(route, scan).cells)
             nodes.update({c.cell: list(c.nodes) for c in route.cells})
-            epochs.append((scan.database, scan.table, int(route.epoch)))
+            epochs.append((scan.database, scan.table, int(route.epoch), route.table_id))
         if len(holders) != 1:
             return None, epochs
         (cell,) = holders

@@ -153,7 +153,7 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
         try:
             out = await self._coordinator.execute(
                 query_id, request.query_string, request.allow_partial, forward=False,
-                min_epochs=[(r.database_name, r.table_name, r.epoch) for r in request.routes])
+                min_epochs=[(r.database_name, r.table_name, r.epoch, r.table_id) for r in request.routes])
         except asyncio.CancelledError:
             self._coordinator.interrupt(query_id)  # the forwarding coordinator gave up: stop here too
             log.info("forwarded_query_cancelled", query_id=query_id, caller_query_id=request.query_id)

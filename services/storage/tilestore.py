@@ -89,6 +89,12 @@ class TableSource(Protocol):
     async def fetch(self, table_id: str) -> TableFacts | None: ...
 
 
+CONFIRM_WAIT_S = 0.5
+"""How long an append waits for the catalog to confirm a table id its watch has not brought."""
+CONFIRM_RETRY_S = 10.0
+"""After the catalog failed to answer about a table id, how long its appends go on without asking."""
+
+
 @dataclass(frozen=True)
 class MaintenanceReport:
     """What one round of the background mover did."""
@@ -136,7 +142,7 @@ class TileStore:
         self._log: NodeLog | None = None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._deleted: set[str] = set()
-        self._asked: set[str] = set()  # table ids not in the watch's cache that the catalog was asked about
+        self._unconfirmed: dict[str, float] = {}  # table id -> when the catalog last failed to answer about it
         self._lost_wal = False
         self._rebuilding = False
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
@@ -344,7 +350,7 @@ class TileStore:
         check_rows(rows)
         if rows.num_rows == 0:
             return AppendResult(0)
-        if self.tables is not None and self.tables.get(key.table_id) is None and key.table_id not in self._asked:
+        if self.tables is not None and self.tables.get(key.table_id) is None:
             await self._confirm_table(key.table_id)
         if self.table_deleted(key.table_id):
             raise NotFound(f"cannot append to tile {key.dir_name()}: table {key.table_id} was deleted")
@@ -366,15 +372,22 @@ class TileStore:
         return result
 
     async def _confirm_table(self, table_id: str) -> None:
-        """A table id this node has not heard of yet: ask the catalog once (a new table the watch has not
-        brought, or one deleted before this node ever knew it, whose writes must be refused: they would be
-        acknowledged into a table nobody can read). The catalog unreachable: accepted (static stability)."""
+        """A table id this node's watch has not brought: ask the catalog (one shared call per id) before
+        storing rows of it. A new table is then cached; one deleted before this node ever knew it is marked
+        deleted, so its rows are refused rather than acknowledged into a table nobody can read. When the
+        catalog cannot answer within CONFIRM_WAIT_S the rows are accepted (static stability), and the id is
+        not asked about again for CONFIRM_RETRY_S."""
         assert self.tables is not None
-        self._asked.add(table_id)
+        failed = self._unconfirmed.get(table_id)
+        if failed is not None and time.monotonic() - failed < CONFIRM_RETRY_S:
+            return
         try:
-            await self.tables.fetch(table_id)
-        except errors.TesseraError as exc:
-            _log.info("table_unconfirmed", table_id=table_id, error=str(exc))
+            async with asyncio.timeout(CONFIRM_WAIT_S):
+                await self.tables.fetch(table_id)
+            self._unconfirmed.pop(table_id, None)
+        except (errors.TesseraError, TimeoutError) as exc:
+            self._unconfirmed[table_id] = time.monotonic()
+            _log.info("table_unconfirmed", table_id=table_id, error=str(exc) or type(exc).__name__)
 
     def _check_memory(self, key: TileKey) -> None:
         used = self.memory_bytes()

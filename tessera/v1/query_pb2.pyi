@@ -173,11 +173,13 @@ class CellQueryRequest(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., query_string: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., routes: _Optional[_Iterable[_Union[TableEpoch, _Mapping]]] = ...) -> None: ...
 
 class TableEpoch(_message.Message):
-    __slots__ = ("database_name", "table_name", "epoch")
+    __slots__ = ("database_name", "table_name", "epoch", "table_id")
     DATABASE_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     database_name: str
     table_name: str
     epoch: int
-    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    table_id: str
+    def __init__(self, database_name: _Optional[str] = ..., table_name: _Optional[str] = ..., epoch: _Optional[int] = ..., table_id: _Optional[str] = ...) -> None: ...

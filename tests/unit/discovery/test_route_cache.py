@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from services.discovery.client import RouteCache
-from services.discovery.tables import TableChange, TableInfo
+from services.discovery.tables import ColumnInfo, TableChange, TableInfo
 from tessera.v1 import common_pb2
 
 
@@ -118,7 +119,14 @@ def test_the_catalog_watch_evicts_a_deleted_changed_or_renamed_tables_route() ->
         catalog.tell(TableChange("deleted", "t1", None, _info("t1")))
         seen.append((await cache.get("db1", "tbl")).table_id)  # evicted: fetched anew
         Current.table_id = "t3"
-        catalog.tell(TableChange("changed", "t2", _info("t2"), _info("t2")))  # retention, key, columns
+        grown = replace(_info("t2"), columns=(ColumnInfo("host", "DIMENSION", "VARCHAR"),))
+        catalog.tell(TableChange("changed", "t2", grown, _info("t2")))  # a new column: from the event, no lookup
+        route = await cache.get("db1", "tbl")
+        assert (route.table_id, [c.name for c in route.columns]) == ("t2", ["host"])
+        await asyncio.sleep(0.01)
+        assert (await cache.get("db1", "tbl")).table_id == "t2"
+        stricter = replace(grown, partition_key=("DIMENSION:host:REQUIRED",))
+        catalog.tell(TableChange("changed", "t2", stricter, grown))  # the partition key: fetched again at once
         seen.append((await cache.get("db1", "tbl")).table_id)  # served while fetched again (etcd may be down)
         await asyncio.sleep(0.01)
         seen.append((await cache.get("db1", "tbl")).table_id)

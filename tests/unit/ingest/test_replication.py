@@ -15,10 +15,11 @@ class FakeReplicas:
     """prepare(n, happy): n replicas, the first `happy` succeed, the rest fail (or hang)."""
 
     def __init__(self, n: int, happy: int, hang: bool = False, throttled: int = 0,
-                 rejects: dict[str, list[int]] | None = None) -> None:
+                 rejects: dict[str, list[int]] | None = None, deleted: int = 0) -> None:
         self.nodes = [common_pb2.NodeInfo(node_id=f"s{i}", zone="abc"[i], address=f"h:{i}") for i in range(n)]
         self.happy = {f"s{i}" for i in range(happy)}
         self.throttled = {f"s{i}" for i in range(happy, happy + throttled)}
+        self.deleted = {f"s{i}" for i in range(happy + throttled, happy + throttled + deleted)}
         self.hang = hang
         self.rejects = rejects or {}  # node id -> rows it rejects
         self.calls: list[str] = []
@@ -32,6 +33,8 @@ class FakeReplicas:
             return storage_pb2.AppendResponse(accepted=1, rejected=rejected)
         if node.node_id in self.throttled:
             raise errors.Throttled(f"{node.node_id} memory full", retry_after_ms=400 + len(self.calls))
+        if node.node_id in self.deleted:
+            raise errors.NotFound(f"cannot append to tile: table was deleted (said {node.node_id})")
         if self.hang:
             await asyncio.sleep(3600)
         raise errors.Unavailable(f"{node.node_id} is down")
@@ -126,3 +129,13 @@ def test_replicas_that_missed_the_append_or_disagreed_with_the_majority_get_a_re
     rejected, hinted = _write_hinted(FakeReplicas(3, happy=3, rejects={"s1": [0], "s2": [0]}))
     assert sorted(rejected) == [0] and hinted == ["s0"]  # it stored a value the others refused
     assert _write_hinted(FakeReplicas(3, happy=2, throttled=1)) == ({}, [])  # up, at its memory limit
+
+
+def test_replicas_that_say_the_table_was_deleted_make_the_write_not_found_without_repair_hints() -> None:
+    """The writer's route named a deleted table (its name now names a new one): NotFound tells the ingest
+    node to look the route up again, and nothing in a deleted table is repaired."""
+    with pytest.raises(errors.NotFound, match="table was deleted"):
+        _write_hinted(FakeReplicas(3, happy=0, deleted=3))
+    with pytest.raises(errors.NotFound):
+        _write_hinted(FakeReplicas(3, happy=1, deleted=2))
+    assert _write_hinted(FakeReplicas(3, happy=2, deleted=1))[0] == {}  # a quorum stored it: acknowledged

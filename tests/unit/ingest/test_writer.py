@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -35,3 +37,42 @@ def test_a_row_of_a_range_this_cell_does_not_own_is_a_stale_route_with_the_epoch
     with pytest.raises(errors.StaleRoute) as info:
         _writer("other")._tiles(ROUTE, rows, np.array([7], dtype=np.uint64))
     assert info.value.epoch == 3 and "owned by cell mine" in info.value.message
+
+
+class Routes:
+    """Routes whose table changes id once invalidated (deleted and created again), or not (just deleted)."""
+
+    def __init__(self, recreated: bool) -> None:
+        self.table_id, self.recreated, self.invalidated = "old", recreated, 0
+
+    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
+        return common_pb2.TableRoute(table_id=self.table_id, epoch=1)
+
+    def invalidate(self, db: str, table: str) -> None:
+        self.invalidated += 1
+        if self.recreated:
+            self.table_id = "new"
+
+
+@pytest.mark.parametrize("recreated", [True, False])
+def test_a_write_whose_table_was_deleted_is_tried_again_only_if_the_name_now_names_another_table(
+        recreated: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = Routes(recreated)
+    writer = Writer("mine", routes=routes, new_columns=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
+    tried: list[str] = []
+
+    async def write_once(db: str, table: str, epoch: int, validate: object) -> str:
+        tried.append(routes.table_id)
+        if routes.table_id == "old":
+            raise errors.NotFound("cannot append: table old was deleted")
+        return "stored"
+
+    monkeypatch.setattr(writer, "_write", write_once)
+    if recreated:
+        assert asyncio.run(writer.write("db", "tbl", 0, lambda ctx: None)) == "stored"  # type: ignore[arg-type,return-value]
+        assert tried == ["old", "new"]
+    else:
+        with pytest.raises(errors.NotFound):
+            asyncio.run(writer.write("db", "tbl", 0, lambda ctx: None))  # type: ignore[arg-type,return-value]
+        assert tried == ["old"]
+    assert routes.invalidated == 1

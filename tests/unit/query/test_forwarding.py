@@ -20,13 +20,17 @@ class Routes:
             ranges=[common_pb2.HashRange(lo=0, hi=0, cell=cell)],
             cells=[common_pb2.CellInfo(cell=cell, nodes=[common_pb2.NodeInfo(node_id="q", cell=cell, role="query")])])
         self.asked: list[tuple[str, str, int]] = []
+        self.invalidated = 0
+        self.after_invalidate: common_pb2.TableRoute | None = None
 
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
         self.asked.append((db, table, min_epoch))
         return self.route
 
     def invalidate(self, db: str, table: str) -> None:
-        pass
+        self.invalidated += 1
+        if self.after_invalidate is not None:
+            self.route = self.after_invalidate
 
 
 class Members:
@@ -43,13 +47,13 @@ class Reader:
 
 class Remote:
     def __init__(self) -> None:
-        self.forwarded: list[tuple[str, Sequence[tuple[str, str, int]]]] = []
+        self.forwarded: list[tuple[str, Sequence[tuple[str, str, int, str]]]] = []
 
     async def cell_scan(self, nodes: Sequence[common_pb2.NodeInfo], spec: ScanSpec, allow_partial: bool) -> CellRead:
         raise AssertionError("a one-cell query is forwarded, not scanned across cells")
 
     async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool,
-                         epochs: Sequence[tuple[str, str, int]]) -> CellRead:
+                         epochs: Sequence[tuple[str, str, int, str]]) -> CellRead:
         self.forwarded.append((nodes[0].cell, list(epochs)))
         return CellRead(tables=[pa.table({"n": pa.array([3], pa.int64())})], bytes_scanned=9)
 
@@ -62,13 +66,26 @@ def test_a_query_on_another_cells_table_is_forwarded_with_its_route_epoch() -> N
     coordinator = Coordinator(Routes("cell-b", epoch=7), Members(), Reader(), remote)  # type: ignore[arg-type]
     result = asyncio.run(coordinator.execute("q1", SQL, allow_partial=False))
     assert result.table.to_pylist() == [{"n": 3}] and result.bytes_scanned == 9
-    assert remote.forwarded == [("cell-b", [("db1", "tbl", 7)])]
+    assert remote.forwarded == [("cell-b", [("db1", "tbl", 7, "t1")])]
 
 
 def test_a_forwarded_query_is_planned_with_routes_at_least_as_new_as_the_senders() -> None:
     routes, remote = Routes("cell-a", epoch=7), Remote()
     coordinator = Coordinator(routes, Members(), Reader(), remote)  # type: ignore[arg-type]
     result = asyncio.run(coordinator.execute("q2", SQL, allow_partial=False, forward=False,
-                                             min_epochs=[("db1", "tbl", 7)]))
+                                             min_epochs=[("db1", "tbl", 7, "t1")]))
     assert result.table.to_pylist() == [{"n": 0}]
-    assert routes.asked[0] == ("db1", "tbl", 7) and remote.forwarded == []
+    assert routes.asked[0] == ("db1", "tbl", 7) and remote.forwarded == [] and routes.invalidated == 0
+
+
+def test_a_forwarded_query_naming_another_table_than_the_receivers_cached_route_looks_it_up_again() -> None:
+    """The sender planned with the table created again under the name; the receiver's cached route (even at
+    a higher epoch) names the deleted one: it is dropped and looked up, never read."""
+    routes, remote = Routes("cell-a", epoch=9), Remote()
+    routes.after_invalidate = common_pb2.TableRoute()
+    routes.after_invalidate.CopyFrom(routes.route)
+    routes.after_invalidate.table_id, routes.after_invalidate.epoch = "t2", 1
+    coordinator = Coordinator(routes, Members(), Reader(), remote)  # type: ignore[arg-type]
+    asyncio.run(coordinator.execute("q3", SQL, allow_partial=False, forward=False,
+                                    min_epochs=[("db1", "tbl", 1, "t2")]))
+    assert routes.invalidated == 1 and routes.route.table_id == "t2"

@@ -189,7 +189,7 @@ class Cells:
         return CellRead()
 
     async def cell_query(self, nodes: Sequence[common_pb2.NodeInfo], query_id: str, sql: str, allow_partial: bool,
-                         epochs: Sequence[tuple[str, str, int]]) -> CellRead:
+                         epochs: Sequence[tuple[str, str, int, str]]) -> CellRead:
         self.forwarded.append(nodes[0].cell)
         return CellRead(tables=[pa.table({"host": pa.array([], pa.string())})])
 
