@@ -166,6 +166,10 @@ class NodeRegistration:
                 log.warning("deregister_failed", error=str(exc))
 
 
+FRESH_S = 1.0
+"""How long a lookup that answered below a caller's epoch stands for later callers with that epoch."""
+
+
 class RouteCache:
     """Table routes by (database, table). A route older than ``ttl_s`` is still served while a refresh runs
     in the background (stale while revalidate), so a discovery or etcd outage costs writes nothing: the last
@@ -184,6 +188,7 @@ class RouteCache:
         self._catalog = catalog
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._behind: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (when, epoch a lookup fell short of)
         if catalog is not None:
             catalog.subscribe(self._table_changed)
 
@@ -195,11 +200,21 @@ class RouteCache:
         if cached and self._deleted(cached[1]):
             self.invalidate(db, table)
             cached = None
-        if cached and cached[1].epoch >= min_epoch:
+        if cached and (cached[1].epoch >= min_epoch or self._unreachable(key, min_epoch)):
             if time.monotonic() - cached[0] >= self._ttl:
                 self._start_refresh(db, table)
             return cached[1]
-        return await self._fetch(db, table)
+        route = await self._fetch(db, table)
+        if route.epoch < min_epoch:
+            self._behind[key] = (time.monotonic(), min_epoch)
+        return route
+
+    def _unreachable(self, key: tuple[str, str], min_epoch: int) -> bool:
+        """Whether a lookup a moment ago already answered below ``min_epoch``: the caller's epoch is then
+        another table's (a name deleted and created again; the caller's route names the old one), and
+        looking it up again on every call would not help."""
+        behind = self._behind.get(key)
+        return behind is not None and min_epoch <= behind[1] and time.monotonic() - behind[0] < FRESH_S
 
     def _start_refresh(self, db: str, table: str) -> None:
         key = (db, table)

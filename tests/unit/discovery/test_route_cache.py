@@ -142,3 +142,21 @@ def test_the_catalog_watch_evicts_a_deleted_changed_or_renamed_tables_route() ->
         return seen
 
     assert asyncio.run(body()) == ["t1", "t2", "t2", "t3", "t4", "t4", "t6"]
+
+
+def test_a_callers_epoch_of_a_deleted_table_costs_one_lookup_a_second_not_one_a_call() -> None:
+    """The SDK's cached route of the old table carries its higher epoch; the new table's route is at 1."""
+
+    class Counting:
+        calls = 0
+
+        async def resolve(self, db: str, table: str) -> common_pb2.TableRoute:
+            Counting.calls += 1
+            return common_pb2.TableRoute(table_id="new", epoch=1)
+
+    async def body() -> list[str]:
+        cache = RouteCache(Counting(), ttl_s=3600)  # type: ignore[arg-type]
+        return [(await cache.get("db1", "tbl", min_epoch=5)).table_id for _ in range(20)]
+
+    assert asyncio.run(body()) == ["new"] * 20
+    assert Counting.calls == 1
