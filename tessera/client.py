@@ -420,7 +420,7 @@ class Client:
     def _records_request(database: str, table: str, route: common_pb2.TableRoute, common: common_pb2.Record | None,
                          **records: Any) -> ingest_pb2.WriteRecordsRequest:
         req = ingest_pb2.WriteRecordsRequest(database_name=database, table_name=table, routing_epoch=route.epoch,
-                                             **records)
+                                             routing_table_id=route.table_id, **records)
         if common is not None:
             req.common_attributes.CopyFrom(common)
         return req
@@ -452,7 +452,8 @@ class Client:
             return ingest_pb2.WriteBatchRequest(
                 database_name=database, table_name=table, arrow_ipc=arrowipc.to_ipc(data.take(rows)),
                 time_column=time_column, time_unit=time_unit, dimension_columns=dims, measure_name=measure_name,
-                measure_name_column=measure_name_column, version_column=version_column, routing_epoch=route.epoch)
+                measure_name_column=measure_name_column, version_column=version_column, routing_epoch=route.epoch,
+                routing_table_id=route.table_id)
 
         return self._write_routed(database, table, hashes, data.num_rows, ARROW_BATCH_ROWS, "WriteBatch", request)
 

@@ -209,6 +209,16 @@ class RouteCache:
             self._behind[key] = (time.monotonic(), min_epoch)
         return route
 
+    async def confirm(self, db: str, table: str) -> common_pb2.TableRoute:
+        """The route as the catalog has it now, when a caller's route names another table than the cached one
+        (one of the two is stale): looked up again, unless it was looked up within FRESH_S (a caller with a
+        stale route then costs one lookup a second, not one a call)."""
+        key = (db, table)
+        cached = self._routes.get(key)
+        if cached is not None and time.monotonic() - cached[0] < FRESH_S:
+            return cached[1]
+        return await self._fetch(db, table)
+
     def _unreachable(self, key: tuple[str, str], min_epoch: int) -> bool:
         """Whether a lookup a moment ago already answered below ``min_epoch``: the caller's epoch is then
         another table's (a name deleted and created again; the caller's route names the old one), and

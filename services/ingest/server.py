@@ -25,12 +25,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     async def WriteRecords(self, request: ingest_pb2.WriteRecordsRequest, context: grpc.aio.ServicerContext
                            ) -> ingest_pb2.WriteRecordsResponse:
         outcome = await self._writer.write(request.database_name, request.table_name, request.routing_epoch,
-                                           lambda ctx: validation.validate_write_records(request, ctx))
+                                           lambda ctx: validation.validate_write_records(request, ctx),
+                                           request.routing_table_id)
         return ingest_pb2.WriteRecordsResponse(records_ingested=_ingested(outcome), rejected_records=outcome.rejected)
 
     @rpc
     async def WriteBatch(self, request: ingest_pb2.WriteBatchRequest, context: grpc.aio.ServicerContext
                          ) -> ingest_pb2.WriteBatchResponse:
         outcome = await self._writer.write(request.database_name, request.table_name, request.routing_epoch,
-                                           lambda ctx: validation.validate_write_batch(request, ctx))
+                                           lambda ctx: validation.validate_write_batch(request, ctx),
+                                           request.routing_table_id)
         return ingest_pb2.WriteBatchResponse(records_ingested=_ingested(outcome), rejected_records=outcome.rejected)

@@ -25,6 +25,7 @@ class Routes(Protocol):
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
     def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None: ...
     def invalidate(self, db: str, table: str) -> None: ...
+    async def confirm(self, db: str, table: str) -> common_pb2.TableRoute: ...
 
 
 class ColumnAdder(Protocol):
@@ -78,15 +79,19 @@ class Writer:
         self._members = members
         self._appends = AppendCoalescer(quorum)
 
-    async def write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
-                    ) -> WriteOutcome:
+    async def write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated],
+                    table_id: str = "") -> WriteOutcome:
         """Validate with the table's context, then store every valid row durably on 2 of 3 replicas.
 
         Nothing changes (no column registered, no row sent) unless every row belongs to this cell. A route
         whose table the catalog no longer has (deleted, perhaps created again under the same name before
-        this node heard) is dropped and the write tried once more with the table the name now names.
+        this node heard) is dropped and the write tried once more with the table the name now names. So is a
+        cached route naming another table than the caller's (``table_id``): one of the two is stale, and the
+        catalog says which.
         """
         stale = await self._routes.get(db, table, min_epoch=epoch)
+        if table_id and stale.table_id != table_id:  # the caller's route names another table than this node's
+            stale = await self._routes.confirm(db, table)
         try:
             return await self._write(db, table, epoch, validate)
         except errors.NotFound:

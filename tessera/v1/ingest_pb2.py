@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tessera.v1 import common_pb2 as tessera_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tessera/v1/ingest.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\"\xc2\x01\n\x13WriteRecordsRequest\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12-\n\x11\x63ommon_attributes\x18\x03 \x01(\x0b\x32\x12.tessera.v1.Record\x12#\n\x07records\x18\x04 \x03(\x0b\x32\x12.tessera.v1.Record\x12\x15\n\rrouting_epoch\x18\x05 \x01(\x03\x12\x15\n\rrecords_arrow\x18\x06 \x01(\x0c\"\x83\x01\n\x14WriteRecordsResponse\x12\x35\n\x10records_ingested\x18\x01 \x01(\x0b\x32\x1b.tessera.v1.RecordsIngested\x12\x34\n\x10rejected_records\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord\"\xf6\x01\n\x11WriteBatchRequest\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\x11\n\tarrow_ipc\x18\x03 \x01(\x0c\x12\x13\n\x0btime_column\x18\x04 \x01(\t\x12\x11\n\ttime_unit\x18\x05 \x01(\t\x12\x19\n\x11\x64imension_columns\x18\x06 \x03(\t\x12\x1b\n\x13measure_name_column\x18\x07 \x01(\t\x12\x14\n\x0cmeasure_name\x18\x08 \x01(\t\x12\x16\n\x0eversion_column\x18\t \x01(\t\x12\x15\n\rrouting_epoch\x18\n \x01(\x03\"\x81\x01\n\x12WriteBatchResponse\x12\x35\n\x10records_ingested\x18\x01 \x01(\x0b\x32\x1b.tessera.v1.RecordsIngested\x12\x34\n\x10rejected_records\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord2\xa8\x01\n\x06Ingest\x12Q\n\x0cWriteRecords\x12\x1f.tessera.v1.WriteRecordsRequest\x1a .tessera.v1.WriteRecordsResponse\x12K\n\nWriteBatch\x12\x1d.tessera.v1.WriteBatchRequest\x1a\x1e.tessera.v1.WriteBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tessera/v1/ingest.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\"\xdc\x01\n\x13WriteRecordsRequest\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12-\n\x11\x63ommon_attributes\x18\x03 \x01(\x0b\x32\x12.tessera.v1.Record\x12#\n\x07records\x18\x04 \x03(\x0b\x32\x12.tessera.v1.Record\x12\x15\n\rrouting_epoch\x18\x05 \x01(\x03\x12\x15\n\rrecords_arrow\x18\x06 \x01(\x0c\x12\x18\n\x10routing_table_id\x18\x07 \x01(\t\"\x83\x01\n\x14WriteRecordsResponse\x12\x35\n\x10records_ingested\x18\x01 \x01(\x0b\x32\x1b.tessera.v1.RecordsIngested\x12\x34\n\x10rejected_records\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord\"\x90\x02\n\x11WriteBatchRequest\x12\x15\n\rdatabase_name\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\x11\n\tarrow_ipc\x18\x03 \x01(\x0c\x12\x13\n\x0btime_column\x18\x04 \x01(\t\x12\x11\n\ttime_unit\x18\x05 \x01(\t\x12\x19\n\x11\x64imension_columns\x18\x06 \x03(\t\x12\x1b\n\x13measure_name_column\x18\x07 \x01(\t\x12\x14\n\x0cmeasure_name\x18\x08 \x01(\t\x12\x16\n\x0eversion_column\x18\t \x01(\t\x12\x15\n\rrouting_epoch\x18\n \x01(\x03\x12\x18\n\x10routing_table_id\x18\x0b \x01(\t\"\x81\x01\n\x12WriteBatchResponse\x12\x35\n\x10records_ingested\x18\x01 \x01(\x0b\x32\x1b.tessera.v1.RecordsIngested\x12\x34\n\x10rejected_records\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord2\xa8\x01\n\x06Ingest\x12Q\n\x0cWriteRecords\x12\x1f.tessera.v1.WriteRecordsRequest\x1a .tessera.v1.WriteRecordsResponse\x12K\n\nWriteBatch\x12\x1d.tessera.v1.WriteBatchRequest\x1a\x1e.tessera.v1.WriteBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tessera.v1.ingest_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WRITERECORDSREQUEST']._serialized_start=65
-  _globals['_WRITERECORDSREQUEST']._serialized_end=259
-  _globals['_WRITERECORDSRESPONSE']._serialized_start=262
-  _globals['_WRITERECORDSRESPONSE']._serialized_end=393
-  _globals['_WRITEBATCHREQUEST']._serialized_start=396
-  _globals['_WRITEBATCHREQUEST']._serialized_end=642
-  _globals['_WRITEBATCHRESPONSE']._serialized_start=645
-  _globals['_WRITEBATCHRESPONSE']._serialized_end=774
-  _globals['_INGEST']._serialized_start=777
-  _globals['_INGEST']._serialized_end=945
+  _globals['_WRITERECORDSREQUEST']._serialized_end=285
+  _globals['_WRITERECORDSRESPONSE']._serialized_start=288
+  _globals['_WRITERECORDSRESPONSE']._serialized_end=419
+  _globals['_WRITEBATCHREQUEST']._serialized_start=422
+  _globals['_WRITEBATCHREQUEST']._serialized_end=694
+  _globals['_WRITEBATCHRESPONSE']._serialized_start=697
+  _globals['_WRITEBATCHRESPONSE']._serialized_end=826
+  _globals['_INGEST']._serialized_start=829
+  _globals['_INGEST']._serialized_end=997
 # @@protoc_insertion_point(module_scope)

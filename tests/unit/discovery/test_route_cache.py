@@ -160,3 +160,26 @@ def test_a_callers_epoch_of_a_deleted_table_costs_one_lookup_a_second_not_one_a_
 
     assert asyncio.run(body()) == ["new"] * 20
     assert Counting.calls == 1
+
+
+def test_a_caller_naming_another_table_makes_the_cache_look_again_at_most_once_a_second() -> None:
+    """The gateway resolved the table created again (its route names "new"); this node's cached route,
+    older than its watch can tell, names "old": confirm looks it up. A caller with a stale id costs one
+    lookup a second."""
+
+    class Current:
+        calls = 0
+
+        async def resolve(self, db: str, table: str) -> common_pb2.TableRoute:
+            Current.calls += 1
+            return common_pb2.TableRoute(table_id="new", epoch=1)
+
+    async def body() -> list[str]:
+        cache = RouteCache(Current(), ttl_s=3600)  # type: ignore[arg-type]
+        cache._routes[("db1", "tbl")] = (time.monotonic() - 5, common_pb2.TableRoute(table_id="old", epoch=4))
+        got = [(await cache.confirm("db1", "tbl")).table_id]
+        got += [(await cache.confirm("db1", "tbl")).table_id for _ in range(10)]
+        return got
+
+    assert asyncio.run(body()) == ["new"] * 11
+    assert Current.calls == 1

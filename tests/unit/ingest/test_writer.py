@@ -43,7 +43,7 @@ class Routes:
     """Routes whose table changes id once invalidated (deleted and created again), or not (just deleted)."""
 
     def __init__(self, recreated: bool) -> None:
-        self.table_id, self.recreated, self.invalidated = "old", recreated, 0
+        self.table_id, self.recreated, self.invalidated, self.confirmed = "old", recreated, 0, False
 
     async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
         return common_pb2.TableRoute(table_id=self.table_id, epoch=1)
@@ -52,6 +52,12 @@ class Routes:
         self.invalidated += 1
         if self.recreated:
             self.table_id = "new"
+
+    async def confirm(self, db: str, table: str) -> common_pb2.TableRoute:
+        self.confirmed = True
+        if self.recreated:
+            self.table_id = "new"
+        return await self.get(db, table)
 
 
 @pytest.mark.parametrize("recreated", [True, False])
@@ -76,3 +82,19 @@ def test_a_write_whose_table_was_deleted_is_tried_again_only_if_the_name_now_nam
             asyncio.run(writer.write("db", "tbl", 0, lambda ctx: None))  # type: ignore[arg-type,return-value]
         assert tried == ["old"]
     assert routes.invalidated == 1
+
+
+def test_a_caller_whose_route_names_another_table_makes_the_node_confirm_its_own_first() -> None:
+    """The gateway already knows the table created again; this node's cached route (its watch behind) names
+    the deleted one: the write goes to the table the catalog names now, without a failed attempt."""
+    routes = Routes(recreated=True)
+    writer = Writer("mine", routes=routes, new_columns=None, members=None, quorum=QuorumWriter(None))  # type: ignore[arg-type]
+    tried: list[str] = []
+
+    async def write_once(db: str, table: str, epoch: int, validate: object) -> str:
+        tried.append(routes.table_id)
+        return "stored"
+
+    writer._write = write_once  # type: ignore[method-assign,assignment]
+    assert asyncio.run(writer.write("db", "tbl", 0, lambda ctx: None, table_id="new")) == "stored"  # type: ignore[arg-type,comparison-overlap]
+    assert tried == ["new"] and routes.confirmed and routes.invalidated == 0
