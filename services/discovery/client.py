@@ -167,7 +167,7 @@ class NodeRegistration:
 
 
 FRESH_S = 1.0
-"""How long a lookup that answered below a caller's epoch stands for later callers with that epoch."""
+"""How long a lookup that found a caller's epoch or table id outdated stands for later such callers."""
 
 
 class RouteCache:
@@ -188,43 +188,38 @@ class RouteCache:
         self._catalog = catalog
         self._routes: dict[tuple[str, str], tuple[float, common_pb2.TableRoute]] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._behind: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (when, epoch a lookup fell short of)
+        # key -> (when, epoch, table id) of the last caller whose knowledge a lookup found outdated
+        self._outdated_callers: dict[tuple[str, str], tuple[float, int, str]] = {}
         if catalog is not None:
             catalog.subscribe(self._table_changed)
 
-    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute:
-        """The route; refreshed inline when missing, older than ``min_epoch`` or of a deleted table, else in
-        the background once older than the TTL."""
+    async def get(self, db: str, table: str, min_epoch: int = 0, table_id: str = "") -> common_pb2.TableRoute:
+        """The route; looked up inline when missing, of a deleted table, or behind what the caller knows (an
+        epoch above it, or another ``table_id``: one of the two routes is stale and the catalog says which),
+        else refreshed in the background once older than the TTL."""
         key = (db, table)
         cached = self._routes.get(key)
         if cached and self._deleted(cached[1]):
             self.invalidate(db, table)
             cached = None
-        if cached and (cached[1].epoch >= min_epoch or self._unreachable(key, min_epoch)):
+        if cached and self._answers(key, cached[1], min_epoch, table_id):
             if time.monotonic() - cached[0] >= self._ttl:
                 self._start_refresh(db, table)
             return cached[1]
         route = await self._fetch(db, table)
-        if route.epoch < min_epoch:
-            self._behind[key] = (time.monotonic(), min_epoch)
+        if route.epoch < min_epoch or (table_id and route.table_id != table_id):
+            self._outdated_callers[key] = (time.monotonic(), min_epoch, table_id)
         return route
 
-    async def confirm(self, db: str, table: str) -> common_pb2.TableRoute:
-        """The route as the catalog has it now, when a caller's route names another table than the cached one
-        (one of the two is stale): looked up again, unless it was looked up within FRESH_S (a caller with a
-        stale route then costs one lookup a second, not one a call)."""
-        key = (db, table)
-        cached = self._routes.get(key)
-        if cached is not None and time.monotonic() - cached[0] < FRESH_S:
-            return cached[1]
-        return await self._fetch(db, table)
-
-    def _unreachable(self, key: tuple[str, str], min_epoch: int) -> bool:
-        """Whether a lookup a moment ago already answered below ``min_epoch``: the caller's epoch is then
-        another table's (a name deleted and created again; the caller's route names the old one), and
-        looking it up again on every call would not help."""
-        behind = self._behind.get(key)
-        return behind is not None and min_epoch <= behind[1] and time.monotonic() - behind[0] < FRESH_S
+    def _answers(self, key: tuple[str, str], route: common_pb2.TableRoute, min_epoch: int, table_id: str) -> bool:
+        """Whether ``route`` serves a caller that knows ``min_epoch`` and ``table_id``: it is as new, or a
+        lookup a moment ago already found the caller's knowledge outdated (its route names a table deleted
+        since; looking up again on every call would not help)."""
+        if route.epoch >= min_epoch and (not table_id or route.table_id == table_id):
+            return True
+        outdated = self._outdated_callers.get(key)
+        return (outdated is not None and time.monotonic() - outdated[0] < FRESH_S and min_epoch <= outdated[1]
+                and table_id in ("", outdated[2]))
 
     def _start_refresh(self, db: str, table: str) -> None:
         key = (db, table)

@@ -22,10 +22,9 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 
 
 class Routes(Protocol):
-    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+    async def get(self, db: str, table: str, min_epoch: int = 0, table_id: str = "") -> common_pb2.TableRoute: ...
     def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None: ...
     def invalidate(self, db: str, table: str) -> None: ...
-    async def confirm(self, db: str, table: str) -> common_pb2.TableRoute: ...
 
 
 class ColumnAdder(Protocol):
@@ -89,20 +88,18 @@ class Writer:
         cached route naming another table than the caller's (``table_id``): one of the two is stale, and the
         catalog says which.
         """
-        stale = await self._routes.get(db, table, min_epoch=epoch)
-        if table_id and stale.table_id != table_id:  # the caller's route names another table than this node's
-            stale = await self._routes.confirm(db, table)
+        route_id = (await self._routes.get(db, table, epoch, table_id)).table_id
         try:
-            return await self._write(db, table, epoch, validate)
+            return await self._write(db, table, epoch, validate, table_id)
         except errors.NotFound:
             self._routes.invalidate(db, table)
-            if (await self._routes.get(db, table)).table_id == stale.table_id:
+            if (await self._routes.get(db, table)).table_id == route_id:
                 raise  # the table itself is gone (or never was): say so
-            return await self._write(db, table, epoch, validate)
+            return await self._write(db, table, 0, validate)  # the route just looked up
 
-    async def _write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated]
-                     ) -> WriteOutcome:
-        route = await self._routes.get(db, table, min_epoch=epoch)
+    async def _write(self, db: str, table: str, epoch: int, validate: Callable[[TableContext], Validated],
+                     table_id: str = "") -> WriteOutcome:
+        route = await self._routes.get(db, table, epoch, table_id)
         v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
         groups = self._tiles(route, rows, dim_hash) if rows is not None else []
         if v.new_columns:

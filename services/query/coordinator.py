@@ -29,7 +29,7 @@ MAX_NS = (1 << 63) - 1
 
 
 class Routes(Protocol):
-    async def get(self, db: str, table: str, min_epoch: int = 0) -> common_pb2.TableRoute: ...
+    async def get(self, db: str, table: str, min_epoch: int = 0, table_id: str = "") -> common_pb2.TableRoute: ...
     def invalidate(self, db: str, table: str) -> None: ...
 
 
@@ -220,9 +220,7 @@ class Coordinator:
             translation = translate(sql, now_ns, floating)  # a DOUBLE column divided by zero gives Infinity
         translated = time.perf_counter()
         for db, table, epoch, table_id in min_epochs:  # a forwarded query: routes as new as the sender's
-            if table_id and (await self._routes.get(db, table, min_epoch=epoch)).table_id != table_id:
-                self._routes.invalidate(db, table)  # the name names another table than this node cached
-                await self._routes.get(db, table)
+            await self._routes.get(db, table, min_epoch=epoch, table_id=table_id)
         owner, epochs = await self._sole_other_cell(translation) if forward else (None, [])
         if owner is not None:
             read = await self._remote.cell_query(owner, query_id, sql, allow_partial, epochs)

@@ -46,8 +46,8 @@ from services.storage.segment_keys import SegmentKeys
 from services.storage.segments import SegmentOptions, read_segment
 from services.storage.tilekey import TileKey
 from services.storage.tileview import ReadFilter, TileView
-from tessera import digest, errors, layout, memory
-from tessera.errors import InternalError, NotFound, Throttled
+from tessera import digest, layout, memory
+from tessera.errors import InternalError, NotFound, TesseraError, Throttled
 from tessera.sqlsession import Sessions
 
 _log = structlog.get_logger()
@@ -385,7 +385,7 @@ class TileStore:
             async with asyncio.timeout(CONFIRM_WAIT_S):
                 await self.tables.fetch(table_id)
             self._unconfirmed.pop(table_id, None)
-        except (errors.TesseraError, TimeoutError) as exc:
+        except (TesseraError, TimeoutError) as exc:
             self._unconfirmed[table_id] = time.monotonic()
             _log.info("table_unconfirmed", table_id=table_id, error=str(exc) or type(exc).__name__)
 
