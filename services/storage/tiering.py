@@ -6,7 +6,7 @@ A tile's memory store is flushed into a segment when any of these holds:
 - its bucket has ended and it took no append for ``idle_flush_s`` (a closed hour stops costing RAM and WAL
   replay time soon after its last late write);
 - its bucket has not ended but it took no append for ``open_idle_flush_s`` (a writer that stopped leaves
-  nothing in memory and the uncompressed WAL; later appends start a new memory store, and compaction
+  nothing in memory and the WAL; later appends start a new memory store, and compaction
   merges the small segments this leaves);
 - the node's memory stores are above ``flush_at_fraction`` of the memory limit, or its resident memory is
   above ``high_water_fraction`` of it: the largest go first, until the total is back under the mark (half

@@ -1,9 +1,10 @@
 """What one WAL entry holds: the stored rows of one append to one tile.
 
-``[u16 LE length of the tile name][tile name, UTF-8][u8 flags][Arrow IPC stream of the rows]``. The flags
-say whether the rows supersede rows of the magnetic store or of the memory store, so that a replayed memory
-store deduplicates exactly as the live one did, and whether they are a repair that replaces held rows at the
-same version.
+``[u16 LE length of the tile name][tile name, UTF-8][u8 flags][the rows]``, the rows in
+``arrowipc.for_storage``'s form (or, in entries of earlier versions, a plain or buffer-compressed Arrow IPC
+stream). The flags say whether the rows supersede rows of the magnetic store or of the memory store, so
+that a replayed memory store deduplicates exactly as the live one did, and whether they are a repair that
+replaces held rows at the same version.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def decode(payload: bytes) -> tuple[TileKey, Flags, pa.Table]:
         (length,) = _NAME_LEN.unpack_from(payload)
         name = payload[2 : 2 + length].decode()
         bits = payload[2 + length]
-        rows = pa.ipc.open_stream(pa.py_buffer(memoryview(payload)[3 + length :])).read_all()
+        rows = arrowipc.read_stream(memoryview(payload)[3 + length :])
         flags = Flags(bool(bits & _SUPERSEDES_MAGNETIC), bool(bits & _SUPERSEDES_MEMORY), bool(bits & _REPLACES))
         return TileKey.from_dir_name(name), flags, rows
-    except (struct.error, IndexError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError, OSError, pa.ArrowException) as exc:
         raise InternalError(f"cannot decode a WAL entry of {len(payload)} bytes: {exc}") from exc

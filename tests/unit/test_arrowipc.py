@@ -1,19 +1,52 @@
-"""Appends travel compressed from COMPRESS_MIN_ROWS rows, and every form reads back identical."""
+"""Appends travel as one zstd frame around their IPC stream; every form, old WAL entries' included, reads
+back identical, and damaged frames are refused, never read as other rows."""
 
 from __future__ import annotations
 
-import pyarrow as pa
+import struct
 
-from tessera import arrowipc
+import pyarrow as pa
+import pytest
+
+from tessera import arrowipc, errors
 
 
 def _rows(n: int) -> pa.Table:
     return pa.table({"host": pa.array([f"host_{i % 7}" for i in range(n)]), "v": pa.array(range(n), pa.int64())})
 
 
-def test_large_appends_are_compressed_small_ones_are_not_and_both_read_back_identical() -> None:
-    big, small = _rows(arrowipc.COMPRESS_MIN_ROWS * 4), _rows(arrowipc.COMPRESS_MIN_ROWS - 1)
-    assert len(arrowipc.for_storage(big)) < len(arrowipc.to_ipc(big)) / 2
-    assert arrowipc.for_storage(small) == arrowipc.to_ipc(small)
-    for table in (big, small):
-        assert arrowipc.from_ipc(arrowipc.for_storage(table)).equals(table)
+@pytest.mark.parametrize("n", [0, 1, 100, 5_000])
+def test_appends_are_compressed_and_read_back_identical(n: int) -> None:
+    table = _rows(n)
+    framed = arrowipc.for_storage(table)
+    if n >= 100:
+        assert len(framed) < len(arrowipc.to_ipc(table)) / 2
+    assert arrowipc.from_ipc(framed).equals(table)
+    assert arrowipc.read_stream(memoryview(framed)).equals(table)
+
+
+def test_plain_and_buffer_compressed_streams_still_read() -> None:
+    """WAL entries written before the frame: plain streams and streams with zstd-compressed buffers."""
+    table = _rows(1_000)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=1))
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    assert arrowipc.from_ipc(sink.getvalue().to_pybytes()).equals(table)
+    assert arrowipc.from_ipc(arrowipc.to_ipc(table)).equals(table)
+
+
+def test_damaged_frames_are_refused() -> None:
+    framed = arrowipc.for_storage(_rows(1_000))
+    (size,) = struct.unpack_from("<Q", framed, 4)
+    damaged = {
+        "truncated": framed[:-5],
+        "header cut": framed[:6],
+        "size too small": framed[:4] + struct.pack("<Q", size - 1) + framed[12:],
+        "size too large": framed[:4] + struct.pack("<Q", size + 100) + framed[12:],
+        "size absurd": framed[:4] + struct.pack("<Q", 2**40) + framed[12:],
+        "not zstd": framed[:12] + b"garbage" * 10,
+    }
+    for data in damaged.values():
+        with pytest.raises(errors.ValidationError, match="arrow_field is not a valid Arrow IPC stream"):
+            arrowipc.from_ipc(data, field="arrow_field")
