@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import json
 import random
 import threading
 import time
@@ -293,6 +294,16 @@ class Client:
         """The tags of the database or table ``arn`` names."""
         request = catalog_pb2.ListTagsForResourceRequest(resource_arn=arn)
         return list(self._control(self._discovery.ListTagsForResource, request).tags)
+
+    def describe_account_settings(self) -> dict[str, Any]:
+        """The account settings ever set (Timestream's DescribeAccountSettings members, no defaults)."""
+        request = catalog_pb2.DescribeAccountSettingsRequest()
+        return dict(json.loads(self._control(self._discovery.DescribeAccountSettings, request).settings_json))
+
+    def update_account_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the given account settings members; every member ever set, afterwards."""
+        request = catalog_pb2.UpdateAccountSettingsRequest(changes_json=json.dumps(dict(changes)))
+        return dict(json.loads(self._control(self._discovery.UpdateAccountSettings, request).settings_json))
 
     def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
         """Admin: spread a table's hash space evenly over ``cells``."""

@@ -214,7 +214,7 @@ class LocalCluster:
         ensure_profile(self.spec.credentials, PROFILE)
         self._start(name, "gateway", ["-m", "services.gateway.main", "--listen", listen, "--discovery",
                                       self.discovery_address, "--credentials", str(self.spec.credentials),
-                                      "--state-dir", str(self.spec.data_dir / "gateway"), "--node-id", name,
+                                      "--node-id", name,
                                       *self.spec.gateway_args, *extra])
 
     def _start(self, name: str, role: str, argv: list[str], cell: str = "", zone: str = "") -> None:

@@ -347,6 +347,24 @@ class Catalog:
                 return [catalog_pb2.Tag(key=k, value=v) for k, v in sorted(tags.items())]
         raise errors.Unavailable(f"The tags of {arn} kept changing during {TAG_ATTEMPTS} attempts; retry")
 
+    # -- account settings --------------------------------------------------------------------------
+    async def account_settings(self) -> dict[str, Any]:
+        """The account settings ever set (the gateway adds the defaults)."""
+        raw = await self._store.get(keys.ACCOUNT_SETTINGS)
+        return {} if raw is None else dict(json.loads(raw))
+
+    async def update_account_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Replace the given members in one compare-and-swap (tried again when another update won the race);
+        the settings after."""
+        for _ in range(TAG_ATTEMPTS):
+            raw = await self._store.get(keys.ACCOUNT_SETTINGS)
+            settings = {**({} if raw is None else json.loads(raw)), **changes}
+            done = (await self._store.create({keys.ACCOUNT_SETTINGS: dumps(settings)}) if raw is None
+                    else await self._store.replace(keys.ACCOUNT_SETTINGS, raw, dumps(settings)))
+            if done:
+                return settings
+        raise errors.Unavailable(f"The account settings kept changing during {TAG_ATTEMPTS} attempts; retry")
+
     # -- schema and routing ------------------------------------------------------------------------
     async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
         """Add columns first-writer-wins; an existing column keeps its kind and type. Returns the schema."""

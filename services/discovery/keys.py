@@ -6,6 +6,7 @@
     /tessera/routing/{table_id}                     {"epoch", "ranges": [{"lo","hi","cell","readers"}]}
     /tessera/cells/{cell}/members/{node_id}         NodeInfo (JSON), persistent: tile placement uses it
     /tessera/cells/{cell}/live/{node_id}            NodeInfo (JSON), under the node's lease: liveness
+    /tessera/account/settings                       Timestream's account settings (JSON, members ever set)
 
 Names are percent-encoded so a '/' can never split a key (Timestream names cannot hold one anyway).
 """
@@ -20,6 +21,7 @@ TABLES = f"{ROOT}/catalog/tables/"
 COLUMNS = f"{ROOT}/catalog/columns/"
 ROUTING = f"{ROOT}/routing/"
 CELLS = f"{ROOT}/cells/"
+ACCOUNT_SETTINGS = f"{ROOT}/account/settings"
 
 
 def _q(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
@@ -155,6 +156,23 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
     async def ListTagsForResource(self, request: catalog_pb2.ListTagsForResourceRequest,
                                   context: grpc.aio.ServicerContext) -> catalog_pb2.TagsResponse:
         return catalog_pb2.TagsResponse(tags=await self._catalog.list_tags(request.resource_arn))
+
+    @rpc
+    async def DescribeAccountSettings(self, request: catalog_pb2.DescribeAccountSettingsRequest,
+                                      context: grpc.aio.ServicerContext) -> catalog_pb2.AccountSettingsResponse:
+        return catalog_pb2.AccountSettingsResponse(settings_json=json.dumps(await self._catalog.account_settings()))
+
+    @rpc
+    async def UpdateAccountSettings(self, request: catalog_pb2.UpdateAccountSettingsRequest,
+                                    context: grpc.aio.ServicerContext) -> catalog_pb2.AccountSettingsResponse:
+        try:
+            changes = json.loads(request.changes_json or "{}")
+        except ValueError as exc:
+            raise errors.ValidationError(f"changes_json is not JSON: {exc}") from exc
+        if not isinstance(changes, dict):
+            raise errors.ValidationError("changes_json must be a JSON object of account settings")
+        settings = await self._catalog.update_account_settings(changes)
+        return catalog_pb2.AccountSettingsResponse(settings_json=json.dumps(settings))
 
     @rpc
     async def ListTables(self, request: catalog_pb2.ListTablesRequest, context: grpc.aio.ServicerContext

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import pathlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -93,19 +92,18 @@ class Gateway:
     """The gateway's link to the cluster: one shared SDK client (routes, channels and failover are the
     SDK's), and one lane of threads per kind of call."""
 
-    def __init__(self, client: tessera.Client, account_id: str, settings_path: pathlib.Path | None = None) -> None:
+    def __init__(self, client: tessera.Client, account_id: str) -> None:
         self.client = client
         self.account_id = account_id
-        self.settings_path = settings_path
         self._lanes = {kind: _Lane(kind, n) for kind, n in THREADS.items()}
         self.insights_rate = RateLimit(INSIGHTS_PER_S, "QueryInsights is limited to 1 query per second "
                                                        "(ENABLED_WITH_RATE_CONTROL); retry shortly")
 
     @classmethod
-    def connect(cls, discovery: str, account_id: str, settings_path: pathlib.Path | None = None) -> Gateway:
+    def connect(cls, discovery: str, account_id: str) -> Gateway:
         client = tessera.Client(discovery, timeout_s=SDK_TIMEOUT_S, max_inflight=THREADS["write"],
                                 throttled_retry_s=THROTTLED_RETRY_S)
-        return cls(client, account_id, settings_path)
+        return cls(client, account_id)
 
     async def call(self, kind: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the threads of ``kind`` (catalog, write or query)."""

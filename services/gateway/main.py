@@ -38,7 +38,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID, help="the account id in ARNs (12 digits)")
     p.add_argument("--region", action="append", default=[],
                    help="a region signatures may name (repeat for several; default any)")
-    p.add_argument("--state-dir", type=pathlib.Path, help="where account settings are kept")
     p.add_argument("--advertise-url", default="",
                    help="the URL DescribeEndpoints returns (default: the scheme and host each request came in on; "
                         "set it behind a proxy that terminates TLS), e.g. https://timestream.example.com")
@@ -56,10 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(a: argparse.Namespace) -> None:
     keys = KeyFile(a.credentials)
-    if a.state_dir is not None:
-        a.state_dir.mkdir(parents=True, exist_ok=True)
-    gateway = Gateway.connect(a.discovery, a.account_id,
-                              a.state_dir / "account-settings.json" if a.state_dir else None)
+    gateway = Gateway.connect(a.discovery, a.account_id)
     handler = Handler(gateway, keys.secrets, frozenset(a.region) or None, a.advertise_url.rstrip("/"))
     # handler_cancellation: a client that hangs up cancels its handler (work not yet on a thread is dropped).
     runner = web.AppRunner(application(handler), access_log=None, handle_signals=False, handler_cancellation=True)

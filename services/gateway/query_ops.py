@@ -155,27 +155,33 @@ def _wrapper(select: exp.Select) -> bool:
 DEFAULT_SETTINGS: dict[str, Any] = {"QueryPricingModel": "BYTES_SCANNED", "MaxQueryTCU": 0}
 
 
-def _settings(gw: Gateway) -> dict[str, Any]:
-    if gw.settings_path is not None and gw.settings_path.exists():
-        return {**DEFAULT_SETTINGS, **json.loads(gw.settings_path.read_text())}
-    return dict(DEFAULT_SETTINGS)
+def _account_settings(kept: dict[str, Any]) -> dict[str, Any]:
+    """The settings as the API answers them: the defaults under what was set, and QueryCompute in its
+    response shape (a provisioned capacity is active at once: its last update SUCCEEDED)."""
+    settings = {**DEFAULT_SETTINGS, **kept}
+    compute = settings.get("QueryCompute")
+    if isinstance(compute, dict) and isinstance(compute.get("ProvisionedCapacity"), dict):
+        requested = compute["ProvisionedCapacity"]
+        capacity: dict[str, Any] = {}
+        if "TargetQueryTCU" in requested:
+            capacity["ActiveQueryTCU"] = requested["TargetQueryTCU"]
+        if "NotificationConfiguration" in requested:
+            capacity["NotificationConfiguration"] = requested["NotificationConfiguration"]
+        capacity["LastUpdate"] = {**({"TargetQueryTCU": requested["TargetQueryTCU"]}
+                                     if "TargetQueryTCU" in requested else {}), "Status": "SUCCEEDED"}
+        settings["QueryCompute"] = {**compute, "ProvisionedCapacity": capacity}
+    return settings
 
 
 async def describe_account_settings(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return _settings(gw)
+    """Kept in the catalog, so every gateway answers the same."""
+    return _account_settings(await gw.call("catalog", gw.client.describe_account_settings))
 
 
 async def update_account_settings(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     """Kept and echoed (they are billing settings: Tessera meters bytes scanned but bills nothing)."""
-    settings = _settings(gw)
-    settings.update({k: p[k] for k in ("MaxQueryTCU", "QueryPricingModel", "QueryCompute") if k in p})
-    if gw.settings_path is None:
-        raise errors.ValidationError("this gateway was started without --state-dir: account settings cannot be "
-                                     "kept")
-    tmp = gw.settings_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings))
-    tmp.replace(gw.settings_path)
-    return settings
+    changes = {k: p[k] for k in ("MaxQueryTCU", "QueryPricingModel", "QueryCompute") if k in p}
+    return _account_settings(await gw.call("catalog", gw.client.update_account_settings, changes))
 
 
 OPERATIONS: dict[str, Operation] = {

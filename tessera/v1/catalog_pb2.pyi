@@ -388,6 +388,22 @@ class DescribeTableByIdResponse(_message.Message):
     revision: int
     def __init__(self, table: _Optional[_Union[Table, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
+class DescribeAccountSettingsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UpdateAccountSettingsRequest(_message.Message):
+    __slots__ = ("changes_json",)
+    CHANGES_JSON_FIELD_NUMBER: _ClassVar[int]
+    changes_json: str
+    def __init__(self, changes_json: _Optional[str] = ...) -> None: ...
+
+class AccountSettingsResponse(_message.Message):
+    __slots__ = ("settings_json",)
+    SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    settings_json: str
+    def __init__(self, settings_json: _Optional[str] = ...) -> None: ...
+
 class Endpoint(_message.Message):
     __slots__ = ("address", "cache_period_in_minutes")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]

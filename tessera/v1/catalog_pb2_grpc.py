@@ -140,6 +140,16 @@ class DiscoveryStub:
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.FromString,
                 _registered_method=True)
+        self.DescribeAccountSettings = channel.unary_unary(
+                '/tessera.v1.Discovery/DescribeAccountSettings',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeAccountSettingsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAccountSettings = channel.unary_unary(
+                '/tessera.v1.Discovery/UpdateAccountSettings',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
+                _registered_method=True)
         self.DescribeTableById = channel.unary_unary(
                 '/tessera.v1.Discovery/DescribeTableById',
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdRequest.SerializeToString,
@@ -281,6 +291,18 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeAccountSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAccountSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DescribeTableById(self, request, context):
         """Tessera extensions for nodes: a table by its id, and every table by id as a snapshot then changes.
         """
@@ -401,6 +423,16 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.DescribeEndpoints,
                     request_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.SerializeToString,
+            ),
+            'DescribeAccountSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeAccountSettings,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.DescribeAccountSettingsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.SerializeToString,
+            ),
+            'UpdateAccountSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAccountSettings,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.SerializeToString,
             ),
             'DescribeTableById': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeTableById,
@@ -980,6 +1012,60 @@ class Discovery:
             '/tessera.v1.Discovery/DescribeEndpoints',
             tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsRequest.SerializeToString,
             tessera_dot_v1_dot_catalog__pb2.DescribeEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeAccountSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/DescribeAccountSettings',
+            tessera_dot_v1_dot_catalog__pb2.DescribeAccountSettingsRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAccountSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/UpdateAccountSettings',
+            tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -171,7 +171,7 @@ def test_query_insights_report_the_time_span_the_partitions_and_the_output_at_on
     assert "QueryInsightsResponse" not in query.query(QueryString=sql, QueryInsights={"Mode": "DISABLED"})
 
 
-def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, int]) -> None:
+def test_prepare_query_answers_columns_and_parameters(query: Any, table: tuple[str, str, int]) -> None:
     db, name, _ = table
     prepared = query.prepare_query(QueryString=f'SELECT host, measure_value::double AS v FROM "{db}"."{name}" '
                                    "WHERE time > @scheduled_runtime - 1h", ValidateOnly=True)
@@ -186,12 +186,26 @@ def test_prepare_query_and_account_settings(query: Any, table: tuple[str, str, i
     unaliased = query.prepare_query(QueryString=f'SELECT host, count(*), max(time) FROM "{db}"."{name}" GROUP BY host',
                                     ValidateOnly=True)
     assert [c["Name"] for c in unaliased["Columns"]] == ["host", "_col1", "_col2"]  # Trino's names
-    before = query.describe_account_settings()
+
+
+def test_account_settings_are_the_same_on_every_gateway(cluster: LocalCluster) -> None:
+    """They are kept in the catalog: what one gateway updates, another describes, and a restarted one too."""
+    first, second = (aws.client(cluster, "timestream-query", gateway=g) for g in (1, 2))
+    before = first.describe_account_settings()
     assert before["QueryPricingModel"] in ("BYTES_SCANNED", "COMPUTE_UNITS")
-    after = query.update_account_settings(MaxQueryTCU=8, QueryPricingModel="COMPUTE_UNITS")
+    compute = {"ComputeMode": "PROVISIONED", "ProvisionedCapacity": {"TargetQueryTCU": 8}}
+    after = first.update_account_settings(MaxQueryTCU=8, QueryPricingModel="COMPUTE_UNITS", QueryCompute=compute)
     assert (after["MaxQueryTCU"], after["QueryPricingModel"]) == (8, "COMPUTE_UNITS")
-    assert query.describe_account_settings()["MaxQueryTCU"] == 8
-    query.update_account_settings(MaxQueryTCU=before.get("MaxQueryTCU", 0) or 4,
+    seen = second.describe_account_settings()
+    assert (seen["MaxQueryTCU"], seen["QueryPricingModel"]) == (8, "COMPUTE_UNITS")
+    assert seen["QueryCompute"] == {"ComputeMode": "PROVISIONED", "ProvisionedCapacity": {
+        "ActiveQueryTCU": 8, "LastUpdate": {"TargetQueryTCU": 8, "Status": "SUCCEEDED"}}}
+    # An update of one member keeps the others, whichever gateway it goes through.
+    assert second.update_account_settings(MaxQueryTCU=12)["QueryPricingModel"] == "COMPUTE_UNITS"
+    assert first.describe_account_settings()["MaxQueryTCU"] == 12
+    with pytest.raises(first.exceptions.ValidationException):
+        first.update_account_settings(QueryPricingModel="FREE")
+    first.update_account_settings(MaxQueryTCU=before.get("MaxQueryTCU", 0) or 4,
                                   QueryPricingModel=before["QueryPricingModel"])
 
 
