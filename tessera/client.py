@@ -305,6 +305,23 @@ class Client:
         request = catalog_pb2.UpdateAccountSettingsRequest(changes_json=json.dumps(dict(changes)))
         return dict(json.loads(self._control(self._discovery.UpdateAccountSettings, request).settings_json))
 
+    def gateway_document(self, kind: str, doc_id: str) -> str:
+        """A gateway document's JSON ("" when there is none)."""
+        request = catalog_pb2.GetGatewayDocumentRequest(kind=kind, id=doc_id)
+        return str(self._control(self._discovery.GetGatewayDocument, request).json)
+
+    def put_gateway_document(self, kind: str, doc_id: str, text: str, expected: str = "") -> tuple[bool, str]:
+        """Write a gateway document if it still holds ``expected`` ("" = absent): (written, JSON now held)."""
+        request = catalog_pb2.PutGatewayDocumentRequest(
+            document=catalog_pb2.GatewayDocument(kind=kind, id=doc_id, json=text), expected_json=expected)
+        resp = self._control(self._discovery.PutGatewayDocument, request)
+        return resp.written, resp.current_json
+
+    def gateway_documents(self, kind: str) -> list[tuple[str, str]]:
+        """(id, JSON) of every gateway document of the kind."""
+        request = catalog_pb2.ListGatewayDocumentsRequest(kind=kind)
+        return [(d.id, d.json) for d in self._control(self._discovery.ListGatewayDocuments, request).documents]
+
     def split_table(self, database: str, table: str, cells: Sequence[str]) -> common_pb2.TableRoute:
         """Admin: spread a table's hash space evenly over ``cells``."""
         self._routes.pop((database, table), None)

@@ -91,7 +91,8 @@ class ClusterSpec:
     """Extra flags for every query coordinator."""
     object_store: bool = False
     """Start a local S3-compatible object store (SeaweedFS) accepting the cluster's key, with the bucket
-    ``tessera.local_s3.BUCKET``, and point the query coordinators at it (UNLOAD writes there)."""
+    ``tessera.local_s3.BUCKET``, and point the query coordinators (UNLOAD writes there) and the gateways
+    (batch-load tasks read there) at it."""
     fault_proxies: bool = False
     """Put a ``FaultProxy`` in front of every storage, ingest and query node (they advertise its address),
     so that ``partition()`` can cut the traffic to one of them (chaos tests)."""
@@ -191,10 +192,7 @@ class LocalCluster:
         if role == "storage":
             argv += ["--data-dir", str(self.spec.data_dir / "storage" / name), *self.spec.storage_args]
         if role == "query":
-            argv += [*self.spec.query_args]
-            if self.s3_endpoint:
-                argv += ["--s3-endpoint", self.s3_endpoint, "--s3-credentials", str(self.spec.credentials),
-                         "--s3-profile", PROFILE]
+            argv += [*self.spec.query_args, *self._object_store_args()]
         proxy = None
         if self.spec.fault_proxies:
             proxy = self._proxies.get(name) or self._proxies.setdefault(name, FaultProxy())
@@ -214,8 +212,15 @@ class LocalCluster:
         ensure_profile(self.spec.credentials, PROFILE)
         self._start(name, "gateway", ["-m", "services.gateway.main", "--listen", listen, "--discovery",
                                       self.discovery_address, "--credentials", str(self.spec.credentials),
-                                      "--node-id", name,
+                                      "--node-id", name, *self._object_store_args(),
                                       *self.spec.gateway_args, *extra])
+
+    def _object_store_args(self) -> list[str]:
+        """The ``--s3-*`` flags that point a query node or a gateway at the cluster's object store."""
+        if not self.s3_endpoint:
+            return []
+        return ["--s3-endpoint", self.s3_endpoint, "--s3-credentials", str(self.spec.credentials),
+                "--s3-profile", PROFILE]
 
     def _start(self, name: str, role: str, argv: list[str], cell: str = "", zone: str = "") -> None:
         ready = self._ready / f"{name}.json"

@@ -116,6 +116,15 @@ class RejectedRecords(TesseraError):
         return d
 
 
+class QuotaExceeded(TesseraError):
+    """A count limit of the account is reached (e.g. active batch-load tasks); retrying now does not help."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    error_id = "quota_exceeded"
+    aws_exception = "ServiceQuotaExceededException"
+    http_status = 402
+
+
 class Throttled(TesseraError):
     """The server is over a limit for now (memory, rate); retry after ``retry_after_ms``."""
 
@@ -164,7 +173,7 @@ class InternalError(TesseraError):
 _BY_ID: dict[str, type[TesseraError]] = {
     cls.error_id: cls
     for cls in (ValidationError, NotFound, Conflict, FailedPrecondition, StaleRoute, RejectedRecords,
-                Throttled, Unavailable, Cancelled, DeadlineExceeded, InternalError)
+                Throttled, QuotaExceeded, Unavailable, Cancelled, DeadlineExceeded, InternalError)
 }
 _BY_CODE: dict[grpc.StatusCode, type[TesseraError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: ValidationError,

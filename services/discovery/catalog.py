@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 
@@ -364,6 +365,37 @@ class Catalog:
             if done:
                 return settings
         raise errors.Unavailable(f"The account settings kept changing during {TAG_ATTEMPTS} attempts; retry")
+
+    # -- gateway documents -------------------------------------------------------------------------
+    @staticmethod
+    def _document_kind(kind: str) -> str:
+        if kind not in keys.GATEWAY_DOCUMENT_KINDS:
+            raise errors.ValidationError(f"unknown gateway document kind {kind!r}: one of "
+                                         f"{', '.join(sorted(keys.GATEWAY_DOCUMENT_KINDS))}")
+        return kind
+
+    async def gateway_document(self, kind: str, doc_id: str) -> str:
+        """The document's JSON, "" when there is none."""
+        raw = await self._store.get(keys.gateway_document(self._document_kind(kind), doc_id))
+        return "" if raw is None else raw.decode()
+
+    async def put_gateway_document(self, kind: str, doc_id: str, text: str, expected: str) -> tuple[bool, str]:
+        """Write the document if it is still ``expected`` ("" = absent); (written, the JSON now held)."""
+        key = keys.gateway_document(self._document_kind(kind), doc_id)
+        if not doc_id or not text:
+            raise errors.ValidationError("a gateway document needs an id and a JSON body")
+        json.loads(text)  # a document is JSON: ValueError (a ValidationError below) otherwise
+        done = (await self._store.create({key: text.encode()}) if not expected
+                else await self._store.replace(key, expected.encode(), text.encode()))
+        if done:
+            return True, text
+        raw = await self._store.get(key)
+        return False, "" if raw is None else raw.decode()
+
+    async def gateway_documents(self, kind: str) -> list[tuple[str, str]]:
+        """(id, JSON) of every document of the kind, by id."""
+        prefix = keys.gateway_documents(self._document_kind(kind))
+        return [(unquote(k[len(prefix):]), v.decode()) for k, v in await self._store.get_prefix(prefix)]
 
     # -- schema and routing ------------------------------------------------------------------------
     async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:

@@ -7,6 +7,7 @@
     /tessera/cells/{cell}/members/{node_id}         NodeInfo (JSON), persistent: tile placement uses it
     /tessera/cells/{cell}/live/{node_id}            NodeInfo (JSON), under the node's lease: liveness
     /tessera/account/settings                       Timestream's account settings (JSON, members ever set)
+    /tessera/gateway/{kind}/{id}                    a gateway document (JSON), e.g. a batch-load task
 
 Names are percent-encoded so a '/' can never split a key (Timestream names cannot hold one anyway).
 """
@@ -22,6 +23,15 @@ COLUMNS = f"{ROOT}/catalog/columns/"
 ROUTING = f"{ROOT}/routing/"
 CELLS = f"{ROOT}/cells/"
 ACCOUNT_SETTINGS = f"{ROOT}/account/settings"
+GATEWAY_DOCUMENT_KINDS = frozenset({"batch-load-task"})
+
+
+def gateway_documents(kind: str) -> str:
+    return f"{ROOT}/gateway/{_q(kind)}/"
+
+
+def gateway_document(kind: str, doc_id: str) -> str:
+    return gateway_documents(kind) + _q(doc_id)
 
 
 def _q(name: str) -> str:

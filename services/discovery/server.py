@@ -175,6 +175,30 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
         return catalog_pb2.AccountSettingsResponse(settings_json=json.dumps(settings))
 
     @rpc
+    async def GetGatewayDocument(self, request: catalog_pb2.GetGatewayDocumentRequest,
+                                 context: grpc.aio.ServicerContext) -> catalog_pb2.GatewayDocument:
+        text = await self._catalog.gateway_document(request.kind, request.id)
+        return catalog_pb2.GatewayDocument(kind=request.kind, id=request.id, json=text)
+
+    @rpc
+    async def PutGatewayDocument(self, request: catalog_pb2.PutGatewayDocumentRequest,
+                                 context: grpc.aio.ServicerContext) -> catalog_pb2.PutGatewayDocumentResponse:
+        doc = request.document
+        try:
+            written, current = await self._catalog.put_gateway_document(doc.kind, doc.id, doc.json,
+                                                                        request.expected_json)
+        except ValueError as exc:
+            raise errors.ValidationError(f"document.json is not JSON: {exc}") from exc
+        return catalog_pb2.PutGatewayDocumentResponse(written=written, current_json=current)
+
+    @rpc
+    async def ListGatewayDocuments(self, request: catalog_pb2.ListGatewayDocumentsRequest,
+                                   context: grpc.aio.ServicerContext) -> catalog_pb2.ListGatewayDocumentsResponse:
+        docs = await self._catalog.gateway_documents(request.kind)
+        return catalog_pb2.ListGatewayDocumentsResponse(documents=[
+            catalog_pb2.GatewayDocument(kind=request.kind, id=i, json=text) for i, text in docs])
+
+    @rpc
     async def ListTables(self, request: catalog_pb2.ListTablesRequest, context: grpc.aio.ServicerContext
                          ) -> catalog_pb2.ListTablesResponse:
         tables, token = await self._catalog.list_tables(request.database_name, request.max_results,

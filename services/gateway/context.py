@@ -7,12 +7,14 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tessera
 from tessera import errors
+from tessera.objectstore import ObjectStore
 
 T = TypeVar("T")
 
@@ -25,6 +27,8 @@ THROTTLED_RETRY_S = 5.0
 own retries take over: a thread is not held for a minute)."""
 THREADS = {"catalog": 8, "write": 24, "query": 16}
 """Threads per kind of call: a stuck catalog cannot hold the threads writes need, and the reverse."""
+BACKGROUND_THREADS = 2
+"""Batch-load tasks this gateway runs at once (more wait their turn)."""
 QUEUE_PER_THREAD = 2
 """Calls that may wait for a thread, per thread; beyond that the gateway answers ThrottlingException at once."""
 
@@ -92,24 +96,41 @@ class Gateway:
     """The gateway's link to the cluster: one shared SDK client (routes, channels and failover are the
     SDK's), and one lane of threads per kind of call."""
 
-    def __init__(self, client: tessera.Client, account_id: str) -> None:
+    def __init__(self, client: tessera.Client, account_id: str, object_store: ObjectStore | None = None) -> None:
         self.client = client
         self.account_id = account_id
+        self.object_store = object_store
+        """Where batch-load tasks read their files and write their reports (None: they are refused)."""
+        self.instance_id = uuid.uuid4().hex
+        """Names this gateway process as the owner of the background work it runs."""
+        self.stopping = threading.Event()
+        """Set at shutdown: background work stops at its next checkpoint."""
         self._lanes = {kind: _Lane(kind, n) for kind, n in THREADS.items()}
+        self._background = concurrent.futures.ThreadPoolExecutor(BACKGROUND_THREADS,
+                                                                 thread_name_prefix="gateway-background")
+        self._background_tasks: set[asyncio.Future[None]] = set()
         self.insights_rate = RateLimit(INSIGHTS_PER_S, "QueryInsights is limited to 1 query per second "
                                                        "(ENABLED_WITH_RATE_CONTROL); retry shortly")
 
     @classmethod
-    def connect(cls, discovery: str, account_id: str) -> Gateway:
+    def connect(cls, discovery: str, account_id: str, object_store: ObjectStore | None = None) -> Gateway:
         client = tessera.Client(discovery, timeout_s=SDK_TIMEOUT_S, max_inflight=THREADS["write"],
                                 throttled_retry_s=THROTTLED_RETRY_S)
-        return cls(client, account_id)
+        return cls(client, account_id, object_store)
+
+    def start_background(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the background threads (batch-load tasks), outliving the request that started it."""
+        future = asyncio.wrap_future(self._background.submit(fn))
+        self._background_tasks.add(future)
+        future.add_done_callback(self._background_tasks.discard)
 
     async def call(self, kind: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the threads of ``kind`` (catalog, write or query)."""
         return await self._lanes[kind].run(lambda: fn(*args, **kwargs))
 
     def close(self) -> None:
+        self.stopping.set()
+        self._background.shutdown(wait=True, cancel_futures=True)
         for lane in self._lanes.values():
             lane.close()
         self.client.close()

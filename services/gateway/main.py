@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.gateway.context import Gateway
 from services.gateway.protocol import Handler, application
-from tessera import runtime
+from tessera import objectstore, runtime
 from tessera.credentials import KeyFile
 
 log = structlog.get_logger()
@@ -43,7 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "set it behind a proxy that terminates TLS), e.g. https://timestream.example.com")
     p.add_argument("--node-id", default="gateway")
     p.add_argument("--ready-file", type=pathlib.Path)
+    objectstore.add_arguments(p, "batch-load tasks read their files and write their reports there; none: "
+                                 "they are refused with an error saying so")
     a = p.parse_args(argv)
+    a.object_store = objectstore.from_arguments(p, a)
     if not (len(a.account_id) == 12 and a.account_id.isdigit()):
         p.error("--account-id must be 12 digits")
     if a.listen_tls and not (a.tls_cert and a.tls_key):
@@ -55,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(a: argparse.Namespace) -> None:
     keys = KeyFile(a.credentials)
-    gateway = Gateway.connect(a.discovery, a.account_id)
+    gateway = Gateway.connect(a.discovery, a.account_id, a.object_store)
     handler = Handler(gateway, keys.secrets, frozenset(a.region) or None, a.advertise_url.rstrip("/"))
     # handler_cancellation: a client that hangs up cancels its handler (work not yet on a thread is dropped).
     runner = web.AppRunner(application(handler), access_log=None, handle_signals=False, handler_cancellation=True)

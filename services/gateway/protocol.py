@@ -16,16 +16,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from services.gateway import catalog_ops, model, query_ops, sigv4, write_ops
+from services.gateway import batch_load, catalog_ops, model, query_ops, sigv4, write_ops
 from services.gateway.context import Caller, Gateway, JsonText, Operation
 from tessera import errors
 
 log = structlog.get_logger()
 CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_BODY_BYTES = 8 << 20
-OPERATIONS: dict[str, Operation] = {**catalog_ops.OPERATIONS, **write_ops.OPERATIONS, **query_ops.OPERATIONS}
+OPERATIONS: dict[str, Operation] = {**catalog_ops.OPERATIONS, **write_ops.OPERATIONS, **batch_load.OPERATIONS,
+                                    **query_ops.OPERATIONS}
 LATER = {op: feature for feature, ops in {
-    "batch-load tasks": ("CreateBatchLoadTask", "DescribeBatchLoadTask", "ListBatchLoadTasks", "ResumeBatchLoadTask"),
     "scheduled queries": ("CreateScheduledQuery", "DeleteScheduledQuery", "DescribeScheduledQuery",
                           "ExecuteScheduledQuery", "ListScheduledQueries", "UpdateScheduledQuery"),
 }.items() for op in ops}

@@ -17,9 +17,9 @@ import structlog
 
 from services.query import budget, explain, insights, metadata, pruning, result_types, unload, unload_files
 from services.query.fanout import CellRead, ScanSpec, TileReader, apply_predicate
-from services.query.objectstore import ObjectStore
 from services.query.translate import FINAL_STAGE_MACROS, TableScan, Translation, translate
 from tessera import dedup, errors, layout, sqlsession
+from tessera.objectstore import ObjectStore
 from tessera.sqlsession import Sessions
 from tessera.v1 import common_pb2, query_pb2
 

@@ -12,10 +12,10 @@ from services.query.client import RemoteCellReader
 from services.query.coordinator import Coordinator
 from services.query.fanout import TileReader
 from services.query.metadata import DiscoveryCatalog
-from services.query.objectstore import ObjectStore, configure
 from services.query.server import QueryServicer
 from services.storage.client import StoragePool
-from tessera import runtime
+from tessera import objectstore, runtime
+from tessera.objectstore import ObjectStore
 from tessera.v1 import query_pb2_grpc
 
 
@@ -58,19 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query-read-limit-mb", type=int, default=budget.DEFAULT_READ_LIMIT_MB,
                         help="rows one query may read into this coordinator before it fails with an error "
                              f"naming the limit (default {budget.DEFAULT_READ_LIMIT_MB})")
-    parser.add_argument("--s3-endpoint", default="",
-                        help="the S3-compatible object store UNLOAD writes to, http(s)://host:port (none: UNLOAD "
-                             "is refused with an error saying so)")
-    parser.add_argument("--s3-region", default="us-east-1", help="the object store's region (default us-east-1)")
-    parser.add_argument("--s3-credentials", default="",
-                        help="an AWS shared credentials file holding the object store's key (default: "
-                             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
-    parser.add_argument("--s3-profile", default="default", help="the profile of --s3-credentials (default 'default')")
+    objectstore.add_arguments(parser, "UNLOAD writes there; none: UNLOAD is refused with an error saying so")
     args = parser.parse_args(argv)
-    try:
-        object_store = configure(args.s3_endpoint, args.s3_region, args.s3_credentials, args.s3_profile)
-    except (OSError, ValueError) as exc:
-        parser.error(str(exc))
+    object_store = objectstore.from_arguments(parser, args)
     config = node_config(parser, args)
     if not 16 <= args.query_read_limit_mb <= 1_048_576:
         parser.error("--query-read-limit-mb must be 16..1048576")

@@ -404,6 +404,52 @@ class AccountSettingsResponse(_message.Message):
     settings_json: str
     def __init__(self, settings_json: _Optional[str] = ...) -> None: ...
 
+class GatewayDocument(_message.Message):
+    __slots__ = ("kind", "id", "json")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    id: str
+    json: str
+    def __init__(self, kind: _Optional[str] = ..., id: _Optional[str] = ..., json: _Optional[str] = ...) -> None: ...
+
+class GetGatewayDocumentRequest(_message.Message):
+    __slots__ = ("kind", "id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    id: str
+    def __init__(self, kind: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class PutGatewayDocumentRequest(_message.Message):
+    __slots__ = ("document", "expected_json")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_JSON_FIELD_NUMBER: _ClassVar[int]
+    document: GatewayDocument
+    expected_json: str
+    def __init__(self, document: _Optional[_Union[GatewayDocument, _Mapping]] = ..., expected_json: _Optional[str] = ...) -> None: ...
+
+class PutGatewayDocumentResponse(_message.Message):
+    __slots__ = ("written", "current_json")
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    written: bool
+    current_json: str
+    def __init__(self, written: _Optional[bool] = ..., current_json: _Optional[str] = ...) -> None: ...
+
+class ListGatewayDocumentsRequest(_message.Message):
+    __slots__ = ("kind",)
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    def __init__(self, kind: _Optional[str] = ...) -> None: ...
+
+class ListGatewayDocumentsResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[GatewayDocument]
+    def __init__(self, documents: _Optional[_Iterable[_Union[GatewayDocument, _Mapping]]] = ...) -> None: ...
+
 class Endpoint(_message.Message):
     __slots__ = ("address", "cache_period_in_minutes")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]

@@ -150,6 +150,21 @@ class DiscoveryStub:
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
                 _registered_method=True)
+        self.GetGatewayDocument = channel.unary_unary(
+                '/tessera.v1.Discovery/GetGatewayDocument',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.GetGatewayDocumentRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.GatewayDocument.FromString,
+                _registered_method=True)
+        self.PutGatewayDocument = channel.unary_unary(
+                '/tessera.v1.Discovery/PutGatewayDocument',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentResponse.FromString,
+                _registered_method=True)
+        self.ListGatewayDocuments = channel.unary_unary(
+                '/tessera.v1.Discovery/ListGatewayDocuments',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsResponse.FromString,
+                _registered_method=True)
         self.DescribeTableById = channel.unary_unary(
                 '/tessera.v1.Discovery/DescribeTableById',
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.DescribeTableByIdRequest.SerializeToString,
@@ -303,6 +318,24 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGatewayDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutGatewayDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGatewayDocuments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DescribeTableById(self, request, context):
         """Tessera extensions for nodes: a table by its id, and every table by id as a snapshot then changes.
         """
@@ -433,6 +466,21 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.UpdateAccountSettings,
                     request_deserializer=tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.SerializeToString,
+            ),
+            'GetGatewayDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGatewayDocument,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.GetGatewayDocumentRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.GatewayDocument.SerializeToString,
+            ),
+            'PutGatewayDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutGatewayDocument,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentResponse.SerializeToString,
+            ),
+            'ListGatewayDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGatewayDocuments,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsResponse.SerializeToString,
             ),
             'DescribeTableById': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeTableById,
@@ -1066,6 +1114,87 @@ class Discovery:
             '/tessera.v1.Discovery/UpdateAccountSettings',
             tessera_dot_v1_dot_catalog__pb2.UpdateAccountSettingsRequest.SerializeToString,
             tessera_dot_v1_dot_catalog__pb2.AccountSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGatewayDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/GetGatewayDocument',
+            tessera_dot_v1_dot_catalog__pb2.GetGatewayDocumentRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.GatewayDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutGatewayDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/PutGatewayDocument',
+            tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.PutGatewayDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGatewayDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/ListGatewayDocuments',
+            tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.ListGatewayDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

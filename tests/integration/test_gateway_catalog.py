@@ -138,9 +138,7 @@ def test_list_tables_without_a_database_lists_every_database(write: Any) -> None
     assert {(db, "same") for db in dbs} <= set(found) and len(found) == len(set(found))
 
 
-def test_operations_of_later_features_answer_a_clear_error(cluster: LocalCluster, write: Any) -> None:
-    with pytest.raises(write.exceptions.ValidationException, match="batch-load tasks"):
-        write.list_batch_load_tasks()
+def test_operations_of_later_features_answer_a_clear_error(cluster: LocalCluster) -> None:
     query = aws.client(cluster, "timestream-query")
     with pytest.raises(query.exceptions.ValidationException, match="scheduled queries"):
         query.list_scheduled_queries()

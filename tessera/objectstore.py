@@ -1,11 +1,13 @@
-"""The S3-compatible object store UNLOAD writes to: its endpoint, region and access key, from a query node's
-flags (``--s3-endpoint``, ``--s3-region``, ``--s3-credentials`` FILE with ``--s3-profile``; without a file the
-standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` variables). Timestream writes with the caller's
-permissions to the caller's bucket; a Tessera cluster writes with this one key to this one store, so the
-bucket named in ``TO 's3://bucket/…'`` must live there and the key must be allowed to write it."""
+"""The S3-compatible object store UNLOAD writes to and batch-load tasks read from: its endpoint, region and
+access key, from a query node's or a gateway's flags (``--s3-endpoint``, ``--s3-region``, ``--s3-credentials``
+FILE with ``--s3-profile``; without a file the standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+variables). Timestream uses the caller's permissions on the caller's buckets; a Tessera cluster uses this one
+key on this one store, so the buckets a statement or task names must live there and the key must be allowed
+to use them."""
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import os
 import pathlib
@@ -53,3 +55,22 @@ def configure(endpoint: str, region: str, credentials_file: str, profile: str) -
             raise ValueError("--s3-endpoint needs a key: --s3-credentials FILE (with --s3-profile) or "
                              "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
     return ObjectStore(endpoint.rstrip("/"), region, key_id, secret)
+
+
+def add_arguments(parser: argparse.ArgumentParser, used_for: str) -> None:
+    """The ``--s3-*`` flags; ``used_for`` ends the endpoint's help: what needs the store."""
+    parser.add_argument("--s3-endpoint", default="",
+                        help=f"the S3-compatible object store, http(s)://host:port ({used_for})")
+    parser.add_argument("--s3-region", default="us-east-1", help="the object store's region (default us-east-1)")
+    parser.add_argument("--s3-credentials", default="",
+                        help="an AWS shared credentials file holding the object store's key (default: "
+                             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument("--s3-profile", default="default", help="the profile of --s3-credentials (default 'default')")
+
+
+def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ObjectStore | None:
+    """The store of the ``--s3-*`` flags, or None; exits through ``parser.error`` when they are wrong."""
+    try:
+        return configure(args.s3_endpoint, args.s3_region, args.s3_credentials, args.s3_profile)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
