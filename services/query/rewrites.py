@@ -70,6 +70,9 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.GenerateSeries) and node.args.get("step") is None and not trino_time.is_date(node.args["start"])
             and all(_integer_like(node.args[k]) for k in ("start", "end"))):
         return trino_arrays.rewrite("sequence", [node.args["start"], node.args["end"]])
+    if (isinstance(node, exp.GenerateSeries) and node.args.get("step") is not None
+            and all(_integer_like(node.args[k]) for k in ("start", "end", "step"))):
+        return trino_arrays.rewrite("sequence_step", [node.args["start"], node.args["end"], node.args["step"]])
     if (isinstance(node, exp.GenerateSeries) and (step := interval_ns(node.args.get("step") or exp.null())) and step
             and not trino_time.is_date(node.args["start"]) and not trino_time.is_date(node.args["end"])):
         return trino_time.nanosecond_sequence(node.args["start"], node.args["end"], step)
@@ -77,12 +80,13 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         # DuckDB cannot divide an INTERVAL; Trino can (a day-to-second interval, to the millisecond).
         return sql_templates.duckdb("to_microseconds(CAST(round(epoch(__i) * 1000000 / __n) AS BIGINT))",
                                     i=node.this, n=node.expression)
-    if isinstance(node, (exp.DPipe, exp.Concat)) and (appended := _array_and_element(node)) is not None:
+    if isinstance(node, (exp.DPipe, exp.Concat)) and not isinstance(node, exp.ConcatWs) \
+            and (appended := _array_and_element(node)) is not None:
         return appended
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
         return sql_templates.call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
     if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
-            or (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or is_call(node, "yow", 1):
+            or (isinstance(node, exp.Cast) and node.to.this in (exp.DType.DATE, exp.DType.TIME)) or is_call(node, "yow", 1):
         # DuckDB rounds a TIMESTAMP_NS to microseconds first: 23:59:59.9999999 would count as the next day.
         key = "expression" if isinstance(node, exp.Extract) else "this"
         target = node.expressions[0] if isinstance(node, exp.Anonymous) else node.args[key]
@@ -92,6 +96,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         return trino_time.nanosecond(node.expressions[0])
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and trino_timeseries.is_array(node.this):
         _refuse_literal_index_below_one(node)  # (a map's subscript is a key: any value goes)
+        if node.args.get("offset") != 1:
+            return trino_arrays.subscript(node)
     if isinstance(node, exp.Tuple) and isinstance(node.parent, exp.Values):
         return _row_of_one_row(node)
     return None
@@ -238,6 +244,10 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if (isinstance(node, exp.Cast) and node.to.this in (exp.DType.VARCHAR, exp.DType.TEXT) and not node.to.expressions
             and (trino_text.may_be_floating(node.this) or trino_time.visibly_timestamp(node.this))):
         return trino_text.cast_to_varchar(node)
+    if isinstance(node, exp.Cast) and (elements := trino_arrays.cast_elements(node)) is not None:
+        return elements
+    if isinstance(node, exp.Cast) and (boolean := trino_numbers.cast_to_boolean(node)) is not None:
+        return boolean
     if isinstance(node, exp.Cast) and trino_numbers.casts_to_integer(node):
         return trino_numbers.cast_to_integer(node)
     if isinstance(node, exp.Cast) and node.to.this == exp.DType.TIMESTAMP:
@@ -331,6 +341,14 @@ _BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
     exp.Try: _errors_as_null,
     exp.Lambda: _rename_lambda_parameters,
     exp.Split: trino_strings.split,
+    exp.Format: trino_strings.format_,
+    exp.ArraySize: trino_arrays.cardinality,
+    exp.Extract: trino_time.extract,
+    exp.TimeToStr: trino_time.date_format,
+    exp.TimeToUnix: trino_time.to_unixtime,
+    exp.ConcatWs: trino_strings.concat_ws_array,
+    exp.Replace: trino_strings.replace,
+    exp.Pad: trino_strings.pad,
     exp.StrPosition: trino_strings.strpos,
     exp.WidthBucket: trino_numbers.width_bucket,
     exp.ParseDatetime: trino_time.parse_datetime,

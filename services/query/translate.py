@@ -218,12 +218,12 @@ def _fold_and_rewrite(root: exp.Expr, now_ns: int) -> exp.Expr:
 
 
 def _fold_clock(node: exp.Expr, now_ns: int) -> exp.Expr | None:
-    if isinstance(node, exp.CurrentTimestamp):
+    if isinstance(node, (exp.CurrentTimestamp, exp.Localtimestamp)):  # UTC: local is current
         return ns_literal(now_ns)
     if isinstance(node, exp.CurrentDate):
         day = (EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)).date()
         return exp.cast(exp.Literal.string(day.isoformat()), exp.DType.DATE)
-    if isinstance(node, exp.CurrentTime):
+    if isinstance(node, (exp.CurrentTime, exp.Localtime)):
         moment = EPOCH + datetime.timedelta(microseconds=now_ns // 1_000)
         return exp.cast(exp.Literal.string(moment.time().isoformat()), exp.DType.TIME)
     if is_call(node, "ago", 1):

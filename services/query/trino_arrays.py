@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from services.query import sql_templates
+from services.query import sql_templates, trino_numbers, trino_text, trino_timeseries
 from tessera.errors import ValidationError
 
 # ``list_position`` finds NULL too (``IS NOT DISTINCT FROM``), so a NULL element is kept once. A NULL array
@@ -78,7 +78,17 @@ _TEMPLATES = {
     "repeat": "CASE WHEN __b < 0 THEN error('count argument of repeat function must be greater than or equal "
               "to 0') WHEN __b > 10000 THEN error('count argument of repeat function must be less than or equal "
               "to 10000') ELSE list_transform(range(__b), lambda tessera_i: __a) END",
-    "sequence": "CASE WHEN __a <= __b THEN generate_series(__a, __b) ELSE generate_series(__a, __b, -1) END",
+    "sequence": "CASE WHEN abs(CAST(__b AS HUGEINT) - __a) >= 10000 THEN error('result of sequence function must "
+                "not have more than 10000 entries') "
+                "WHEN __a <= __b THEN generate_series(__a, __b) ELSE generate_series(__a, __b, -1) END",
+    # Trino refuses a zero step, a step away from the stop, and more than 10000 elements (DuckDB: []).
+    "sequence_step": "CASE WHEN __c = 0 THEN error('step must not be zero') "
+                     "WHEN (__c > 0 AND __a > __b) OR (__c < 0 AND __a < __b) THEN error('sequence stop value should "
+                     "be greater than or equal to start value if step is greater than zero otherwise stop should be "
+                     "less than or equal to start') "
+                     "WHEN abs(CAST(__b AS HUGEINT) - __a) // abs(__c) >= 10000 THEN error('result of sequence "
+                     "function must not have more than 10000 entries') "
+                     "ELSE generate_series(__a, __b, __c) END",
     "codepoint": "CASE WHEN length(__a) = 1 THEN unicode(__a) "
                  "ELSE error('codepoint: the argument must be a single character, got ' || length(__a)) END",
 }
@@ -168,3 +178,41 @@ def array_sort(array: exp.Expr, comparator: exp.Expr) -> exp.Expr:
         "CASE WHEN __a IS NULL THEN NULL "
         "ELSE list_transform(range(1, len(__a) + 1), lambda tessera_r: __a[list_position(__k, tessera_r)]) END",
         prefix, a=array, k=ranks)
+
+
+_INTEGER_TYPES = (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT)
+
+
+def cast_elements(node: exp.Cast) -> exp.Expr | None:
+    """``CAST(a AS ARRAY(<integer type>))`` and ``CAST(a AS ARRAY(VARCHAR))``: each element cast as Trino casts
+    it (a DOUBLE rounds half away from zero, 2.5 -> 3, where DuckDB's list cast gives 2; a DOUBLE's text is
+    Java's, ``1.0E10``). None for other casts, and for TRY_CAST (Trino's is NULL for the whole array when one
+    element fails, which an element-wise cast does not give)."""
+    to = node.to
+    if isinstance(node, exp.TryCast) or to.this != exp.DType.ARRAY or len(to.expressions) != 1:
+        return None
+    element = to.expressions[0]
+    if not (element.this in _INTEGER_TYPES or (element.this == exp.DType.VARCHAR and not element.expressions)):
+        return None
+    prefix = sql_templates.local_prefix(node.this)
+    cast = exp.Cast(this=exp.column(f"{prefix}e"), to=element.copy())
+    body = (trino_numbers.cast_to_integer(cast) if element.this in _INTEGER_TYPES
+            else trino_text.cast_to_varchar(cast))
+    return sql_templates.duckdb(f"list_transform(__a, lambda {prefix}e: __b)", prefix, a=node.this, b=body)
+
+
+def subscript(node: exp.Bracket) -> exp.Expr:
+    """``a[i]`` past the array's end is Trino's error (``element_at`` answers NULL there, as DuckDB's subscript
+    does). sqlglot keeps the index 0-based."""
+    index = node.expressions[0]
+    return sql_templates.duckdb(
+        "CASE WHEN __i + 1 > len(__a) THEN error('Array subscript must be less than or equal to array length: ' "
+        "|| (__i + 1) || ' > ' || len(__a)) ELSE __n END", i=index, a=node.this, n=node)
+
+
+def cardinality(node: exp.ArraySize) -> exp.Expr | None:
+    """``cardinality(x)`` of a map (or of what is not visibly an array) as DuckDB's ``cardinality``, a BIGINT:
+    sqlglot writes ``array_length``, which DuckDB refuses for a map. None for a visible array."""
+    if trino_timeseries.is_array(node.this):
+        return None
+    return exp.cast(sql_templates.call("cardinality", node.this.copy()), exp.DType.BIGINT)

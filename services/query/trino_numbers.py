@@ -312,3 +312,26 @@ def ieee_divide(node: exp.Div) -> exp.Expr | None:
     if isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0:
         return None
     return sql_templates.duckdb(_IEEE_DIVIDE, a=node.this, b=node.expression)
+
+
+_CAST_TO_BOOLEAN = """
+CASE WHEN typeof(__x) = 'VARCHAR' THEN (
+  CASE lower(CAST(__x AS VARCHAR)) WHEN 't' THEN true WHEN '1' THEN true WHEN 'true' THEN true
+       WHEN 'f' THEN false WHEN '0' THEN false WHEN 'false' THEN false ELSE {invalid} END)
+  ELSE {cast}(__x AS BOOLEAN) END
+"""
+
+
+def cast_to_boolean(node: exp.Cast) -> exp.Expr | None:
+    """``CAST``/``TRY_CAST`` of text to BOOLEAN as Trino reads it: only 'true', 'false', 't', 'f', '1' and '0'
+    (any case, no spaces); DuckDB also takes 'yes', 'no', 'y', 'n', 'on', 'off'. None for a value visibly not
+    text (a number, a comparison)."""
+    inner = node.this.unnest()
+    if node.to.this != exp.DType.BOOLEAN or statically_integer(inner) or statically_floating(inner) or isinstance(
+            inner, (exp.Predicate, exp.Boolean, exp.Not, exp.And, exp.Or, exp.Null)):
+        return None
+    if isinstance(node, exp.TryCast):
+        cast, invalid = "TRY_CAST", "CAST(NULL AS BOOLEAN)"
+    else:
+        cast, invalid = "CAST", "error('Cannot cast ''' || CAST(__x AS VARCHAR) || ''' to BOOLEAN')"
+    return sql_templates.duckdb(_CAST_TO_BOOLEAN.format(cast=cast, invalid=invalid), x=node.this)

@@ -16,6 +16,10 @@ gives Trino's answer or an error, never DuckDB's.
 - ``hamming_distance(a, b)``, ``normalize(s)``: DuckDB's ``hamming`` and ``nfc_normalize`` (NFC only).
 - ``trim(s)``, ``ltrim(s)``, ``rtrim(s)``: strip Java's whitespace (tabs, newlines, ...), not only spaces.
 - ``substr(s, start[, length])``: '' for a start of 0 or before the string, and for a length of 0 or less.
+- ``format(pattern, args…)``: Java's ``String.format`` as DuckDB's ``printf`` (a supported subset, else refused).
+- ``concat_ws(sep, array)``: the array joined; ``replace(s, '', r)``: ``r`` around every character;
+  ``lpad``/``rpad`` refuse a negative length; ``split`` refuses an empty delimiter; ``regexp_replace`` refuses
+  a literal pattern matching both '' and longer text (Trino also replaces the empty match after each match).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import re._parser as re_parser
 
 from sqlglot import exp
 
-from services.query import sql_templates
+from services.query import sql_templates, trino_text, trino_timeseries
 from tessera.errors import ValidationError
 
 
@@ -129,6 +133,16 @@ def java_replacement_to_re2(text: str) -> str:
     return "".join(out)
 
 
+def _empty_and_longer(pattern: str) -> bool:
+    """Whether a regex can match both the empty string and a longer one (``a*``, ``\\s*``, ``x?``); False
+    when Python's parser cannot read it."""
+    try:
+        low, high = re_parser.parse(pattern).getwidth()
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return bool(low == 0 and high > 0)
+
+
 def regexp_replace(node: exp.RegexpReplace) -> exp.Expr | None:
     """The replacement in RE2's syntax, or each match replaced by a lambda's answer; None (unchanged) when
     there is no replacement argument."""
@@ -140,6 +154,11 @@ def regexp_replace(node: exp.RegexpReplace) -> exp.Expr | None:
     if not (isinstance(replacement, exp.Literal) and replacement.is_string):
         raise ValidationError("regexp_replace: the replacement must be a string literal or a lambda (a column is "
                               "not supported)")
+    pattern = node.expression
+    if replacement.name and isinstance(pattern, exp.Literal) and pattern.is_string and _empty_and_longer(pattern.name):
+        raise ValidationError(f"regexp_replace: the pattern {pattern.name!r} matches both the empty string and "
+                              "longer text; Trino then also replaces the empty match right after each longer one "
+                              "('aaa' with 'a*' -> 'xx'), which Tessera cannot do yet")
     converted = java_replacement_to_re2(replacement.name)
     if converted == replacement.name:
         return None
@@ -192,11 +211,15 @@ END
 
 
 def split(node: exp.Split) -> exp.Expr | None:
-    """``split(s, delimiter, limit)`` as Trino splits; None without a limit (DuckDB's answer is Trino's)."""
-    limit = node.args.get("limit")
-    if limit is None:
-        return None
-    return sql_templates.duckdb(_SPLIT_LIMIT, s=node.this, d=node.expression, n=limit)
+    """``split(s, delimiter, limit)`` as Trino splits, and Trino's error for an empty delimiter (DuckDB splits
+    into characters); None without a limit and with a non-empty literal delimiter (DuckDB's answer is
+    Trino's)."""
+    limit, delimiter = node.args.get("limit"), node.expression
+    split_sql = "string_split(__s, __d)" if limit is None else _SPLIT_LIMIT
+    if isinstance(delimiter, exp.Literal) and delimiter.is_string and delimiter.name:
+        return None if limit is None else sql_templates.duckdb(split_sql, s=node.this, d=delimiter, n=limit)
+    return sql_templates.duckdb(f"CASE WHEN __d = '' THEN error('The delimiter may not be the empty string') "
+                                f"ELSE {split_sql} END", s=node.this, d=delimiter, n=limit or exp.null())
 
 
 _NTH_POSITION = """
@@ -246,3 +269,105 @@ def substr(node: exp.Substring) -> exp.Expr:
         empty += " WHEN __c <= 0 THEN ''"
     return sql_templates.duckdb(f"CASE WHEN __s IS NULL OR __b IS NULL THEN NULL {empty} ELSE __d END",
                                 s=node.this, b=start, c=length if length is not None else exp.null(), d=base)
+
+
+def concat_ws_array(node: exp.ConcatWs) -> exp.Expr | None:
+    """``concat_ws(separator, array)``: the array's non-NULL elements joined by the separator (NULL for a NULL
+    separator or array), as Trino joins them; sqlglot read the array as an element to prepend the separator
+    to. None for ``concat_ws(separator, text, …)``, where DuckDB's answer is Trino's."""
+    parts = node.expressions
+    if len(parts) != 2 or not trino_timeseries.is_array(parts[1]):
+        return None
+    return sql_templates.duckdb("CASE WHEN __s IS NULL OR __a IS NULL THEN NULL ELSE array_to_string(__a, __s) END",
+                                s=parts[0], a=parts[1])
+
+
+def replace(node: exp.Replace) -> exp.Expr | None:
+    """``replace(s, search, replacement)`` with an empty ``search``: Trino inserts the replacement before every
+    character and at the end (``replace('ab', '', '-')`` is '-a-b-'); DuckDB returns ``s``. None when the
+    search is a non-empty literal or there is no replacement (inserting nothing changes nothing)."""
+    search, replacement = node.expression, node.args.get("replacement")
+    if replacement is None or (isinstance(search, exp.Literal) and search.is_string and search.name):
+        return None
+    return sql_templates.duckdb(
+        "CASE WHEN __s IS NOT NULL AND __f = '' THEN __r || coalesce(list_aggr(list_transform(string_split(__s, ''), lambda tessera_c: "
+        "tessera_c || __r), 'string_agg', ''), '') ELSE __n END",
+        s=node.this, f=search, r=replacement, n=node)
+
+
+def pad(node: exp.Pad) -> exp.Expr | None:
+    """``lpad``/``rpad`` refuse a negative target length (Trino's error; DuckDB returns ''). None for a
+    non-negative literal length."""
+    length = node.expression
+    if isinstance(length, exp.Literal) and not length.is_string:
+        return None
+    return sql_templates.duckdb(
+        "CASE WHEN __n < 0 THEN error('Target length must be in the range [0..2147483647]') ELSE __p END",
+        n=length, p=node)
+
+
+_JAVA_SPEC = re.compile(r"%([-#+ 0,]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
+_MAX_FIXED = 10 ** 17  # %f's operand is rounded as a DECIMAL(38, 18): exact below this
+
+
+def _format_argument(conversion: str, precision: str | None, arg: exp.Expr) -> exp.Expr:
+    """The argument of one Java conversion, as DuckDB's printf formats it the same way."""
+    if conversion in "sS":
+        # Java prints a NULL as 'null' and a DOUBLE as Double.toString does; Trino passes a TIMESTAMP as a
+        # LocalDateTime (its own text) and refuses arrays, maps and rows: those are refused here.
+        text = sql_templates.duckdb(
+            "CASE WHEN typeof(__x) LIKE 'TIMESTAMP%' OR typeof(__x) LIKE '%[]' OR typeof(__x) LIKE 'STRUCT%' "
+            "OR typeof(__x) LIKE 'MAP%' OR typeof(__x) LIKE 'INTERVAL%' OR typeof(__x) = 'TIME' "
+            "THEN error('format: Tessera formats only text, numbers, booleans and dates with %s') "
+            "ELSE coalesce(__t, 'null') END", x=arg, t=trino_text.cast_to_varchar(exp.cast(arg.copy(), exp.DType.VARCHAR)))
+        return sql_templates.call("upper", text) if conversion == "S" else text
+    if isinstance(arg.unnest(), exp.Null):
+        raise ValidationError(f"format: Tessera cannot format a NULL argument with %{conversion}")
+    checked = sql_templates.duckdb(
+        "CASE WHEN __x IS NULL THEN error('format: Tessera cannot format a NULL argument with %' || __c) ELSE __x END",
+        x=arg, c=exp.Literal.string(conversion))
+    if conversion != "f":
+        return checked
+    # Java rounds the shortest decimal text of a DOUBLE half up (String.format("%.2f", 2.675) is 2.68); C's
+    # printf rounds the binary value (2.67). Rounding the text as a DECIMAL first gives Java's digits.
+    digits = exp.Literal.number(int(precision) if precision is not None else 6)
+    return sql_templates.duckdb(
+        "CASE WHEN typeof(__x) NOT IN ('DOUBLE', 'FLOAT') AND typeof(__x) NOT LIKE 'DECIMAL%' "
+        "THEN error('format: %f needs a floating-point argument, got ' || typeof(__x)) "
+        f"WHEN NOT isfinite(__x) OR abs(__x) >= {_MAX_FIXED} "
+        "THEN error('format: Tessera formats %f only for finite values below 1e17') "
+        "ELSE CAST(round(CAST(CAST(__x AS VARCHAR) AS DECIMAL(38, 18)), __d) AS DOUBLE) END", x=checked, d=digits)
+
+
+def format_(node: exp.Format) -> exp.Expr:
+    """Trino's ``format(pattern, args…)`` (Java's ``String.format``) as DuckDB's ``printf``: sqlglot writes
+    DuckDB's ``format``, whose ``{}`` placeholders left the pattern as it was. The pattern must be a literal;
+    supported: ``%s %S %d %x %X %o %f %% %n`` with flags ``-#+ 0,``, a width and a precision. Others
+    (``%e``, ``%g``, ``%b``, ``%c``, ``%t``, argument indices) are refused: C formats them differently."""
+    pattern = node.this
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise ValidationError("format: the format string must be a string literal")
+    text, args = pattern.name, list(node.expressions)
+    out: list[str] = []
+    converted: list[exp.Expr] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "%":
+            out.append(text[i])
+            i += 1
+            continue
+        spec = _JAVA_SPEC.match(text, i)
+        if spec is None or spec.group(4) not in "sSdxXof%n":
+            raise ValidationError(f"format: the conversion at position {i + 1} of {text!r} is not supported; "
+                                  "supported: %s %S %d %x %X %o %f %% %n with flags -#+ 0, a width and a precision")
+        flags, width, precision, conversion = spec.groups()
+        if conversion in "%n":
+            out.append("%%" if conversion == "%" else "\n")
+        else:
+            if len(converted) == len(args):
+                raise ValidationError(f"format: {text!r} needs more than the {len(args)} argument(s) given")
+            out.append(f"%{flags}{width or ''}{'.' + precision if precision is not None else ''}"
+                       f"{'s' if conversion == 'S' else conversion}")
+            converted.append(_format_argument(conversion, precision, args[len(converted)]))
+        i = spec.end()
+    return sql_templates.call("printf", exp.Literal.string("".join(out)), *converted)

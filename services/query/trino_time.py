@@ -21,6 +21,8 @@
   counts the seconds too). ``sequence`` of timestamps with a fixed step is built from nanoseconds.
 - ``date_diff(unit, a, b)``: whole units elapsed, truncated toward zero (DuckDB counts boundaries crossed);
   fixed-length units from the nanoseconds, months and years by the calendar.
+- ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds;
+  ``to_unixtime`` keeps the nanoseconds.
 """
 
 from __future__ import annotations
@@ -330,3 +332,40 @@ def _as_timestamp(value: exp.Expr) -> exp.Expr:
     if isinstance(inner, exp.Literal) and inner.is_string:
         return exp.cast(value.copy(), _TIMESTAMP_NS)
     return value
+
+
+# EXTRACT's fields in Trino -> DuckDB's part of the same meaning (DOW is ISO's 1 = Monday .. 7 = Sunday in Trino,
+# DuckDB's DOW counts from 0 = Sunday); Trino has no other fields (no MILLISECOND, EPOCH, ...).
+_EXTRACT_FIELDS = {"year": "YEAR", "quarter": "QUARTER", "month": "MONTH", "week": "WEEK", "day": "DAY",
+                   "day_of_month": "DAY", "day_of_week": "ISODOW", "dow": "ISODOW", "day_of_year": "DOY",
+                   "doy": "DOY", "year_of_week": "ISOYEAR", "yow": "ISOYEAR", "hour": "HOUR", "minute": "MINUTE",
+                   "second": "SECOND", "timezone_hour": "TIMEZONE_HOUR", "timezone_minute": "TIMEZONE_MINUTE"}
+
+
+def extract(node: exp.Extract) -> exp.Expr:
+    """``EXTRACT(field FROM x)`` with Trino's fields: ``DOW``/``DAY_OF_WEEK`` is 1 (Monday) .. 7 (Sunday), where
+    DuckDB's DOW gives 0 for Sunday; ``DAY_OF_MONTH``, ``YEAR_OF_WEEK``/``YOW`` have DuckDB's names; a field
+    Trino does not have (``MILLISECOND``, ``EPOCH``, …) is Trino's error, not DuckDB's answer. A visible
+    timestamp is floored to microseconds first (DuckDB would round 59.9999999 s up)."""
+    field = node.name.lower()
+    if field not in _EXTRACT_FIELDS:
+        raise ValidationError(f"Invalid EXTRACT field: {node.name}; Trino's fields are "
+                              + ", ".join(f.upper() for f in _EXTRACT_FIELDS))
+    return exp.Extract(this=exp.var(_EXTRACT_FIELDS[field]), expression=floor_to_micros(node.expression.copy()))
+
+
+def date_format(node: exp.TimeToStr) -> exp.Expr:
+    """``date_format(ts, format)``: Trino formats a timestamp rounded to milliseconds (``%f`` is the
+    milliseconds then 000, and 10:00:00.9996 prints as 10:00:01); DuckDB's ``strftime`` uses the
+    microseconds."""
+    millis = sql_templates.duckdb("make_timestamp_ms((epoch_ns(__t) // 1000 + 500) // 1000)", t=node.this)
+    rounded = node.copy()
+    rounded.set("this", millis)
+    return rounded
+
+
+def to_unixtime(node: exp.TimeToUnix) -> exp.Expr:
+    """``to_unixtime(ts)`` as Trino computes it for a nanosecond timestamp (epoch milliseconds / 1000 plus the
+    rest of the millisecond); DuckDB's ``epoch`` drops the nanoseconds."""
+    return sql_templates.duckdb("CAST(epoch_ns(__t) // 1000000 AS DOUBLE) / CAST(1000 AS DOUBLE) + "
+                                "CAST(epoch_ns(__t) % 1000000 AS DOUBLE) / CAST(1000000000 AS DOUBLE)", t=node.this)
