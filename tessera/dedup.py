@@ -62,8 +62,15 @@ def latest_versions(table: pa.Table) -> pa.Table:
 
     The result is sorted by series, then time. Tables of zero or one row are returned unchanged.
     """
+    winners = latest_version_order(table)
+    return table if winners is None else table.take(pa.array(winners))
+
+
+def latest_version_order(table: pa.Table) -> np.ndarray | None:
+    """The indices of ``latest_versions``'s rows, in its order (sorted by series, then time), without taking
+    them; None when that is the table itself (already one row per key, in key order)."""
     if table.num_rows <= 1:
-        return table
+        return None
     winners = winner_indices(
         _column_numpy(table, layout.SERIES, pa.uint64()),
         _column_numpy(table, layout.TIME, pa.int64()),
@@ -71,8 +78,8 @@ def latest_versions(table: pa.Table) -> pa.Table:
         _column_numpy(table, layout.VALUE_HASH, pa.uint64()),
     )
     if len(winners) == table.num_rows and (winners[1:] > winners[:-1]).all():
-        return table  # already one row per key, in key order: no copy
-    return table.take(pa.array(winners))
+        return None
+    return winners
 
 
 def one_row_per_key(table: pa.Table) -> pa.Table:

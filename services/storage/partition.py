@@ -254,13 +254,13 @@ class Partition:
             committed = False
             name, reserved = self.manifest.segment_name()
             try:
-                rows = await asyncio.to_thread(_flush_rows, [c for _, chunks, _ in frozen for c in chunks])
+                rows, order = await asyncio.to_thread(_flush_rows, [c for _, chunks, _ in frozen for c in chunks])
                 self.note_row_bytes(rows)
                 supersedes = any(t.mem.supersedes_magnetic for t, _, _ in frozen)
                 encoded = await asyncio.to_thread(encode_segment, rows, measure_columns(rows),
-                                                  options=self.flush_options)
+                                                  options=self.flush_options, order=order)
                 await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
-                await self._told(name, rows)
+                await self._told(name, rows if order is None else _key_columns(rows, order))
                 entry = SegmentEntry(name, encoded.info, supersedes, self.flush_options.compression_level)
                 await wal_synced(max(lsn for _, _, lsn in frozen))
                 updated = reserved.with_flush(entry, {t.bucket: lsn for t, _, lsn in frozen})
@@ -354,6 +354,15 @@ def _keep_newest(found: dict[Key, Stored], keys: Iterable[Key], stored: Iterable
             found[key] = value
 
 
-def _flush_rows(chunks: list[pa.Table]) -> pa.Table:
-    """The rows a flush writes: every frozen chunk, one row per key (blocking: run on a worker thread)."""
-    return dedup.latest_versions(concat(chunks))
+def _flush_rows(chunks: list[pa.Table]) -> tuple[pa.Table, np.ndarray | None]:
+    """The rows a flush writes: every frozen chunk, and the order that keeps one row per key (None: all, as
+    they are); blocking, run on a worker thread. The rows are not taken in that order here: the encoder
+    takes them a column and a row group at a time."""
+    rows = concat(chunks)
+    return rows, dedup.latest_version_order(rows)
+
+
+def _key_columns(rows: pa.Table, order: np.ndarray) -> pa.Table:
+    """The key columns (what ``on_segment`` indexes and digests) of the selected rows, in order: a segment's
+    keys without a copy of its values."""
+    return rows.select([layout.SERIES, layout.TIME, layout.VERSION, layout.VALUE_HASH]).take(pa.array(order))

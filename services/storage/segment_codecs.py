@@ -144,33 +144,75 @@ def _with_nulls(stored: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None) -
     return pa.array(full, mask=~valid)
 
 
-def encode_column(name: str, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> tuple[Column, pa.Array]:
-    """The codec of one column and what the file stores for it."""
+@dataclass(frozen=True)
+class Plan:
+    """How one column is written, chosen over the whole column (``plan_column``) so that every row group is
+    encoded alike (``encode_group``): its codec and the Arrow type the file stores it as."""
+
+    column: Column
+    stored_type: pa.DataType
+
+
+def needs_row_order(name: str, arrow_type: pa.DataType) -> bool:
+    """Whether ``plan_column`` needs the column's rows in the order written (differences are taken along it);
+    the other codecs are chosen from the set of values alone."""
+    if name in (layout.TIME, layout.SERIES):
+        return False
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+                or pa.types.is_timestamp(arrow_type))
+
+
+def plan_column(name: str, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> Plan:
+    """The codec of one column (all its rows, in the order written where ``needs_row_order`` says so, else in
+    any order; ``starts`` from ``run_starts``)."""
     t = arr.type
     type_name = _type_name(t) if name not in layout.FIXED_COLUMNS else str(t)
     if name == layout.TIME:
         ns = arr.cast(pa.int64()).to_numpy()
         for unit, scale in (("ms", 6), ("us", 3)):
             if not (ns % 10**scale).any():
-                return Column(name, type_name, TIME, scale=scale), arr.cast(pa.timestamp(unit))
-        return Column(name, type_name, TIME), arr
+                return Plan(Column(name, type_name, TIME, scale=scale), pa.timestamp(unit))
+        return Plan(Column(name, type_name, TIME), t)
     if pa.types.is_string(t):
-        return Column(name, type_name, DICT), arr
+        return Plan(Column(name, type_name, DICT), t)
     if name == layout.SERIES or pa.types.is_boolean(t) or pa.types.is_null(t):
-        return Column(name, type_name, DICT if name == layout.SERIES else PLAIN), arr
+        return Plan(Column(name, type_name, DICT if name == layout.SERIES else PLAIN), t)
     valid = _validity(arr)
     nn_starts = _non_null(valid, starts)
     if pa.types.is_floating(t):
         values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
         found = _decimal_scale(values if valid is None else values[valid])
         if found is None:
-            return Column(name, type_name, FLOAT), arr
+            return Plan(Column(name, type_name, FLOAT), t)
         scale, ints = found
-        stored, order = _encode_ints(ints.view(np.uint64), nn_starts)
-        return Column(name, type_name, DECIMAL, order, scale), _with_nulls(stored, valid)
+        order, wide = _choose_order(ints.view(np.uint64), nn_starts)
+        return Plan(Column(name, type_name, DECIMAL, order, scale), pa.int64() if wide else pa.int32())
     values_u = _int_values(arr)
-    stored, order = _encode_ints(values_u if valid is None else values_u[valid], nn_starts)
-    return Column(name, type_name, INT, order), _with_nulls(stored, valid)
+    order, wide = _choose_order(values_u if valid is None else values_u[valid], nn_starts)
+    return Plan(Column(name, type_name, INT, order), pa.int64() if wide else pa.int32())
+
+
+def encode_group(plan: Plan, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> pa.Array:
+    """What the file stores for the rows of one row group of a planned column (``starts`` of those rows:
+    the first is always one, so the group decodes on its own)."""
+    column = plan.column
+    if column.codec not in (INT, DECIMAL):
+        return arr.cast(plan.stored_type) if arr.type != plan.stored_type else arr
+    valid = _validity(arr)
+    if column.codec == DECIMAL:
+        values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
+        ints = _scaled(values if valid is None else values[valid], column.scale)
+        if ints is None:  # the plan verified the scale over every value of the column
+            raise AssertionError(f"column {column.name!r}: a row group's values are not exact at scale "
+                                 f"{column.scale}")
+        values_u = ints.view(np.uint64)
+    else:
+        values_u = _int_values(arr)
+        if valid is not None:
+            values_u = values_u[valid]
+    zz = _zigzag(_nth_differences(values_u, column.order, _non_null(valid, starts)))
+    stored = zz.view(np.int64) if plan.stored_type == pa.int64() else zz.astype(np.int32)
+    return _with_nulls(stored, valid)
 
 
 def combined(column: pa.ChunkedArray) -> pa.Array:
@@ -243,25 +285,30 @@ def _cost(zigzagged: npt.NDArray[np.uint64]) -> float:
     return float(np.log2(zigzagged.astype(np.float64) + 1.0).sum())
 
 
-def _encode_ints(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[Any], int]:
-    """Zigzagged differences of the order (0..2) that costs least, as int32 if they fit, else int64."""
-    best: tuple[float, int, npt.NDArray[np.uint64]] | None = None
+def _choose_order(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> tuple[int, bool]:
+    """The order of differences (0..2) whose zigzagged values cost least, and whether they need int64
+    (else they fit int32)."""
+    best: tuple[float, int, bool] | None = None
     current = values
     for order in range(3):
         zz = _zigzag(current)
         cost = _cost(zz)
         if best is None or cost < best[0]:
-            best = (cost, order, zz)
+            best = (cost, order, bool(len(zz)) and int(zz.max()) >= 2**31)
         current = _differences(current, starts)
     assert best is not None
-    _, order, zz = best
-    if not len(zz) or int(zz.max()) < 2**31:
-        return zz.astype(np.int32), order
-    return zz.view(np.int64), order
+    return best[1], best[2]
+
+
+def _nth_differences(values: npt.NDArray[np.uint64], order: int, starts: npt.NDArray[np.bool_]
+                     ) -> npt.NDArray[np.uint64]:
+    for _ in range(order):
+        values = _differences(values, starts)
+    return values
 
 
 def _decode_ints(stored: npt.NDArray[Any], order: int, starts: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """Inverse of ``_encode_ints``."""
+    """Inverse of the differences ``encode_group`` stores."""
     values = _unzigzag(stored.astype(np.int64).view(np.uint64))
     for _ in range(order):
         values = _running_sums(values, starts)

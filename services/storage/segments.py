@@ -43,8 +43,11 @@ from services.storage.segment_codecs import (
     PLAIN,
     TIME,
     Column,
+    Plan,
     combined,
-    encode_column,
+    encode_group,
+    needs_row_order,
+    plan_column,
     run_starts,
 )
 from services.storage.segment_info import KeySummary, SegmentInfo, may_contain
@@ -124,59 +127,64 @@ def _check_rows(rows: pa.Table) -> None:
                                   f"one of {', '.join(str(t) for t in layout.ARROW_TYPES.values())}")
 
 
-def _sorted(rows: pa.Table) -> pa.Table:
-    """The rows by (ts_series, time), taking them only if not sorted already (a snapshot often is)."""
-    series = rows.column(layout.SERIES).to_numpy()
-    times = rows.column(layout.TIME).cast(pa.int64()).to_numpy()
+def _sort_order(series: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+    """The indices that sort rows by (ts_series, time); None when they are sorted already (a snapshot often
+    is)."""
     same = series[1:] == series[:-1]
     if ((series[1:] > series[:-1]) | (same & (times[1:] > times[:-1]))).all():
-        return rows
-    order = pc.sort_indices(rows, sort_keys=[(layout.SERIES, "ascending"), (layout.TIME, "ascending")])
-    return rows.take(order)
+        return None
+    return np.lexsort((times, series))
 
 
-def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *,
-                   options: SegmentOptions = DEFAULT_OPTIONS) -> EncodedSegment:
+def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *, options: SegmentOptions = DEFAULT_OPTIONS,
+                   order: np.ndarray | None = None) -> EncodedSegment:
     """A segment file holding ``rows`` (deduplicated layout rows, any order) and its info.
 
-    ``measure_columns`` names the measures; every other non-fixed column is a dimension. Names absent
-    from the rows are ignored (such a measure is NULL in every row and adds nothing to the value hash).
-    Raises ValidationError for rows this format cannot store exactly, or two rows with the same key.
+    ``order``, when given, selects and orders the rows to store (``dedup.latest_version_order``: one row per
+    key, sorted by series then time), so that a flush never materialises a sorted copy of its rows: each
+    column, and then each row group, is taken from ``rows`` in turn. ``measure_columns`` names the
+    measures; every other non-fixed column is a dimension. Names absent from the rows are ignored (such a
+    measure is NULL in every row and adds nothing to the value hash). Raises ValidationError for rows this
+    format cannot store exactly, or two rows with the same key.
     """
     _check_rows(rows)
-    rows = _sorted(rows)
     series = rows.column(layout.SERIES).to_numpy()
     times = rows.column(layout.TIME).cast(pa.int64()).to_numpy()
+    if order is None:
+        order = _sort_order(series, times)
+    if order is not None:
+        series, times = series[order], times[order]
     same = (series[1:] == series[:-1]) & (times[1:] == times[:-1])
     if same.any():
         i = int(np.flatnonzero(same)[0])
         raise ValidationError(f"rows for a segment hold the key (ts_series {series[i]}, time {times[i]}) twice; "
                               "deduplicate them first")
     measures = [m for m in dict.fromkeys(measure_columns) if m in rows.column_names and m not in layout.FIXED_COLUMNS]
-    n = rows.num_rows
+    n = len(series)
     group_rows = [min(options.row_group_rows, n - lo) for lo in range(0, n, options.row_group_rows)]
     starts = run_starts(series, group_rows)
 
-    columns: list[Column] = []
-    stored: dict[str, pa.Array] = {}
-    for name in rows.column_names:
+    plans: dict[str, Plan] = {}
+    for name in rows.column_names:  # one column at a time: a column's working memory is freed before the next
         arr = combined(rows.column(name))
-        if name == layout.VALUE_HASH:
-            recomputed = layout.value_hashes(rows, measures)
-            same_hash = np.array_equal(recomputed, arr.to_numpy())
-            columns.append(Column(name, str(arr.type), COMPUTED if same_hash else PLAIN))
-            if not same_hash:
-                stored[name] = arr
-            continue
-        column, data = encode_column(name, arr, starts)
-        columns.append(column)
-        stored[name] = data
+        if name == layout.VALUE_HASH:  # compared over every given row: no order needed
+            same_hash = np.array_equal(layout.value_hashes(rows, measures), arr.to_numpy())
+            plans[name] = Plan(Column(name, str(arr.type), COMPUTED if same_hash else PLAIN), arr.type)
+        else:
+            if order is not None and needs_row_order(name, arr.type):
+                arr = arr.take(order)
+            plans[name] = plan_column(name, arr, starts)
+        del arr
+        pa.default_memory_pool().release_unused()
 
+    columns = [p.column for p in plans.values()]
     metadata = {"format": FORMAT_VERSION, "columns": [c.to_json() for c in columns], "measures": measures}
-    data = _write_parquet(pa.table(stored), columns, group_rows, json.dumps(metadata, separators=(",", ":")), options)
+    data = _write_parquet(rows, order, plans, starts, group_rows, json.dumps(metadata, separators=(",", ":")),
+                          options)
 
     kinds = {c.name: c for c in columns}
-    names = pc.unique(rows.column(layout.MEASURE_NAME).drop_null()).to_pylist()
+    measure_names = rows.column(layout.MEASURE_NAME)
+    names = pc.unique((measure_names if order is None else measure_names.take(order)).drop_null()).to_pylist()
     info = SegmentInfo(
         rows=n, bytes=len(data), min_time_ns=int(times.min()), max_time_ns=int(times.max()),
         columns=tuple((c, kinds[c].type_name) for c in rows.column_names if c not in layout.FIXED_COLUMNS),
@@ -184,23 +192,30 @@ def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *,
     return EncodedSegment(data, info)
 
 
-def _write_parquet(table: pa.Table, columns: Sequence[Column], group_rows: Sequence[int], metadata: str,
-                   options: SegmentOptions) -> bytes:
-    in_file = [c for c in columns if c.name in table.column_names]
-    encodings = {c.name: "DELTA_BINARY_PACKED" for c in in_file if c.codec == TIME}
-    encodings |= {c.name: "BYTE_STREAM_SPLIT" for c in in_file if c.codec in (INT, DECIMAL, FLOAT)}
+def _write_parquet(rows: pa.Table, order: np.ndarray | None, plans: dict[str, Plan], starts: np.ndarray,
+                   group_rows: Sequence[int], metadata: str, options: SegmentOptions) -> bytes:
+    """The file's bytes, encoded and written one row group at a time, so that the encoded form of only one
+    row group is in memory at once (next to the rows themselves)."""
+    in_file = [p for p in plans.values() if p.column.codec != COMPUTED]
+    schema = pa.schema([(p.column.name, p.stored_type) for p in in_file])
+    encodings = {p.column.name: "DELTA_BINARY_PACKED" for p in in_file if p.column.codec == TIME}
+    encodings |= {p.column.name: "BYTE_STREAM_SPLIT" for p in in_file if p.column.codec in (INT, DECIMAL, FLOAT)}
     sink = pa.BufferOutputStream()
     with pq.ParquetWriter(
-        sink, table.schema, compression="zstd", compression_level=options.compression_level,
-        use_dictionary=[c.name for c in in_file if c.codec == DICT], column_encoding=encodings,
-        write_statistics=[c.name for c in in_file if c.codec not in (INT, DECIMAL)],
+        sink, schema, compression="zstd", compression_level=options.compression_level,
+        use_dictionary=[p.column.name for p in in_file if p.column.codec == DICT], column_encoding=encodings,
+        write_statistics=[p.column.name for p in in_file if p.column.codec not in (INT, DECIMAL)],
         write_page_index=True, store_schema=False,
-        sorting_columns=[pq.SortingColumn(table.column_names.index(layout.SERIES)),
-                         pq.SortingColumn(table.column_names.index(layout.TIME))],
+        sorting_columns=[pq.SortingColumn(schema.names.index(layout.SERIES)),
+                         pq.SortingColumn(schema.names.index(layout.TIME))],
     ) as writer:
         lo = 0
         for count in group_rows:  # one call a row group, so the groups end where the differences restart
-            writer.write_table(table.slice(lo, count), row_group_size=count)
+            group = rows.slice(lo, count) if order is None else rows.take(order[lo:lo + count])
+            arrays = [encode_group(p, combined(group.column(p.column.name)), starts[lo:lo + count]) for p in in_file]
+            writer.write_table(pa.table(arrays, schema=schema), row_group_size=count)
+            del group, arrays
+            pa.default_memory_pool().release_unused()
             lo += count
         writer.add_key_value_metadata({METADATA_KEY: metadata})
     data: bytes = sink.getvalue().to_pybytes()

@@ -24,7 +24,7 @@ from services.storage.segments import (
     read_info,
     read_segment,
 )
-from tessera import layout
+from tessera import dedup, layout
 from tessera.errors import InternalError, ValidationError
 
 T0 = 1_700_000_000_000_000_000
@@ -180,6 +180,25 @@ def test_every_row_reads_back_bit_for_bit_sorted_by_series_then_time(store: Loca
     assert info.measure_names == tuple(sorted(set(rows.column("measure_name").drop_null().to_pylist())))
     assert read_info(store, "t/seg.parquet") == info
     assert got.bytes_read <= info.bytes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_selection_of_rows_is_stored_as_those_rows_taken_would_be(store: LocalBlobStore, seed: int) -> None:
+    """A flush hands the encoder its frozen chunks and the order that keeps one row per key, never a sorted
+    copy: the file must be byte for byte the one the selected rows themselves make."""
+    rows, measures = random_rows(seed)
+    rng = np.random.default_rng(seed)
+    older = rows.take(pa.array(rng.choice(rows.num_rows, max(1, rows.num_rows // 3), replace=False)))
+    older = older.set_column(older.schema.get_field_index("ts_version"), "ts_version",
+                             pc.subtract(older.column("ts_version"), 1))
+    chunks = pa.concat_tables([rows.slice(0, rows.num_rows // 2), older, rows.slice(rows.num_rows // 2)])
+    order = dedup.latest_version_order(chunks)
+    assert order is not None and len(order) == rows.num_rows
+    selected = encode_segment(chunks, measures, options=SMALL_GROUPS, order=order)
+    taken = encode_segment(dedup.latest_versions(chunks), measures, options=SMALL_GROUPS)
+    assert selected.data == taken.data and selected.info == taken.info
+    store.put("t/seg.parquet", selected.data)
+    identical(read_segment(store, "t/seg.parquet").table, sort_keys(rows))
 
 
 def test_a_single_row_reads_back(store: LocalBlobStore) -> None:
