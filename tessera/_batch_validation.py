@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tessera import layout, limits, partition_key
+from tessera import arrowipc, layout, limits, partition_key
 from tessera.errors import ValidationError
 from tessera.v1 import common_pb2, ingest_pb2
 from tessera.validation import (
@@ -116,8 +116,7 @@ def _used(nulls: np.ndarray, keep: np.ndarray) -> bool:
 def _decode(data: bytes) -> dict[str, pa.Array]:
     """The batch's columns as plain (unchunked, dictionary-decoded) arrays; raise on an unusable stream."""
     try:
-        with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
-            table = reader.read_all()
+        table = arrowipc.read_stream(data)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError(f"arrow_ipc is not a readable Arrow IPC stream: {exc}") from exc
     if table.num_rows == 0:

@@ -122,7 +122,7 @@ class QuotaExceeded(TesseraError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     error_id = "quota_exceeded"
     aws_exception = "ServiceQuotaExceededException"
-    http_status = 402
+    http_status = 400
 
 
 class Throttled(TesseraError):

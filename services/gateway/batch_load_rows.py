@@ -60,10 +60,16 @@ class DataModel:
         if not time_column:
             raise errors.ValidationError("DataModel.TimeColumn is required: the CSV column holding each record's time")
         unit = str(doc.get("TimeUnit") or "MILLISECONDS")
+        if unit not in TIME_UNITS:
+            raise errors.ValidationError(f"DataModel.TimeUnit {unit!r} is not one of {', '.join(TIME_UNITS)}")
+        mappings = doc.get("DimensionMappings") or ()
+        for i, d in enumerate(mappings):
+            if not d.get("SourceColumn"):
+                raise errors.ValidationError(f"DataModel.DimensionMappings[{i}].SourceColumn is required")
         dimensions = tuple((str(d["SourceColumn"]), str(d.get("DestinationColumn") or d["SourceColumn"]))
-                           for d in doc.get("DimensionMappings") or () if d.get("SourceColumn"))
+                           for d in mappings)
         if not dimensions:
-            raise errors.ValidationError("DataModel.DimensionMappings needs at least one mapping with a SourceColumn")
+            raise errors.ValidationError("DataModel.DimensionMappings needs at least one mapping")
         name_column = str(doc.get("MeasureNameColumn") or "")
         multi_doc, mixed_doc = doc.get("MultiMeasureMappings"), doc.get("MixedMeasureMappings")
         if bool(multi_doc) == bool(mixed_doc):
@@ -82,6 +88,10 @@ class DataModel:
             if not name_column:
                 raise errors.ValidationError("MixedMeasureMappings needs DataModel.MeasureNameColumn")
             mixed = tuple(_mixed(m, i) for i, m in enumerate(mixed_doc or ()))
+            names = [m.measure_name for m in mixed]
+            if len(set(names)) != len(names):
+                raise errors.ValidationError("MixedMeasureMappings name a MeasureName twice (or have more than one "
+                                             f"mapping without a MeasureName): {names}")
         names = [n for _, n in dimensions]
         if len(set(names)) != len(names):
             raise errors.ValidationError(f"DimensionMappings name a dimension twice: {sorted(names)}")
@@ -101,7 +111,7 @@ class DataModel:
     def record(self, row: Mapping[str, str | None]) -> dict[str, Any]:
         """The WriteRecords record of one row (cells already NULL-mapped); RowError when it has none."""
         when = row.get(self.time_column)
-        if not when or not when.isdigit():
+        if not when or not (when.isascii() and when.isdigit()):
             raise RowError(f"The time column {self.time_column} does not hold an integer epoch: {when!r}")
         record: dict[str, Any] = {"Time": when, "TimeUnit": self.time_unit}
         dims = [{"Name": name, "Value": row[src], "DimensionValueType": "VARCHAR"}
@@ -145,12 +155,18 @@ def _mixed(doc: Mapping[str, Any], index: int) -> Mixed:
     where = f"MixedMeasureMappings[{index}]"
     value_type = str(doc.get("MeasureValueType") or "")
     if value_type == "MULTI":
+        if doc.get("SourceColumn"):
+            raise errors.ValidationError(f"{where}.SourceColumn is for a single measure: a MULTI mapping takes "
+                                         "MultiMeasureAttributeMappings")
         attributes = _attributes(doc.get("MultiMeasureAttributeMappings"), where)
         source = ""
     else:
         source = str(doc.get("SourceColumn") or "")
         if not source:
             raise errors.ValidationError(f"{where}.SourceColumn is required for MeasureValueType {value_type}")
+        if doc.get("MultiMeasureAttributeMappings"):
+            raise errors.ValidationError(f"{where}.MultiMeasureAttributeMappings is for MeasureValueType MULTI, not "
+                                         f"{value_type}")
         attributes = ()
     return Mixed(str(doc.get("MeasureName") or ""), value_type, source, str(doc.get("TargetMeasureName") or ""),
                  attributes)

@@ -27,8 +27,10 @@ THROTTLED_RETRY_S = 5.0
 own retries take over: a thread is not held for a minute)."""
 THREADS = {"catalog": 8, "write": 24, "query": 16}
 """Threads per kind of call: a stuck catalog cannot hold the threads writes need, and the reverse."""
-BACKGROUND_THREADS = 2
-"""Batch-load tasks this gateway runs at once (more wait their turn)."""
+BACKGROUND_THREADS = 10
+"""Batch-load tasks this gateway runs at once: the account's quota of active tasks, so none waits for a thread
+(a task waiting would not beat its heartbeat). They spend their time waiting on the object store and on
+writes."""
 QUEUE_PER_THREAD = 2
 """Calls that may wait for a thread, per thread; beyond that the gateway answers ThrottlingException at once."""
 

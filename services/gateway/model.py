@@ -43,10 +43,20 @@ class SerializationError(errors.ValidationError):
 def validate(op: OperationModel, params: dict[str, Any]) -> None:
     """Raise ValidationError listing every constraint ``params`` breaks (SerializationError for a wrong JSON
     type), as AWS words them; unknown members are ignored, as AWS does."""
-    shape = op.input_shape
-    if shape is None or _valid(shape)(params):
+    if op.input_shape is not None:
+        _raise_problems(op.input_shape, params, "")
+
+
+def validate_member(service_name: str, shape_name: str, value: Any, where: str) -> None:
+    """The same for a document that is not a request but must have a shape of the service (a batch-load
+    data model read from S3); ``where`` names it in the messages."""
+    _raise_problems(service(service_name).shape_for(shape_name), value, where)
+
+
+def _raise_problems(shape: Shape, params: Any, where: str) -> None:
+    if _valid(shape)(params):
         return  # the common case, checked by compiled predicates without building any message
-    problems = list(_check(shape, params, ""))
+    problems = list(_check(shape, params, where))
     wrong_type = [text for kind, text in problems if kind is _WRONG_TYPE]
     if wrong_type:
         raise SerializationError(wrong_type[0])

@@ -178,9 +178,25 @@ async def describe_account_settings(gw: Gateway, caller: Caller, p: dict[str, An
     return _account_settings(await gw.call("catalog", gw.client.describe_account_settings))
 
 
+def _check_tcu(value: Any, member: str) -> None:
+    if not isinstance(value, int) or not 4 <= value <= 1000 or value % 4:
+        raise errors.ValidationError(f"{member} {value} must be a multiple of 4 from 4 to 1000")
+
+
 async def update_account_settings(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    """Kept and echoed (they are billing settings: Tessera meters bytes scanned but bills nothing)."""
+    """Kept and echoed (they are billing settings: Tessera meters bytes scanned but bills nothing), with
+    Timestream's rules: compute units in multiples of 4 from 4 to 1000, and no way back from COMPUTE_UNITS."""
     changes = {k: p[k] for k in ("MaxQueryTCU", "QueryPricingModel", "QueryCompute") if k in p}
+    if "MaxQueryTCU" in changes:
+        _check_tcu(changes["MaxQueryTCU"], "MaxQueryTCU")
+    target = ((changes.get("QueryCompute") or {}).get("ProvisionedCapacity") or {}).get("TargetQueryTCU")
+    if target is not None:
+        _check_tcu(target, "QueryCompute.ProvisionedCapacity.TargetQueryTCU")
+    if changes.get("QueryPricingModel") == "BYTES_SCANNED":
+        current = await gw.call("catalog", gw.client.describe_account_settings)
+        if current.get("QueryPricingModel") == "COMPUTE_UNITS":
+            raise errors.ValidationError("QueryPricingModel cannot go back from COMPUTE_UNITS to BYTES_SCANNED: the "
+                                         "switch to compute units is one-way")
     return _account_settings(await gw.call("catalog", gw.client.update_account_settings, changes))
 
 

@@ -189,7 +189,7 @@ def test_prepare_query_answers_columns_and_parameters(query: Any, table: tuple[s
 
 
 def test_account_settings_are_the_same_on_every_gateway(cluster: LocalCluster) -> None:
-    """They are kept in the catalog: what one gateway updates, another describes, and a restarted one too."""
+    """They are kept in the catalog: what one gateway updates, another describes; Timestream's rules hold."""
     first, second = (aws.client(cluster, "timestream-query", gateway=g) for g in (1, 2))
     before = first.describe_account_settings()
     assert before["QueryPricingModel"] in ("BYTES_SCANNED", "COMPUTE_UNITS")
@@ -205,8 +205,12 @@ def test_account_settings_are_the_same_on_every_gateway(cluster: LocalCluster) -
     assert first.describe_account_settings()["MaxQueryTCU"] == 12
     with pytest.raises(first.exceptions.ValidationException):
         first.update_account_settings(QueryPricingModel="FREE")
-    first.update_account_settings(MaxQueryTCU=before.get("MaxQueryTCU", 0) or 4,
-                                  QueryPricingModel=before["QueryPricingModel"])
+    for tcu in (2, 6, 1004):
+        with pytest.raises(second.exceptions.ValidationException, match="multiple of 4 from 4 to 1000"):
+            second.update_account_settings(MaxQueryTCU=tcu)
+    with pytest.raises(first.exceptions.ValidationException, match="one-way"):
+        first.update_account_settings(QueryPricingModel="BYTES_SCANNED")
+    assert first.describe_account_settings()["MaxQueryTCU"] == 12  # a refused update changed nothing
 
 
 def test_a_next_token_serves_only_its_access_key_and_its_coordinator(cluster: LocalCluster,

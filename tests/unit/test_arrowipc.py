@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -50,3 +51,17 @@ def test_damaged_frames_are_refused() -> None:
     for data in damaged.values():
         with pytest.raises(errors.ValidationError, match="arrow_field is not a valid Arrow IPC stream"):
             arrowipc.from_ipc(data, field="arrow_field")
+
+
+def test_a_frame_claiming_far_more_than_it_holds_is_refused_before_allocating() -> None:
+    framed = arrowipc.for_storage(_rows(1_000))
+    bomb = framed[:4] + struct.pack("<Q", 512 << 20) + framed[12:]
+    with pytest.raises(errors.ValidationError, match="claims 536870912 bytes, above the limit"):
+        arrowipc.from_ipc(bomb)
+
+
+def test_rows_that_compress_beyond_the_frame_limit_travel_plain_and_read_back() -> None:
+    constant = pa.table({"z": pa.array(np.zeros(5_000_000, np.int64))})
+    sent = arrowipc.for_storage(constant)
+    assert not sent.startswith(b"TSZ1")
+    assert arrowipc.from_ipc(sent).equals(constant)

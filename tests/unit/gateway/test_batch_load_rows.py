@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.gateway import batch_load_run
 from services.gateway.batch_load_rows import DataModel, RowError
 from services.gateway.batch_load_run import Csv, Report
 from tessera import errors
@@ -75,9 +76,20 @@ def test_csv_cells_and_report_line_ranges() -> None:
     assert [layout.cell(c) for c in (" x ", "NA", " NA ", "", "0")] == ["x", None, None, None, "0"]
     assert Csv.parse(None).cell(" x ") == " x "
     report = Report()
-    for line in (7, 3, 4, 5, 9, 4):
+    for line in (3, 4, 5, 5, 7, 9):  # the loader reads each file's lines in order
         report.add("f.csv", "bad", line)
     report.add("g.csv", "no header")
     assert report.to_json("T") == {"taskId": "T", "taskErrors": [], "fileErrors": [
         {"fileName": "f.csv", "errors": [{"reason": "bad", "lineRanges": [[3, 5], [7, 7], [9, 9]]}]},
         {"fileName": "g.csv", "errors": [{"reason": "no header", "lineRanges": []}]}]}
+    assert Report.from_state(report.to_state()) == report  # kept in the task's document across a resume
+
+
+def test_a_report_lists_a_bounded_number_of_line_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_load_run, "MAX_REPORTED_RANGES", 3)
+    report = Report()
+    for line in range(2, 20, 2):
+        report.add("f.csv", "bad", line)
+    doc = report.to_json("T")
+    assert doc["fileErrors"][0]["errors"][0]["lineRanges"] == [[2, 2], [4, 4], [6, 6]]
+    assert doc["taskErrors"] == [{"reason": "6 more failing lines are counted but not listed"}]
