@@ -310,15 +310,17 @@ class Partition:
                     deletable.append(s.name)
         await asyncio.to_thread(self._delete_files, deletable)
 
-    async def write_segment(self, rows: pa.Table, measure_columns: list[str], supersedes: bool) -> SegmentEntry:
-        """Encode rows into a new segment file, durable but not yet listed (the caller holds ``maintenance``
-        and commits it with ``replace_segments``)."""
+    async def write_segment(self, rows: pa.Table, measure_columns: list[str], supersedes: bool,
+                            order: np.ndarray | None = None) -> SegmentEntry:
+        """Encode rows (those ``order`` selects, when given: see ``encode_segment``) into a new segment file,
+        durable but not yet listed (the caller holds ``maintenance`` and commits it with
+        ``replace_segments``)."""
         name, reserved = self.manifest.segment_name()
         with self._state:
             self.manifest = reserved
-        encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options)
+        encoded = await asyncio.to_thread(encode_segment, rows, measure_columns, options=self.options, order=order)
         await asyncio.to_thread(self.store.put, f"{self.directory}/{name}", encoded.data)
-        await self._told(name, rows)
+        await self._told(name, rows if order is None else _key_columns(rows, order))
         return SegmentEntry(name, encoded.info, supersedes, self.options.compression_level)
 
     async def _told(self, name: str, rows: pa.Table) -> None:
