@@ -153,18 +153,21 @@ class Plan:
     stored_type: pa.DataType
 
 
-def needs_row_order(name: str, arrow_type: pa.DataType) -> bool:
-    """Whether ``plan_column`` needs the column's rows in the order written (differences are taken along it);
-    the other codecs are chosen from the set of values alone."""
-    if name in (layout.TIME, layout.SERIES):
+def plan_reads_values(name: str, arrow_type: pa.DataType) -> bool:
+    """Whether ``plan_column`` looks at a column's values (else only at its type: strings, booleans, the
+    series hash), so that callers combine only such columns."""
+    if name == layout.SERIES:
         return False
     return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
                 or pa.types.is_timestamp(arrow_type))
 
 
-def plan_column(name: str, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> Plan:
-    """The codec of one column (all its rows, in the order written where ``needs_row_order`` says so, else in
-    any order; ``starts`` from ``run_starts``)."""
+def plan_column(name: str, arr: pa.Array | pa.ChunkedArray, sample: pa.Array,
+                sample_starts: npt.NDArray[np.bool_]) -> Plan:
+    """The codec of one column: ``arr`` holds all its rows in any order (units, scales and widths are chosen
+    over every value), ``sample`` a run of them in the order written (the first row group, with its
+    ``run_starts``), from which the order of differences is chosen. Where ``plan_reads_values`` is False,
+    only ``arr``'s type is read."""
     t = arr.type
     type_name = _type_name(t) if name not in layout.FIXED_COLUMNS else str(t)
     if name == layout.TIME:
@@ -177,19 +180,36 @@ def plan_column(name: str, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> Plan
         return Plan(Column(name, type_name, DICT), t)
     if name == layout.SERIES or pa.types.is_boolean(t) or pa.types.is_null(t):
         return Plan(Column(name, type_name, DICT if name == layout.SERIES else PLAIN), t)
-    valid = _validity(arr)
-    nn_starts = _non_null(valid, starts)
+    valid, sample_valid = _validity(arr), _validity(sample)
+    sample_nn_starts = _non_null(sample_valid, sample_starts)
     if pa.types.is_floating(t):
         values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
         found = _decimal_scale(values if valid is None else values[valid])
         if found is None:
             return Plan(Column(name, type_name, FLOAT), t)
         scale, ints = found
-        order, wide = _choose_order(ints.view(np.uint64), nn_starts)
-        return Plan(Column(name, type_name, DECIMAL, order, scale), pa.int64() if wide else pa.int32())
-    values_u = _int_values(arr)
-    order, wide = _choose_order(values_u if valid is None else values_u[valid], nn_starts)
-    return Plan(Column(name, type_name, INT, order), pa.int64() if wide else pa.int32())
+        sample_values = sample.fill_null(0.0).to_numpy(zero_copy_only=False)
+        sample_ints = _scaled(sample_values if sample_valid is None else sample_values[sample_valid], scale)
+        assert sample_ints is not None  # the sample's values are among those just scaled exactly
+        order = _choose_order(sample_ints.view(np.uint64), sample_nn_starts)
+        return Plan(Column(name, type_name, DECIMAL, order, scale), _stored_int_type(ints))
+    ints = _int_values(arr).view(np.int64)
+    sample_u = _int_values(sample)
+    order = _choose_order(sample_u if sample_valid is None else sample_u[sample_valid], sample_nn_starts)
+    return Plan(Column(name, type_name, INT, order), _stored_int_type(ints if valid is None else ints[valid]))
+
+
+_NARROW = 2**27
+"""Values within ±_NARROW store as int32 whatever the order: a run's first value zigzags below 2**28, and a
+difference of differences spans at most 4 × 2**28 (zigzagged below 2**31)."""
+
+
+def _stored_int_type(values: npt.NDArray[np.int64]) -> pa.DataType:
+    """int32 when every value lies within ±_NARROW (their zigzagged differences of any order then fit), else
+    int64. Decided over the whole column, so every row group stores the same type."""
+    if not len(values) or (int(values.max()) < _NARROW and int(values.min()) > -_NARROW):
+        return pa.int32()
+    return pa.int64()
 
 
 def encode_group(plan: Plan, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> pa.Array:
@@ -285,19 +305,17 @@ def _cost(zigzagged: npt.NDArray[np.uint64]) -> float:
     return float(np.log2(zigzagged.astype(np.float64) + 1.0).sum())
 
 
-def _choose_order(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> tuple[int, bool]:
-    """The order of differences (0..2) whose zigzagged values cost least, and whether they need int64
-    (else they fit int32)."""
-    best: tuple[float, int, bool] | None = None
+def _choose_order(values: npt.NDArray[np.uint64], starts: npt.NDArray[np.bool_]) -> int:
+    """The order of differences (0..2) whose zigzagged values cost least."""
+    best: tuple[float, int] | None = None
     current = values
     for order in range(3):
-        zz = _zigzag(current)
-        cost = _cost(zz)
+        cost = _cost(_zigzag(current))
         if best is None or cost < best[0]:
-            best = (cost, order, bool(len(zz)) and int(zz.max()) >= 2**31)
+            best = (cost, order)
         current = _differences(current, starts)
     assert best is not None
-    return best[1], best[2]
+    return best[1]
 
 
 def _nth_differences(values: npt.NDArray[np.uint64], order: int, starts: npt.NDArray[np.bool_]

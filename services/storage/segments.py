@@ -46,8 +46,8 @@ from services.storage.segment_codecs import (
     Plan,
     combined,
     encode_group,
-    needs_row_order,
     plan_column,
+    plan_reads_values,
     run_starts,
 )
 from services.storage.segment_info import KeySummary, SegmentInfo, may_contain
@@ -164,18 +164,20 @@ def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *, options: S
     group_rows = [min(options.row_group_rows, n - lo) for lo in range(0, n, options.row_group_rows)]
     starts = run_starts(series, group_rows)
 
+    # Codecs are chosen over every value (units, scales, widths) and, for the order of differences, over
+    # the first row group in written order; then the row groups are taken, encoded and written one by one.
+    first = rows.slice(0, group_rows[0]) if order is None else rows.take(order[:group_rows[0]])
     plans: dict[str, Plan] = {}
     for name in rows.column_names:  # one column at a time: a column's working memory is freed before the next
-        arr = combined(rows.column(name))
+        column = rows.column(name)
         if name == layout.VALUE_HASH:  # compared over every given row: no order needed
-            same_hash = np.array_equal(layout.value_hashes(rows, measures), arr.to_numpy())
-            plans[name] = Plan(Column(name, str(arr.type), COMPUTED if same_hash else PLAIN), arr.type)
+            same_hash = np.array_equal(layout.value_hashes(rows, measures), column.to_numpy())
+            plans[name] = Plan(Column(name, str(column.type), COMPUTED if same_hash else PLAIN), column.type)
         else:
-            if order is not None and needs_row_order(name, arr.type):
-                arr = arr.take(order)
-            plans[name] = plan_column(name, arr, starts)
-        del arr
-        pa.default_memory_pool().release_unused()
+            arr = combined(column) if plan_reads_values(name, column.type) else column
+            plans[name] = plan_column(name, arr, combined(first.column(name)), starts[:group_rows[0]])
+            del arr
+    del first
 
     columns = [p.column for p in plans.values()]
     metadata = {"format": FORMAT_VERSION, "columns": [c.to_json() for c in columns], "measures": measures}
