@@ -15,8 +15,10 @@ data sets are in ``loadtest/storage_size.py``):
 - Integer columns (BIGINT and TIMESTAMP measures, ``ts_version``) get the time-series treatment of
   Gorilla and VictoriaMetrics, kept inside Parquet: within each series and row group, each non-NULL value
   is replaced by its difference from the previous one (order 1), or the difference of differences
-  (order 2, counters), or kept (order 0: noise), whichever has the smallest sum of bit lengths; then
-  zigzag (small negative -> small positive) and the narrowest of int32/int64, written with
+  (order 2, counters), or kept (order 0: noise), whichever has the smallest sum of bit lengths over the
+  first row group (one order per column and file); then zigzag (small negative -> small positive), as
+  int32 when every value of the column lies within ±2**27 (then any order's differences fit) else int64,
+  written with
   BYTE_STREAM_SPLIT so that zstd sees the low bytes of all values together and runs of zero high bytes.
   A TSBS delta has ~2.1 bits of entropy; this stores it in ~2.7 bits at zstd level 1 (~2.3 at level 15),
   where Parquet's own DELTA_BINARY_PACKED takes ~4 bits (bit-packed miniblocks that zstd cannot squeeze).
