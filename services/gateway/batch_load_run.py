@@ -106,7 +106,10 @@ class Report:
         return not self.task_errors and not self.file_errors
 
     def to_state(self) -> dict[str, Any]:
-        return {"taskErrors": list(self.task_errors), "fileErrors": self.file_errors, "unlisted": self.unlisted}
+        """A copy, as JSON-ready data: the heartbeat thread serialises it while the loader goes on adding."""
+        return {"taskErrors": list(self.task_errors), "unlisted": self.unlisted,
+                "fileErrors": {f: {r: [list(x) for x in ranges] for r, ranges in reasons.items()}
+                               for f, reasons in self.file_errors.items()}}
 
     @classmethod
     def from_state(cls, doc: dict[str, Any] | None) -> Report:

@@ -56,7 +56,8 @@ class _Claim:
 
     def __init__(self, gw: Gateway, task: dict[str, Any], text: str) -> None:
         self.gw, self.task, self.text = gw, task, text
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the snapshot: held for moments only
+        self._saving = threading.Lock()  # one save at a time (heartbeat and the end), each a catalog round trip
         self._snapshot: Snapshot | None = None
         self._lost = threading.Event()
         self._done = threading.Event()
@@ -64,13 +65,15 @@ class _Claim:
 
     def save(self, **changes: Any) -> bool:
         """Write the task with ``changes`` (and the latest snapshot) if it is still ours; False when not."""
-        with self._lock:
+        with self._saving:
+            with self._lock:
+                snapshot = self._snapshot
             now = time.time()
             task = {**self.task, **changes, "LastUpdatedTime": now, "Heartbeat": now}
-            if self._snapshot is not None:
-                task["ProgressReport"] = self._snapshot.progress
-                task["Resume"] = {"progress": self._snapshot.progress, "report": self._snapshot.report,
-                                  "path": self._snapshot.path, "line": self._snapshot.line}
+            if snapshot is not None:
+                task["ProgressReport"] = snapshot.progress
+                task["Resume"] = {"progress": snapshot.progress, "report": snapshot.report, "path": snapshot.path,
+                                  "line": snapshot.line}
             text = json.dumps(task)
             if not put(self.gw, task["TaskId"], text, self.text):
                 self._lost.set()
