@@ -60,6 +60,7 @@ class _Claim:
         self._saving = threading.Lock()  # one save at a time (heartbeat and the end), each a catalog round trip
         self._snapshot: Snapshot | None = None
         self._lost = threading.Event()
+        self._saved_at = time.monotonic()
         self._done = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -78,7 +79,7 @@ class _Claim:
             if not put(self.gw, task["TaskId"], text, self.text):
                 self._lost.set()
                 return False
-            self.task, self.text = task, text
+            self.task, self.text, self._saved_at = task, text, time.monotonic()
             return True
 
     def start_heartbeat(self) -> None:
@@ -102,6 +103,10 @@ class _Claim:
     def check(self) -> None:
         if self._lost.is_set():
             raise TaskStopped("another gateway holds the task")
+        silent = time.monotonic() - self._saved_at
+        if silent > STALE_S / 2:  # others will soon read the task as stopped and may resume it: stop first
+            raise TaskStopped(f"the catalog could not be reached for {silent:.0f} s; resume the task with "
+                              "ResumeBatchLoadTask")
         if self.gw.stopping.is_set():
             raise TaskStopped("the gateway running the task stopped; resume the task with ResumeBatchLoadTask")
 

@@ -33,3 +33,10 @@ def client(cluster: LocalCluster, service: str, gateway: int = 1, secret: str | 
         service, endpoint_url=endpoint(cluster, gateway), region_name=REGION,
         aws_access_key_id=key_id or real_id, aws_secret_access_key=secret or real_secret,
         config=Config(**{"retries": {"max_attempts": 2, "mode": "standard"}, **config}))
+
+
+def s3(cluster: LocalCluster) -> Any:
+    """A boto3 S3 client of the cluster's object store, with the same key."""
+    key_id, secret = keys(cluster)
+    return boto3.session.Session().client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1",
+                                          aws_access_key_id=key_id, aws_secret_access_key=secret)

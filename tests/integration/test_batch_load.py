@@ -8,7 +8,6 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 
 from tessera.cluster import LocalCluster
@@ -23,9 +22,7 @@ ROWS = 250  # more than one WriteRecords call of 100
 
 @pytest.fixture(scope="module")
 def s3(cluster: LocalCluster) -> Any:
-    key_id, secret = aws.keys(cluster)
-    return boto3.session.Session().client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1",
-                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return aws.s3(cluster)
 
 
 @pytest.fixture(scope="module")

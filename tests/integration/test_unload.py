@@ -11,7 +11,6 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -34,9 +33,7 @@ def query(cluster: LocalCluster) -> Any:
 
 @pytest.fixture(scope="module")
 def s3(cluster: LocalCluster) -> Any:
-    key_id, secret = aws.keys(cluster)
-    return boto3.session.Session().client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1",
-                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return aws.s3(cluster)
 
 
 @pytest.fixture(scope="module")

@@ -210,3 +210,21 @@ def test_one_client_token_makes_one_task_and_the_quotas_hold(gateway: Gateway, c
         _create(gateway)
     with pytest.raises(errors.ValidationError, match="RecordVersion 0 is below 1"):
         _create(gateway, RecordVersion=0)
+
+
+def test_a_gateway_cut_off_from_the_catalog_stops_before_others_take_the_task(
+        gateway: Gateway, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_load_task, "STALE_S", 0.4)
+    task_id = _create(gateway)
+    real_put = cluster.put_gateway_document
+
+    def unreachable(kind: str, doc_id: str, text: str, expected: str = "") -> tuple[bool, str]:
+        if len(cluster.written) >= 100:
+            raise errors.Unavailable("discovery unreachable")
+        return real_put(kind, doc_id, text, expected)
+
+    cluster.put_gateway_document = unreachable  # type: ignore[method-assign]
+    cluster.on_write = lambda: time.sleep(0.1)
+    batch_load_task.run(gateway, task_id)  # logs the failed last save; never raises
+    assert 100 <= len(cluster.written) < ROWS
+    assert cluster.task(task_id)["TaskStatus"] == "IN_PROGRESS"  # as last saved: others read it as stale
