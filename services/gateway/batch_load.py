@@ -160,10 +160,11 @@ async def describe_batch_load_task(gw: Gateway, caller: Caller, p: dict[str, Any
 
 async def list_batch_load_tasks(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
-    tasks = [t for t in await _tasks(gw) if not p.get("TaskStatus") or status(t, now) == p["TaskStatus"]]
-    start = _offset(p.get("NextToken"))
+    after = _after(p.get("NextToken"))
+    tasks = [t for t in await _tasks(gw) if (not p.get("TaskStatus") or status(t, now) == p["TaskStatus"])
+             and (after is None or (t["CreationTime"], t["TaskId"]) > after)]
     limit = int(p.get("MaxResults") or 100)
-    page = tasks[start:start + limit]
+    page = tasks[:limit]
     listed = []
     for t in page:
         current = status(t, now)
@@ -173,21 +174,22 @@ async def list_batch_load_tasks(gw: Gateway, caller: Caller, p: dict[str, Any]) 
                        **({"ResumableUntil": float(t["LastUpdatedTime"]) + RESUMABLE_S}
                           if current == "PROGRESS_STOPPED" else {})})
     out: dict[str, Any] = {"BatchLoadTasks": listed}
-    if start + limit < len(tasks):
-        out["NextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + limit}).encode()).decode()
+    if len(tasks) > limit:  # the token names the last task listed: pages never shift as tasks come and change
+        last = page[-1]
+        out["NextToken"] = base64.urlsafe_b64encode(json.dumps({"after": [last["CreationTime"], last["TaskId"]]})
+                                                    .encode()).decode()
     return out
 
 
-def _offset(token: str | None) -> int:
+def _after(token: str | None) -> tuple[float, str] | None:
+    """(creation time, task id) of the last task a NextToken's page listed."""
     if not token:
-        return 0
+        return None
     try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        created, task_id = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+        return float(created), str(task_id)
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise errors.ValidationError("NextToken is not a token ListBatchLoadTasks returned") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise errors.ValidationError("NextToken is not a token ListBatchLoadTasks returned")
-    return offset
 
 
 async def resume_batch_load_task(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

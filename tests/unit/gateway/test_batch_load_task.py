@@ -228,3 +228,23 @@ def test_a_gateway_cut_off_from_the_catalog_stops_before_others_take_the_task(
     batch_load_task.run(gateway, task_id)  # logs the failed last save; never raises
     assert 100 <= len(cluster.written) < ROWS
     assert cluster.task(task_id)["TaskStatus"] == "IN_PROGRESS"  # as last saved: others read it as stale
+
+
+def test_list_pages_follow_the_last_task_listed_so_they_never_shift(gateway: Gateway, cluster: Cluster) -> None:
+    ids = [_create(gateway) for _ in range(5)]
+    for n, task_id in enumerate(ids):  # distinct creation times, in order
+        cluster.docs[task_id] = json.dumps({**cluster.task(task_id), "CreationTime": 1000.0 + n})
+
+    def page(**p: Any) -> dict[str, Any]:
+        return dict(asyncio.run(batch_load.list_batch_load_tasks(gateway, CALLER, p)))
+
+    first = page(MaxResults=2)
+    assert [t["TaskId"] for t in first["BatchLoadTasks"]] == ids[:2]
+    # A listed task finishes before the next page: with a status filter an offset would skip a task.
+    cluster.docs[ids[0]] = json.dumps({**cluster.task(ids[0]), "TaskStatus": "SUCCEEDED"})
+    second = page(MaxResults=2, NextToken=first["NextToken"], TaskStatus="CREATED")
+    assert [t["TaskId"] for t in second["BatchLoadTasks"]] == ids[2:4]
+    last = page(MaxResults=2, NextToken=second["NextToken"])
+    assert [t["TaskId"] for t in last["BatchLoadTasks"]] == ids[4:] and "NextToken" not in last
+    with pytest.raises(errors.ValidationError, match="NextToken"):
+        page(NextToken="garbage")
