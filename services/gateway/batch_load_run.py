@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -70,10 +71,6 @@ class Progress:
     @classmethod
     def from_json(cls, doc: dict[str, Any] | None) -> Progress:
         return cls(**{k: int(v) for k, v in (doc or {}).items() if k in cls.__dataclass_fields__})
-
-    @property
-    def failures(self) -> int:
-        return self.ParseFailures + self.RecordIngestionFailures + self.FileFailures
 
 
 @dataclass
@@ -335,8 +332,6 @@ class _Writer:
 
 def write_report(fs: pafs.FileSystem, task: dict[str, Any], report: Report) -> str:
     """Write the error report where the task's ReportConfiguration says; its s3:// URL."""
-    import json
-
     bucket, key = report_key(task)
     with fs.open_output_stream(f"{bucket}/{key}") as out:
         out.write(json.dumps(report.to_json(task["TaskId"]), indent=1).encode())

@@ -141,8 +141,8 @@ def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *, options: S
     """A segment file holding ``rows`` (deduplicated layout rows, any order) and its info.
 
     ``order``, when given, selects and orders the rows to store (``dedup.latest_version_order``: one row per
-    key, sorted by series then time), so that a flush never materialises a sorted copy of its rows: each
-    column, and then each row group, is taken from ``rows`` in turn. ``measure_columns`` names the
+    key, sorted by series then time), so that a flush never materialises a sorted copy of its rows: the first
+    row group (to choose codecs) and then each row group in turn is taken from ``rows``. ``measure_columns`` names the
     measures; every other non-fixed column is a dimension. Names absent from the rows are ignored (such a
     measure is NULL in every row and adds nothing to the value hash). Raises ValidationError for rows this
     format cannot store exactly, or two rows with the same key.

@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def cluster(tmp_path: Path) -> Cluster:
 
 
 @pytest.fixture()
-def gateway(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+def gateway(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     monkeypatch.setattr(batch_load_task, "HEARTBEAT_S", 0.05)
     monkeypatch.setattr(batch_load_run, "WRITE_BACKOFF_S", 0.001)
     gw = Gateway(cluster, "000000000000", Store(tmp_path))  # type: ignore[arg-type]
