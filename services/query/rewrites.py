@@ -49,6 +49,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
             if operator.args.get(key) is not None:
                 operator.set(key, exp.paren(operator.args[key]))
         return exp.paren(operator)
+    if isinstance(node, (exp.EQ, exp.NEQ)) and (equal := trino_arrays.equality(node.this, node.expression)) is not None:
+        return equal if isinstance(node, exp.EQ) else exp.Not(this=exp.paren(equal))
     if isinstance(node, exp.Sign):
         return trino_numbers.sign(node.this)
     if is_call(node, "to_base", 2):
@@ -83,6 +85,10 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, (exp.DPipe, exp.Concat)) and not isinstance(node, exp.ConcatWs) \
             and (appended := _array_and_element(node)) is not None:
         return appended
+    if isinstance(node, exp.DPipe):
+        trino_strings.refuse_non_text_concat([node.this, node.expression])
+    if isinstance(node, exp.Concat) and not isinstance(node, exp.ConcatWs):
+        trino_strings.refuse_non_text_concat(list(node.expressions))
     if isinstance(node, exp.Reverse) and trino_timeseries.is_array(node.this):
         return sql_templates.call("list_reverse", node.this.copy())  # DuckDB's reverse takes only text
     if isinstance(node, _ROUNDS_NANOSECONDS) or (isinstance(node, exp.Extract) and node.name.lower() != "nanosecond") \
@@ -246,6 +252,12 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_text.cast_to_varchar(node)
     if isinstance(node, exp.Cast) and (elements := trino_arrays.cast_elements(node)) is not None:
         return elements
+    if isinstance(node, exp.TryCast) and node.to.this == exp.DType.ARRAY and len(node.to.expressions) == 1:
+        prefix = sql_templates.local_prefix(node.this)
+        element = exp.TryCast(this=exp.column(f"{prefix}e"), to=node.to.expressions[0].copy())
+        return trino_arrays.try_cast_elements(node.this, rewrite_function(element) or element, prefix)
+    if isinstance(node, exp.Cast) and (double := trino_numbers.cast_to_double(node)) is not None:
+        return double
     if isinstance(node, exp.Cast) and (boolean := trino_numbers.cast_to_boolean(node)) is not None:
         return boolean
     if isinstance(node, exp.Cast) and trino_numbers.casts_to_integer(node):
@@ -336,6 +348,7 @@ _BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
     exp.Floor: trino_numbers.integer_ceil_floor,
     exp.Rand: trino_numbers.random_below,
     exp.Trim: trino_strings.trim,
+    exp.Upper: trino_strings.upper,
     exp.Substring: trino_strings.substr,
     exp.DateDiff: trino_time.date_diff,
     exp.Try: _errors_as_null,

@@ -16,6 +16,12 @@ names differently.
 - ``array_position(a, x)``: 0 when ``x`` is not in ``a`` (DuckDB: NULL). ``array_max(a)``, ``array_min(a)``:
   NULL when ``a`` holds a NULL (DuckDB skips NULLs). ``contains(a, x)``: NULL rather than false when ``x``
   is not found but ``a`` holds a NULL. ``array_remove(a, x)``: keeps NULL elements; NULL for a NULL ``x``.
+- ``a = b`` (and ``<>``) of arrays or rows: Trino compares element by element, false on a differing pair,
+  else NULL when a pair held a NULL, else true (``ARRAY[1, NULL] = ARRAY[1, NULL]`` is NULL; DuckDB: true).
+  Two ROW(…) constructors of one arity compare as the AND of their fields' equalities, which is that rule.
+  Elements that are themselves arrays, rows or maps holding a NULL, which DuckDB compares as values, are
+  refused unless the two sides are equal as values (then NULL).
+- ``TRY_CAST(a AS ARRAY(T))``: NULL when an element fails to cast (DuckDB: that element NULL).
 - ``repeat(x, n)``: an array of ``n`` copies of ``x`` (DuckDB's ``repeat`` repeats a string); ``n`` must be
   0..10000. ``sequence(a, b)`` of integers steps by -1 when ``a > b`` (DuckDB gives an empty array).
 
@@ -181,6 +187,57 @@ def array_sort(array: exp.Expr, comparator: exp.Expr) -> exp.Expr:
 
 
 _INTEGER_TYPES = (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT)
+
+# A NULL inside a nested value's text ('[1, NULL]', "{'a': NULL}"); a string 'NULL' is quoted there.
+_HOLDS_NULL = r"regexp_matches(CAST({} AS VARCHAR), '(^|[\[{{(, :])NULL($|[\]}}), ])')"
+_NESTED_NULLS = ("CASE WHEN __a = __b THEN NULL ELSE error('Tessera cannot compare arrays or rows whose nested "
+                 "values hold a NULL (Timestream answers NULL or false by position); compare their elements') END")
+_ELEMENTS_EQUAL = "list_transform(__a, lambda tessera_x, tessera_i: tessera_x = __b[tessera_i])"
+_ARRAY_EQUAL = f"""
+CASE WHEN __a IS NULL OR __b IS NULL THEN NULL
+     WHEN len(__a) <> len(__b) THEN false
+     WHEN (typeof(__a) LIKE '%[][]' OR typeof(__a) LIKE 'STRUCT(%' OR typeof(__a) LIKE 'MAP(%'
+           OR typeof(__b) LIKE '%[][]' OR typeof(__b) LIKE 'STRUCT(%' OR typeof(__b) LIKE 'MAP(%')
+          AND ({_HOLDS_NULL.format('__a')} OR {_HOLDS_NULL.format('__b')}) THEN {_NESTED_NULLS}
+     WHEN list_contains({_ELEMENTS_EQUAL}, false) THEN false
+     WHEN list_position({_ELEMENTS_EQUAL}, NULL) IS NOT NULL THEN NULL
+     ELSE true END
+"""
+_ROW_EQUAL = f"""
+CASE WHEN __a IS NULL OR __b IS NULL THEN NULL
+     WHEN {_HOLDS_NULL.format('__a')} OR {_HOLDS_NULL.format('__b')} THEN {_NESTED_NULLS}
+     ELSE __a = __b END
+"""
+
+
+def _visible_row(node: exp.Expr) -> bool:
+    node = node.unnest()
+    return isinstance(node, exp.Struct) or (isinstance(node, exp.Cast) and node.to.this == exp.DType.STRUCT)
+
+
+def equality(left: exp.Expr, right: exp.Expr) -> exp.Expr | None:
+    """``left = right`` with Trino's NULL rule for arrays and rows (module docstring); None unless one side is
+    visibly an array or a row."""
+    a, b = left.unnest(), right.unnest()
+    if isinstance(a, exp.Struct) and isinstance(b, exp.Struct) and len(a.expressions) == len(b.expressions) \
+            and not any(isinstance(f, (exp.PropertyEQ, exp.Alias)) for f in (*a.expressions, *b.expressions)):
+        fields = [equality(x, y) or exp.EQ(this=x.copy(), expression=y.copy())
+                  for x, y in zip(a.expressions, b.expressions, strict=True)]
+        return exp.paren(exp.and_(*[exp.paren(f) for f in fields])) if fields else exp.true()
+    if trino_timeseries.is_array(left) or trino_timeseries.is_array(right):
+        return sql_templates.duckdb(_ARRAY_EQUAL, a=left, b=right)
+    if _visible_row(left) or _visible_row(right):
+        return sql_templates.duckdb(_ROW_EQUAL, a=left, b=right)
+    return None
+
+
+def try_cast_elements(array: exp.Expr, element_cast: exp.Expr, prefix: str) -> exp.Expr:
+    """``TRY_CAST(array AS ARRAY(T))`` as Trino: NULL when an element that is not NULL fails to cast (DuckDB
+    leaves that element NULL). ``element_cast`` is the TRY_CAST of one element, the lambda variable
+    ``<prefix>e``."""
+    return sql_templates.duckdb(
+        "CASE WHEN list_bool_or(list_transform(__a, lambda tessera_e: tessera_e IS NOT NULL AND __c IS NULL)) "
+        "THEN NULL ELSE list_transform(__a, lambda tessera_e: __c) END", prefix, a=array, c=element_cast)
 
 
 def cast_elements(node: exp.Cast) -> exp.Expr | None:

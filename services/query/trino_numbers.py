@@ -24,10 +24,15 @@
   hold an integer (surrounding spaces allowed): Trino refuses '3.5' and '1e3', which DuckDB rounds or
   reads as floating point. The type is tested at run time (``typeof``), so the rewrite needs no schema
   and still runs on the replicas.
+- ``CAST(text AS DOUBLE|REAL)`` (and ``TRY_CAST``): Java's ``Double.parseDouble`` reads the text: digits with
+  an optional point, exponent and ``d``/``f`` suffix, or exactly ``NaN``/``Infinity`` (signed), surrounding
+  spaces allowed; DuckDB also takes ``inf``, ``nan``, ``infinity`` in any case and ``1_000``, which Trino
+  refuses.
 """
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 
 from sqlglot import exp
@@ -335,3 +340,48 @@ def cast_to_boolean(node: exp.Cast) -> exp.Expr | None:
     else:
         cast, invalid = "CAST", "error('Cannot cast ''' || CAST(__x AS VARCHAR) || ''' to BOOLEAN')"
     return sql_templates.duckdb(_CAST_TO_BOOLEAN.format(cast=cast, invalid=invalid), x=node.this)
+
+
+_JAVA_DOUBLE = r"[+-]?(NaN|Infinity|([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)"
+_JAVA_SPACE = "".join(chr(c) for c in range(0x21))  # String.trim's: every character up to ' '
+_FLOATING_TARGETS = (exp.DType.DOUBLE, exp.DType.FLOAT)
+# The text without String.trim's characters (every one up to ' ') around it.
+_TRIMMED = r"regexp_replace(CAST(__x AS VARCHAR), '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g')"
+_CAST_TO_DOUBLE = f"""
+CASE WHEN typeof(__x) = 'VARCHAR' THEN (
+  CASE WHEN regexp_full_match({_TRIMMED}, '{{pattern}}')
+       THEN {{cast}}(rtrim({_TRIMMED}, 'fFdD') AS {{t}}) ELSE {{invalid}} END)
+  ELSE {{cast}}(__x AS {{t}}) END
+"""
+
+
+def cast_to_double(node: exp.Cast) -> exp.Expr | None:
+    """``CAST``/``TRY_CAST`` of text to DOUBLE or REAL as Java reads it (module docstring): a string literal is
+    checked here, other text when the query runs; None for a value visibly not text (a number, a cast to
+    another type) and for a literal DuckDB reads the same."""
+    inner = node.this.unnest()
+    if node.to.this not in _FLOATING_TARGETS or node.to.expressions:
+        return None
+    if isinstance(inner, exp.Literal) and inner.is_string:
+        text = inner.name.strip(_JAVA_SPACE)
+        if re.fullmatch(_JAVA_DOUBLE, text):
+            stripped = text.rstrip("fFdD")
+            return None if stripped == inner.name else node.__class__(this=exp.Literal.string(stripped),
+                                                                       to=node.to.copy())
+        # When the query runs (inside try() it is NULL, as in Trino).
+        failed = exp.null() if isinstance(node, exp.TryCast) else sql_templates.call(
+            "error", exp.Literal.string(f"Cannot cast '{inner.name}' to {node.to.sql('trino').upper()}"))
+        return exp.cast(failed, node.to.copy())
+    if isinstance(inner, (exp.Literal, exp.Boolean, exp.Null, exp.Predicate, exp.Not, exp.And, exp.Or)) \
+            or statically_integer(inner) or statically_floating(inner) \
+            or (isinstance(inner, exp.Cast) and inner.to.this not in (exp.DType.VARCHAR, exp.DType.TEXT)):
+        return None
+    target = node.to.sql("duckdb")
+    quote = "''''"  # a quote character inside the SQL string literal
+    if isinstance(node, exp.TryCast):
+        cast, invalid = "TRY_CAST", f"CAST(NULL AS {target})"
+    else:
+        cast, invalid = "CAST", f"error('Cannot cast ' || {quote} || CAST(__x AS VARCHAR) || {quote} || ' to {target}')"
+    checked = sql_templates.duckdb(_CAST_TO_DOUBLE.format(pattern=_JAVA_DOUBLE, cast=cast, t=target, invalid=invalid),
+                                   x=node.this)
+    return exp.cast(checked, node.to.copy())  # still visibly a DOUBLE to the rules above it

@@ -16,6 +16,10 @@ gives Trino's answer or an error, never DuckDB's.
 - ``hamming_distance(a, b)``, ``normalize(s)``: DuckDB's ``hamming`` and ``nfc_normalize`` (NFC only).
 - ``trim(s)``, ``ltrim(s)``, ``rtrim(s)``: strip Java's whitespace (tabs, newlines, ...), not only spaces.
 - ``substr(s, start[, length])``: '' for a start of 0 or before the string, and for a length of 0 or less.
+- ``a || b`` and ``concat(a, b, …)``: Trino joins only text (or arrays), with no implicit cast: a number,
+  boolean, date, time or interval operand is its error (DuckDB casts it to text and joins).
+- ``upper(s)``: each character by Java's ``Character.toUpperCase``, which keeps 'ß' (it has no one-character
+  upper case); DuckDB writes 'ẞ'. Every other character maps the same in both.
 - ``format(pattern, args…)``: Java's ``String.format`` as DuckDB's ``printf`` (a supported subset, else refused).
 - ``concat_ws(sep, array)``: the array joined; ``replace(s, '', r)``: ``r`` around every character;
   ``lpad``/``rpad`` refuse a negative length; ``split`` refuses an empty delimiter; ``regexp_replace`` refuses
@@ -30,7 +34,7 @@ import re._parser as re_parser
 
 from sqlglot import exp
 
-from services.query import sql_templates, trino_text, trino_timeseries
+from services.query import sql_templates, trino_numbers, trino_text, trino_timeseries
 from tessera.errors import ValidationError
 
 
@@ -371,3 +375,38 @@ def format_(node: exp.Format) -> exp.Expr:
             converted.append(_format_argument(conversion, precision, args[len(converted)]))
         i = spec.end()
     return sql_templates.call("printf", exp.Literal.string("".join(out)), *converted)
+
+
+def upper(node: exp.Upper) -> exp.Expr:
+    """``upper(s)`` with 'ß' kept, as Java's ``Character.toUpperCase`` keeps it (DuckDB: 'ẞ'); the parts between
+    the 'ß's are upper-cased by DuckDB, whose mapping is Java's for every other character."""
+    return sql_templates.duckdb(
+        "CASE WHEN contains(__s, 'ß') THEN array_to_string(list_transform(string_split(__s, 'ß'), "
+        "lambda tessera_p: upper(tessera_p)), 'ß') ELSE upper(__s) END", s=node.this)
+
+
+_NOT_TEXT_TYPES = (exp.DType.BIGINT, exp.DType.INT, exp.DType.SMALLINT, exp.DType.TINYINT, exp.DType.DOUBLE,
+                   exp.DType.FLOAT, exp.DType.DECIMAL, exp.DType.BOOLEAN, exp.DType.DATE, exp.DType.TIME,
+                   exp.DType.TIMESTAMP, exp.DType.TIMESTAMP_NS, exp.DType.INTERVAL)
+
+
+def _visibly_not_text(node: exp.Expr) -> bool:
+    """A number, boolean, date, time or interval by its making (a literal, a cast, a typed measure column)."""
+    node = node.unnest()
+    if isinstance(node, exp.Literal):
+        return not node.is_string
+    if isinstance(node, exp.Cast):
+        return node.to.this in _NOT_TEXT_TYPES
+    return isinstance(node, (exp.Boolean, exp.Interval)) or trino_numbers.statically_integer(node) \
+        or trino_numbers.statically_floating(node)
+
+
+def refuse_non_text_concat(operands: list[exp.Expr]) -> None:
+    """Trino's error for ``||``/``concat`` over a visibly non-text operand beside no visible array (Trino has no
+    implicit cast to VARCHAR; DuckDB would join ``'a' || 1`` into 'a1')."""
+    if any(trino_timeseries.is_array(o) for o in operands):
+        return
+    for operand in operands:
+        if _visibly_not_text(operand):
+            raise ValidationError(f"Unexpected parameters for function concat: {operand.sql(dialect='trino')} is not "
+                                  "text; || and concat() join VARCHARs (or arrays): CAST it AS VARCHAR first")

@@ -36,7 +36,7 @@ SELECT c."measure_value::bigint" FROM t0 AS c WHERE c."measure_value::bigint" = 
 -- input
 SELECT usage::double, measure_value :: double FROM db.t
 -- sql
-SELECT CAST(usage AS DOUBLE) AS "_col0", CAST(measure_value AS DOUBLE) AS "_col1" FROM t0 AS t
+SELECT CAST(CASE WHEN TYPEOF((usage)) = 'VARCHAR' THEN (CASE WHEN REGEXP_FULL_MATCH(REGEXP_REPLACE(CAST((usage) AS TEXT), '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g'), '[+-]?(NaN|Infinity|([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)') THEN CAST(RTRIM(REGEXP_REPLACE(CAST((usage) AS TEXT), '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g'), 'fFdD') AS DOUBLE) ELSE ERROR('Cannot cast ' || '''' || CAST((usage) AS TEXT) || '''' || ' to DOUBLE') END) ELSE CAST((usage) AS DOUBLE) END AS DOUBLE) AS "_col0", CAST(CASE WHEN TYPEOF((measure_value)) = 'VARCHAR' THEN (CASE WHEN REGEXP_FULL_MATCH(REGEXP_REPLACE(CAST((measure_value) AS TEXT), '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g'), '[+-]?(NaN|Infinity|([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)') THEN CAST(RTRIM(REGEXP_REPLACE(CAST((measure_value) AS TEXT), '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g'), 'fFdD') AS DOUBLE) ELSE ERROR('Cannot cast ' || '''' || CAST((measure_value) AS TEXT) || '''' || ' to DOUBLE') END) ELSE CAST((measure_value) AS DOUBLE) END AS DOUBLE) AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["measure_value", "usage"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
