@@ -60,6 +60,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
         return trino_numbers.ieee_divide(node)
     if (aggregate := trino_aggregates.aggregate_of(node)) is not None:
         return trino_aggregates.rewrite(node, aggregate)
+    if isinstance(node, (exp.NthValue, exp.Lag, exp.Lead)):
+        trino_aggregates.checked_offset(node)  # in place; the default's type below
     if isinstance(node, (exp.Lag, exp.Lead)) and node.args.get("default") is not None:
         # Trino types lag(x, n, d) as the common type of x and d; DuckDB casts d to x's (1.5 became 2).
         node.set("this", exp.Case(ifs=[exp.If(this=exp.false(), true=node.args["default"].copy())],
@@ -270,6 +272,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     semantic = _rewrite_semantics(node)
     if semantic is not None:
         return semantic
+    if isinstance(node, exp.Typeof) and trino_time.visibly_year_month(node.this):
+        return exp.Literal.string("interval year to month")  # DuckDB's one INTERVAL type says day to second
     if isinstance(node, exp.Typeof):
         return sql_templates.call("trino_typeof", node.copy())
     if isinstance(node, exp.ArraySlice) and node.args.get("end") is not None:

@@ -11,6 +11,9 @@
   skewness, ``sqrt(n (n - 1)) / (n - 2)`` times larger. Its ``kurtosis`` already agrees with Trino's.
 
 Each rule holds under ``FILTER (WHERE …)`` and ``OVER (…)`` too: the wrapper goes around the whole window.
+
+Window offsets: ``nth_value(x, n)`` is Trino's error for an ``n`` below 1 (DuckDB: NULL); ``lag``/``lead`` for
+a negative offset (DuckDB looks the other way) or a NULL one (DuckDB: NULL).
 """
 
 from __future__ import annotations
@@ -99,3 +102,23 @@ def weighted_percentile(node: exp.ApproxQuantile) -> exp.Expr:
     if isinstance(node.parent, (exp.Window, exp.Filter)):
         raise ValidationError("approx_percentile(x, w, p) with a weight cannot take FILTER or OVER in Tessera yet")
     return sql_templates.duckdb(_WEIGHTED_PERCENTILE, x=node.this, w=node.args["weight"], p=percentile)
+
+
+def _positive_literal(node: exp.Expr, least: int) -> bool:
+    node = node.unnest()
+    return isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit() and int(node.name) >= least
+
+
+def checked_offset(node: exp.NthValue | exp.Lag | exp.Lead) -> None:
+    """The window function's offset checked as Trino checks it (module docstring), in place; a literal offset
+    in range is left as it is."""
+    offset = node.args.get("offset")
+    least = 1 if isinstance(node, exp.NthValue) else 0
+    if offset is None or _positive_literal(offset, least):
+        return
+    if isinstance(node, exp.NthValue):
+        check = "CASE WHEN __o < 1 THEN error('Offset must be at least 1') ELSE __o END"
+    else:
+        check = ("CASE WHEN __o IS NULL THEN error('Offset must not be null') "
+                 "WHEN __o < 0 THEN error('Offset must be at least 0') ELSE __o END")
+    node.set("offset", sql_templates.duckdb(check, o=offset))

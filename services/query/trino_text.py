@@ -27,13 +27,28 @@ _DEFINITIONS: dict[str, str] = {
                             "WHEN isinf(d) THEN CASE WHEN d > 0 THEN 'Infinity' ELSE '-Infinity' END "
                             "WHEN d = 0 OR (abs(d) >= 0.001 AND abs(d) < 10000000) THEN CAST(d AS VARCHAR) "
                             "ELSE CASE WHEN d < 0 THEN '-' ELSE '' END || _jd_sci(CAST(abs(d) AS VARCHAR)) END"),
+    # An INTERVAL as Timestream writes one: day to second as '1 02:03:04.500000000' (DuckDB's intervals hold
+    # microseconds), year to month as '1-2' (years-months); DuckDB writes '1 day 02:03:04.5', '1 year 2 months'.
+    "_ti_months(i)": "datepart('year', i) * 12 + datepart('month', i)",
+    "_ti_micros(i)": ("CAST(datepart('day', i) AS HUGEINT) * 86400000000 + CAST(datepart('hour', i) AS HUGEINT) * "
+                      "3600000000 + CAST(datepart('minute', i) AS HUGEINT) * 60000000 + datepart('microseconds', i)"),
+    "_ti_ym(m)": ("CASE WHEN m < 0 THEN '-' ELSE '' END || CAST(abs(m) // 12 AS VARCHAR) || '-' || "
+                  "CAST(abs(m) % 12 AS VARCHAR)"),
+    "_ti_ds(u)": ("CASE WHEN u < 0 THEN '-' ELSE '' END || CAST(abs(u) // 86400000000 AS VARCHAR) || ' ' || "
+                  "printf('%02d:%02d:%02d.%06d000', CAST(abs(u) // 3600000000 % 24 AS BIGINT), "
+                  "CAST(abs(u) // 60000000 % 60 AS BIGINT), CAST(abs(u) // 1000000 % 60 AS BIGINT), "
+                  "CAST(abs(u) % 1000000 AS BIGINT))"),
+    "trino_interval_text(i)": ("CASE WHEN i IS NULL THEN NULL WHEN _ti_months(i) = 0 THEN _ti_ds(_ti_micros(i)) "
+                               "WHEN _ti_micros(i) = 0 THEN _ti_ym(_ti_months(i)) "
+                               "ELSE _ti_ym(_ti_months(i)) || ' ' || _ti_ds(_ti_micros(i)) END"),
     # x is evaluated once (a one-element list), so a volatile x (random()) is tested and printed as one
     # value; a REAL keeps its own shortest digits (Java's Float.toString has the same layout).
     "trino_varchar(x)": ("CASE typeof(x) "
                          "WHEN 'DOUBLE' THEN list_transform([TRY_CAST(x AS DOUBLE)], lambda v: java_double_text(v))[1] "
                          "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
                          f"WHEN 'TIMESTAMP_NS' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}') "
-                         f"WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}')"
+                         f"WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}') "
+                         "WHEN 'INTERVAL' THEN trino_interval_text(TRY_CAST(x AS INTERVAL))"
                          " ELSE CAST(x AS VARCHAR) END"),
     # typeof(x) with Trino's type names: DuckDB's 'INTEGER[]', 'STRUCT("_0" INTEGER)', 'TIMESTAMP_NS' become
     # 'array(integer)', 'row(integer)', 'timestamp'. DuckDB writes types in capitals and field names as

@@ -21,7 +21,8 @@
   counts the seconds too). ``sequence`` of timestamps with a fixed step is built from nanoseconds.
 - ``date_diff(unit, a, b)``: whole units elapsed, truncated toward zero (DuckDB counts boundaries crossed);
   fixed-length units from the nanoseconds, months and years by the calendar.
-- ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds;
+- ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds,
+  refuses ``%D %U %u %V %w %X`` as Trino does, reads ``%v`` as the ISO week and any other letter as itself;
   ``to_unixtime`` keeps the nanoseconds.
 """
 
@@ -247,6 +248,19 @@ def date_sequence(node: exp.GenerateSeries) -> exp.Expr | None:
         series, exp.Lambda(this=exp.cast(day.copy(), exp.DType.DATE), expressions=[day])])  # params are Identifiers, not columns
 
 
+def visibly_year_month(node: exp.Expr) -> bool:
+    """Whether an expression is visibly an INTERVAL YEAR TO MONTH (DuckDB has one INTERVAL type): a literal in
+    years or months, its negation, or a sum or difference of two."""
+    node = node.unnest()
+    if isinstance(node, exp.Interval):
+        return node.text("unit").upper().removesuffix("S") in ("YEAR", "MONTH", "YEAR TO MONTH")
+    if isinstance(node, exp.Neg):
+        return visibly_year_month(node.this)
+    if isinstance(node, (exp.Add, exp.Sub)):
+        return visibly_year_month(node.this) and visibly_year_month(node.expression)
+    return False
+
+
 _TIMESTAMP_MAKERS = frozenset({"make_timestamp_ns", "make_timestamp", "time_bucket", "from_nanoseconds",
                                "from_milliseconds", "to_timestamp"})
 
@@ -354,13 +368,46 @@ def extract(node: exp.Extract) -> exp.Expr:
     return exp.Extract(this=exp.var(_EXTRACT_FIELDS[field]), expression=floor_to_micros(node.expression.copy()))
 
 
+# date_format's specifiers as sqlglot has already written them for strftime (Trino's %c is '%-m', %i '%M', %W
+# '%A', %x '%G', …). Trino refuses %D %U %u %V %w %X (sqlglot wrote %u as '%W'); its %v is the ISO week,
+# strftime's %V; any other letter is itself.
+_STRFTIME_KEPT = frozenset({"a", "b", "-m", "d", "-d", "f", "H", "I", "M", "j", "-H", "-I", "B", "m", "p", "S", "A",
+                            "G", "Y", "y", "%"})
+_DATE_FORMAT_REFUSED = {"D": "%D", "U": "%U", "W": "%u", "V": "%V", "w": "%w", "X": "%X"}
+
+
+def _trino_date_format(converted: str) -> str:
+    """A date_format pattern (as sqlglot converted it) with Trino's meaning in strftime's terms."""
+    out: list[str] = []
+    i = 0
+    while i < len(converted):
+        if converted[i] != "%" or i + 1 == len(converted):
+            out.append("%%" if converted[i] == "%" else converted[i])
+            i += 1
+            continue
+        spec = converted[i + 1:i + 3] if converted[i + 1] == "-" else converted[i + 1]
+        i += 1 + len(spec)
+        if spec in _DATE_FORMAT_REFUSED:
+            raise ValidationError(f"date_format: {_DATE_FORMAT_REFUSED[spec]} not supported in date format string")
+        if spec == "v":
+            out.append("%V")
+        elif spec in _STRFTIME_KEPT:
+            out.append("%" + spec)
+        else:
+            out.append(spec.lstrip("-").replace("%", "%%"))
+    return "".join(out)
+
+
 def date_format(node: exp.TimeToStr) -> exp.Expr:
     """``date_format(ts, format)``: Trino formats a timestamp rounded to milliseconds (``%f`` is the
     milliseconds then 000, and 10:00:00.9996 prints as 10:00:01); DuckDB's ``strftime`` uses the
-    microseconds."""
+    microseconds. A literal pattern takes Trino's specifiers (``_trino_date_format``)."""
     millis = sql_templates.duckdb("make_timestamp_ms((epoch_ns(__t) // 1000 + 500) // 1000)", t=node.this)
     rounded = node.copy()
     rounded.set("this", millis)
+    pattern = node.args.get("format")
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        rounded.set("format", exp.Literal.string(_trino_date_format(pattern.name)))
     return rounded
 
 

@@ -616,6 +616,22 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("try(CAST('inf' AS DOUBLE))", None),
         ("TRY_CAST('1_000' AS DOUBLE)", None),
         ("CAST(x AS DOUBLE) FROM (VALUES '2.5', NULL, ' -1e1 ') t(x) ORDER BY 1 LIMIT 1", -10.0),
+        # date_format: %v is the ISO week (with %x its year), an unknown letter is itself.
+        ("date_format(TIMESTAMP '2021-01-03 15:04:05', '%x-%v %Q %Z 100%%')", "2020-53 Q Z 100%"),
+        ("date_format(TIMESTAMP '2024-01-02 15:04:05.678', '%c/%e %k %l %r %T %W %M %j %i %s %f')",
+         "1/2 15 3 03:04:05 PM 15:04:05 Tuesday January 002 04 05 678000"),
+        # Intervals as VARCHAR are Timestream's text (day to second with nine digits, years-months); typeof
+        # tells year-to-month intervals apart.
+        ("CAST(1h AS VARCHAR)", "0 01:00:00.000000000"),
+        ("CAST(INTERVAL '6' DAY - INTERVAL '4' HOUR AS VARCHAR)", "5 20:00:00.000000000"),
+        ("CAST(INTERVAL '4' HOUR - INTERVAL '6' DAY AS VARCHAR)", "-5 20:00:00.000000000"),
+        ("CAST(parse_duration('1.5s') AS VARCHAR)", "0 00:00:01.500000000"),
+        ("CAST(interval '4' year + interval '2' month AS VARCHAR)", "4-2"),
+        ("CAST(-INTERVAL '14' MONTH AS VARCHAR)", "-1-2"),
+        ("CAST(CAST(NULL AS INTERVAL) AS VARCHAR)", None),
+        ("typeof(interval '4' year + interval '2' month)", "interval year to month"),
+        ("typeof(-INTERVAL '1' YEAR) || ' ' || typeof(interval '6' day - interval '4' hour)",
+         "interval year to month interval day to second"),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
@@ -696,6 +712,19 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("CAST('nan' AS DOUBLE)", "Cannot cast 'nan' to DOUBLE"),
         ("CAST('1_000' AS REAL)", "Cannot cast '1_000' to REAL"),
         ("CAST(host AS DOUBLE)", "Cannot cast 'h.' to DOUBLE"),
+        # date_format's specifiers Trino does not support.
+        ("date_format(now(), '%D')", "%D not supported in date format string"),
+        ("date_format(now(), '%U')", "%U not supported"),
+        ("date_format(now(), '%u')", "%u not supported"),
+        ("date_format(now(), '%V')", "%V not supported"),
+        ("date_format(now(), '%w')", "%w not supported"),
+        ("date_format(now(), '%X')", "%X not supported"),
+        # Window offsets Trino refuses (DuckDB: NULL, or the other direction).
+        ("nth_value(temp, 0) OVER (ORDER BY time)", "Offset must be at least 1"),
+        ("nth_value(temp, -1) OVER (ORDER BY time)", "Offset must be at least 1"),
+        ("lag(temp, -1) OVER (ORDER BY time)", "Offset must be at least 0"),
+        ("lead(temp, -1, 5) OVER (ORDER BY time)", "Offset must be at least 0"),
+        ("lag(temp, NULL) OVER (ORDER BY time)", "Offset must not be null"),
     ],
 )
 def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,
@@ -731,6 +760,10 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
          [(None, None, None)]),
         ("SELECT round(skewness(x), 12), round(kurtosis(x), 12) FROM (VALUES 1, 2, 3, 10) t(x)",
          [(1.018233764909, 3.228)]),
+        # Window offsets from expressions are checked when the query runs; a NULL nth_value offset is NULL.
+        (("SELECT k, nth_value(x, k) OVER (ORDER BY k), lag(x, k - 1, 0) OVER (ORDER BY k), lead(x, 0) OVER "
+          "(ORDER BY k), nth_value(x, NULL) OVER (ORDER BY k) FROM (VALUES (1, 10), (2, 20)) t(k, x) ORDER BY k"),
+         [(1, 10, 10, 10, None), (2, 20, 10, 20, None)]),
     ],
 )
 def test_aggregates_follow_trino(query: str, expected: list[tuple[Any, ...]]) -> None:
