@@ -299,6 +299,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_time.current_timezone()
     if is_call(node, "to_iso8601", 1):
         return trino_time.to_iso8601(node.expressions[0])
+    if is_call(node, "human_readable_seconds", 1):
+        return trino_time.human_readable_seconds(node.expressions[0])
     if is_call(node, "parse_duration", 1):
         return trino_time.parse_duration(node.expressions[0])
     if is_call(node, "every", 1):
@@ -313,6 +315,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, (exp.ArrayIntersect, exp.ArrayExcept)) and len(node.expressions or [node.this, node.expression]) == 2:
         pair = list(node.expressions) if node.expressions else [node.this, node.expression]
         return trino_arrays.rewrite("intersect" if isinstance(node, exp.ArrayIntersect) else "except", pair)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "zip" and len(node.expressions) != 2:
+        return trino_arrays.zip_arrays(list(node.expressions))
     trino_array = {"array_union": "union", "arrays_overlap": "overlap", "zip": "zip"}
     if isinstance(node, exp.Anonymous) and node.name.lower() in trino_array and len(node.expressions) == 2:
         return trino_arrays.rewrite(trino_array[node.name.lower()], list(node.expressions))
@@ -352,6 +356,7 @@ _BY_TYPE: dict[type[exp.Expr], Callable[[Any], exp.Expr | None]] = {
     exp.Floor: trino_numbers.integer_ceil_floor,
     exp.Rand: trino_numbers.random_below,
     exp.Trim: trino_strings.trim,
+    exp.ArrayToString: trino_arrays.array_join,
     exp.Upper: trino_strings.upper,
     exp.Substring: trino_strings.substr,
     exp.DateDiff: trino_time.date_diff,

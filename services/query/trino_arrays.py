@@ -7,8 +7,10 @@ names differently.
   as one element), in the order they first appear in ``a`` (then ``b`` for a union).
 - ``arrays_overlap(a, b)``: true on a common non-NULL element, else NULL when either array holds a NULL,
   else false (DuckDB's ``list_has_any`` ignores NULLs).
-- ``zip(a, b)``: DuckDB's ``list_zip`` (the shorter array padded with NULL, as Trino does); NULL for a NULL
-  array. ``codepoint(s)``: ``unicode``, for exactly one character (Trino refuses anything else).
+- ``array_join(a, d[, r])``: each element as Trino's cast to VARCHAR writes it (``1.0E10``, not
+  ``10000000000.0``).
+- ``zip(a, b[, …])``: DuckDB's ``list_zip`` (the shorter arrays padded with NULL, as Trino does); NULL for a
+  NULL array; two to five arrays. ``codepoint(s)``: ``unicode``, for exactly one character (Trino refuses anything else).
 - ``slice(a, start, length)``: Trino's third argument is a length (sqlglot reads it as an end index, so
   DuckDB's ``list_slice`` took ``slice(a, 2, 2)`` for one element); a negative start counts from the end,
   one before the first element gives an empty array, 0 and negative lengths are Trino's errors.
@@ -116,6 +118,33 @@ _MATCH = {
 }
 LAMBDA_FUNCTIONS = frozenset({*_MATCH, "zip_with", "shuffle", "ngrams"})
 """Trino's array functions rewritten by ``rewrite_call`` (called as ``name(args)``)."""
+
+
+def array_join(node: exp.ArrayToString) -> exp.Expr | None:
+    """``array_join(a, delimiter[, null_replacement])`` with each element written as Trino casts it to VARCHAR
+    (a DOUBLE as Java writes it, ``1.0E10``; a timestamp with nine fractional digits); DuckDB's own text
+    (``10000000000.0``) otherwise. None for an array visibly of text."""
+    array = node.this.unnest()
+    if isinstance(array, exp.Array) and all(isinstance(e, exp.Literal) and e.is_string for e in array.expressions):
+        return None
+    if isinstance(node.this, exp.Anonymous) and node.this.name.lower() == "list_transform":
+        return None  # already rewritten
+    prefix = sql_templates.local_prefix(node.this)
+    text = trino_text.cast_to_varchar(exp.Cast(this=exp.column(f"{prefix}e"), to=exp.DataType.build("VARCHAR")))
+    new = node.copy()
+    new.set("this", sql_templates.duckdb(f"list_transform(__a, lambda {prefix}e: __t)", prefix, a=node.this, t=text))
+    return new
+
+
+def zip_arrays(arrays: Sequence[exp.Expr]) -> exp.Expr:
+    """``zip(a1, …, an)`` of three to five arrays (two: ``rewrite("zip", …)``): DuckDB's ``list_zip``, the
+    shorter arrays padded with NULLs as Trino pads them; NULL when an array is NULL."""
+    if not 2 <= len(arrays) <= 5:
+        raise ValidationError(f"zip takes 2 to 5 arrays, got {len(arrays)}")
+    any_null = " OR ".join(f"__a{i} IS NULL" for i in range(len(arrays)))
+    zipped = ", ".join(f"__a{i}" for i in range(len(arrays)))
+    named: dict[str, exp.Expr] = {f"a{i}": a for i, a in enumerate(arrays)}
+    return sql_templates.duckdb(f"CASE WHEN {any_null} THEN NULL ELSE list_zip({zipped}) END", None, **named)
 
 
 def _apply(function: exp.Expr, args: Sequence[exp.Expr], name: str) -> exp.Expr:

@@ -62,7 +62,7 @@ _DEFINITIONS: dict[str, str] = {
                      r"""regexp_replace(regexp_replace(t, '\bTIMESTAMP_(?:NS|MS|S)\b', 'TIMESTAMP', 'g'), """
                      r"""'"NULL"', 'UNKNOWN', 'g'), '\bINTERVAL\b', 'INTERVAL DAY TO SECOND', 'g'), """
                      r"""'\bFLOAT\b', 'REAL', 'g'), '\bHUGEINT\b', 'BIGINT', 'g'), '\bDECIMAL\(\d+,\d+\)', 'DOUBLE', 'g'), """
-                     r"""'\bSTRUCT\(', 'ROW(', 'g'), '"_\d+" ', '', 'g')"""),
+                     r"""'\b(?:STRUCT|TUPLE)\(', 'ROW(', 'g'), '"_\d+" ', '', 'g')"""),
     "_tt_unquote(t)": r"""regexp_replace(t, '"([^"]+)"', '\1', 'g')""",
     "trino_typeof(t)": "lower(_tt_unquote(_tt_names(_tt_arrays(t))))",
 }

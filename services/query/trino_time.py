@@ -12,6 +12,9 @@
 - ``current_timezone()``: always ``'UTC'`` (Timestream's only zone; DuckDB has no such function).
 - ``to_iso8601(x)``: a DATE as ``2024-01-02``, a TIMESTAMP as ``2024-01-02T03:04:05.123456789`` (Trino prints
   a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
+- ``human_readable_seconds(x)``: the seconds (rounded, sign dropped) as weeks, days, hours, minutes and seconds,
+  e.g. '1 hour, 2 minutes, 42 seconds' ('0 seconds' for none), Trino's error for NaN and infinities (DuckDB
+  has no such function).
 - ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d) as an
   INTERVAL rounded to milliseconds (Trino's is ``Duration.toMillis``), with Trino's error for anything else.
 - Nanosecond timestamps: DuckDB rounds a TIMESTAMP_NS to microseconds before date parts, ``date()``,
@@ -416,3 +419,21 @@ def to_unixtime(node: exp.TimeToUnix) -> exp.Expr:
     rest of the millisecond); DuckDB's ``epoch`` drops the nanoseconds."""
     return sql_templates.duckdb("CAST(epoch_ns(__t) // 1000000 AS DOUBLE) / CAST(1000 AS DOUBLE) + "
                                 "CAST(epoch_ns(__t) % 1000000 AS DOUBLE) / CAST(1000000000 AS DOUBLE)", t=node.this)
+
+
+_PERIOD = "CASE WHEN {n} > 0 THEN CAST({n} AS VARCHAR) || ' {unit}' || CASE WHEN {n} = 1 THEN '' ELSE 's' END END"
+_PERIODS = (("tessera_s // 604800", "week"), ("tessera_s % 604800 // 86400", "day"),
+            ("tessera_s % 86400 // 3600", "hour"), ("tessera_s % 3600 // 60", "minute"), ("tessera_s % 60", "second"))
+_HUMAN_READABLE_SECONDS = f"""
+CASE WHEN __x IS NULL THEN NULL
+     WHEN isnan(__x) OR isinf(__x) THEN error('Invalid argument found: ' || CAST(__x AS VARCHAR))
+     ELSE list_transform([CAST(round(abs(__x)) AS BIGINT)], lambda tessera_s: coalesce(nullif(array_to_string(
+       list_filter([{', '.join(_PERIOD.format(n=f'({n})', unit=u) for n, u in _PERIODS)}],
+                   lambda tessera_p: tessera_p IS NOT NULL), ', '), ''), '0 seconds'))[1]
+END
+"""
+
+
+def human_readable_seconds(seconds: exp.Expr) -> exp.Expr:
+    """``human_readable_seconds(x)`` (see the module's docstring), as Trino's HumanReadableSeconds writes it."""
+    return sql_templates.duckdb(_HUMAN_READABLE_SECONDS, x=exp.cast(seconds, exp.DType.DOUBLE))

@@ -632,6 +632,21 @@ def test_epoch_conversions_round_trip_exactly() -> None:
         ("typeof(interval '4' year + interval '2' month)", "interval year to month"),
         ("typeof(-INTERVAL '1' YEAR) || ' ' || typeof(interval '6' day - interval '4' hour)",
          "interval year to month interval day to second"),
+        # human_readable_seconds: Trino's HumanReadableSeconds (rounded, sign dropped, '0 seconds' for none).
+        ("human_readable_seconds(96)", "1 minute, 36 seconds"),
+        ("human_readable_seconds(3762)", "1 hour, 2 minutes, 42 seconds"),
+        ("human_readable_seconds(56363463)", "93 weeks, 1 day, 8 hours, 31 minutes, 3 seconds"),
+        ("human_readable_seconds(0.4) || '|' || human_readable_seconds(-60) || '|' || human_readable_seconds(86401.5)",
+         "0 seconds|1 minute|1 day, 2 seconds"),
+        ("human_readable_seconds(NULL)", None),
+        # zip of up to five arrays, padded with NULLs; array_join writes elements as Trino's VARCHAR cast does.
+        ("zip(ARRAY[1, 2], ARRAY['a'], ARRAY[true])", [(1, "a", True), (2, None, None)]),
+        ("zip(ARRAY[1], CAST(NULL AS ARRAY(INTEGER)), ARRAY[true])", None),
+        ("typeof(zip(ARRAY[1], ARRAY['a'], ARRAY[true]))", "array(row(integer, varchar, boolean))"),
+        ("array_join(ARRAY[1e10, 0.5, NULL], ',', 'N') || ' ' || array_join(ARRAY[1, 2, 3], ';', '')",
+         "1.0E10,0.5,N 1;2;3"),
+        ("array_join(ARRAY[TIMESTAMP '2024-01-01 00:00:00'], ',')", "2024-01-01 00:00:00.000000000"),
+        ("array_join(ARRAY['a', NULL, 'b'], ',') || array_join(ARRAY[true], ',')", "a,btrue"),
     ],
 )
 def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: Any) -> None:
@@ -725,6 +740,8 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("lag(temp, -1) OVER (ORDER BY time)", "Offset must be at least 0"),
         ("lead(temp, -1, 5) OVER (ORDER BY time)", "Offset must be at least 0"),
         ("lag(temp, NULL) OVER (ORDER BY time)", "Offset must not be null"),
+        ("human_readable_seconds(nan())", "Invalid argument found"),
+        ("zip(ARRAY[1])", "zip takes 2 to 5 arrays"),
     ],
 )
 def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,
