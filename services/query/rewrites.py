@@ -337,6 +337,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
             # reads it as a weight); the accuracy asks for no more than the sketch already gives.
             return exp.ApproxQuantile(this=node.this.copy(), quantile=weight.copy())
         return trino_aggregates.weighted_percentile(node)
+    if isinstance(node, exp.Sub):
+        trino_time.refuse_date_difference(node)
     if isinstance(node, (exp.Add, exp.Sub)) and (as_date := trino_time.date_plus_interval(node)) is not None:
         return as_date
     if isinstance(node, exp.DateAdd) and (as_date := trino_time.date_add(node)) is not None:

@@ -22,6 +22,7 @@
   visible timestamp is floored to microseconds first (``floor_to_micros``), and ``bin`` with a fixed width
   buckets the nanoseconds themselves (``bin_exact``). ``nanosecond(ts)``: within the second (DuckDB's
   counts the seconds too). ``sequence`` of timestamps with a fixed step is built from nanoseconds.
+- ``date - date`` is refused, as in Trino (DuckDB answers an integer of days).
 - ``date_diff(unit, a, b)``: whole units elapsed, truncated toward zero (DuckDB counts boundaries crossed);
   fixed-length units from the nanoseconds, months and years by the calendar.
 - ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds,
@@ -190,6 +191,13 @@ def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expr | None:
     if interval.text("unit").lower() not in _DATE_UNITS:
         return None
     return exp.cast(node.copy(), exp.DType.DATE)
+
+
+def refuse_date_difference(node: exp.Sub) -> None:
+    """Trino has no ``date - date`` (nor does Timestream: "a date … cannot be … subtracted from a date"); DuckDB
+    answers the days between them as an integer. Refused when both sides are visibly DATEs."""
+    if is_date(node.this) and is_date(node.expression):
+        raise ValidationError("Cannot apply operator: date - date; use date_diff('day', a, b)")
 
 
 def date_add(node: exp.DateAdd) -> exp.Expr | None:

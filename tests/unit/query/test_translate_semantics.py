@@ -742,6 +742,8 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("lag(temp, NULL) OVER (ORDER BY time)", "Offset must not be null"),
         ("human_readable_seconds(nan())", "Invalid argument found"),
         ("zip(ARRAY[1])", "zip takes 2 to 5 arrays"),
+        ("DATE '2024-01-02' - DATE '2024-01-01'", "Cannot apply operator: date - date"),
+        ("current_date - date('2024-01-01')", "Cannot apply operator: date - date"),
     ],
 )
 def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(expression: str,
