@@ -242,10 +242,11 @@ def combined(column: pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
-def decode_columns(columns: Mapping[str, Column], table: pa.Table, group_rows: Sequence[int]) -> pa.Table:
-    """The stored columns back to the rows' own: undo differences and scales, cast to the exact types."""
-    series = table.column(layout.SERIES).to_numpy()
-    starts = run_starts(series, group_rows) if len(series) else np.zeros(0, np.bool_)
+def decode_columns(columns: Mapping[str, Column], table: pa.Table, starts: npt.NDArray[np.bool_]) -> pa.Table:
+    """The stored columns back to the rows' own: undo differences and scales, cast to the exact types.
+
+    ``starts`` marks the rows where differences restart (``run_starts`` of the rows as stored); the table may
+    hold any subset of whole runs."""
     out = {}
     for name in table.column_names:
         column = columns[name]

@@ -31,6 +31,7 @@ from services.storage.segment_codecs import (
     Column,
     arrow_type,
     decode_columns,
+    run_starts,
 )
 from services.storage.segment_info import KeySummary, SegmentInfo
 from tessera import layout
@@ -159,13 +160,30 @@ def _execute(seg: _Segment, groups: Sequence[int], plan: _Plan) -> pa.Table:
     if first is not None:
         for name in first.column_names:
             table = table.append_column(name, first.column(name))
-    table = decode_columns(seg.by_name, table, seg.group_rows(groups))
+    series = table.column(layout.SERIES).to_numpy()
+    starts = run_starts(series, seg.group_rows(groups)) if len(series) else np.zeros(0, np.bool_)
+    if mask is not None:
+        keep = _whole_runs(starts, mask)
+        if not keep.all():  # decode only the runs holding a wanted row: differences restart at each run
+            table, starts, mask = table.filter(pa.array(keep)), starts[keep], mask[keep]
+    table = decode_columns(seg.by_name, table, starts)
     if mask is not None:
         table = table.filter(pa.array(mask))
     if plan.compute_hash:
         measures = [m for m in seg.measures if m in table.column_names]
         table = table.append_column(layout.VALUE_HASH, pa.array(layout.value_hashes(table, measures), pa.uint64()))
     return table.select(plan.output)
+
+
+def _whole_runs(starts: npt.NDArray[np.bool_], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per row, whether its run (of ``starts``) holds a row of ``mask``."""
+    if not len(starts):
+        return mask
+    run = np.cumsum(starts) - 1
+    wanted = np.zeros(int(run[-1]) + 1, dtype=np.bool_)
+    wanted[run[mask]] = True
+    keep: npt.NDArray[np.bool_] = wanted[run]
+    return keep
 
 
 def _empty(seg: _Segment, plan: _Plan) -> pa.Table:
