@@ -11,6 +11,7 @@ import structlog
 
 from services.ingest.hints import RepairHints
 from tessera import errors
+from tessera.fanout import FanOut
 from tessera.v1 import common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -49,39 +50,34 @@ class QuorumWriter:
         """The rows a majority of the answering replicas rejected, by row index; Unavailable (or Throttled)
         if fewer than QUORUM replicas made the append durable or the answering ones tie on a row."""
         payload = request.SerializeToString()  # once for every replica: it is most of a megabyte
-        tasks = {asyncio.create_task(self._appender.append(n, payload, self._timeout)): n for n in replicas}
+        calls = FanOut[storage_pb2.AppendResponse](keep_late=True, background=self._background)
+        for n in replicas:
+            calls.start(n, self._appender.append(n, payload, self._timeout))
         acks: list[storage_pb2.AppendResponse] = []
         answered: dict[str, tuple[common_pb2.NodeInfo, storage_pb2.AppendResponse | BaseException | None]] = {}
-        failures: list[str] = []
         throttled: list[errors.Throttled] = []
         gone: list[errors.NotFound] = []  # replicas whose catalog says the tile's table was deleted
-        pending = set(tasks)
         try:
-            while pending and (len(acks) < QUORUM or (not _agree(acks) and len(acks) < len(replicas))):
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    node = tasks[t]
-                    answered[node.node_id] = (node, t.result() if t.exception() is None else t.exception())
-                    if t.exception() is None and t.result().incomplete:
+            while calls.running and (len(acks) < QUORUM or (not _agree(acks) and len(acks) < len(replicas))):
+                for a in await calls.next():
+                    answered[a.node.node_id] = (a.node, a.result if a.error is None else a.error)
+                    if a.error is None and a.value.incomplete:
                         # It stored the rows but is rebuilding (or lost WAL entries): not a vote.
-                        failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): stored the rows but "
-                                        "is rebuilding from its peers, so its answer does not count")
-                    elif t.exception() is None:
-                        acks.append(t.result())
+                        calls.fail(a.node, "stored the rows but is rebuilding from its peers, so its answer "
+                                           "does not count")
+                    elif a.error is None:
+                        acks.append(a.value)
                     else:
-                        exc = t.exception()
-                        if isinstance(exc, errors.Throttled):
-                            throttled.append(exc)
-                        if isinstance(exc, errors.NotFound):
-                            gone.append(exc)
-                        failures.append(f"{node.node_id} (zone {node.zone}, {node.address}): {exc}")
-                if len(acks) < QUORUM and len(failures) > len(replicas) - QUORUM:
+                        if isinstance(a.error, errors.Throttled):
+                            throttled.append(a.error)
+                        if isinstance(a.error, errors.NotFound):
+                            gone.append(a.error)
+                        calls.fail(a.node, a.error)
+                if len(acks) < QUORUM and len(calls.failures) > len(replicas) - QUORUM:
                     break
         finally:
-            late = {t: tasks[t] for t in pending}
-            for t in pending:
-                self._background.add(t)
-                t.add_done_callback(self._background.discard)
+            late = calls.close()  # still running: their outcome decides their repair hints
+        failures = calls.failures
         tile = f"{request.tile.table_id}/{request.tile.range_lo:016x}/{request.tile.bucket}"
         if len(acks) < QUORUM and len(gone) >= QUORUM:
             # The table was deleted (perhaps created again under its name): the caller's route is stale. No
@@ -92,7 +88,7 @@ class QuorumWriter:
         decided = None if tied or len(acks) < QUORUM else set(rejected)
         for node, response in answered.values():
             self._hint_unless_agreeing(node, request.tile, response, decided)
-        for t, node in late.items():
+        for node, t in late:
             t.add_done_callback(functools.partial(self._finished, node, request.tile, decided))
         if len(acks) < QUORUM and len(acks) + len(throttled) >= QUORUM:
             # Replicas are up but over their memory limit: back-pressure, which the SDK waits out and retries.

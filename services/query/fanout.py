@@ -19,6 +19,7 @@ import structlog
 
 from services.storage.client import StoragePool
 from tessera import arrowipc, dedup, errors, layout, placement, sqlsession
+from tessera.fanout import FanOut
 from tessera.v1 import common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -111,27 +112,23 @@ class TileReader:
                           ) -> list[storage_pb2.TileId]:
         low, high = _buckets(spec)
         req = storage_pb2.ListTilesRequest(table_id=spec.table_id, min_bucket=low, max_bucket=high)
-        running = {asyncio.create_task(self._pool.get(n.address).list_tiles(req, self._timeout)): n for n in nodes}
         replies: list[storage_pb2.ListTilesResponse] = []
         failed: list[common_pb2.NodeInfo] = []
-        try:
+        async with FanOut[storage_pb2.ListTilesResponse]() as calls:
+            for n in nodes:
+                calls.start(n, self._pool.get(n.address).list_tiles(req, self._timeout))
             # An acknowledged tile is on >= 2 of its 3 replicas, so one silent node hides nothing: once all
             # but one have answered, the last gets only the hedge delay (a paused node must not stall reads).
-            while running:
-                timeout = self._hedge_s if len(replies) + len(failed) >= len(nodes) - 1 else None
-                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done:
-                    failed += list(running.values())
+            while calls.running:
+                answers = await calls.next(self._hedge_s if calls.answered >= len(nodes) - 1 else None)
+                if not answers:
+                    failed += calls.running_nodes()
                     break
-                for task in done:
-                    node = running.pop(task)
-                    if task.exception() is None:
-                        replies.append(task.result())
+                for a in answers:
+                    if a.error is None:
+                        replies.append(a.value)
                     else:
-                        failed.append(node)
-        finally:
-            for task in running:
-                task.cancel()
+                        failed.append(a.node)
         if len(failed) > 1:
             out.partial_reasons.append(f"{len(failed)} storage nodes did not list their tiles: "
                                        f"{', '.join(n.node_id for n in failed)}")
@@ -192,49 +189,39 @@ class TileReader:
         down, slow or paused costs at most the hedge delay, never the RPC deadline.
         """
         spares = list(order[2:])
-        running: dict[asyncio.Task[_Reply], tuple[str, common_pb2.NodeInfo]] = {}
-
-        def ask(role: str, node: common_pb2.NodeInfo) -> None:
-            running[asyncio.create_task(self._scan(node, requests[role]))] = (role, node)
-
-        ask("data", order[0])
-        ask("digest", order[1])
         results: dict[str, tuple[common_pb2.NodeInfo, _Reply]] = {}
         hedged = False
-        try:
+        async with FanOut[_Reply]() as calls:
+
+            def ask(role: str, node: common_pb2.NodeInfo) -> None:
+                calls.start(node, self._scan(node, requests[role]), key=role)
+
+            ask("data", order[0])
+            ask("digest", order[1])
             while len(results) < len(requests):
-                waiting_roles = {role for role, _ in running.values()}
-                unserved = [r for r in requests if r not in results and r not in waiting_roles]
+                unserved = [r for r in requests if r not in results and r not in calls.running_keys()]
                 if unserved:  # a role lost its replica: fail over, or give up
                     if not spares:
+                        errs += calls.failures
                         return None
                     ask(unserved[0], spares.pop(0))
                     continue
-                timeout = self._hedge_s if spares and not hedged else None
-                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # nobody answered in time: hedge the slowest-to-matter role on a spare
+                answers = await calls.next(self._hedge_s if spares and not hedged else None)
+                if not answers:  # nobody answered in time: hedge the slowest-to-matter role on a spare
                     hedged = True
-                    role = "data" if "data" not in results else "digest"
-                    ask(role, spares.pop(0))
+                    ask("data" if "data" not in results else "digest", spares.pop(0))
                     continue
-                for task in done:
-                    role, node = running.pop(task)
-                    exc = task.exception()
-                    if exc is None:
-                        if role not in results:
-                            results[role] = (node, task.result())
-                        continue
-                    if not isinstance(exc, _REPLICA_FAULTS):
-                        raise exc  # the query's own error (a bad predicate, say), not the replica's
-                    errs.append(f"{node.node_id}: {exc}")
-                for task, (role, _) in list(running.items()):
-                    if role in results:  # a hedged twin already answered this role
-                        task.cancel()
-                        running.pop(task)
-            return results
-        finally:
-            for task in running:
-                task.cancel()
+                for a in answers:
+                    if a.error is None:
+                        results.setdefault(a.key, (a.node, a.value))
+                    elif isinstance(a.error, _REPLICA_FAULTS):
+                        calls.fail(a.node, a.error)
+                    else:
+                        raise a.error  # the query's own error (a bad predicate, say), not the replica's
+                for role in results:
+                    calls.cancel(role)  # a hedged twin of an answered role
+        errs += calls.failures
+        return results
 
     async def _merge(self, spec: ScanSpec, tiles: list[storage_pb2.TileId], replicas: list[common_pb2.NodeInfo],
                      errs: list[str]) -> tuple[pa.Table, int]:
@@ -263,27 +250,23 @@ class TileReader:
                             errs: list[str]) -> list[_Reply]:
         """Good replies from every replica that answers, waiting for the last ones at most the hedge delay
         once two have answered (two replicas hold every acknowledged write: W + R > N)."""
-        running = {asyncio.create_task(self._scan(n, request)): n for n in replicas}
         good: list[_Reply] = []
-        try:
-            while running:
-                timeout = self._hedge_s if len(good) >= 2 else None
-                done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done:
+        async with FanOut[_Reply]() as calls:
+            for n in replicas:
+                calls.start(n, self._scan(n, request))
+            while calls.running:
+                answers = await calls.next(self._hedge_s if len(good) >= 2 else None)
+                if not answers:
                     break
-                for task in done:
-                    node = running.pop(task)
-                    exc = task.exception()
-                    if exc is None:
-                        good.append(task.result())
-                    elif isinstance(exc, _REPLICA_FAULTS):
-                        errs.append(f"{node.node_id}: {exc}")
+                for a in answers:
+                    if a.error is None:
+                        good.append(a.value)
+                    elif isinstance(a.error, _REPLICA_FAULTS):
+                        calls.fail(a.node, a.error)
                     else:
-                        raise exc
-            return good
-        finally:
-            for task in running:
-                task.cancel()
+                        raise a.error
+        errs += calls.failures
+        return good
 
 
 def value_filters(spec: ScanSpec) -> list[storage_pb2.ValueIn]:

@@ -27,6 +27,7 @@ import structlog
 from services.storage.blobstore import BlobStore, check_path
 from services.storage.client import StoragePool
 from tessera import errors, placement
+from tessera.fanout import FanOut
 from tessera.v1 import common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -54,33 +55,26 @@ async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.Nod
     later gets the same answer. Returns the decided columns by name, and what kept the others undecided.
     """
     request = storage_pb2.ClaimColumnsRequest(table_id=table_id, columns=columns)
-    tasks = {asyncio.create_task(pool.get(n.address).claim_columns(request, timeout_s)): n for n in replicas}
     votes: dict[str, dict[tuple[str, str], int]] = {c.name: {} for c in columns}
     decided: dict[str, common_pb2.Column] = {}
-    failures: list[str] = []
-    pending = set(tasks)
-    try:
-        while pending and len(decided) < len(columns):
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                node = tasks[t]
-                if t.exception() is not None:
-                    failures.append(f"{node.node_id} ({node.address}): {t.exception()}")
-                    continue
-                answer = t.result()
-                if answer.incomplete:
-                    failures.append(f"{node.node_id} ({node.address}) is rebuilding, so its claims do not count")
-                    continue
-                for c in answer.columns:
-                    tally = votes.setdefault(c.name, {})
-                    spec = (c.kind, c.type)
-                    tally[spec] = tally.get(spec, 0) + 1
-                    if tally[spec] >= MAJORITY:
-                        decided.setdefault(c.name, c)
-    finally:
-        for t in pending:  # not cancelled: a claim that reaches its replica late is still a claim made
-            _BACKGROUND.add(t)
-            t.add_done_callback(_BACKGROUND.discard)
+    # Late calls are not cancelled: a claim that reaches its replica late is still a claim made.
+    async with FanOut[storage_pb2.ClaimColumnsResponse](keep_late=True, background=_BACKGROUND) as calls:
+        for n in replicas:
+            calls.start(n, pool.get(n.address).claim_columns(request, timeout_s))
+        while calls.running and len(decided) < len(columns):
+            for a in await calls.next():
+                if a.error is not None:
+                    calls.fail(a.node, a.error)
+                elif a.value.incomplete:
+                    calls.fail(a.node, "is rebuilding, so its claims do not count")
+                else:
+                    for c in a.value.columns:
+                        tally = votes.setdefault(c.name, {})
+                        spec = (c.kind, c.type)
+                        tally[spec] = tally.get(spec, 0) + 1
+                        if tally[spec] >= MAJORITY:
+                            decided.setdefault(c.name, c)
+    failures = calls.failures
     undecided = [c.name for c in columns if c.name not in decided]
     if undecided:
         failures.append(f"no majority for {', '.join(undecided)} (claims held: "
