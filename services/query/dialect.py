@@ -2,7 +2,8 @@
 
 Timestream accepts two lexical forms that Trino does not (see shared/reference/timestream.md §5):
 
-- duration literals ``<integer><unit>`` written without a space (``15s``, ``5m``, ``2d``, ``12second``),
+- duration literals ``<integer><unit>`` written without a space (``15s``, ``5m``, ``2d``, ``12second``, and the
+  year-to-month ``1year``, ``1y``, ``8month``),
   which this tokenizer rewrites into the tokens of ``INTERVAL '<n>' <UNIT>``;
 - typed measure columns ``measure_value::double`` (no spaces), which become one quoted identifier named
   exactly ``measure_value::double``, so they are never parsed as a cast.
@@ -36,6 +37,11 @@ DURATION_UNITS: dict[str, tuple[str, int]] = {
     "h": ("HOUR", 1),
     "day": ("DAY", 1),
     "d": ("DAY", 1),
+    # Year-to-month literals (``1year`` is ``1-0``, ``8month`` is ``0-8``, per Timestream's guide); there is
+    # no short form for months (``m`` is minutes) nor a week or quarter literal.
+    "year": ("YEAR", 1),
+    "y": ("YEAR", 1),
+    "month": ("MONTH", 1),
 }
 
 MEASURE_VALUE_TYPES = ("double", "bigint", "varchar", "boolean", "timestamp")

@@ -208,6 +208,7 @@ def _row_of_one_row(node: exp.Tuple) -> exp.Expr | None:
 
 def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
+    trino_time.text_as_timestamp(node)  # in place, before the rules that read the argument's type
     by_type = _BY_TYPE.get(type(node))
     if by_type is not None and (rewritten := by_type(node)) is not None:
         return rewritten
@@ -326,6 +327,8 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_arrays.rewrite_call("shuffle", [node.this])
     if isinstance(node, exp.ArraySort) and node.expression is not None:
         return trino_arrays.array_sort(node.this, node.expression)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "strrpos" and len(node.expressions) in (2, 3):
+        return trino_strings.strrpos(list(node.expressions))
     if is_call(node, "codepoint", 1):
         return trino_arrays.rewrite("codepoint", list(node.expressions))
     if is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000

@@ -228,6 +228,7 @@ def split(node: exp.Split) -> exp.Expr | None:
 
 _NTH_POSITION = """
 CASE
+  WHEN __s IS NULL OR __t IS NULL OR __n IS NULL THEN NULL
   WHEN __n <= 0 THEN error('''instance'' must be a positive number')
   ELSE greatest(list_reduce(range(__n), lambda p, i: CASE WHEN p < 0 THEN p
                                                          WHEN strpos(substr(__s, p + 1), __t) = 0 THEN -1
@@ -244,6 +245,31 @@ def strpos(node: exp.StrPosition) -> exp.Expr | None:
     if instance is None or node.args.get("position") is not None:
         return None
     return sql_templates.duckdb(_NTH_POSITION, s=node.this, t=node.args["substr"], n=instance)
+
+
+_LAST_POSITION = """
+CASE
+  WHEN __s IS NULL OR __t IS NULL OR __n IS NULL THEN NULL
+  WHEN __n <= 0 THEN error('''instance'' must be a positive number')
+  WHEN __t = '' THEN 1
+  WHEN __p = 0 THEN 0
+  ELSE length(__s) - __p - length(__t) + 2
+END
+"""
+
+
+def strrpos(args: list[exp.Expr]) -> exp.Expr:
+    """``strrpos(s, substring[, instance])`` (Timestream's guide; Presto's ``stringPositionFromEnd``): the
+    position of the instance-th occurrence counted from the end (overlapping ones count, as Presto steps back
+    one character), 0 when there is none, 1 for an empty substring, NULL for a NULL argument; an instance
+    below 1 is an error. Found as the instance-th position in both strings reversed, mapped back."""
+    text, sub = args[0], args[1]
+    instance = args[2] if len(args) > 2 else exp.Literal.number(1)
+    reversed_position = sql_templates.duckdb(_NTH_POSITION, s=sql_templates.call("reverse", text.copy()),
+                                             t=sql_templates.call("reverse", sub.copy()),
+                                             n=exp.Anonymous(this="greatest", expressions=[instance.copy(),
+                                                                                          exp.Literal.number(1)]))
+    return sql_templates.duckdb(_LAST_POSITION, s=text, t=sub, n=instance, p=reversed_position)
 
 
 # Java's Character.isWhitespace, which Trino's trim functions strip (DuckDB's strip only spaces).

@@ -8,15 +8,22 @@
   pattern that is not a literal, are refused rather than formatted wrongly.
 - ``parse_datetime(text, pattern)``: the Joda pattern translated as for ``format_datetime``, into ``strptime``;
   two-digit years are refused (Joda pivots them on the current year - 30, strptime on 1969). A ``Z`` in the
-  pattern matches only ``+0000``: times are UTC.
+  pattern matches only ``+0000``: times are UTC; ``z`` reads a zone's name or abbreviation and gives that
+  instant in UTC (the guide's ``parse_datetime('2019-12-29 10:10 PST', 'uuuu-LL-dd HH:mm z')`` is 18:10).
 - ``current_timezone()``: always ``'UTC'`` (Timestream's only zone; DuckDB has no such function).
 - ``to_iso8601(x)``: a DATE as ``2024-01-02``, a TIMESTAMP as ``2024-01-02T03:04:05.123456789`` (Trino prints
   a timestamp's own precision, nine digits for Timestream's times; DuckDB has no such function).
 - ``human_readable_seconds(x)``: the seconds (rounded, sign dropped) as weeks, days, hours, minutes and seconds,
   e.g. '1 hour, 2 minutes, 42 seconds' ('0 seconds' for none), Trino's error for NaN and infinities (DuckDB
   has no such function).
-- ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d) as an
-  INTERVAL rounded to milliseconds (Trino's is ``Duration.toMillis``), with Trino's error for anything else.
+- ``parse_duration(s)``: Airlift's duration text (``42.8ms``, ``1.5 h``; units ns us ms s m h d, and the words
+  nanosecond … day that Timestream's guide also takes: ``parse_duration('1day')``) as an INTERVAL kept to the
+  microsecond (the guide's ``parse_duration('42.8ms')`` is ``0 00:00:00.042800000``, not Trino's milliseconds);
+  a duration that is not whole microseconds is refused (DuckDB's intervals hold no nanoseconds), and
+  anything else with Trino's error.
+- Text written as a timestamp where a date/time function takes one (``day('2019-10-12 23:10:34')``,
+  ``extract(YEAR FROM '…')``, ``to_unixtime('…')``, ``sequence('…', '…', 1d)``, the guide's examples) is read as
+  a timestamp, as Timestream reads it (``text_as_timestamp``).
 - Nanosecond timestamps: DuckDB rounds a TIMESTAMP_NS to microseconds before date parts, ``date()``,
   ``CAST AS DATE``, ``date_trunc`` and ``time_bucket``, so 23:59:59.9999999 counted as the next day; a
   visible timestamp is floored to microseconds first (``floor_to_micros``), and ``bin`` with a fixed width
@@ -27,7 +34,7 @@
   fixed-length units from the nanoseconds, months and years by the calendar.
 - ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds,
   refuses ``%D %U %u %V %w %X`` as Trino does, reads ``%v`` as the ISO week and any other letter as itself;
-  ``to_unixtime`` keeps the nanoseconds.
+  ``to_unixtime`` is the epoch nanoseconds over 10**9, as Timestream's guide shows it.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
 _JODA: dict[str, dict[int, str]] = {
     "y": {2: "%y", 4: "%Y"},
     "Y": {2: "%y", 4: "%Y"},
+    "u": {2: "%y", 4: "%Y"},  # java.time's year and stand-alone month: the guide's 'uuuu-LL-dd HH:mm z'
     "M": {1: "%-m", 2: "%m", 3: "%b", 4: "%B"},
+    "L": {1: "%-m", 2: "%m", 3: "%b", 4: "%B"},
     "d": {1: "%-d", 2: "%d"},
     "D": {1: "%-j", 3: "%j"},
     "H": {1: "%-H", 2: "%H"},
@@ -69,8 +78,10 @@ def from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expr:
     return exp.cast(millis, _TIMESTAMP_NS.copy())
 
 
-def joda_to_strftime(pattern: str, function: str = "format_datetime") -> str:
-    """A Joda-Time format pattern as a strftime format; ValidationError for what has no exact equivalent."""
+def joda_to_strftime(pattern: str, function: str = "format_datetime", zone_names: bool = False) -> str:
+    """A Joda-Time format pattern as a strftime format; ValidationError for what has no exact equivalent.
+    ``zone_names``: ``z`` to ``zzz`` read a zone's name or abbreviation (``%Z``, for parsing) instead of
+    writing UTC's."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -103,11 +114,13 @@ def joda_to_strftime(pattern: str, function: str = "format_datetime") -> str:
             run = j - i
             if c == "S" and run >= 3:
                 form: str | None = "%g" + "0" * (run - 3)  # milliseconds, as Trino's formatter has no finer
+            elif c == "z" and run <= 3 and zone_names:
+                form = "%Z"
             else:
                 form = _JODA.get(c, {}).get(run)
             if form is None:
                 raise ValidationError(f"{function}: {c * run!r} in {pattern!r} is not supported; supported: "
-                                      "yy, yyyy, M to MMMM, d, dd, D, DDD, H, HH, h, hh, m, mm, s, ss, SSS (and "
+                                      "yy, yyyy, uuuu, M to MMMM, L to LLLL, d, dd, D, DDD, H, HH, h, hh, m, mm, s, ss, SSS (and "
                                       "longer), a, E to EEEE, Z to ZZZ, z to zzzz and quoted text")
             out.append(form)
             i = j
@@ -130,11 +143,13 @@ def parse_datetime(node: exp.ParseDatetime) -> exp.Expr:
     pattern = node.args.get("format")
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise ValidationError("parse_datetime: the pattern must be a string literal")
-    fmt = joda_to_strftime(pattern.name, "parse_datetime")
+    fmt = joda_to_strftime(pattern.name, "parse_datetime", zone_names=True)
     if "%y" in fmt.replace("%%", ""):  # Joda pivots two-digit years on now - 30; strptime on 1969
         raise ValidationError(f"parse_datetime: two-digit years ('yy' in {pattern.name!r}) are not supported; "
                               "use yyyy")
-    parsed = exp.Anonymous(this="strptime", expressions=[node.this.copy(), exp.Literal.string(fmt)])
+    parsed: exp.Expr = exp.Anonymous(this="strptime", expressions=[node.this.copy(), exp.Literal.string(fmt)])
+    if "%Z" in fmt.replace("%%", ""):  # an instant in the zone the text names: that instant in UTC
+        parsed = exp.Anonymous(this="timezone", expressions=[exp.Literal.string("UTC"), parsed])
     return exp.cast(parsed, _TIMESTAMP_NS.copy())
 
 
@@ -151,15 +166,21 @@ def to_iso8601(value: exp.Expr) -> exp.Expr:
             v.copy(), exp.Literal.string("%Y-%m-%dT%H:%M:%S.%n")]))
 
 
-_DURATION = r"^\s*([0-9]+(\.[0-9]+)?)\s*(ns|us|ms|s|m|h|d)\s*$"
+# Airlift's Duration units (Trino's parse_duration) and the words Timestream's guide also accepts
+# (``parse_duration('1day')``, the units of its interval literals), with their length in nanoseconds.
+_DURATION_UNIT_NS = {"ns": 1, "nanosecond": 1, "us": 1_000, "microsecond": 1_000, "ms": 1_000_000,
+                     "millisecond": 1_000_000, "s": 10**9, "second": 10**9, "m": 60 * 10**9, "minute": 60 * 10**9,
+                     "h": 3_600 * 10**9, "hour": 3_600 * 10**9, "d": 86_400 * 10**9, "day": 86_400 * 10**9}
+_DURATION = r"^\s*([0-9]+(\.[0-9]+)?)\s*(" + "|".join(sorted(_DURATION_UNIT_NS, key=len, reverse=True)) + r")\s*$"
+_DURATION_NS = ("CAST(regexp_extract(__s, '{d}', 1) AS DECIMAL(38, 9)) * CASE regexp_extract(__s, '{d}', 3) "
+                + " ".join(f"WHEN '{u}' THEN {n}" for u, n in _DURATION_UNIT_NS.items()) + " END").format(d=_DURATION)
 _DURATION_SQL = f"""
 CASE WHEN __s IS NULL THEN CAST(NULL AS INTERVAL)
      WHEN NOT regexp_matches(__s, '{_DURATION}') THEN
        error('duration is not a valid data duration string: ' || __s)
-     ELSE to_milliseconds(CAST(round(CAST(regexp_extract(__s, '{_DURATION}', 1) AS DOUBLE) *
-       CASE regexp_extract(__s, '{_DURATION}', 3)
-         WHEN 'ns' THEN 0.000001 WHEN 'us' THEN 0.001 WHEN 'ms' THEN 1.0 WHEN 's' THEN 1000.0
-         WHEN 'm' THEN 60000.0 WHEN 'h' THEN 3600000.0 ELSE 86400000.0 END) AS BIGINT))
+     WHEN ({_DURATION_NS}) % 1000 <> 0 THEN
+       error('Tessera intervals have microsecond precision: ' || __s || ' is not a whole number of microseconds')
+     ELSE to_microseconds(CAST(({_DURATION_NS}) / 1000 AS BIGINT))
 END
 """
 
@@ -423,10 +444,10 @@ def date_format(node: exp.TimeToStr) -> exp.Expr:
 
 
 def to_unixtime(node: exp.TimeToUnix) -> exp.Expr:
-    """``to_unixtime(ts)`` as Trino computes it for a nanosecond timestamp (epoch milliseconds / 1000 plus the
-    rest of the millisecond); DuckDB's ``epoch`` drops the nanoseconds."""
-    return sql_templates.duckdb("CAST(epoch_ns(__t) // 1000000 AS DOUBLE) / CAST(1000 AS DOUBLE) + "
-                                "CAST(epoch_ns(__t) % 1000000 AS DOUBLE) / CAST(1000000000 AS DOUBLE)", t=node.this)
+    """``to_unixtime(ts)`` as Timestream computes it: the epoch nanoseconds as a DOUBLE over 10**9 (its guide's
+    ``to_unixtime('2022-06-17 17:44:43.771000000')`` is 1.6554878837710001E9, where milliseconds / 1000 give
+    1.655487883771E9); DuckDB's ``epoch`` drops the nanoseconds."""
+    return sql_templates.duckdb("CAST(epoch_ns(__t) AS DOUBLE) / CAST(1000000000 AS DOUBLE)", t=node.this)
 
 
 _PERIOD = "CASE WHEN {n} > 0 THEN CAST({n} AS VARCHAR) || ' {unit}' || CASE WHEN {n} = 1 THEN '' ELSE 's' END END"
@@ -445,3 +466,44 @@ END
 def human_readable_seconds(seconds: exp.Expr) -> exp.Expr:
     """``human_readable_seconds(x)`` (see the module's docstring), as Trino's HumanReadableSeconds writes it."""
     return sql_templates.duckdb(_HUMAN_READABLE_SECONDS, x=exp.cast(seconds, exp.DType.DOUBLE))
+
+
+_TIMESTAMP_TEXT = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?\s*$")
+# Functions whose argument Timestream reads as a timestamp when it is written as text: its guide's own
+# examples pass one (``day('2019-10-12 23:10:34.000000000')``, ``extract(YEAR FROM '…')``,
+# ``to_unixtime('…')``, ``sequence('…', '…', 1d)``); DuckDB cannot choose between its overloads for text.
+_TEXT_AS_TIMESTAMP: dict[type[exp.Expr], tuple[str, ...]] = {
+    exp.Day: ("this",), exp.DayOfMonth: ("this",), exp.DayOfWeekIso: ("this",), exp.DayOfYear: ("this",),
+    exp.Hour: ("this",), exp.Minute: ("this",), exp.Second: ("this",), exp.Month: ("this",),
+    exp.Quarter: ("this",), exp.Year: ("this",), exp.WeekOfYear: ("this",), exp.YearOfWeek: ("this",),
+    exp.Extract: ("expression",), exp.TimeToUnix: ("this",), exp.TimestampTrunc: ("this",),
+    exp.DateAdd: ("this",), exp.DateDiff: ("this", "expression"), exp.LastDay: ("this",),
+    exp.TimeToStr: ("this",),
+}
+_TEXT_AS_TIMESTAMP_CALLS = frozenset({"millisecond", "nanosecond", "yow", "to_milliseconds", "to_nanoseconds",
+                                      "bin", "format_datetime"})
+
+
+def _timestamp_text(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string and bool(_TIMESTAMP_TEXT.match(node.name))
+
+
+def text_as_timestamp(node: exp.Expr) -> None:
+    """In place: a text literal written as a timestamp (``'2019-10-12 23:10:34.000000000'``) in the timestamp
+    argument of a date/time function becomes a TIMESTAMP_NS literal, as Timestream reads it; the bounds of
+    ``sequence`` too when the step is an interval. Other text is left alone (DuckDB then refuses it)."""
+    if isinstance(node, exp.GenerateSeries):
+        keys: tuple[str, ...] = ("start", "end") if isinstance(node.args.get("step"), exp.Interval) else ()
+        if keys and not all(_timestamp_text(node.args[k]) or not isinstance(node.args[k], exp.Literal) for k in keys):
+            keys = ()
+    elif isinstance(node, exp.Anonymous) and node.name.lower() in _TEXT_AS_TIMESTAMP_CALLS and node.expressions:
+        first = node.expressions[0]
+        if _timestamp_text(first):
+            first.replace(exp.cast(first.copy(), _TIMESTAMP_NS.copy()))
+        return
+    else:
+        keys = _TEXT_AS_TIMESTAMP.get(type(node), ())
+    for key in keys:
+        arg = node.args.get(key)
+        if arg is not None and _timestamp_text(arg):
+            arg.replace(exp.cast(arg.copy(), _TIMESTAMP_NS.copy()))

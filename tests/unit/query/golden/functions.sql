@@ -44,7 +44,7 @@ SELECT HOUR(time) AS "_col0", MINUTE(time) AS "_col1", DAY(MAKE_TIMESTAMP((EPOCH
 -- input
 SELECT from_milliseconds(ms), from_nanoseconds(ns), to_milliseconds(time), to_nanoseconds(time), from_unixtime(secs), to_unixtime(time) FROM db.t
 -- sql
-SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000) AS "_col0", MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)) AS "_col1", EPOCH_NS(time) // 1000000 AS "_col2", EPOCH_NS(time) AS "_col3", MAKE_TIMESTAMP(CAST(ROUND(CAST((secs) AS DOUBLE) * 1000000) AS BIGINT)) AS "_col4", CAST(EPOCH_NS((time)) // 1000000 AS DOUBLE) / CAST(1000 AS DOUBLE) + CAST(EPOCH_NS((time)) % 1000000 AS DOUBLE) / CAST(1000000000 AS DOUBLE) AS "_col5" FROM t0 AS t
+SELECT MAKE_TIMESTAMP_NS(CAST(ms AS BIGINT) * 1000000) AS "_col0", MAKE_TIMESTAMP_NS(CAST(ns AS BIGINT)) AS "_col1", EPOCH_NS(time) // 1000000 AS "_col2", EPOCH_NS(time) AS "_col3", MAKE_TIMESTAMP(CAST(ROUND(CAST((secs) AS DOUBLE) * 1000000) AS BIGINT)) AS "_col4", CAST(EPOCH_NS((time)) AS DOUBLE) / CAST(1000000000 AS DOUBLE) AS "_col5" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["ms", "ns", "secs", "time"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
