@@ -44,6 +44,7 @@ import re
 from sqlglot import exp
 
 from services.query import sql_templates
+from services.query.literals import interval_ns
 from tessera.errors import ValidationError
 
 _TIMESTAMP_NS = exp.DataType.build("TIMESTAMP_NS", dialect="duckdb")
@@ -191,6 +192,7 @@ def parse_duration(text: exp.Expr) -> exp.Expr:
 
 
 _DATE_UNITS = {"day", "week", "month", "quarter", "year"}
+_DAY_NS = 86_400 * 10**9
 
 
 def is_date(node: exp.Expr) -> bool:
@@ -210,7 +212,13 @@ def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expr | None:
     if not isinstance(interval, exp.Interval) or not is_date(other):
         return None
     if interval.text("unit").lower() not in _DATE_UNITS:
-        return None
+        # Trino (and Timestream's guide: "seconds, minutes, and hours can not be added to or subtracted from
+        # a date") refuses a day-to-second interval that is not whole days; DuckDB answered a TIMESTAMP.
+        length = interval_ns(interval)
+        if length is None:
+            return None
+        if length % _DAY_NS:
+            raise ValidationError("Cannot add hour, minutes or seconds to a date")
     return exp.cast(node.copy(), exp.DType.DATE)
 
 

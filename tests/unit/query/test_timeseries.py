@@ -149,3 +149,32 @@ def test_the_spline_refuses_repeated_times_and_series_over_its_limit(con: duckdb
             f"ARRAY[from_nanoseconds(1500000000)]) FROM UNNEST(sequence(1, {points})) AS u (i)")
     with pytest.raises(duckdb.Error, match=f"at most {trino_timeseries.SPLINE_MAX_POINTS} points; this one has {points}"):
         _run(con, long)
+
+
+def test_a_single_point_series_and_times_outside_it(con: duckdb.DuckDBPyConnection) -> None:
+    """Host b has one point (30 s): linear and spline interpolation give it at its own time only, LOCF carries
+    it forward (never back), fill gives the constant elsewhere; one timestamp outside the series is NULL."""
+    at = {t: f"from_nanoseconds({T0 + t * S})" for t in (20, 30, 40)}
+    sql = (f"SELECT interpolate_linear(ts, ARRAY[{at[20]}, {at[30]}, {at[40]}]), "
+           f"interpolate_locf(ts, ARRAY[{at[20]}, {at[30]}, {at[40]}]), "
+           f"interpolate_fill(ts, ARRAY[{at[20]}, {at[30]}], 0.5), "
+           f"interpolate_linear(ts, {at[40]}), interpolate_locf(ts, {at[40]}), interpolate_locf(ts, {at[20]}), "
+           f"interpolate_spline_cubic(ts, ARRAY[{at[20]}, {at[30]}]) "
+           "FROM (SELECT create_time_series(time, cpu) AS ts FROM \"db\".\"t\" WHERE host = 'b')")
+    linear, locf, fill, linear_one, locf_after, locf_before, spline = _run(con, sql)[0]
+    assert [(p["time"], p["value"]) for p in linear] == [(_at(30), 5.0)]
+    assert [(p["time"], p["value"]) for p in locf] == [(_at(30), 5.0), (_at(40), 5.0)]
+    assert [(p["time"], p["value"]) for p in fill] == [(_at(20), 0.5), (_at(30), 5.0)]
+    assert (linear_one, locf_after, locf_before) == (None, 5.0, None)
+    assert [(p["time"], p["value"]) for p in spline] == [(_at(30), 5.0)]
+
+
+def test_derivatives_are_per_the_interval_given(con: duckdb.DuckDBPyConnection) -> None:
+    """Host a's first slope, (3 - 1) / 10 s: 0.2 per second, 12 per minute, 720 per hour, 0.0002 per ms; the
+    integral's default unit is one second."""
+    sql = ("SELECT derivative_linear(ts, 1s)[1].value, derivative_linear(ts, 1m)[1].value, "
+           "derivative_linear(ts, 1h)[1].value, derivative_linear(ts, 1ms)[1].value, "
+           "integral_trapezoidal(ts, 1h) * 3600, integral_trapezoidal(ts) "
+           "FROM (SELECT create_time_series(time, cpu) AS ts FROM \"db\".\"t\" WHERE host = 'a')")
+    area = sum((v1 + v2) / 2 * (t2 - t1) for (t1, v1), (t2, v2) in itertools.pairwise(POINTS["a"]))
+    assert _run(con, sql)[0] == pytest.approx((0.2, 12.0, 720.0, 0.0002, area, area))
