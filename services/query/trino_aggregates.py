@@ -7,6 +7,8 @@
 - ``corr``, ``regr_slope``, ``regr_intercept``: NULL where the value is not a number (a constant column, one
   row); DuckDB gives NaN.
 - ``approx_percentile(x, w, p)``: DuckDB has no weighted quantile; the exact weighted percentile is computed.
+- ``approx_distinct(x[, e])``: the exact distinct count, which every error bound admits. Trino's sparse
+  HyperLogLog is exact for small sets; DuckDB's estimate is not (16 distinct values counted 15).
 - ``skewness(x)``: the population skewness ``m3 / m2^1.5`` that Trino computes; DuckDB's is the sample
   skewness, ``sqrt(n (n - 1)) / (n - 2)`` times larger. Its ``kurtosis`` already agrees with Trino's.
 
@@ -25,7 +27,8 @@ from sqlglot import exp
 from services.query import sql_templates
 from tessera.errors import ValidationError
 
-REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.RegrIntercept, exp.Skewness)
+REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.RegrIntercept, exp.Skewness,
+             exp.ApproxDistinct)
 """The aggregates rewritten here: ``rewrite`` is called on the outermost of the aggregate, its ``FILTER``
 and its ``OVER`` (the wrappers go around all three, and every aggregate a rewrite adds gets them too)."""
 _CONTEXTS = (exp.Window, exp.Filter)
@@ -60,11 +63,28 @@ def rewrite(node: exp.Expr, aggregate: exp.Expr) -> exp.Expr:
         return exp.func("coalesce", framed(aggregate.copy()), exp.Literal.number(0))
     if isinstance(aggregate, (exp.ArgMax, exp.ArgMin)):
         return _arg_extreme(aggregate, framed)
+    if isinstance(aggregate, exp.ApproxDistinct):
+        _check_standard_error(aggregate.args.get("accuracy"))
+        return framed(exp.Count(this=exp.Distinct(expressions=[aggregate.this.copy()])))
     if isinstance(aggregate, exp.Skewness):
         x = aggregate.this
         return sql_templates.duckdb("__s * (__n - 2) / sqrt(__n * (__n - 1))",
                                     s=framed(exp.Skewness(this=x.copy())), n=framed(exp.Count(this=x.copy())))
     return sql_templates.duckdb("CASE WHEN isnan(__v) THEN NULL ELSE __v END", v=framed(aggregate.copy()))
+
+
+_STANDARD_ERROR = (0.0040625, 0.26)
+
+
+def _check_standard_error(accuracy: exp.Expr | None) -> None:
+    """Trino's bounds on approx_distinct's maximum standard error, when it is a number in the query."""
+    while isinstance(accuracy, exp.Cast):  # a decimal literal reaches here typed as a DOUBLE
+        accuracy = accuracy.this
+    if accuracy is None or not isinstance(accuracy, exp.Literal) or accuracy.is_string:
+        return
+    if not _STANDARD_ERROR[0] <= float(accuracy.name) <= _STANDARD_ERROR[1]:
+        raise ValidationError(f"approx_distinct: max standard error must be in [{_STANDARD_ERROR[0]}, "
+                              f"{_STANDARD_ERROR[1]:.5f}], got {accuracy.name}")
 
 
 def _arg_extreme(node: exp.ArgMax | exp.ArgMin, framed: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:

@@ -690,6 +690,7 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("approx_percentile(load, 0, 0.5)", "weight must be at least 1"),
         ("approx_percentile(load, 1, 1.5)", "percentile must be between 0 and 1"),
         ("approx_percentile(load, 1, ARRAY[0.5])", "one percentile at a time"),
+        ("approx_distinct(load, 0.5)", "max standard error must be in"),
         ("regexp_replace('x1', 'a*', x -> 'N')", "can match the empty string"),
         ("regexp_replace('x1', region, x -> 'N')", "needs a string literal pattern"),
         ("regexp_replace('ab', 'a', '$x')", "must be followed by a group number"),
@@ -791,6 +792,12 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
     ("query", "expected"),
     [
         ("SELECT count_if(c) FROM (VALUES true) t(c) WHERE c = false", [(0,)]),
+        # approx_distinct is exact (any error bound admits it): Trino's sparse HyperLogLog is on small sets.
+        (("SELECT approx_distinct(x), approx_distinct(x, 0.01), approx_distinct(x) FILTER (WHERE x > 1) FROM "
+          "(VALUES 1, 2, 2, NULL, 5) t(x)"), [(3, 3, 2)]),
+        ("SELECT approx_distinct(x) FROM (SELECT 1 AS x WHERE false)", [(0,)]),
+        (("SELECT approx_distinct(CAST(x AS varchar)) FROM (SELECT * FROM UNNEST(sequence(1, 5000)) AS t(x))"),
+         [(5000,)]),
         ("SELECT approx_percentile(x, 0.5, 0.01) FROM (VALUES 1.0, 2.0, 3.0) t(x)", [(2.0,)]),
         # Weighted: each x counts w times; NULL x or w rows are skipped; the answer keeps x's type.
         (("SELECT approx_percentile(x, w, 0.5), approx_percentile(x, w, 0.1), approx_percentile(x, w, 0.0), "

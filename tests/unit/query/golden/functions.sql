@@ -60,7 +60,7 @@ SELECT (EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) - EPOC
 -- input
 SELECT approx_percentile(cpu, 0.9), approx_distinct(host) FROM db.t
 -- sql
-SELECT APPROX_QUANTILE(cpu, 0.9) AS "_col0", APPROX_COUNT_DISTINCT(host) AS "_col1" FROM t0 AS t
+SELECT APPROX_QUANTILE(cpu, 0.9) AS "_col0", COUNT(DISTINCT host) AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
