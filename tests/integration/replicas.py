@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pyarrow as pa
 
 from tessera import arrowipc, layout
 from tessera.client import Client
+from tessera.cluster import LocalCluster
 from tessera.runtime import GRPC_OPTIONS
 from tessera.v1 import common_pb2, storage_pb2, storage_pb2_grpc
 
@@ -34,3 +37,12 @@ def replica_rows(address: str, route: common_pb2.TableRoute) -> pa.Table:
 def storage_addresses(client: Client, cell: str) -> list[str]:
     """Addresses of the storage replicas of a cell."""
     return [n.address for c in client.cells() if c.cell == cell for n in c.nodes if n.role == "storage"]
+
+
+def maintain(cluster: LocalCluster, cell: str, **kw: Any) -> list[storage_pb2.MaintainResponse]:
+    """Run one maintenance round (the storage nodes' test hook) on every storage node of the cell."""
+    out = []
+    for node in cluster.nodes("storage", cell):
+        with grpc.insecure_channel(node.address) as channel:
+            out.append(storage_pb2_grpc.StorageStub(channel).Maintain(storage_pb2.MaintainRequest(**kw), timeout=60))
+    return out

@@ -10,28 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import grpc
 import pyarrow as pa
 import pytest
 
 from tessera import errors
 from tessera.client import Client
 from tessera.cluster import LocalCluster
-from tessera.v1 import storage_pb2, storage_pb2_grpc
 from tests.integration.conftest import unique
-from tests.integration.replicas import replica_rows
+from tests.integration.replicas import maintain, replica_rows
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-
-
-def maintain(cluster: LocalCluster, cell: str, **kw: object) -> list[storage_pb2.MaintainResponse]:
-    """Run one maintenance round on every storage node of the cell."""
-    out = []
-    for node in cluster.nodes("storage", cell):
-        with grpc.insecure_channel(node.address) as channel:
-            out.append(storage_pb2_grpc.StorageStub(channel).Maintain(storage_pb2.MaintainRequest(**kw), timeout=60))
-    return out
 
 
 def records(now_ms: int, n: int, age_ms: int, tag: str, seed: int) -> list[dict[str, object]]:
