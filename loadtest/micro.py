@@ -21,6 +21,8 @@ from loadtest import iot, tsbs
 from services.query.translate import translate
 from services.storage.blobstore import LocalBlobStore
 from services.storage.scan import scan_views
+from services.storage.segment_reader import read_segment
+from services.storage.segments import encode_segment
 from services.storage.tileview import TileView
 from tessera import arrowipc, layout, record_columns, sqlsession
 from tessera.records import routing_hash, to_record
@@ -116,9 +118,20 @@ def _read_steps(hour: pa.Table, ctx: TableContext) -> list[tuple[str, float, str
         con.close()
         return result
 
+    measures = [c for c in tile.column_names if c not in layout.FIXED_COLUMNS and c not in tsbs.TAGS]
+    segment = encode_segment(tile, measures)
+    blobs = LocalBlobStore(Path(tempfile.mkdtemp(prefix="tessera-micro-")))
+    blobs.put("seg.parquet", segment.data)
+
+    def segment_read() -> object:
+        return read_segment(blobs, "seg.parquet", columns=["usage_user"], start_ns=start, end_ns=end,
+                            dimension_in={"hostname": ["host_5"]})
+
     return [(f"storage: scan a {tile.num_rows:,}-row tile (1 host, 30 min, 2 columns)",
              best(lambda: scan_views(cursor, [_memory_view(tile)], schema, ["time", "usage_user"],
                                      "hostname IN ('host_5')", start, end, False, True, ["hostname"])) * 1e3, "ms"),
+            ((f"storage: read 1 host's 30 min of usage_user (with the value hash) from a {tile.num_rows:,}-row "
+             "segment"), best(segment_read) * 1e3, "ms"),
             ("query: translate single-groupby-1-1-1 (sqlglot)", best(lambda: translate(sql, NOW_NS)) * 1e3, "ms"),
             ("query: final stage of single-groupby-1-1-1 in DuckDB", best(final_stage) * 1e3, "ms")]
 
