@@ -40,6 +40,11 @@ class SegmentEntry:
     compaction rewrites at the node's segment level, alone if need be (``compaction.plan_runs``)."""
 
     @property
+    def identity(self) -> tuple[object, ...]:
+        """What tells this file from another written under the same name: its rows, size and time span."""
+        return (self.info.rows, self.info.bytes, self.info.min_time_ns, self.info.max_time_ns)
+
+    @property
     def min_bucket(self) -> int:
         """First time bucket with rows in this segment."""
         return layout.bucket_of(self.info.min_time_ns)

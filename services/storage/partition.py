@@ -220,7 +220,8 @@ class Partition:
                 _keep_newest(found, zip(series[maybe][at].tolist(), times[maybe][at].tolist()),
                              zip(known.version[at].tolist(), known.vhash[at].tolist()))
                 continue
-            rows = lookup_keys(self.store, f"{self.directory}/{entry.name}", series[maybe], times[maybe])
+            rows = lookup_keys(self.store, f"{self.directory}/{entry.name}", series[maybe], times[maybe],
+                               entry.identity)
             if rows.num_rows:
                 _keep_newest(found, zip(rows.column(layout.SERIES).to_pylist(),
                                         rows.column(layout.TIME).cast(pa.int64()).to_pylist()),

@@ -10,6 +10,8 @@ and only then read and decode the other columns of the groups left, filtering ro
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,18 +48,60 @@ class SegmentRead:
     bytes_read: int
 
 
-class _Segment:
-    """An open segment file: its Parquet reader, its columns' codecs, and the bytes read so far."""
+@dataclass(frozen=True)
+class _Footer:
+    """What a segment's footer says: the Parquet metadata and Tessera's column codecs."""
 
-    def __init__(self, file: pa.NativeFile, path: str) -> None:
-        self.path = path
+    meta: pq.FileMetaData
+    columns: tuple[Column, ...]
+    measures: tuple[str, ...]
+
+    @staticmethod
+    def read(file: pa.NativeFile) -> _Footer:
         meta = pq.read_metadata(file)
         doc = json.loads((meta.metadata or {}).get(METADATA_KEY, b"null"))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"no {METADATA_KEY.decode()} metadata of format {FORMAT_VERSION}")
-        self.columns = [Column.from_json(c) for c in doc["columns"]]
+        return _Footer(meta, tuple(Column.from_json(c) for c in doc["columns"]), tuple(doc["measures"]))
+
+
+class _FooterCache:
+    """Footers of recently read segments, so a repeated read skips parsing them (~0.4 ms a segment).
+
+    Keyed by the store, the path and what the manifest says of the file (rows, bytes, time span): a file
+    rewritten under the same name with other contents is read afresh. Bounded by count."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[tuple[object, ...], _Footer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> _Footer | None:
+        with self._lock:
+            footer = self._entries.get(key)
+            if footer is not None:
+                self._entries.move_to_end(key)
+            return footer
+
+    def put(self, key: tuple[object, ...], footer: _Footer) -> None:
+        with self._lock:
+            self._entries[key] = footer
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+FOOTERS = _FooterCache(512)
+
+
+class _Segment:
+    """An open segment file: its Parquet reader, its columns' codecs, and the bytes read so far."""
+
+    def __init__(self, file: pa.NativeFile, path: str, footer: _Footer) -> None:
+        self.path = path
+        self.columns = list(footer.columns)
         self.by_name = {c.name: c for c in self.columns}
-        self.measures: list[str] = list(doc["measures"])
+        self.measures: list[str] = list(footer.measures)
+        meta = footer.meta
         self.meta = meta
         self.index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
         strings = [c.name for c in self.columns  # the IN-list columns: tested once per distinct value
@@ -97,11 +141,18 @@ class _Segment:
 
 
 @contextmanager
-def _opened(store: BlobStore, path: str) -> Iterator[_Segment]:
-    """The segment at ``path``; pyarrow and format errors become InternalError naming it."""
+def _opened(store: BlobStore, path: str, identity: tuple[object, ...] = ()) -> Iterator[_Segment]:
+    """The segment at ``path``; pyarrow and format errors become InternalError naming it. With an
+    ``identity`` (what the manifest says of the file), its footer may come from ``FOOTERS``."""
     try:
         with store.open_read(path) as file:
-            yield _Segment(file, path)
+            key = (repr(store), path, *identity) if identity else ()
+            footer = FOOTERS.get(key) if key else None
+            if footer is None:
+                footer = _Footer.read(file)
+                if key:
+                    FOOTERS.put(key, footer)
+            yield _Segment(file, path, footer)
     except InternalError as exc:
         raise InternalError(f"cannot read segment {path}: {exc.message}") from exc
     except (OSError, pa.ArrowException, ValueError, KeyError, TypeError) as exc:
@@ -215,15 +266,17 @@ def _may_hold_any(seg: _Segment, group: int, name: str, values: Sequence[str]) -
 def read_segment(store: BlobStore, path: str, *, columns: Sequence[str] | None = None,
                  start_ns: int | None = None, end_ns: int | None = None,
                  dimension_in: Mapping[str, Sequence[str]] | None = None,
-                 measure_names: Sequence[str] | None = None, value_hash: bool = True) -> SegmentRead:
+                 measure_names: Sequence[str] | None = None, value_hash: bool = True,
+                 identity: tuple[object, ...] = ()) -> SegmentRead:
     """The segment's rows with start_ns <= time < end_ns, the listed dimension values and measure names.
 
     The table has the fixed columns (ts_vhash recomputed when it is not stored) and ``columns`` (None:
     all; names the segment lacks are left out), in the order they were written, typed exactly as they
     were, sorted by (ts_series, time). ``value_hash=False`` leaves ts_vhash out, which spares reading
-    the measures that ``columns`` does not ask for. A NULL dimension matches no IN-list.
+    the measures that ``columns`` does not ask for. A NULL dimension matches no IN-list. ``identity``: what
+    the manifest says of the file, which lets its parsed footer be reused (``_FooterCache``).
     """
-    with _opened(store, path) as seg:
+    with _opened(store, path, identity) as seg:
         plan = _Plan(seg, columns, value_hash)
         lo = -(2**63) if start_ns is None else start_ns
         hi = 2**63 - 1 if end_ns is None else end_ns - 1  # inclusive
@@ -272,13 +325,14 @@ def _as_strings(table: pa.Table) -> pa.Table:
     return table
 
 
-def lookup_keys(store: BlobStore, path: str, series: npt.ArrayLike, times: npt.ArrayLike) -> pa.Table:
+def lookup_keys(store: BlobStore, path: str, series: npt.ArrayLike, times: npt.ArrayLike,
+                identity: tuple[object, ...] = ()) -> pa.Table:
     """The segment's rows (all columns, ts_version and ts_vhash included) whose key (series[i], times[i]) is
     asked for. Reads the key columns of the row groups whose statistics may hold a key, then the other
     columns of the groups that do hold one."""
     s = np.asarray(series, dtype=np.uint64)
     t = np.asarray(times, dtype=np.int64)
-    with _opened(store, path) as seg:
+    with _opened(store, path, identity) as seg:
         plan = _Plan(seg, None, True)
         groups = [g for g in range(seg.meta.num_row_groups) if len(s) and _near_keys(seg, g, s, t)]
         wanted = set(zip(s.tolist(), t.tolist()))

@@ -72,7 +72,7 @@ class TileView:
                 continue
             got = read_segment(self.store, f"{self.directory}/{entry.name}", columns=flt.columns,
                                start_ns=flt.start_ns, end_ns=flt.end_ns, dimension_in=flt.dimension_in or None,
-                               measure_names=flt.measure_names)
+                               measure_names=flt.measure_names, identity=entry.identity)
             bytes_read += got.bytes_read
             if got.table.num_rows:  # the reader applied time, dimensions and measure names exactly
                 parts.append(_in_buckets(got.table, flt.buckets))

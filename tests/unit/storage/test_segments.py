@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from services.storage import segment_reader
 from services.storage.blobstore import LocalBlobStore, from_uri
 from services.storage.segments import (
     METADATA_KEY,
@@ -447,3 +448,19 @@ def test_a_segment_in_an_object_store_reads_like_a_local_one() -> None:
     objects.put("t/seg.parquet", encode_segment(rows, measures).data)
     identical(read_segment(objects, "t/seg.parquet", measure_names=["cpu"]).table,
               expected(sort_keys(rows), None, None, {}, ["cpu"]))
+
+
+def test_a_segment_rewritten_under_its_name_is_read_afresh_when_the_manifest_identity_changes(
+        store: LocalBlobStore) -> None:
+    first, measures = random_rows(3)
+    info = stored(store, first, measures)
+    identity = (info.rows, info.bytes, info.min_time_ns, info.max_time_ns)
+    identical(read_segment(store, "t/seg.parquet", identity=identity).table, sort_keys(first))
+    assert segment_reader.FOOTERS.get((repr(store), "t/seg.parquet", *identity)) is not None
+    identical(read_segment(store, "t/seg.parquet", identity=identity).table, sort_keys(first))  # from the cache
+    second, measures2 = random_rows(4)
+    info2 = stored(store, second, measures2)  # the same name, other rows
+    identity2 = (info2.rows, info2.bytes, info2.min_time_ns, info2.max_time_ns)
+    assert identity2 != identity
+    identical(read_segment(store, "t/seg.parquet", identity=identity2).table, sort_keys(second))
+    identical(read_segment(store, "t/seg.parquet").table, sort_keys(second))  # no identity: never cached
