@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.gateway.context import Caller, Gateway, Operation
 from services.gateway.shapes import database, table
 from tessera import errors
 
 ENDPOINT_CACHE_MINUTES = 1440
+HOSTNAME_ONLY_DISCOVERY = ("aws-sdk-js/3.",)
+"""User-agent marks of SDKs whose endpoint discovery puts the Address in place of the host name alone,
+keeping the scheme and port of the endpoint they were configured with (the AWS SDK for JavaScript v3's
+endpoint-discovery middleware sets ``request.hostname = Address``)."""
 
 
 async def create_database(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -110,8 +115,22 @@ async def list_tags_for_resource(gw: Gateway, caller: Caller, p: dict[str, Any])
     return {"Tags": _tag_list(await gw.call("catalog", gw.client.list_tags, p["ResourceARN"]))}
 
 
+def discovery_address(endpoint: str, user_agent: str) -> str:
+    """The Address DescribeEndpoints gives this client for the gateway at ``endpoint`` (a URL).
+
+    Timestream answers a bare host name and each SDK adds the rest, and they add it differently: botocore
+    (boto3, the AWS CLI) and the AWS SDK for JavaScript v2 take an Address that starts with ``http`` as the
+    whole URL and put ``https://`` before any other, so a plain-HTTP gateway or one on another port than 443
+    must answer its URL; the JavaScript SDK v3 swaps only the host name of the endpoint it was configured
+    with, so a URL there would become a host name that does not resolve. It gets the bare host."""
+    if any(mark in user_agent for mark in HOSTNAME_ONLY_DISCOVERY):
+        return urlsplit(endpoint).hostname or endpoint
+    return endpoint
+
+
 async def describe_endpoints(gw: Gateway, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Endpoints": [{"Address": caller.endpoint, "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}
+    address = discovery_address(caller.endpoint, caller.user_agent)
+    return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}
 
 
 OPERATIONS: dict[str, Operation] = {

@@ -38,14 +38,16 @@ QUEUE_PER_THREAD = 2
 @dataclass(frozen=True)
 class Caller:
     """What a handler knows of the request: the region it was signed for, the account id ARNs carry, the
-    gateway's URL as the client reached it (DescribeEndpoints answers with it), the signer's key id, and a
-    key derived from its secret (NextTokens are bound to it)."""
+    gateway's URL as the client reached it (DescribeEndpoints answers with it), the signer's key id, a
+    key derived from its secret (NextTokens are bound to it), and the client's user agent (its
+    ``User-Agent`` and ``X-Amz-User-Agent`` headers: DescribeEndpoints shapes its answer to the SDK)."""
 
     region: str
     account_id: str
     endpoint: str
     access_key_id: str = ""
     token_key: bytes = b""
+    user_agent: str = ""
 
 
 class _Lane:

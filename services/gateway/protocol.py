@@ -113,9 +113,11 @@ class Handler:
                 raise ApiError(400, "ValidationException", f"{operation} is not supported by Tessera yet: "
                                f"{LATER[operation]} come with their own feature (see "
                                "docs/timestream-compatibility.md)")
+            user_agent = " ".join([*request.headers.getall("X-Amz-User-Agent", []),
+                                   *request.headers.getall("User-Agent", [])])
             caller = Caller(identity.region, self._gateway.account_id,
                             self._advertise or f"{request.scheme}://{request.host}", identity.access_key_id,
-                            identity.token_key)
+                            identity.token_key, user_agent)
             return _reply(200, await OPERATIONS[operation](self._gateway, caller, params), request_id)
         except ApiError as err:
             return _logged(err, operation, request_id)

@@ -1,6 +1,8 @@
 // The AWS SDK for JavaScript v3, unchanged, against a Tessera gateway: catalog calls, WriteRecords with a
 // rejection, and a paged Query. Configured only through the environment (TESSERA_ENDPOINT, the AWS_* keys and
-// region, TESSERA_DATABASE); prints one JSON object for the Python test to check.
+// region, TESSERA_DATABASE); prints one JSON object for the Python test to check. Without TESSERA_ENDPOINT the
+// clients get no endpoint, as AWS's sample apps build them: AWS_ENDPOINT_URL_TIMESTREAM_WRITE/_QUERY name the
+// gateway and the SDK finds it through DescribeEndpoints.
 import {
   TimestreamWriteClient, CreateDatabaseCommand, CreateTableCommand, WriteRecordsCommand, ListDatabasesCommand,
   DescribeTableCommand, RejectedRecordsException,
@@ -9,8 +11,9 @@ import { TimestreamQueryClient, QueryCommand } from "@aws-sdk/client-timestream-
 
 const endpoint = process.env.TESSERA_ENDPOINT;
 const database = process.env.TESSERA_DATABASE;
-const write = new TimestreamWriteClient({ endpoint });
-const query = new TimestreamQueryClient({ endpoint });
+const config = endpoint ? { endpoint } : {};
+const write = new TimestreamWriteClient(config);
+const query = new TimestreamQueryClient(config);
 const out = {};
 
 await write.send(new CreateDatabaseCommand({ DatabaseName: database }));
