@@ -235,6 +235,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    with Client(_discovery(args)) as client:
+        node = client.remove_node(args.cell, args.node_id, force=args.force)
+    print(f"removed {node.role} node {node.node_id} (zone {node.zone}) from cell {node.cell}; it may not rejoin "
+          "under that id")
+    if node.role == "storage":
+        print("its tiles now belong to the best remaining node of its zone, which copies them from their other "
+              "replicas (anti-entropy) before it counts as their replica")
+    return 0
+
+
 def _gateway_rows(data_dir: pathlib.Path) -> list[list[object]]:
     """The gateways and the object store of a local cluster (not cell members, so discovery does not list
     them), each probed over HTTP."""
@@ -397,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop the local cluster").set_defaults(fn=cmd_down)
     sub.add_parser("status", help="cells, nodes, zones, health and tables").set_defaults(fn=cmd_status)
+    node = sub.add_parser("node", help="remove a node from its cell for good (a machine retired or lost)")
+    node.add_argument("action", choices=["remove"])
+    node.add_argument("cell")
+    node.add_argument("node_id")
+    node.add_argument("--force", action="store_true", help="remove it even though it is live")
+    node.set_defaults(fn=cmd_node)
     sql = sub.add_parser("sql", help="run a query and print the rows")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=1000)

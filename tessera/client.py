@@ -332,6 +332,11 @@ class Client:
         """Every cell with its nodes, zones and liveness."""
         return list(self._control(self._discovery.ListCells, catalog_pb2.ListCellsRequest()).cells)
 
+    def remove_node(self, cell: str, node_id: str, force: bool = False) -> common_pb2.NodeInfo:
+        """Remove a member from its cell for good (refused while it is live, unless ``force``)."""
+        req = catalog_pb2.RemoveNodeRequest(cell=cell, node_id=node_id, force=force)
+        return cast(catalog_pb2.RemoveNodeResponse, self._control(self._discovery.RemoveNode, req)).node
+
     def route(self, database: str, table: str, refresh: bool = False) -> common_pb2.TableRoute:
         """The table's routing (cached for a minute)."""
         cached = self._routes.get((database, table))

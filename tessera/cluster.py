@@ -201,6 +201,15 @@ class LocalCluster:
         if proxy is not None:
             proxy.set_target(self.processes[name].address)
 
+    def add_node(self, cell: str, role: str, zone: str, name: str) -> Process:
+        """Start one more storage, ingest or query node in a running cell (a storage node joins placement at
+        once and counts as a replica once it has copied its tiles)."""
+        if name in self.processes:
+            raise RuntimeError(f"{name} exists already")
+        self._start_node(cell, role, zone, name)
+        self._write_state()
+        return self.processes[name]
+
     def start_gateway(self, name: str, args: Sequence[str] = ()) -> str:
         """Start one more gateway (``args`` added to the spec's); its HTTPS address if it serves one, else its
         HTTP address."""

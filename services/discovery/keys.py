@@ -6,6 +6,7 @@
     /tessera/routing/{table_id}                     {"epoch", "ranges": [{"lo","hi","cell","readers"}]}
     /tessera/cells/{cell}/members/{node_id}         NodeInfo (JSON), persistent: tile placement uses it
     /tessera/cells/{cell}/live/{node_id}            NodeInfo (JSON), under the node's lease: liveness
+    /tessera/removed/{cell}/{node_id}               {"removed_at_ns", "node"}: a removed member, which may not rejoin
     /tessera/account/settings                       Timestream's account settings (JSON, members ever set)
     /tessera/gateway/{kind}/{id}                    a gateway document (JSON), e.g. a batch-load task
 
@@ -22,6 +23,7 @@ TABLES = f"{ROOT}/catalog/tables/"
 COLUMNS = f"{ROOT}/catalog/columns/"
 ROUTING = f"{ROOT}/routing/"
 CELLS = f"{ROOT}/cells/"
+REMOVED = f"{ROOT}/removed/"
 ACCOUNT_SETTINGS = f"{ROOT}/account/settings"
 GATEWAY_DOCUMENT_KINDS = frozenset({"batch-load-task"})
 
@@ -68,3 +70,7 @@ def member(cell: str, node_id: str) -> str:
 
 def live(cell: str, node_id: str) -> str:
     return f"{CELLS}{_q(cell)}/live/{_q(node_id)}"
+
+
+def removed(cell: str, node_id: str) -> str:
+    return f"{REMOVED}{_q(cell)}/{_q(node_id)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from google.protobuf import json_format
 
@@ -36,8 +37,17 @@ class Registry:
         self._store = store
 
     async def register(self, node: common_pb2.NodeInfo, ttl: int) -> int:
-        """Record the node as a member of its cell and live under a fresh lease."""
+        """Record the node as a member of its cell and live under a fresh lease; refused for a node that was
+        removed from its cell (its data is stale: it must join again under a new id, with an empty data
+        directory)."""
         _validate(node, ttl)
+        gone = await self._store.get(keys.removed(node.cell, node.node_id))
+        if gone is not None:
+            removed_at = json.loads(gone).get("removed_at_ns", 0)
+            raise errors.FailedPrecondition(
+                f"node {node.node_id} was removed from cell {node.cell} (at {removed_at} ns since the epoch): a "
+                "removed node cannot rejoin with the data it held; start it under a new --node-id with an empty "
+                "data directory")
         node = common_pb2.NodeInfo(**{f: getattr(node, f) for f in ("node_id", "cell", "role", "zone", "address")})
         await self._store.put(keys.member(node.cell, node.node_id), _node_json(node))
         lease = await self._store.grant_lease(ttl)
@@ -53,6 +63,36 @@ class Registry:
     async def deregister(self, lease_id: int) -> None:
         """Drop the node's liveness (its membership stays: its replicas still hold data)."""
         await self._store.revoke_lease(lease_id)
+
+    async def remove(self, cell: str, node_id: str, force: bool = False) -> common_pb2.NodeInfo:
+        """Remove a member from its cell for good (a machine retired or lost): placement stops naming it, its
+        tiles go to the best remaining node of its zone (which copies them from their other replicas), and
+        its id may not register again.
+
+        Refused while the node is live (stop it first; ``force`` removes it anyway: its in-flight writes may
+        then need repair), and for a storage node whose zone would be left without one while the cell needs
+        three zones. Every acknowledged write is on two of a tile's three replicas, so a dead replica's
+        removal loses none; the new replica counts once anti-entropy has copied the tile."""
+        raw = await self._store.get(keys.member(cell, node_id))
+        if raw is None:
+            raise errors.NotFound(f"cell {cell} has no member {node_id}")
+        node = json_format.Parse(raw, common_pb2.NodeInfo())
+        if not force and await self._store.get(keys.live(cell, node_id)) is not None:
+            raise errors.FailedPrecondition(f"node {node_id} of cell {cell} is live: stop it before removing it "
+                                            "(or force the removal)")
+        if node.role == "storage":
+            (info,) = await self.cells(cell)
+            zones = {n.zone for n in info.nodes if n.role == "storage"}
+            left = {n.zone for n in info.nodes if n.role == "storage" and n.node_id != node_id}
+            if len(left) < min(len(zones), 3):
+                raise errors.FailedPrecondition(
+                    f"removing storage node {node_id} would leave zone {node.zone} of cell {cell} without a storage "
+                    "node, and every tile needs a replica in each of three zones: add a storage node to zone "
+                    f"{node.zone} first")
+        tombstone = dumps({"removed_at_ns": time.time_ns(), "node": json.loads(raw)})
+        await self._store.put(keys.removed(cell, node_id), tombstone)
+        await self._store.delete([keys.member(cell, node_id), keys.live(cell, node_id)])
+        return node
 
     async def cells(self, only: str = "") -> list[common_pb2.CellInfo]:
         """Every cell with its member nodes, each flagged live or not."""

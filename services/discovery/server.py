@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 import grpc
+import structlog
 
 from services.discovery.catalog import Catalog
 from services.discovery.registry import Registry
@@ -17,6 +18,7 @@ from tessera.runtime import rpc, stream_rpc
 from tessera.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 
 T = TypeVar("T")
+log = structlog.get_logger()
 ENDPOINT_CACHE_MINUTES = 1440
 HEARTBEAT_MS_DEFAULT, HEARTBEAT_MS_MIN, HEARTBEAT_MS_MAX = 5000, 100, 60_000
 
@@ -238,6 +240,16 @@ class DiscoveryServicer(catalog_pb2_grpc.DiscoveryServicer):
                              ) -> catalog_pb2.DeleteResponse:
         await self._registry.deregister(request.lease_id)
         return catalog_pb2.DeleteResponse()
+
+    @rpc
+    async def RemoveNode(self, request: catalog_pb2.RemoveNodeRequest, context: grpc.aio.ServicerContext
+                         ) -> catalog_pb2.RemoveNodeResponse:
+        if not request.cell or not request.node_id:
+            raise errors.ValidationError("cell and node_id are required")
+        node = await self._registry.remove(request.cell, request.node_id, request.force)
+        log.warning("node_removed", cell=request.cell, node_id=request.node_id, role=node.role, zone=node.zone,
+                    forced=request.force)
+        return catalog_pb2.RemoveNodeResponse(node=node)
 
     @rpc
     async def ListCells(self, request: catalog_pb2.ListCellsRequest, context: grpc.aio.ServicerContext

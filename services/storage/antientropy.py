@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,8 @@ _log = structlog.get_logger()
 MAX_BUCKET = (1 << 62)
 ACTIVE_FACTOR = 2
 """A complete replica leaves out tiles that took an append within this many repair intervals."""
+MEMBERS_FILE = "storage-members.json"
+"""The cell's storage members (id → zone) this replica last saw: a member gone since then is noticed."""
 INSTALL_ROWS = 200_000
 """Rows installed per repair append (bounds one WAL entry and its working memory)."""
 
@@ -114,6 +117,7 @@ class AntiEntropy:
 
     async def round(self) -> RoundReport:
         """Compare every table's tiles with every peer; repair this replica where they differ."""
+        await self._note_membership()
         report = RoundReport()
         catalog_ready = self._synced()
         rebuilding = self._store.incomplete_reason is not None
@@ -133,6 +137,25 @@ class AntiEntropy:
         if report.complete and rebuilding:
             await self._store.mark_complete()
         return report
+
+    async def _note_membership(self) -> None:
+        """Rebuild when a storage member left the cell since the last look: its tiles went to the best remaining
+        node of its zone (or, in a cell of more than three zones, to any node), which never held them. The
+        members seen are kept on disk, so a removal while this node was down is noticed when it starts."""
+        current = {n.node_id: n.zone for n in self._members()}
+        me = current.get(self._node_id)
+        if me is None:
+            return  # the view does not show this node yet: not a view to compare or keep
+        raw = await asyncio.to_thread(self._store.store.read, MEMBERS_FILE) if await asyncio.to_thread(
+            self._store.store.exists, MEMBERS_FILE) else None
+        known: dict[str, str] | None = json.loads(raw) if raw else None
+        if known is not None:
+            gone = {node: zone for node, zone in known.items() if node not in current}
+            if gone and (len(set(current.values())) > placement.REPLICAS or me in gone.values()):
+                await self._store.start_rebuild(f"storage node(s) {', '.join(sorted(gone))} left the cell: placement "
+                                                "gives this replica tiles it never held")
+        if known != current:
+            await asyncio.to_thread(self._store.store.put, MEMBERS_FILE, json.dumps(current, sort_keys=True).encode())
 
     async def repair_tiles(self, table_id: str, keys: Sequence[TileKey]) -> RoundReport:
         """Hinted repair: compare these tiles with the peers now (active or not, no waiting for a difference

@@ -269,6 +269,16 @@ class TileStore:
             return "it is rebuilding from its peers"
         return None
 
+    async def start_rebuild(self, why: str) -> None:
+        """Count as no replica again until anti-entropy has compared every tile with the peers and copied what
+        they hold (placement may have handed this replica tiles it never held). The marker goes first, so a
+        restart meanwhile is still rebuilding."""
+        if await asyncio.to_thread(self.store.exists, REPLICA_MARKER):
+            await asyncio.to_thread(self.store.delete, REPLICA_MARKER)
+        if not self._rebuilding:
+            _log.warning("this replica counts as no replica until it has copied what its peers hold", reason=why)
+        self._rebuilding = True
+
     async def mark_complete(self) -> None:
         """Anti-entropy compared every tile with every peer and copied what they hold: from now on this
         replica counts (the lost-WAL mark, if any, goes too)."""

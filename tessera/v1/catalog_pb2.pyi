@@ -326,6 +326,22 @@ class DeregisterNodeRequest(_message.Message):
     node_id: str
     def __init__(self, lease_id: _Optional[int] = ..., cell: _Optional[str] = ..., node_id: _Optional[str] = ...) -> None: ...
 
+class RemoveNodeRequest(_message.Message):
+    __slots__ = ("cell", "node_id", "force")
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    cell: str
+    node_id: str
+    force: bool
+    def __init__(self, cell: _Optional[str] = ..., node_id: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveNodeResponse(_message.Message):
+    __slots__ = ("node",)
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    node: _common_pb2.NodeInfo
+    def __init__(self, node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ...) -> None: ...
+
 class ListCellsRequest(_message.Message):
     __slots__ = ("cell",)
     CELL_FIELD_NUMBER: _ClassVar[int]

@@ -130,6 +130,11 @@ class DiscoveryStub:
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.DeregisterNodeRequest.SerializeToString,
                 response_deserializer=tessera_dot_v1_dot_catalog__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/tessera.v1.Discovery/RemoveNode',
+                request_serializer=tessera_dot_v1_dot_catalog__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=tessera_dot_v1_dot_catalog__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
         self.ListCells = channel.unary_unary(
                 '/tessera.v1.Discovery/ListCells',
                 request_serializer=tessera_dot_v1_dot_catalog__pb2.ListCellsRequest.SerializeToString,
@@ -294,6 +299,12 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCells(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -446,6 +457,11 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.DeregisterNode,
                     request_deserializer=tessera_dot_v1_dot_catalog__pb2.DeregisterNodeRequest.FromString,
                     response_serializer=tessera_dot_v1_dot_catalog__pb2.DeleteResponse.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=tessera_dot_v1_dot_catalog__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=tessera_dot_v1_dot_catalog__pb2.RemoveNodeResponse.SerializeToString,
             ),
             'ListCells': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCells,
@@ -1006,6 +1022,33 @@ class Discovery:
             '/tessera.v1.Discovery/DeregisterNode',
             tessera_dot_v1_dot_catalog__pb2.DeregisterNodeRequest.SerializeToString,
             tessera_dot_v1_dot_catalog__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.v1.Discovery/RemoveNode',
+            tessera_dot_v1_dot_catalog__pb2.RemoveNodeRequest.SerializeToString,
+            tessera_dot_v1_dot_catalog__pb2.RemoveNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
