@@ -56,6 +56,8 @@ class RoundReport:
     slices_repaired: int = 0
     rows_installed: int = 0
     undecided: int = 0
+    tiles_dropped: int = 0
+    """Copies deleted of tiles placement moved to other nodes."""
     complete: bool = False
     """Every peer answered for every table and no difference was left undecided."""
 
@@ -106,7 +108,7 @@ class AntiEntropy:
             try:
                 with self._store.peaks.activity("anti-entropy"):
                     report = await self.round()
-                if report.slices_repaired or report.undecided:
+                if report.slices_repaired or report.undecided or report.tiles_dropped:
                     _log.info("anti-entropy round", **vars(report))
             except asyncio.CancelledError:
                 raise
@@ -195,11 +197,13 @@ class AntiEntropy:
         differing: list[Slice] = []
         holders: dict[TileKey, list[_Peer]] = {}  # the tile's other replicas that answered
         voters: dict[TileKey, int] = {}  # the tile's replicas, answering or not: a tie is decided only by all
+        foreign: dict[TileKey, set[str]] = {}  # tiles held here that placement gives to other nodes only
         for key in tiles:
             replicas = {n.node_id for n in placement.replicas(placement.tile_name(key.table_id, key.range_lo,
                                                                                   key.bucket), members)}
             if self._node_id not in replicas:
-                continue  # another node's tile (cells with more than three storage nodes)
+                foreign[key] = replicas  # another node's tile (cells with more than three storage nodes)
+                continue
             if any(r not in by_id for r in replicas - {self._node_id}):
                 everyone = False
             holders[key] = [by_id[r] for r in replicas if r in by_id]
@@ -211,6 +215,8 @@ class AntiEntropy:
                           for s in held_here}
             differing += [sl for sl, sig in signatures.items() if any(x != sig[0] for x in sig[1:])]
             report.slices_compared += len(held_here)
+        if wanted is None and not rebuilding:
+            report.tiles_dropped += await self._drop_moved(foreign, ours, by_id)
         # Rows past the table's retention are being deleted on every replica, each in its own time: a replica
         # that has deleted them must not copy them back from one that has not yet.
         cutoff = self._store.clock.now_ns() - table.memory_retention_ns - table.magnetic_retention_ns
@@ -228,6 +234,24 @@ class AntiEntropy:
             report.undecided += undecided
             report.slices_repaired += len(starts) - undecided
         return everyone
+
+    async def _drop_moved(self, foreign: dict[TileKey, set[str]], ours: dict[Slice, tuple[int, int]],
+                          by_id: dict[str, _Peer]) -> int:
+        """Delete this replica's copies of tiles placement moved to other nodes, once each of their replicas
+        answered as a complete replica with exactly the slices held here (so nothing is only here). A copy
+        that differs (behind the tile's new writes, or holding rows its replicas lack) is kept."""
+        drop = []
+        for key, replicas in foreign.items():
+            mine = {s: d for (k, s), d in ours.items() if k == key}
+            if not mine or not all(r in by_id and by_id[r].complete for r in replicas):
+                continue
+            if all({s: d for (k, s), d in by_id[r].slices.items() if k == key} == mine for r in replicas):
+                drop.append(key)
+        if not drop:
+            return 0
+        rows = await self._store.drop_tiles(drop)
+        _log.info("anti-entropy deleted copies of tiles placement moved to other nodes", tiles=len(drop), rows=rows)
+        return len(drop)
 
     async def _digests(self, peer: common_pb2.NodeInfo, table_id: str, skip_active_s: float,
                        low: int = 0, high: int = MAX_BUCKET) -> _Peer | None:

@@ -49,6 +49,39 @@ async def expire(partition: Partition, cutoff_ns: int, measure_columns: Callable
     return removed
 
 
+async def drop_buckets(partition: Partition, buckets: Sequence[int],
+                       measure_columns: Callable[[pa.Table], list[str]]) -> int:
+    """Delete every row of these time buckets (tiles this replica no longer holds for placement); return how
+    many rows went. A segment spanning other buckets too is rewritten with their rows."""
+    gone = set(buckets)
+    removed = 0
+    for bucket in gone:
+        tile = partition.tiles.get(bucket)
+        if tile is not None and tile.mem.rows:
+            async with tile.lock:  # a tile holds its own bucket's rows only: all of them go
+                removed += tile.mem.drop_before((bucket + 1) * layout.TILE_BUCKET_NS)
+    async with partition.maintenance:
+        old = [s for s in partition.manifest.segments
+               if any(s.info.min_time_ns < (b + 1) * layout.TILE_BUCKET_NS and b * layout.TILE_BUCKET_NS
+                      <= s.info.max_time_ns for b in gone)]
+        new: list[SegmentEntry] = []
+        for seg in old:
+            table = (await asyncio.to_thread(read_segment, partition.store, f"{partition.directory}/{seg.name}")).table
+            times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
+            keep = ~np.isin(times // layout.TILE_BUCKET_NS, np.fromiter(gone, dtype=np.int64))
+            removed += int((~keep).sum())
+            if keep.any():
+                kept = table.filter(pa.array(keep))
+                new.append(await partition.write_segment(kept, measure_columns(kept), seg.supersedes))
+        if old:
+            await partition.replace_segments(old, new)
+        for bucket in gone:
+            tile = partition.tiles.get(bucket)
+            if tile is not None and not tile.mem.rows:
+                del partition.tiles[bucket]
+    return removed
+
+
 async def drop_exact(partition: Partition, rows: Sequence[tuple[int, int, int, int]],
                      measure_columns: Callable[[pa.Table], list[str]]) -> int:
     """Rewrite the segments holding any of these exact rows (series, time, version, value hash) without

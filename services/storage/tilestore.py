@@ -269,6 +269,19 @@ class TileStore:
             return "it is rebuilding from its peers"
         return None
 
+    async def drop_tiles(self, keys: Sequence[TileKey]) -> int:
+        """Delete these tiles' rows from both tiers (placement no longer names this replica for them and their
+        replicas hold the same rows); return how many rows went."""
+        removed = 0
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for key in keys:
+            by_partition.setdefault((key.table_id, key.range_lo), []).append(key.bucket)
+        for pkey, buckets in by_partition.items():
+            partition = self._partitions.get(pkey)
+            if partition is not None:
+                removed += await retention.drop_buckets(partition, buckets, self._measure_columns_for(pkey[0]))
+        return removed
+
     async def start_rebuild(self, why: str) -> None:
         """Count as no replica again until anti-entropy has compared every tile with the peers and copied what
         they hold (placement may have handed this replica tiles it never held). The marker goes first, so a

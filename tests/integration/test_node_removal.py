@@ -1,5 +1,5 @@
 """Replacing a storage node for good on real processes: a node added to a zone copies its tiles before it
-counts, the old node (dead) is removed, its tiles move to the new one, which copies them from their other
+counts (and the node they left deletes its copies), the old node (dead) is removed, its tiles move to the new one, which copies them from their other
 replicas; every row stays readable throughout, and the removed id cannot come back with its stale data."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 from tessera.layout import TILE_BUCKET_NS
 from tessera.v1 import storage_pb2, storage_pb2_grpc
-from tests.integration.replicas import replica_rows
+from tests.integration.replicas import maintain, replica_rows
 
 HOURS = 6
 WAIT_S = 90.0
@@ -71,6 +71,7 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
     times_ms = [end_ms - i * 60_000 for i in range(HOURS * 60)]  # a row a minute for 6 hours: 6+ tiles
     client.write_arrow("rmdb", "tbl", pa.table({"time": times_ms, "host": ["h"] * len(times_ms),
                                             "v": list(range(len(times_ms)))}), ["host"], measure_name="m")
+    maintain(cluster, "solo", flush_all=True)  # to segments: moved tiles are then cut out of them
     route = client.route("rmdb", "tbl")
     times_ns = [t * 1_000_000 for t in times_ms]
     n = len(times_ms)
@@ -81,6 +82,11 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
     wait_for("the new node holds the rows of its tiles",
              lambda: replica_rows(new.address, route).num_rows == placed_on(client, new.name, times_ns, route.table_id))
     assert 0 < placed_on(client, new.name, times_ns, route.table_id) < n  # rendezvous: a share of the tiles
+    # The old zone-a node deletes its copies of the tiles that moved, once their replicas hold the same rows.
+    old_address = next(p.address for p in cluster.nodes("storage", "solo") if p.name == "solo-storage-a")
+    wait_for("the old node deletes the moved tiles' copies", lambda: replica_rows(old_address, route).num_rows
+             == placed_on(client, "solo-storage-a", times_ns, route.table_id))
+    assert client.query('SELECT count(*) AS n FROM "rmdb"."tbl"').to_pylist() == [{"n": n}]
 
     # The old zone-a node dies for good; once its lease is gone it can be removed.
     old = "solo-storage-a"
