@@ -313,3 +313,21 @@ def test_key_filters_pushed_down_with_the_predicate_select_exactly_the_same_rows
     assert sorted(ints(plain.table.column("time"))) == [BASE_NS + 7, BASE_NS + 1_000_000_000,
                                                         BASE_NS + 3_000_000_000, BASE_NS + 5_000_000_000]
     assert set(alone.table.column("host").to_pylist()) == {"h0"} and alone.rows == 3
+
+
+def test_dropping_a_tile_removes_its_rows_from_both_tiers_and_keeps_its_neighbours(tmp_path: Path) -> None:
+    async def body(store: TileStore) -> tuple[int, int, int, list[TileKey]]:
+        await load(store)
+        await store.append(TILE_LATER, make_rows([Rec(BASE_NS + layout.TILE_BUCKET_NS + i, value=float(i))
+                                                  for i in range(3)]))
+        if FLUSH_BEFORE_SCAN["on"]:  # one segment holding both buckets of range 0: it is rewritten
+            await store.maintain(flush_all=True)
+        dropped = await store.drop_tiles([TILE_A])
+        gone = await store.scan([TILE_A], SCHEMA, [], "", BASE_NS, BASE_NS + layout.TILE_BUCKET_NS, False)
+        later = await store.scan([TILE_LATER], SCHEMA, [], "", BASE_NS, BASE_NS + 2 * layout.TILE_BUCKET_NS, False)
+        other = await store.scan([TILE_B], SCHEMA, [], "", BASE_NS, BASE_NS + layout.TILE_BUCKET_NS, False)
+        return dropped, gone.rows, later.rows + 10 * other.rows, store.list_tiles("t1", 0, BUCKET + 5)
+
+    dropped, gone, kept, tiles = run(tmp_path, body)
+    assert (dropped, gone, kept) == (6, 0, 3 + 10)
+    assert TILE_A not in tiles and TILE_LATER in tiles and TILE_B in tiles
