@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Generic, Self, TypeVar
 
+from tessera import errors
 from tessera.v1 import common_pb2
 
 T = TypeVar("T")
@@ -81,10 +82,13 @@ class FanOut(Generic[T]):
         if not self._running:
             return []
         done, _ = await asyncio.wait(self._running, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        out = []
+        out: list[Answer[T]] = []
         for task in done:
             key, node = self._running.pop(task)
             self.answered += 1
+            if task.cancelled():  # by someone else (a closing channel): the node did not answer
+                out.append(Answer(key, node, None, errors.Unavailable(f"the call to {describe(node)} was cancelled")))
+                continue
             error = task.exception()
             out.append(Answer(key, node, None if error is not None else task.result(), error))
         return out

@@ -7,6 +7,8 @@ last good answer, so the data plane keeps serving; only control-plane calls fail
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
@@ -152,6 +154,10 @@ class NodeRegistration:
             await asyncio.sleep(self._ttl / 3)
             try:
                 self._lease = await self._client.keep_alive(self._lease, self.node, self._ttl)
+            except errors.FailedPrecondition as exc:  # removed from its cell: it must not serve on
+                log.error("removed_from_cell_stopping", error=str(exc))
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             except errors.TesseraError as exc:  # control plane down: keep serving, keep trying
                 log.warning("keepalive_failed", error=str(exc))
 

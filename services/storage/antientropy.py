@@ -41,6 +41,8 @@ ACTIVE_FACTOR = 2
 """A complete replica leaves out tiles that took an append within this many repair intervals."""
 MEMBERS_FILE = "storage-members.json"
 """The cell's storage members (id → zone) this replica last saw: a member gone since then is noticed."""
+MEMBERSHIP_CHECK_S = 1.0
+"""How often a replica compares the cell's storage members with those it last saw."""
 INSTALL_ROWS = 200_000
 """Rows installed per repair append (bounds one WAL entry and its working memory)."""
 
@@ -89,18 +91,32 @@ class AntiEntropy:
         self._timeout = timeout_s
         self._seen: dict[str, dict[Slice, tuple[object, ...]]] = {}  # per table: last round's differences
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._hinted = asyncio.Lock()  # one hinted repair at a time: hints for a tile arrive in bursts
 
     def start(self) -> None:
-        """Run rounds in the background: the first at once (a rebuilding replica is waiting for it)."""
+        """Run rounds in the background: the first at once (a rebuilding replica is waiting for it); and look
+        at the cell's membership every MEMBERSHIP_CHECK_S, so a removal is noticed without waiting for a round."""
         self._task = asyncio.create_task(self._forever())
+        self._watch = asyncio.create_task(self._watch_membership())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watch = None
+
+    async def _watch_membership(self) -> None:
+        while True:
+            await asyncio.sleep(MEMBERSHIP_CHECK_S)
+            try:
+                await self.note_membership()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged; the next look retries
+                _log.error("cannot compare the cell's membership with the one last seen", error=repr(exc))
 
     async def _forever(self) -> None:
         while True:
@@ -119,7 +135,8 @@ class AntiEntropy:
 
     async def round(self) -> RoundReport:
         """Compare every table's tiles with every peer; repair this replica where they differ."""
-        await self._note_membership()
+        await self.note_membership()
+        members_at_start = {n.node_id for n in self._members()}
         report = RoundReport()
         catalog_ready = self._synced()
         rebuilding = self._store.incomplete_reason is not None
@@ -134,30 +151,38 @@ class AntiEntropy:
             answered_all = await self._compare(table, None, 0, MAX_BUCKET, skip, rebuilding, report)
             everyone_answered = everyone_answered and answered_all
         report.complete = catalog_ready and everyone_answered and report.undecided == 0
+        if {n.node_id for n in self._members()} != members_at_start:
+            report.complete = False  # placement changed under the round: what it compared may be the old tiles
         if report.complete and rebuilding and self._before_complete is not None:
             report.complete = await self._before_complete()
         if report.complete and rebuilding:
             await self._store.mark_complete()
         return report
 
-    async def _note_membership(self) -> None:
+    async def note_membership(self) -> None:
         """Rebuild when a storage member left the cell since the last look: its tiles went to the best remaining
-        node of its zone (or, in a cell of more than three zones, to any node), which never held them. The
-        members seen are kept on disk, so a removal while this node was down is noticed when it starts."""
+        node of its zone (a cell of more than three zones refuses removals), which never held them. The members
+        seen are kept on disk, so a removal while this node was down is noticed when it starts; an unreadable
+        record is taken as a removal (rebuilding costs time, a missed one could hide rows)."""
         current = {n.node_id: n.zone for n in self._members()}
         me = current.get(self._node_id)
         if me is None:
             return  # the view does not show this node yet: not a view to compare or keep
-        raw = await asyncio.to_thread(self._store.store.read, MEMBERS_FILE) if await asyncio.to_thread(
-            self._store.store.exists, MEMBERS_FILE) else None
-        known: dict[str, str] | None = json.loads(raw) if raw else None
+        known: dict[str, str] | None = None
+        if await asyncio.to_thread(self._store.store.exists, MEMBERS_FILE):
+            try:
+                loaded = json.loads(await asyncio.to_thread(self._store.store.read, MEMBERS_FILE))
+                known = {str(k): str(v) for k, v in loaded.items()}
+            except (ValueError, AttributeError) as exc:
+                await self._store.start_rebuild(f"the record of the cell's storage members is unreadable ({exc})")
         if known is not None:
             gone = {node: zone for node, zone in known.items() if node not in current}
-            if gone and (len(set(current.values())) > placement.REPLICAS or me in gone.values()):
+            if me in gone.values():
                 await self._store.start_rebuild(f"storage node(s) {', '.join(sorted(gone))} left the cell: placement "
                                                 "gives this replica tiles it never held")
         if known != current:
             await asyncio.to_thread(self._store.store.put, MEMBERS_FILE, json.dumps(current, sort_keys=True).encode())
+        self._store.membership_checked()
 
     async def repair_tiles(self, table_id: str, keys: Sequence[TileKey]) -> RoundReport:
         """Hinted repair: compare these tiles with the peers now (active or not, no waiting for a difference

@@ -31,6 +31,7 @@ class StorageService:
         self._store = store
         self._discovery = discovery
         self._tables = tables
+        store.await_membership_check()  # until compared with the last view: no complete vote
         self._registration = NodeRegistration(self._discovery, config.node_id, config.cell, "storage", config.zone,
                                               config.lease_ttl_s)
         self._cell = CellView(discovery, config.cell)
@@ -51,6 +52,7 @@ class StorageService:
     async def start(self, address: str) -> None:
         await self._registration.start(address)
         await self._cell.start()
+        await self._repair.note_membership()
         self._repair.start()
         self._claim_sync.start()
 

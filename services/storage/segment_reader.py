@@ -69,10 +69,12 @@ class _FooterCache:
     """Footers of recently read segments, so a repeated read skips parsing them (~0.4 ms a segment).
 
     Keyed by the store, the path and what the manifest says of the file (rows, bytes, time span): a file
-    rewritten under the same name with other contents is read afresh. Bounded by count."""
+    rewritten under the same name with other contents is read afresh. Bounded by the footers' serialized
+    bytes (a parsed footer takes several times that in memory: it grows with columns × row groups)."""
 
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[tuple[object, ...], _Footer] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -84,13 +86,23 @@ class _FooterCache:
             return footer
 
     def put(self, key: tuple[object, ...], footer: _Footer) -> None:
+        size = footer.meta.serialized_size
+        if size > self._max_bytes // 8:
+            return  # one huge footer would push out many: read it afresh each time
         with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.meta.serialized_size
             self._entries[key] = footer
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+            self._bytes += size
+            while self._bytes > self._max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.meta.serialized_size
 
 
-FOOTERS = _FooterCache(512)
+FOOTER_CACHE_BYTES = 4 << 20
+"""Serialized footer bytes kept (parsed, ~10× that in memory: tens of MiB at most)."""
+FOOTERS = _FooterCache(FOOTER_CACHE_BYTES)
 
 
 class _Segment:

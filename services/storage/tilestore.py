@@ -144,6 +144,7 @@ class TileStore:
         self._deleted: set[str] = set()
         self._unconfirmed: dict[str, float] = {}  # table id -> when the catalog last failed to answer about it
         self._lost_wal = False
+        self._membership_unchecked = False
         self._rebuilding = False
         self._digests: dict[TileKey, tuple[tuple[object, ...], list[tuple[int, int, int]]]] = {}
         self._segment_digests: dict[tuple[str, str, int, int], list[tuple[int, int, int]]] = {}
@@ -260,9 +261,20 @@ class TileStore:
                        marker=LOST_WAL_MARKER)
         self._lost_wal = bool(known)
 
+    def await_membership_check(self) -> None:
+        """Count as no replica until ``membership_checked``: a storage member removed while this node was down
+        may have handed it tiles it never held (the node's service calls this before it serves)."""
+        self._membership_unchecked = True
+
+    def membership_checked(self) -> None:
+        """The cell's membership was compared with the one last seen (and a rebuild started if need be)."""
+        self._membership_unchecked = False
+
     @property
     def incomplete_reason(self) -> str | None:
         """Why this replica's answers do not count as a complete replica's (None: they do)."""
+        if self._membership_unchecked:
+            return "it has not yet compared the cell's membership with the one it last saw"
         if self._lost_wal:
             return "it lost WAL entries to corruption and awaits repair"
         if self._rebuilding:

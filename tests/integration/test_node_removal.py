@@ -100,7 +100,9 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
     assert client.remove_node("solo", old).node_id == old
     assert old not in {nd.node_id for c in client.cells() for nd in c.nodes}
 
-    # Every tile's zone-a replica is now the new node: it copies the tiles it never held.
+    # Every tile's zone-a replica is now the new node: it notices, rebuilds, and copies the tiles it never held.
+    new_log = cluster.spec.data_dir / "logs" / f"{new.name}.log"
+    wait_for("the new node notices the removal and rebuilds", lambda: "left the cell" in new_log.read_text())
     assert placed_on(client, new.name, times_ns, route.table_id) == n
     got = client.query('SELECT count(*) AS n, sum(v) AS s FROM "rmdb"."tbl"').to_pylist()
     assert got == [{"n": n, "s": sum(range(n))}]  # correct at once: the other two replicas hold every row
@@ -117,4 +119,4 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
     with pytest.raises(RuntimeError, match="exited"):
         cluster.restart(old)
     log = (cluster.spec.data_dir / "logs" / f"{old}.log").read_text()
-    assert "removed node cannot rejoin" in log
+    assert "removed storage node cannot rejoin" in log

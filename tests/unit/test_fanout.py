@@ -117,3 +117,15 @@ def test_failures_name_the_node_its_zone_and_address_and_why() -> None:
     calls.fail(common_pb2.NodeInfo(node_id="x", address="127.0.0.1:9"), "is rebuilding")
     assert calls.failures == ["n1 (zone b, 127.0.0.1:1049): connection refused", "x (127.0.0.1:9): is rebuilding"]
     assert describe(node("n2")) == "n2 (zone a, 127.0.0.1:1050)"
+
+
+def test_a_call_cancelled_by_someone_else_is_an_unavailable_answer() -> None:
+    async def run() -> str:
+        async with FanOut[str]() as calls:
+            call: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            calls.start(node("n1"), call)
+            call.cancel()  # from outside, as a closing channel does
+            (answer,) = await calls.next()
+            return type(answer.error).__name__ + ": " + str(answer.error)
+
+    assert asyncio.run(run()).startswith("Unavailable: the call to n1 (zone a, 127.0.0.1:1049) was cancelled")

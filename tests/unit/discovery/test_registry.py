@@ -31,10 +31,13 @@ def test_a_dead_member_is_removed_for_good_and_may_not_rejoin() -> None:
         assert removed.node_id == "a1" and removed.zone == "a"
         (cell,) = await registry.cells("c1")
         assert sorted(n.node_id for n in cell.nodes) == ["a2", "b1", "c1"]
-        with pytest.raises(errors.FailedPrecondition, match="removed node cannot rejoin"):
+        with pytest.raises(errors.FailedPrecondition, match="removed storage node cannot rejoin"):
             await registry.register(node("a1", "a"), 10)
-        with pytest.raises(errors.NotFound, match="no member a1"):
-            await registry.remove("c1", "a1")
+        assert (await registry.remove("c1", "a1")).node_id == "a1"  # a retried removal answers the same
+        with pytest.raises(errors.NotFound, match="no member zz"):
+            await registry.remove("c1", "zz")
+        with pytest.raises(errors.FailedPrecondition, match="removed storage node cannot rejoin"):
+            await registry.keep_alive(leases["a1"], node("a1", "a"), 10)  # a forced-out node is told, and stops
 
     asyncio.run(run())
 
@@ -43,15 +46,30 @@ def test_a_live_member_is_removed_only_when_forced() -> None:
     async def run() -> None:
         registry = Registry(MemoryStore())
         await cell_of(registry, node("a1", "a"), node("a2", "a"), node("b1", "b"), node("c1", "c"),
-                      node("q1", "a", role="query"))
+                      node("q1", "a", role="query"), node("q2", "b", role="query"))
         with pytest.raises(errors.FailedPrecondition, match="is live: stop it"):
             await registry.remove("c1", "a1")
         (cell,) = await registry.cells("c1")
         assert "a1" in {n.node_id for n in cell.nodes}  # refused: nothing changed
         await registry.remove("c1", "a1", force=True)
-        await registry.remove("c1", "q1", force=True)  # not storage: no zone rule
+        await registry.remove("c1", "q1", force=True)  # not storage: no zone rule, no tombstone
+        with pytest.raises(errors.FailedPrecondition, match="q2 is the last query node of cell c1"):
+            await registry.remove("c1", "q2", force=True)
         (cell,) = await registry.cells("c1")
-        assert sorted(n.node_id for n in cell.nodes) == ["a2", "b1", "c1"]
+        assert sorted(n.node_id for n in cell.nodes) == ["a2", "b1", "c1", "q2"]
+        await registry.register(node("q1", "a", role="query"), 10)  # a stateless node may come back
+
+    asyncio.run(run())
+
+
+def test_a_storage_node_of_a_cell_with_more_than_three_zones_is_not_removed() -> None:
+    async def run() -> None:
+        registry = Registry(MemoryStore())
+        leases = await cell_of(registry, node("a1", "a"), node("b1", "b"), node("c1", "c"), node("d1", "d"),
+                               node("d2", "d"))
+        await registry.deregister(leases["d1"])
+        with pytest.raises(errors.FailedPrecondition, match="4 zones; removing one moves tiles between zones"):
+            await registry.remove("c1", "d1")
 
     asyncio.run(run())
 
