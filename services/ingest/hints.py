@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -23,8 +24,11 @@ MAX_TILES_PER_NODE = 10_000
 class RepairHints:
     """Pending hints by replica, sent every ``interval_s`` until the replica takes them."""
 
-    def __init__(self, pool: StoragePool, interval_s: float = 1.0, timeout_s: float = 20.0) -> None:
+    def __init__(self, pool: StoragePool, interval_s: float = 1.0, timeout_s: float = 20.0,
+                 members: Callable[[], Iterable[str]] | None = None) -> None:
         self._pool = pool
+        self._members = members
+        """The cell's storage node ids: hints for a node no longer among them (removed) are dropped."""
         self._interval = interval_s
         self._timeout = timeout_s
         self._pending: dict[str, tuple[common_pb2.NodeInfo, dict[tuple[str, int, int], None]]] = {}
@@ -58,7 +62,10 @@ class RepairHints:
 
     async def send_once(self) -> None:
         """Send every replica its hints (replicas in parallel, one request per table); keep what a replica
-        could not take or left undecided."""
+        could not take or left undecided; drop those of nodes removed from the cell."""
+        members = set(self._members()) if self._members is not None else set()
+        for node_id in [n for n in self._pending if members and n not in members]:
+            del self._pending[node_id]
         await asyncio.gather(*(self._send(node_id) for node_id in list(self._pending)))
 
     async def _send(self, node_id: str) -> None:

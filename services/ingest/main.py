@@ -35,7 +35,7 @@ class IngestService:
     def __init__(self, config: NodeConfig) -> None:
         self._member = CellMembership(config, "ingest")
         self._pool = StoragePool()
-        self._hints = RepairHints(self._pool)
+        self._hints = RepairHints(self._pool, members=lambda: (n.node_id for n in self._member.cell.by_role("storage")))
         self._quorum = QuorumWriter(PoolAppender(self._pool), hints=self._hints)
         discovery = self._member.discovery
         self._new_columns = NewColumns(config.cell, discovery, self._member.cell, self._pool)
