@@ -147,7 +147,12 @@ def _translate(root: exp.Expr, now_ns: int) -> tuple[Translation, bool]:
         evaluator.close()
     for occ, view in zip(occurrences, views, strict=True):
         _replace_with_view(root, occ, view)
-    return Translation(sql=root.sql(dialect="duckdb"), scans=scans), evaluator.consulted
+    try:
+        sql = root.sql(dialect="duckdb")
+    except (TypeError, ValueError, AttributeError, SqlglotError) as exc:  # a construct the generator cannot write
+        raise ValidationError(f"cannot translate the query: one of its constructs is not supported "
+                              f"({type(exc).__name__}: {exc})") from exc
+    return Translation(sql=sql, scans=scans), evaluator.consulted
 
 
 # --- 1. parsing -------------------------------------------------------------------------------------------
@@ -175,7 +180,16 @@ def _parse(query: str) -> exp.Expr:
     body = root.unnest() if isinstance(root, exp.Subquery) else root
     if not isinstance(body, (exp.Select, exp.SetOperation)) or root.find(*_NOT_A_QUERY):
         raise ValidationError(f"only SELECT queries are supported, got {root.key.upper()}")
+    for kind, name in _UNSUPPORTED.items():
+        if root.find(kind) is not None:
+            raise ValidationError(f"{name} is not supported: Timestream's SQL does not have it")
     return root
+
+
+_UNSUPPORTED: dict[type[exp.Expr], str] = {
+    exp.MatchRecognize: "MATCH_RECOGNIZE (row pattern matching)",
+}
+"""Constructs the parser reads but Timestream's SQL does not have: refused by name."""
 
 
 def _name_output_columns(root: exp.Expr) -> None:

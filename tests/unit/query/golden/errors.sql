@@ -24,6 +24,12 @@ INSERT INTO db.t VALUES (1)
 -- error
 only SELECT queries are supported, got INSERT
 
+-- name: row pattern matching is refused by name (sqlglot reads it; DuckDB's writer could not)
+-- input
+SELECT * FROM db.t MATCH_RECOGNIZE (PARTITION BY host)
+-- error
+MATCH_RECOGNIZE (row pattern matching) is not supported: Timestream's SQL does not have it
+
 -- name: an UPDATE is rejected
 -- input
 UPDATE db.t SET host = 'a'
