@@ -183,6 +183,11 @@ def _parse(query: str) -> exp.Expr:
     for kind, name in _UNSUPPORTED.items():
         if root.find(kind) is not None:
             raise ValidationError(f"{name} is not supported: Timestream's SQL does not have it")
+    for node in root.find_all(exp.AtTimeZone):
+        zone = node.args.get("zone")
+        if not (isinstance(zone, exp.Literal) and zone.is_string and zone.name.upper() in _UTC_NAMES):
+            raise ValidationError(f"AT TIME ZONE {zone.sql() if zone is not None else ''} is not supported: every "
+                                  "time in Timestream is UTC, and only 'UTC' may be named")
     return root
 
 
@@ -190,6 +195,7 @@ _UNSUPPORTED: dict[type[exp.Expr], str] = {
     exp.MatchRecognize: "MATCH_RECOGNIZE (row pattern matching)",
 }
 """Constructs the parser reads but Timestream's SQL does not have: refused by name."""
+_UTC_NAMES = frozenset({"UTC", "Z", "GMT", "ETC/UTC", "+00:00", "UCT", "ZULU"})
 
 
 def _name_output_columns(root: exp.Expr) -> None:

@@ -30,6 +30,12 @@ SELECT * FROM db.t MATCH_RECOGNIZE (PARTITION BY host)
 -- error
 MATCH_RECOGNIZE (row pattern matching) is not supported: Timestream's SQL does not have it
 
+-- name: a time zone other than UTC is refused (DuckDB would read the time as local to it: another instant)
+-- input
+SELECT time AT TIME ZONE 'America/New_York' FROM db.t
+-- error
+AT TIME ZONE 'America/New_York' is not supported: every time in Timestream is UTC, and only 'UTC' may be named
+
 -- name: an UPDATE is rejected
 -- input
 UPDATE db.t SET host = 'a'
