@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pathlib
@@ -35,6 +36,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 def client(cluster: LocalCluster) -> Iterator[Client]:
     with Client(cluster.discovery_address, timeout_s=30) as c:
         yield c
+
+
+@contextlib.contextmanager
+def own_cluster(spec: ClusterSpec) -> Iterator[tuple[LocalCluster, Client]]:
+    """A cluster of its own shape for one test module (placement changes, small memory limits...), with a
+    client; stopped on the way out."""
+    cluster = LocalCluster(spec)
+    cluster.start()
+    try:
+        with Client(cluster.discovery_address) as client:
+            yield cluster, client
+    finally:
+        cluster.stop()
 
 
 def unique(prefix: str) -> str:

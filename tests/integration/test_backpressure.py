@@ -17,6 +17,7 @@ from tessera import arrowipc, errors
 from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 from tessera.v1 import ingest_pb2, ingest_pb2_grpc, storage_pb2, storage_pb2_grpc
+from tests.integration.conftest import own_cluster
 
 LIMIT_MB = 16
 MOVER_EVERY_S = 12
@@ -28,12 +29,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
                        ingest_per_cell=1,
                        storage_args=("--memory-limit-mb", str(LIMIT_MB), "--tier-interval-s", str(MOVER_EVERY_S),
                                      "--test-hooks"))
-    cluster = LocalCluster(spec)
-    cluster.start()
-    try:
+    with own_cluster(spec) as (cluster, _):
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def batch(start: int, n: int, now_ms: int) -> pa.Table:

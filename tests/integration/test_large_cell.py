@@ -15,18 +15,14 @@ from tessera import placement
 from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 from tessera.layout import TILE_BUCKET_NS
+from tests.integration.conftest import own_cluster
 
 
 @pytest.fixture(scope="module")
 def big_cell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, Client]]:
-    cluster = LocalCluster(ClusterSpec(data_dir=pathlib.Path(tmp_path_factory.mktemp("big")), cells=("solo",),
-                                       ingest_per_cell=1, storage_per_zone=2, lease_ttl_s=4))
-    cluster.start()
-    try:
-        with Client(cluster.discovery_address) as client:
-            yield cluster, client
-    finally:
-        cluster.stop()
+    with own_cluster(ClusterSpec(data_dir=pathlib.Path(tmp_path_factory.mktemp("big")), cells=("solo",),
+                                 ingest_per_cell=1, storage_per_zone=2, lease_ttl_s=4)) as running:
+        yield running
 
 
 def test_tiles_spread_over_six_replicas_and_reads_stay_complete_with_one_killed(

@@ -18,6 +18,7 @@ from tessera.client import Client
 from tessera.cluster import ClusterSpec, LocalCluster
 from tessera.layout import TILE_BUCKET_NS
 from tessera.v1 import storage_pb2, storage_pb2_grpc
+from tests.integration.conftest import own_cluster
 from tests.integration.replicas import maintain, replica_rows
 
 HOURS = 6
@@ -26,15 +27,10 @@ WAIT_S = 90.0
 
 @pytest.fixture(scope="module")
 def solo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, Client]]:
-    cluster = LocalCluster(ClusterSpec(data_dir=pathlib.Path(tmp_path_factory.mktemp("removal")), cells=("solo",),
-                                       ingest_per_cell=1, query_per_cell=1, lease_ttl_s=4,
-                                       storage_args=("--test-hooks", "--repair-interval-s", "1")))
-    cluster.start()
-    try:
-        with Client(cluster.discovery_address) as client:
-            yield cluster, client
-    finally:
-        cluster.stop()
+    with own_cluster(ClusterSpec(data_dir=pathlib.Path(tmp_path_factory.mktemp("removal")), cells=("solo",),
+                                 ingest_per_cell=1, query_per_cell=1, lease_ttl_s=4,
+                                 storage_args=("--test-hooks", "--repair-interval-s", "1"))) as running:
+        yield running
 
 
 def incomplete(address: str, table_id: str) -> bool:
