@@ -257,3 +257,27 @@ def stored_columns(columns: Iterable[Any]) -> list[tuple[str, str]]:
         else:
             out.setdefault(c.name, c.type)
     return list(out.items())
+
+
+SINGLE_MEASURE_KEY = f"{MEASURE_NAME}::"
+
+
+def schema_key(kind: str, name: str) -> str:
+    """A column's key in a table's schema (the catalog, column claims, validation).
+
+    Dimensions and multi-measure attributes are columns: their key is their name, one namespace. A
+    single-measure name is not a column but a value of ``measure_name``, so it has a namespace of its own,
+    ``measure_name::<name>``: a multi-measure attribute may take the same name with another type, as in
+    Timestream. No column can be called so, since names may not begin with 'measure_name'.
+    """
+    return SINGLE_MEASURE_KEY + name if kind == "MEASURE" else name
+
+
+def schema_name(key: str) -> str:
+    """The column or measure name a schema key stands for (``schema_key``'s inverse)."""
+    return key.removeprefix(SINGLE_MEASURE_KEY)
+
+
+def column_key(column: Any) -> str:
+    """``schema_key`` of anything with ``kind`` and ``name`` (a Column message, a ColumnInfo)."""
+    return schema_key(column.kind, column.name)

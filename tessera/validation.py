@@ -174,22 +174,29 @@ def too_old_reason(label: str, time_ns: int, ctx: TableContext) -> str:
 
 
 class Schema:
-    """The table's columns plus those introduced by the write so far; checks kinds, types and table limits."""
+    """The table's columns plus those introduced by the write so far; checks kinds, types and table limits.
+
+    Columns are keyed by ``layout.schema_key``: a single-measure name has a namespace of its own, apart
+    from dimensions and multi-measure attributes. A dimension may still not take a single-measure name of
+    the table, nor the other way round (Timestream's rule); if two writers registered both at once, both
+    stay usable.
+    """
 
     def __init__(self, columns: Mapping[str, ColumnSpec]) -> None:
         self._known = columns
         self.new: dict[str, ColumnSpec] = {}
+        """The columns this write adds, by schema key."""
         self._counts = Counter(spec.kind for spec in columns.values())
         # Records of one write mostly use the same columns: remember the verdict per column list until
         # the schema grows (a new column can change it).
         self._verdicts: dict[tuple[tuple[str, ColumnSpec], ...], str | None] = {}
 
-    def get(self, name: str) -> ColumnSpec | None:
-        """The column's spec, if the table or this write already has it."""
-        return self._known.get(name) or self.new.get(name)
+    def get(self, key: str) -> ColumnSpec | None:
+        """The spec of the column with this schema key, if the table or this write already has it."""
+        return self._known.get(key) or self.new.get(key)
 
     def problem(self, uses: Sequence[tuple[str, ColumnSpec]], subject: str = "the record") -> str | None:
-        """Why these columns cannot be used together with the schema, or None."""
+        """Why these columns (name, spec) cannot be used together with the schema, or None."""
         key = tuple(uses)
         if key in self._verdicts and self._verdicts[key] is None:
             return None
@@ -201,15 +208,25 @@ class Schema:
         adding: Counter[str] = Counter()
         pending: dict[str, ColumnSpec] = {}
         for name, spec in uses:
-            have = self.get(name)
-            if name in pending and pending[name] != spec:
-                return (f"{subject} uses {show(name)} both as {_describe(pending[name])} and as "
+            key = layout.schema_key(spec.kind, name)
+            have = self.get(key)
+            if key in pending and pending[key] != spec:
+                return (f"{subject} uses {show(name)} both as {_describe(pending[key])} and as "
                         f"{_describe(spec)} (dimension and measure names share one namespace)")
-            if have is None and name not in pending:
+            if have is None and key not in pending:
+                # A dimension may not take a single-measure name of the table, nor the other way round.
+                other_key = _other_namespace(name, spec)
+                other = self.get(other_key)
+                if other is not None and DIMENSION in (spec.kind, other.kind):
+                    return conflict_reason(name, other, spec, subject)
+                other = pending.get(other_key)
+                if other is not None and DIMENSION in (spec.kind, other.kind):
+                    return (f"{subject} uses {show(name)} both as {_describe(other)} and as {_describe(spec)} "
+                            f"(dimension and measure names share one namespace)")
                 adding[spec.kind] += 1
             elif have is not None and have != spec:
                 return conflict_reason(name, have, spec, subject)
-            pending[name] = spec
+            pending[key] = spec
         for kind, count in adding.items():
             limit, what = _TABLE_LIMITS[kind]
             if self._counts[kind] + count > limit:
@@ -220,10 +237,16 @@ class Schema:
     def add(self, uses: Sequence[tuple[str, ColumnSpec]]) -> None:
         """Register the columns a now-accepted record uses."""
         for name, spec in uses:
-            if self.get(name) is None:
-                self.new[name] = spec
+            key = layout.schema_key(spec.kind, name)
+            if self.get(key) is None:
+                self.new[key] = spec
                 self._counts[spec.kind] += 1
                 self._verdicts.clear()
+
+
+def _other_namespace(name: str, spec: ColumnSpec) -> str:
+    """The schema key ``name`` has in the namespace ``spec`` is not in."""
+    return layout.schema_key(DIMENSION if spec.kind == MEASURE else MEASURE, name)
 
 
 def _describe(spec: ColumnSpec) -> str:

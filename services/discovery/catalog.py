@@ -16,7 +16,7 @@ import structlog
 from services.discovery import keys, routing_map, table_schema
 from services.discovery.kv import Change, KeyValueStore, Snapshot
 from services.discovery.registry import Registry, cell_names, dumps
-from tessera import arns, errors, limits
+from tessera import arns, errors, layout, limits
 from tessera.v1 import catalog_pb2, common_pb2
 
 ARN_PREFIX = "arn:tessera:timestream:local:000000000000"
@@ -399,11 +399,12 @@ class Catalog:
 
     # -- schema and routing ------------------------------------------------------------------------
     async def register_columns(self, table_id: str, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
-        """Add columns first-writer-wins; an existing column keeps its kind and type. Returns the schema."""
+        """Add columns first-writer-wins, one per schema key (``layout.schema_key``); an existing column keeps
+        its kind and type. Returns the schema."""
         await routing_map.load(self._store, table_id)  # NotFound for a deleted table
         for c in columns:
             doc = {"name": c.name, "kind": c.kind, "type": c.type}
-            await self._store.create({keys.column(table_id, c.name): dumps(doc)})
+            await self._store.create({keys.column(table_id, layout.column_key(c)): dumps(doc)})
         return await self.columns(table_id)
 
     async def table_counts(self) -> dict[str, int]:

@@ -24,7 +24,7 @@ import structlog
 
 from services.storage.client import StoragePool
 from services.storage.column_claims import Registrar, claim_by_majority, claim_replicas
-from tessera import errors
+from tessera import errors, layout
 from tessera.v1 import catalog_pb2, common_pb2, storage_pb2
 
 log = structlog.get_logger()
@@ -84,7 +84,7 @@ class NewColumns:
                     # A decided type if there is one (it may already hold rows written during an outage);
                     # else the writer's, and the catalog decides.
                     schema = await self._catalog.register_columns(
-                        route.table_id, [decided.get(c.name, c) for c in columns])
+                        route.table_id, [decided.get(layout.column_key(c), c) for c in columns])
             except (errors.Unavailable, errors.DeadlineExceeded, TimeoutError) as exc:
                 catalog_error = exc if isinstance(exc, errors.TesseraError) else errors.DeadlineExceeded(
                     f"no answer within {CATALOG_WAIT_S:g} s")
@@ -99,7 +99,7 @@ class NewColumns:
             raise errors.Unavailable(
                 f"cannot add columns {names} to table {table} now: {away}, and the table's column-claim "
                 f"replicas decided no type for them ({'; '.join(failures)}); retry")
-        proposal = [decided[c.name] for c in columns]
+        proposal = [decided[layout.column_key(c)] for c in columns]
         if route.table_id not in self._warned:  # once a table per outage: a busy writer adds many columns
             self._warned.add(route.table_id)
             log.warning("new columns are decided by the table's claim replicas while the catalog store is "
@@ -112,9 +112,12 @@ class NewColumns:
         """Where the claims did not decide the catalog's answer (undecided, or the catalog already had the
         column), give the claim replicas the catalog's types, so that a later outage decides as the catalog
         did. Best effort: a replica that misses it is corrected by its own ClaimSync."""
-        have = {c.name: c for c in schema}
-        taught = [have[c.name] for c in columns if c.name in have and (
-            c.name not in decided or (decided[c.name].kind, decided[c.name].type) != (have[c.name].kind, have[c.name].type))]
+        have = {layout.column_key(c): c for c in schema}
+        taught = []
+        for c in columns:
+            key = layout.column_key(c)
+            if key in have and (key not in decided or _spec(decided[key]) != _spec(have[key])):
+                taught.append(have[key])
         if not taught:
             return
         request = storage_pb2.ClaimColumnsRequest(table_id=table_id, columns=taught, authoritative=True)
@@ -144,3 +147,7 @@ class NewColumns:
         if self._probe is not None:
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)
+
+
+def _spec(column: common_pb2.Column) -> tuple[str, str]:
+    return column.kind, column.type

@@ -48,7 +48,7 @@ def table_context(route: common_pb2.TableRoute, now_ns: int) -> TableContext:
     """The validation context of a table from its route."""
     key = partition_key.of_route(route)
     return TableContext(
-        columns={c.name: ColumnSpec(kind=c.kind, type=c.type) for c in route.columns},
+        columns={layout.column_key(c): ColumnSpec(kind=c.kind, type=c.type) for c in route.columns},
         memory_retention_ns=route.memory_retention_hours * NS_PER_HOUR,
         magnetic_retention_ns=route.magnetic_retention_days * NS_PER_DAY,
         magnetic_writes=route.magnetic_writes, now_ns=now_ns,
@@ -104,10 +104,11 @@ class Writer:
         groups = self._tiles(route, rows, dim_hash) if rows is not None else []
         if v.new_columns:
             registered = await self._new_columns.add(
-                route, [common_pb2.Column(name=n, kind=s.kind, type=s.type) for n, s in v.new_columns.items()])
+                route, [common_pb2.Column(name=layout.schema_name(k), kind=s.kind, type=s.type)
+                        for k, s in v.new_columns.items()])
             self._routes.update_columns(db, table, registered)
-            mine = {c.name: (c.kind, c.type) for c in registered}
-            if any(mine.get(n) != (s.kind, s.type) for n, s in v.new_columns.items()):
+            mine = {layout.column_key(c): (c.kind, c.type) for c in registered}
+            if any(mine.get(k) != (s.kind, s.type) for k, s in v.new_columns.items()):
                 # Another writer registered a column first with another type: validate again against it.
                 route = await self._routes.get(db, table)
                 v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)

@@ -254,10 +254,10 @@ class Coordinator:
 
     async def _schemas_changed(self, translation: Translation) -> bool:
         tables = {(s.database, s.table) for s in translation.scans}
-        before = {t: {c.name for c in (await self._routes.get(*t)).columns} for t in tables}
+        before = {t: {layout.column_key(c) for c in (await self._routes.get(*t)).columns} for t in tables}
         for t in tables:
             self._routes.invalidate(*t)
-        after = {t: {c.name for c in (await self._routes.get(*t)).columns} for t in tables}
+        after = {t: {layout.column_key(c) for c in (await self._routes.get(*t)).columns} for t in tables}
         return after != before
 
     async def _metadata(self, query_id: str, statement: metadata.Statement, allow_partial: bool) -> QueryResult:

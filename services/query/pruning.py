@@ -106,7 +106,7 @@ def _registered(route: common_pb2.TableRoute, key: partition_key.PartitionKey) -
 def case_collides(route: common_pb2.TableRoute, column: str) -> bool:
     """Whether another column of the table has the same name but for case (DuckDB cannot tell them apart)."""
     folded = sqlsession.fold(column)
-    names = {c.name for c in route.columns} | {layout.TIME, layout.MEASURE_NAME}
+    names = {name for name, _ in layout.stored_columns(route.columns)} | {layout.TIME, layout.MEASURE_NAME}
     return any(n != column and sqlsession.fold(n) == folded for n in names)
 
 

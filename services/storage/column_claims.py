@@ -26,7 +26,7 @@ import structlog
 
 from services.storage.blobstore import BlobStore, check_path
 from services.storage.client import StoragePool
-from tessera import errors, placement
+from tessera import errors, layout, placement
 from tessera.fanout import FanOut
 from tessera.v1 import common_pb2, storage_pb2
 
@@ -55,7 +55,7 @@ async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.Nod
     later gets the same answer. Returns the decided columns by name, and what kept the others undecided.
     """
     request = storage_pb2.ClaimColumnsRequest(table_id=table_id, columns=columns)
-    votes: dict[str, dict[tuple[str, str], int]] = {c.name: {} for c in columns}
+    votes: dict[str, dict[tuple[str, str], int]] = {layout.column_key(c): {} for c in columns}
     decided: dict[str, common_pb2.Column] = {}
     # Late calls are not cancelled: a claim that reaches its replica late is still a claim made.
     async with FanOut[storage_pb2.ClaimColumnsResponse](keep_late=True, background=_BACKGROUND) as calls:
@@ -69,16 +69,16 @@ async def claim_by_majority(pool: StoragePool, replicas: Sequence[common_pb2.Nod
                     calls.fail(a.node, "is rebuilding, so its claims do not count")
                 else:
                     for c in a.value.columns:
-                        tally = votes.setdefault(c.name, {})
+                        tally = votes.setdefault(layout.column_key(c), {})
                         spec = (c.kind, c.type)
                         tally[spec] = tally.get(spec, 0) + 1
                         if tally[spec] >= MAJORITY:
-                            decided.setdefault(c.name, c)
+                            decided.setdefault(layout.column_key(c), c)
     failures = calls.failures
-    undecided = [c.name for c in columns if c.name not in decided]
+    undecided = [layout.column_key(c) for c in columns if layout.column_key(c) not in decided]
     if undecided:
         failures.append(f"no majority for {', '.join(undecided)} (claims held: "
-                        f"{'; '.join(f'{n}: {sorted(votes.get(n, {}).items())}' for n in undecided)})")
+                        f"{'; '.join(f'{k}: {sorted(votes.get(k, {}).items())}' for k in undecided)})")
     return decided, failures
 
 
@@ -89,8 +89,9 @@ class Registrar(Protocol):
 @dataclass
 class _TableClaims:
     held: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(kind, type) by schema key (``layout.schema_key``)."""
     confirmed: set[str] = field(default_factory=set)
-    """Columns the catalog is known to have: no need to push them again."""
+    """Schema keys of columns the catalog is known to have: no need to push them again."""
 
 
 class ColumnClaims:
@@ -119,17 +120,17 @@ class ColumnClaims:
                      ) -> list[common_pb2.Column]:
         async with self._lock:
             table = await self._table(table_id)
+            keys = [layout.column_key(c) for c in columns]
             if authoritative:
-                changed = {c.name: (c.kind, c.type) for c in columns if table.held.get(c.name) != (c.kind, c.type)}
-                if changed or not {c.name for c in columns} <= table.confirmed:
-                    await self._save(table_id, _TableClaims({**table.held, **changed},
-                                                            table.confirmed | {c.name for c in columns}))
+                changed = {k: (c.kind, c.type) for k, c in zip(keys, columns) if table.held.get(k) != (c.kind, c.type)}
+                if changed or not set(keys) <= table.confirmed:
+                    await self._save(table_id, _TableClaims({**table.held, **changed}, table.confirmed | set(keys)))
             else:
-                fresh = {c.name: (c.kind, c.type) for c in columns if c.name not in table.held}
+                fresh = {k: (c.kind, c.type) for k, c in zip(keys, columns) if k not in table.held}
                 if fresh:
                     await self._save(table_id, _TableClaims({**table.held, **fresh}, table.confirmed))
             held = self._tables[table_id].held
-        return [common_pb2.Column(name=c.name, kind=held[c.name][0], type=held[c.name][1]) for c in columns]
+        return [common_pb2.Column(name=c.name, kind=held[k][0], type=held[k][1]) for k, c in zip(keys, columns)]
 
     async def unconfirmed(self) -> dict[str, list[common_pb2.Column]]:
         """Per table, the claims not yet known to be in the catalog."""
@@ -138,8 +139,8 @@ class ColumnClaims:
         async with self._lock:
             for table_id in [t for t in self._tables if self._deleted(t)]:
                 del self._tables[table_id]  # its files go with the table's; nothing left to push
-            return {table_id: [common_pb2.Column(name=n, kind=k, type=t) for n, (k, t) in sorted(claims.held.items())
-                               if n not in claims.confirmed]
+            return {table_id: [_column(key, spec) for key, spec in sorted(claims.held.items())
+                               if key not in claims.confirmed]
                     for table_id, claims in self._tables.items() if set(claims.held) - claims.confirmed}
 
     async def held(self) -> dict[str, list[common_pb2.Column]]:
@@ -147,11 +148,11 @@ class ColumnClaims:
         if not self._scanned:
             await self._scan()
         async with self._lock:
-            return {table_id: [common_pb2.Column(name=n, kind=k, type=t) for n, (k, t) in sorted(claims.held.items())]
+            return {table_id: [_column(key, spec) for key, spec in sorted(claims.held.items())]
                     for table_id, claims in self._tables.items() if claims.held and not self._deleted(table_id)}
 
-    async def confirm(self, table_id: str, names: Sequence[str]) -> None:
-        """The catalog has these columns (or the table is gone): stop pushing them."""
+    async def confirm(self, table_id: str, keys: Sequence[str]) -> None:
+        """The catalog has the columns of these schema keys (or the table is gone): stop pushing them."""
         async with self._lock:
             table = self._tables.get(table_id)
             if table is None:
@@ -159,7 +160,7 @@ class ColumnClaims:
             if self._deleted(table_id):
                 del self._tables[table_id]
                 return
-            await asyncio.shield(self._save(table_id, _TableClaims(table.held, table.confirmed | set(names))))
+            await asyncio.shield(self._save(table_id, _TableClaims(table.held, table.confirmed | set(keys))))
 
     async def _save(self, table_id: str, claims: _TableClaims) -> None:
         body = json.dumps({"columns": {n: list(spec) for n, spec in sorted(claims.held.items())},
@@ -180,7 +181,12 @@ class ColumnClaims:
         if not self._store.exists(path):
             return None
         raw = json.loads(self._store.read(path))
-        return _TableClaims({n: (s[0], s[1]) for n, s in raw["columns"].items()}, set(raw["confirmed"]))
+        # Keyed again from each claim's kind: files written before single-measure names had a namespace of
+        # their own keyed them by bare name.
+        held = {layout.schema_key(s[0], layout.schema_name(key)): (s[0], s[1]) for key, s in raw["columns"].items()}
+        kinds = {key: s[0] for key, s in raw["columns"].items()}
+        confirmed = {layout.schema_key(kinds[key], layout.schema_name(key)) for key in raw["confirmed"] if key in kinds}
+        return _TableClaims(held, confirmed)
 
     async def _scan(self) -> None:
         """Find every table with a claim file (once, for ClaimSync; outside the lock: a node's listing of
@@ -197,6 +203,10 @@ class ColumnClaims:
     @staticmethod
     def _path(table_id: str) -> str:
         return f"{table_id}/{CLAIMS_FILE}"
+
+
+def _column(key: str, spec: tuple[str, str]) -> common_pb2.Column:
+    return common_pb2.Column(name=layout.schema_name(key), kind=spec[0], type=spec[1])
 
 
 def _check(table_id: str, columns: Sequence[common_pb2.Column]) -> None:
@@ -267,14 +277,14 @@ class ClaimSync:
         try:
             schema = await self._catalog.register_columns(table_id, list(decided.values()))
         except errors.NotFound:
-            await self._claims.confirm(table_id, [c.name for c in columns])  # the table is gone
+            await self._claims.confirm(table_id, [layout.column_key(c) for c in columns])  # the table is gone
             return 0
-        have = {c.name: c for c in schema}
-        for c in decided.values():
-            if c.name in have and (have[c.name].kind, have[c.name].type) != (c.kind, c.type):
+        have = {layout.column_key(c): c for c in schema}
+        for key, c in decided.items():
+            if key in have and (have[key].kind, have[key].type) != (c.kind, c.type):
                 log.error("a column claimed while the catalog was unreachable was registered with another type "
                           "(rows written under the claim do not match the catalog's schema)", table_id=table_id,
-                          column=c.name, claimed=[c.kind, c.type], catalog=[have[c.name].kind, have[c.name].type])
+                          column=c.name, claimed=[c.kind, c.type], catalog=[have[key].kind, have[key].type])
         # The catalog's answer replaces this replica's claims (and confirms them): a later outage decides
         # as the catalog did, even where this replica had taken a losing claim.
         answered = [have[n] for n in decided if n in have]

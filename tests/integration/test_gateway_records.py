@@ -76,6 +76,50 @@ def test_rejected_records_carry_index_reason_and_existing_version(write: Any, ta
         write.write_records(DatabaseName=db, TableName="missing", Records=[fresh])
 
 
+def test_a_single_measure_name_may_also_name_a_multi_measure_attribute(write: Any, query: Any) -> None:
+    """AWS's composite-partition-key sample: cpu_utilization written as a single measure and as an attribute
+    of a multi-measure record in one table, and queried both ways."""
+    db = unique("gwns")
+    write.create_database(DatabaseName=db)
+    write.create_table(DatabaseName=db, TableName="host_metrics")
+    now = str(int(time.time() * 1000))
+    common = {"Dimensions": [{"Name": "region", "Value": "us-east-1"}, {"Name": "hostId", "Value": "host1"}],
+              "Time": now}
+    records = [
+        {"MeasureName": "cpu_utilization", "MeasureValue": "13.5", "MeasureValueType": "DOUBLE"},
+        {"MeasureName": "memory_utilization", "MeasureValue": "40", "MeasureValueType": "DOUBLE"},
+        {"MeasureName": "disk_io", "MeasureValue": "7", "MeasureValueType": "BIGINT"},
+        {"MeasureName": "cpu_memory", "MeasureValueType": "MULTI", "MeasureValues": [
+            {"Name": "cpu_utilization", "Value": "13", "Type": "BIGINT"},
+            {"Name": "memory_utilization", "Value": "40", "Type": "DOUBLE"}]}]
+    out = write.write_records(DatabaseName=db, TableName="host_metrics", Records=records, CommonAttributes=common)
+    assert out["RecordsIngested"]["Total"] == 4
+    source = f'"{db}"."host_metrics"'
+    rows = query.query(QueryString=f'SELECT measure_name, cpu_utilization FROM {source} WHERE "cpu_utilization" = 13')
+    assert [[d.get("ScalarValue") for d in r["Data"]] for r in rows["Rows"]] == [["cpu_memory", "13"]]
+    single = query.query(QueryString=f"SELECT measure_value::double FROM {source} "
+                                     "WHERE measure_name = 'cpu_utilization'")
+    assert [r["Data"][0]["ScalarValue"] for r in single["Rows"]] == ["13.5"]
+    described = query.query(QueryString=f"DESCRIBE {source}")
+    attributes = {r["Data"][0]["ScalarValue"]: (r["Data"][1]["ScalarValue"], r["Data"][2]["ScalarValue"])
+                  for r in described["Rows"]}
+    assert attributes["cpu_utilization"] == ("bigint", "MULTI")
+    assert attributes["measure_value::double"] == ("double", "MEASURE_VALUE")
+    measures = query.query(QueryString=f"SHOW MEASURES FROM {source}")
+    assert {r["Data"][0]["ScalarValue"]: r["Data"][1]["ScalarValue"] for r in measures["Rows"]} == {
+        "cpu_memory": "multi", "cpu_utilization": "double", "memory_utilization": "double", "disk_io": "bigint"}
+    # A dimension still may not take a measure name of the table, nor the other way round.
+    with pytest.raises(write.exceptions.RejectedRecordsException) as info:
+        write.write_records(DatabaseName=db, TableName="host_metrics", Records=[
+            {"Dimensions": [{"Name": "disk_io", "Value": "x"}], "MeasureName": "other",
+             "MeasureValue": "1", "MeasureValueType": "DOUBLE", "Time": now},
+            {"Dimensions": [{"Name": "hostId", "Value": "host2"}], "MeasureName": "region",
+             "MeasureValue": "1", "MeasureValueType": "DOUBLE", "Time": now}])
+    reasons = [r["Reason"] for r in info.value.response["RejectedRecords"]]
+    assert "'disk_io' is a BIGINT measure in this table; the record uses it as a dimension" in reasons[0]
+    assert "'region' is a dimension in this table; the record uses it as a DOUBLE measure" in reasons[1]
+
+
 def test_query_results_are_typed_for_every_column_kind(query: Any, table: tuple[str, str, int]) -> None:
     db, name, start = table
     out = query.query(QueryString=f"""

@@ -285,10 +285,17 @@ def test_an_invalid_column_name_rejects_the_rows_that_use_it(data: dict[str, Any
     assert fragment in rejected(v)[0]
 
 
+def test_an_attribute_may_take_a_single_measure_name_of_the_table() -> None:
+    v = batch({"time": ms(0, 1), "host": ["a", "b"], "x": [1.0, 2.0]},
+              context=ctx({"x": ColumnSpec("MEASURE", "BIGINT")}))
+    assert rejected(v) == {}
+    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"), "x": ColumnSpec("MULTI", "DOUBLE")}
+
+
 @pytest.mark.parametrize(("columns", "fragment"), [
     ({"x": ColumnSpec("MULTI", "BIGINT")}, "Column 'x': measure 'x' is BIGINT in this table; the batch has DOUBLE"),
-    ({"x": ColumnSpec("MEASURE", "DOUBLE")},
-     "'x' is a DOUBLE measure in this table; the batch uses it as a DOUBLE multi-measure attribute"),
+    ({"host": ColumnSpec("MEASURE", "DOUBLE")},
+     "'host' is a DOUBLE measure in this table; the batch uses it as a dimension"),
     ({"host": ColumnSpec("MULTI", "VARCHAR")},
      "'host' is a VARCHAR multi-measure attribute in this table; the batch uses it as a dimension"),
 ])

@@ -20,7 +20,14 @@ MAGNETIC_NS = 10 * 86_400 * 10**9
 
 
 def ctx(columns: dict[str, ColumnSpec] | None = None, magnetic_writes: bool = False) -> TableContext:
-    return TableContext(columns or {}, MEMORY_NS, MAGNETIC_NS, magnetic_writes, NOW_NS)
+    """A table with these columns (by name: single-measure names are keyed in their own namespace here)."""
+    keyed = {layout.schema_key(spec.kind, name): spec for name, spec in (columns or {}).items()}
+    return TableContext(keyed, MEMORY_NS, MAGNETIC_NS, magnetic_writes, NOW_NS)
+
+
+def new_by_name(v: Validated) -> dict[str, ColumnSpec]:
+    """The columns a write adds, by name."""
+    return {layout.schema_name(key): spec for key, spec in v.new_columns.items()}
 
 
 def rec(**kw: Any) -> common_pb2.Record:
@@ -66,7 +73,8 @@ def test_a_single_measure_value_lands_in_its_typed_column(type_name: str, text: 
     assert v.measure_columns == [column]
     assert v.rows.schema.field(column).type == layout.ARROW_TYPES[type_name]
     assert v.rows.column(column).to_pylist() == [expected]
-    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"), "cpu": ColumnSpec("MEASURE", type_name)}
+    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"),
+                             "measure_name::cpu": ColumnSpec("MEASURE", type_name)}
 
 
 def test_the_measure_value_type_defaults_to_double() -> None:
@@ -359,7 +367,6 @@ def test_a_record_larger_than_2048_bytes_is_rejected() -> None:
      "'host' is a DOUBLE measure in this table; the record uses it as a dimension"),
     ({"cpu": ColumnSpec("DIMENSION", "VARCHAR")}, rec(dims=[]),
      "'cpu' is a dimension in this table; the record uses it as a DOUBLE measure"),
-    ({"cpu": ColumnSpec("MULTI", "DOUBLE")}, rec(), "'cpu' is a DOUBLE multi-measure attribute in this table"),
     ({f"d{i}": ColumnSpec("DIMENSION", "VARCHAR") for i in range(128)}, rec(dims=[("new", "v")]),
      "too many dimensions: the table has 128 and the record adds 1; the limit is 128 per table"),
     ({f"m{i}": ColumnSpec("MEASURE", "DOUBLE") for i in range(8192)}, rec(measure_name="new"),
@@ -380,19 +387,49 @@ def test_a_name_introduced_earlier_in_the_request_binds_later_records() -> None:
     assert [r.record_index for r in v.rejected] == [1, 2]
     assert "measure 'cpu' is DOUBLE in this table; the record has BIGINT" in v.rejected[0].reason
     assert "'cpu' is a DOUBLE measure in this table; the record uses it as a dimension" in v.rejected[1].reason
-    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"), "cpu": ColumnSpec("MEASURE", "DOUBLE")}
+    assert new_by_name(v) == {"host": ColumnSpec("DIMENSION", "VARCHAR"), "cpu": ColumnSpec("MEASURE", "DOUBLE")}
+
+
+@pytest.mark.parametrize(("columns", "record", "added"), [
+    ({"cpu": ColumnSpec("MULTI", "BIGINT")}, rec(), {"measure_name::cpu": ColumnSpec("MEASURE", "DOUBLE")}),
+    ({"cpu": ColumnSpec("MEASURE", "VARCHAR")}, multi([("cpu", "1", "BIGINT")]), {"cpu": ColumnSpec("MULTI", "BIGINT")}),
+])
+def test_a_single_measure_name_and_a_multi_measure_attribute_may_share_a_name(
+        columns: dict[str, ColumnSpec], record: common_pb2.Record, added: dict[str, ColumnSpec]) -> None:
+    """A single-measure name is a value of measure_name, not a column, so an attribute may take it (as in
+    Timestream: AWS's composite-partition-key sample writes cpu_utilization both ways into one table)."""
+    v = write(record, context=ctx(columns))
+    assert v.rejected == []
+    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"), **added}
+
+
+def test_both_forms_of_one_name_in_one_request_are_accepted_and_registered_apart() -> None:
+    v = write(rec(), multi([("cpu", "7", "BIGINT")]))
+    assert v.rejected == []
+    assert v.new_columns == {"host": ColumnSpec("DIMENSION", "VARCHAR"),
+                             "measure_name::cpu": ColumnSpec("MEASURE", "DOUBLE"),
+                             "cpu": ColumnSpec("MULTI", "BIGINT")}
+
+
+def test_a_dimension_and_a_measure_name_registered_by_two_writers_at_once_both_stay_usable() -> None:
+    both = ctx({"cpu": ColumnSpec("DIMENSION", "VARCHAR")})
+    both = TableContext({**both.columns, "measure_name::cpu": ColumnSpec("MEASURE", "DOUBLE")},
+                        MEMORY_NS, MAGNETIC_NS, False, NOW_NS)
+    v = write(rec(measure_name="cpu", dims=[("host", "a")]), rec(measure_name="m", dims=[("cpu", "x")]),
+              context=both)
+    assert v.rejected == []
 
 
 def test_a_rejected_record_registers_no_columns() -> None:
     v = write(rec(measure_name="bad", measure_value="x"), rec(measure_name="bad", measure_value="1",
                                                               measure_value_type="BIGINT"))
     assert [r.record_index for r in v.rejected] == [0]
-    assert v.new_columns["bad"] == ColumnSpec("MEASURE", "BIGINT")
+    assert new_by_name(v)["bad"] == ColumnSpec("MEASURE", "BIGINT")
 
 
 def test_columns_already_in_the_table_are_not_new() -> None:
     v = write(rec(), context=ctx({"host": ColumnSpec("DIMENSION", "VARCHAR")}))
-    assert v.new_columns == {"cpu": ColumnSpec("MEASURE", "DOUBLE")}
+    assert new_by_name(v) == {"cpu": ColumnSpec("MEASURE", "DOUBLE")}
 
 
 @pytest.mark.parametrize(("record", "fragment"), [

@@ -69,8 +69,9 @@ def test_a_watch_starts_with_every_table_its_columns_and_retention_then_marks_th
         assert (one.database_name, one.table_name) == ("dbx", "one")
         assert one.retention_properties.memory_store_retention_period_in_hours == 12
         assert one.retention_properties.magnetic_store_retention_period_in_days == 30
-        assert [(c.name, c.kind, c.type) for c in one.columns] == [("cpu", "MEASURE", "DOUBLE"),
-                                                                    ("host", "DIMENSION", "VARCHAR")]
+        # By schema key: a single-measure name's is measure_name::<name>.
+        assert [(c.name, c.kind, c.type) for c in one.columns] == [("host", "DIMENSION", "VARCHAR"),
+                                                                    ("cpu", "MEASURE", "DOUBLE")]
         assert by_id[t2].table.columns == [] and by_id[t1].revision > by_id[t2].revision
 
     _run(body)

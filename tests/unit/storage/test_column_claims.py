@@ -4,6 +4,7 @@ and the ingest side that adds new columns with or without the catalog."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,34 @@ def test_a_replica_keeps_its_first_claim_durably(tmp_path: Path) -> None:
         await reopened.confirm("t1", ["cpu"])
         again = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda _t: False)
         assert {t: _specs(cs) for t, cs in (await again.unconfirmed()).items()} == {"t1": {"mem": "BIGINT"}}
+    asyncio.run(run())
+
+
+def test_a_single_measure_name_and_an_attribute_of_that_name_are_claimed_apart(tmp_path: Path) -> None:
+    async def run() -> None:
+        claims = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda _t: False)
+        held = await claims.claim("t1", [_col("cpu", "DOUBLE", "MEASURE"), _col("cpu", "BIGINT")])
+        assert [(c.name, c.kind, c.type) for c in held] == [("cpu", "MEASURE", "DOUBLE"), ("cpu", "MULTI", "BIGINT")]
+        # A dimension shares the attributes' namespace: the attribute's claim answers it.
+        assert [(c.kind, c.type) for c in await claims.claim("t1", [_col("cpu", "VARCHAR", "DIMENSION")])] == [
+            ("MULTI", "BIGINT")]
+        reopened = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda _t: False)
+        assert sorted((c.name, c.kind, c.type) for c in (await reopened.held())["t1"]) == [
+            ("cpu", "MEASURE", "DOUBLE"), ("cpu", "MULTI", "BIGINT")]
+    asyncio.run(run())
+
+
+def test_a_claim_file_keyed_by_bare_names_is_read_into_the_namespaces(tmp_path: Path) -> None:
+    """Claim files written before single-measure names had a namespace of their own keep working."""
+    async def run() -> None:
+        (tmp_path / "t1").mkdir()
+        (tmp_path / "t1" / "columns.json").write_text(json.dumps({
+            "columns": {"cpu": ["MEASURE", "DOUBLE"], "host": ["DIMENSION", "VARCHAR"]}, "confirmed": ["cpu"]}))
+        claims = ColumnClaims(LocalBlobStore(tmp_path), deleted=lambda _t: False)
+        assert [(c.name, c.kind, c.type) for c in (await claims.unconfirmed())["t1"]] == [
+            ("host", "DIMENSION", "VARCHAR")]
+        held = await claims.claim("t1", [_col("cpu", "BIGINT", "MEASURE"), _col("cpu", "BIGINT")])
+        assert [(c.kind, c.type) for c in held] == [("MEASURE", "DOUBLE"), ("MULTI", "BIGINT")]
     asyncio.run(run())
 
 
