@@ -308,6 +308,9 @@ class LocalCluster:
             self._start_node(p.cell, p.role, p.zone, name, listen=p.address or "127.0.0.1:0")
         elif p.role == "gateway":
             self._start_gateway(name, listen=p.address or "127.0.0.1:0")
+        elif p.role == "discovery":  # on its old port: every node was started with that address
+            self._start("discovery", "discovery", ["-m", "services.discovery.main", "--listen", p.address,
+                                                   "--etcd", self.etcd_endpoint, "--node-id", "discovery"])
         else:
             raise RuntimeError(f"restart of {p.role} is not supported")
         self._write_state()

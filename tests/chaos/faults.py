@@ -97,6 +97,23 @@ def other_cell_down() -> Fault:
     return Fault("SIGKILL every node of the other cell", "cell", _other_cell_down, cells=2)
 
 
+def _cell_crash(cluster: LocalCluster, cell: str) -> Heal:
+    # Storage first on the way back, as after a power cut: ingest and query nodes find their replicas up.
+    return _kill([*cluster.nodes("storage", cell), *cluster.nodes("ingest", cell), *cluster.nodes("query", cell)],
+                 cluster)
+
+
+def cell_crash() -> Fault:
+    """Every storage, ingest and query node of the ledger's cell killed at the same moment, then restarted:
+    every write acknowledged before the crash must come back from the replicas' write-ahead logs."""
+    return Fault("SIGKILL every node of the ledger's cell at once, then restart them", "cell", _cell_crash)
+
+
+def discovery_killed() -> Fault:
+    """Discovery killed and restarted on its port: cells serve from what they know meanwhile."""
+    return Fault("SIGKILL discovery", "discovery", lambda c, cell: _kill([c.processes["discovery"]], c))
+
+
 def etcd_paused() -> Fault:
     return Fault("SIGSTOP etcd", "etcd", lambda c, cell: _pause([c.processes["etcd"]], c))
 
@@ -107,5 +124,5 @@ SHORT = (kill("storage", 0), pause("storage", 1), wipe_storage(2), kill("ingest"
 
 FULL = (*SHORT, kill("storage", 1), pause("ingest", 1), pause("query", 1), wipe_storage(0),
         partition("ingest", 0), partition("query", 1), partition("storage", 0, "reject"), other_cell_down(),
-        two_storage_down())
+        discovery_killed(), two_storage_down(), cell_crash())
 """The matrix of ``python -m tests.chaos``."""
