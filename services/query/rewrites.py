@@ -43,14 +43,11 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     """Rewrites where DuckDB's function of the same name answers differently from Trino (each module's
     docstring states its rules)."""
     if isinstance(node, _BITWISE):
-        # sqlglot writes Trino's calls as bare operators, which bind differently (``a & b * 2``, ``~-5``).
-        operator = node.copy()
-        for key in ("this", "expression"):
-            if operator.args.get(key) is not None:
-                operator.set(key, exp.paren(operator.args[key]))
-        return exp.paren(operator)
+        return trino_numbers.bitwise(node)
     if isinstance(node, (exp.EQ, exp.NEQ)) and (equal := trino_arrays.equality(node.this, node.expression)) is not None:
         return equal if isinstance(node, exp.EQ) else exp.Not(this=exp.paren(equal))
+    if (compared := trino_numbers.ieee_compare(node)) is not None:
+        return compared
     if isinstance(node, exp.Sign):
         return trino_numbers.sign(node.this)
     if is_call(node, "to_base", 2):
@@ -209,6 +206,7 @@ def _row_of_one_row(node: exp.Tuple) -> exp.Expr | None:
 def rewrite_function(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Timestream function that sqlglot's Trino->DuckDB transpilation gets wrong."""
     trino_time.text_as_timestamp(node)  # in place, before the rules that read the argument's type
+    trino_time.refuse_time_unit_on_date(node)
     by_type = _BY_TYPE.get(type(node))
     if by_type is not None and (rewritten := by_type(node)) is not None:
         return rewritten

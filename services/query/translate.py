@@ -177,6 +177,8 @@ def _parse(query: str) -> exp.Expr:
     if len(statements) > 1:
         raise ValidationError(f"QueryString holds {len(statements)} statements; send exactly one")
     root = statements[0]
+    if isinstance(root, exp.Values):
+        root = _values_query(root)
     body = root.unnest() if isinstance(root, exp.Subquery) else root
     if not isinstance(body, (exp.Select, exp.SetOperation)) or root.find(*_NOT_A_QUERY):
         raise ValidationError(f"only SELECT queries are supported, got {root.key.upper()}")
@@ -198,10 +200,39 @@ _UNSUPPORTED: dict[type[exp.Expr], str] = {
 _UTC_NAMES = frozenset({"UTC", "Z", "GMT", "ETC/UTC", "+00:00", "UCT", "ZULU"})
 
 
+def _values_query(values: exp.Values) -> exp.Select:
+    """A statement that is a ``VALUES`` list (a query in Trino) as ``SELECT * FROM (VALUES …)``, its ORDER BY,
+    LIMIT and OFFSET kept on the SELECT."""
+    tail = {key: values.args.pop(key) for key in ("order", "limit", "offset") if values.args.get(key)}
+    select = exp.Select(expressions=[exp.Star()], from_=exp.From(this=values))
+    for key, node in tail.items():
+        select.set(key, node)
+    return select
+
+
+def _name_values_columns(root: exp.Expr) -> None:
+    """Trino names the columns of a ``VALUES`` list that the query does not name ``_col0``, ``_col1``…
+    (DuckDB: ``col0``…); they reach the result through ``SELECT *``."""
+    for values in list(root.find_all(exp.Values)):
+        alias = values.args.get("alias")
+        if alias is not None and alias.columns or not values.expressions or not isinstance(values.parent,
+                                                                                        (exp.From, exp.Join)):
+            continue  # named by the query, or not a table (``x = ANY (VALUES …)``)
+        first = values.expressions[0]
+        if isinstance(first, exp.Tuple) and len(first.expressions) == 1 and isinstance(first.expressions[0].unnest(),
+                                                                                    exp.Tuple):
+            first = first.expressions[0].unnest()  # a row that is one ROW spreads into its fields
+        width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+        columns = [exp.to_identifier(f"_col{i}", quoted=True) for i in range(width)]
+        values.set("alias", exp.TableAlias(this=alias.this if alias is not None else exp.to_identifier("_values"),
+                                           columns=columns))
+
+
 def _name_output_columns(root: exp.Expr) -> None:
     """Trino's (and so Timestream's) column names: an output expression of any SELECT that has no alias and is
     not a plain column is named ``_col<position>`` (0-based), where DuckDB would name it after its text; a
     subquery's or CTE's names reach the result through ``SELECT *``, so every SELECT is named this way."""
+    _name_values_columns(root)
     for select in list(root.find_all(exp.Select)):
         for position, projection in enumerate(select.expressions):
             if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):

@@ -15,7 +15,7 @@ names differently.
   DuckDB's ``list_slice`` took ``slice(a, 2, 2)`` for one element); a negative start counts from the end,
   one before the first element gives an empty array, 0 and negative lengths are Trino's errors.
 
-- ``array_position(a, x)``: 0 when ``x`` is not in ``a`` (DuckDB: NULL). ``array_max(a)``, ``array_min(a)``:
+- ``array_position(a, x)``: a BIGINT, 0 when ``x`` is not in ``a`` (DuckDB: an INTEGER, NULL). ``array_max(a)``, ``array_min(a)``:
   NULL when ``a`` holds a NULL (DuckDB skips NULLs). ``contains(a, x)``: NULL rather than false when ``x``
   is not found but ``a`` holds a NULL. ``array_remove(a, x)``: keeps NULL elements; NULL for a NULL ``x``.
 - ``a = b`` (and ``<>``) of arrays or rows: Trino compares element by element, false on a differing pair,
@@ -76,7 +76,8 @@ _TEMPLATES = {
              "WHEN (CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) < 1 THEN list_slice(__a, 1, 0) "
              "ELSE list_slice(__a, CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END, "
              "(CASE WHEN __b > 0 THEN __b ELSE len(__a) + __b + 1 END) + __c - 1) END",
-    "position": "CASE WHEN __a IS NULL OR __b IS NULL THEN NULL ELSE coalesce(list_position(__a, __b), 0) END",
+    "position": "CASE WHEN __a IS NULL OR __b IS NULL THEN CAST(NULL AS BIGINT) "
+                "ELSE CAST(coalesce(list_position(__a, __b), 0) AS BIGINT) END",
     "max": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_max(__a) END",
     "min": f"CASE WHEN {_HAS_NULL.format('__a')} THEN NULL ELSE list_min(__a) END",
     "contains": f"CASE WHEN __a IS NULL OR __b IS NULL THEN NULL WHEN list_contains(__a, __b) THEN true "

@@ -6,6 +6,8 @@
   Trino's errors for n <= 0, a NaN operand, equal or infinite bounds. ``width_bucket(x, bins)``: the count
   of the ascending ``bins`` at or below ``x``.
 - ``every(condition)``: Trino's alias of ``bool_and``.
+- ``bitwise_and``, ``bitwise_or``, ``bitwise_xor``, ``bitwise_not``: a BIGINT whatever the operands' integer type
+  (Trino defines them on BIGINT only; DuckDB's operators keep an INTEGER).
 - ``e()``: Euler's number, which DuckDB does not name. ``infinity()``, ``is_finite(x)``,
   ``is_infinite(x)``: DuckDB's ``'Infinity'::DOUBLE``, ``isfinite``, ``isinf``.
 - ``cbrt(x)``: DuckDB's is a last bit off for exact cubes (``cbrt(27.0)`` = 3.0000000000000004, Java's
@@ -17,6 +19,8 @@
   ``round(1.45, 1)`` is 1.5; DuckDB rounds the exact decimal, 1.4). ``sign(x)``: of ``x``'s own type (a
   DOUBLE gives 1.0, NaN gives NaN; DuckDB's is a TINYINT). ``to_base``: lower-case digits, negatives with
   '-'. ``random(n)``, ``random(m, n)``: an integer in [0, n) or [m, n) (sqlglot reads n as a seed).
+- Comparisons (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``) of a NaN: false (``<>``: true), as Java compares
+  doubles; DuckDB orders NaN above every number and equal to itself. Only for operands visibly DOUBLE.
 - Division where an operand is visibly a DOUBLE: by zero ±Infinity or NaN, as Java divides (the sessions'
   integer division raises).
 - ``CAST(x AS BIGINT|INTEGER|SMALLINT|TINYINT)`` (and ``TRY_CAST``): Trino rounds a DOUBLE or REAL half
@@ -89,6 +93,19 @@ def width_bucket(node: exp.WidthBucket) -> exp.Expr:
         raise ValidationError("width_bucket takes (x, bins) or (x, bound1, bound2, n)")
     return sql_templates.trino(_WIDTH_BUCKET, x=_double(node.this), b1=_double(node.args["min_value"]),
                      b2=_double(node.args["max_value"]), n=node.args["num_buckets"])
+
+
+def bitwise(node: exp.Expr) -> exp.Expr:
+    """``bitwise_and|or|xor|not`` as Trino's: a BIGINT (DuckDB keeps an INTEGER operand's type), written with
+    parentheses around each operand (sqlglot writes bare operators, which bind differently: ``a & b * 2``,
+    ``~-5``)."""
+    operator = node.copy()
+    for key in ("this", "expression"):
+        if operator.args.get(key) is not None:
+            operator.set(key, exp.paren(operator.args[key]))
+    if isinstance(node, (exp.BitwiseLeftShift, exp.BitwiseRightShift)):
+        return exp.paren(operator)
+    return exp.cast(exp.paren(operator), exp.DType.BIGINT)
 
 
 def every(argument: exp.Expr) -> exp.Expr:
@@ -293,7 +310,42 @@ def statically_floating(node: exp.Expr) -> bool:
         return statically_floating(node.this) or statically_floating(node.expression)
     if isinstance(node, exp.Neg):
         return statically_floating(node.this)
+    if isinstance(node, exp.Case):  # a DOUBLE branch makes the whole a DOUBLE (e.g. a rewritten division)
+        branches = [branch.args.get("true") for branch in node.args.get("ifs") or ()] + [node.args.get("default")]
+        return any(b is not None and statically_floating(b) for b in branches)
     return False
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _may_be_nan(node: exp.Expr) -> bool:
+    """Visibly a DOUBLE and not a number written in the query, a stored column nor an aggregate (Timestream
+    stores no NaN, so ``avg(cpu) > 1`` stays as written)."""
+    inner = node.unnest()
+    while isinstance(inner, (exp.Cast, exp.Neg)):
+        inner = inner.this.unnest()
+    if isinstance(inner, exp.Literal) and not inner.is_string or isinstance(node.unnest(), (exp.Column, exp.AggFunc)):
+        return False
+    return statically_floating(node)
+
+
+def ieee_compare(node: exp.Expr) -> exp.Expr | None:
+    """A comparison with a NaN operand as Trino's (Java's) operators answer it: false, and true for ``<>``
+    (DuckDB orders NaN above every number and equal to itself: ``nan() = nan()`` and ``nan() > 1`` were
+    true). Only operands visibly DOUBLE (``nan()``, ``0.0 / 0``, ``sqrt(x)``…) are tested; None otherwise."""
+    if not isinstance(node, _COMPARISONS):
+        return None
+    left, right = node.this, node.expression
+    # Only the side DuckDB's order gets wrong: a NaN left of '>' (right of '<') compares as the largest.
+    sides = {exp.GT: [left], exp.GTE: [left], exp.LT: [right], exp.LTE: [right]}.get(type(node), [left, right])
+    tested = [side for side in sides if _may_be_nan(side)]
+    if not tested:
+        return None
+    nan_test = exp.or_(*(sql_templates.call("isnan", side.copy()) for side in tested))
+    return sql_templates.duckdb(
+        "CASE WHEN __a IS NULL OR __b IS NULL THEN CAST(NULL AS BOOLEAN) WHEN __t THEN __v ELSE __c END",
+        a=left, b=right, t=nan_test, v=exp.true() if isinstance(node, exp.NEQ) else exp.false(), c=node)
 
 
 _IEEE_DIVIDE = """

@@ -2,7 +2,8 @@
 (``1.0E10``, ``1.5E-5``, ``100.0``, ``NaN``, ``Infinity``), where DuckDB writes ``10000000000.0`` and
 ``1.5e-05``. The digits are DuckDB's shortest round-trip ones; only the layout changes: plain from 10^-3 up
 to 10^7, else one digit, a point, the rest (at least one digit) and ``E`` with the exponent. Other types
-cast as before; a TIMESTAMP is written with nine fractional digits, as Trino writes a timestamp(9). The
+cast as before, but an array, row or map is refused (Trino cannot cast one to VARCHAR; DuckDB writes
+``[1, 2]``); a TIMESTAMP is written with nine fractional digits, as Trino writes a timestamp(9). The
 macros live in the coordinator's final stage only (see FUNCTIONS)."""
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ _DEFINITIONS: dict[str, str] = {
                                "ELSE _ti_ym(_ti_months(i)) || ' ' || _ti_ds(_ti_micros(i)) END"),
     # x is evaluated once (a one-element list), so a volatile x (random()) is tested and printed as one
     # value; a REAL keeps its own shortest digits (Java's Float.toString has the same layout).
-    "trino_varchar(x)": ("CASE typeof(x) "
+    # Trino has no cast of an array, row or map to VARCHAR (DuckDB writes '[1, 2]'); refused, as Trino does.
+    "trino_varchar(x)": ("CASE WHEN typeof(x) LIKE '%[]' OR typeof(x) LIKE 'STRUCT(%' OR typeof(x) LIKE 'MAP(%' "
+                         "THEN error('Cannot cast ' || trino_typeof(typeof(x)) || ' to varchar') ELSE CASE typeof(x) "
                          "WHEN 'DOUBLE' THEN list_transform([TRY_CAST(x AS DOUBLE)], lambda v: java_double_text(v))[1] "
                          "WHEN 'FLOAT' THEN list_transform([TRY_CAST(x AS FLOAT)], lambda v: java_double_text(v))[1] "
                          f"WHEN 'TIMESTAMP_NS' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}') "
                          f"WHEN 'TIMESTAMP' THEN strftime(TRY_CAST(x AS TIMESTAMP_NS), '{NINE_DIGITS}') "
                          "WHEN 'INTERVAL' THEN trino_interval_text(TRY_CAST(x AS INTERVAL))"
-                         " ELSE CAST(x AS VARCHAR) END"),
+                         " ELSE CAST(x AS VARCHAR) END END"),
     # typeof(x) with Trino's type names: DuckDB's 'INTEGER[]', 'STRUCT("_0" INTEGER)', 'TIMESTAMP_NS' become
     # 'array(integer)', 'row(integer)', 'timestamp'. DuckDB writes types in capitals and field names as
     # given, so only capitalised tokens are rewritten (a field named 'timestamp_start' or 'float' stays);

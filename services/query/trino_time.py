@@ -29,7 +29,8 @@
   visible timestamp is floored to microseconds first (``floor_to_micros``), and ``bin`` with a fixed width
   buckets the nanoseconds themselves (``bin_exact``). ``nanosecond(ts)``: within the second (DuckDB's
   counts the seconds too). ``sequence`` of timestamps with a fixed step is built from nanoseconds.
-- ``date - date`` is refused, as in Trino (DuckDB answers an integer of days).
+- ``date - date`` is refused, as in Trino (DuckDB answers an integer of days); so are ``date_trunc``,
+  ``date_add`` and ``date_diff`` of a DATE with a unit shorter than a day (DuckDB answered them).
 - ``date_diff(unit, a, b)``: whole units elapsed, truncated toward zero (DuckDB counts boundaries crossed);
   fixed-length units from the nanoseconds, months and years by the calendar.
 - ``EXTRACT``: Trino's fields (``DOW`` is ISO's), others refused; ``date_format`` rounds to milliseconds,
@@ -201,6 +202,18 @@ def is_date(node: exp.Expr) -> bool:
     node = node.unnest()
     return (isinstance(node, exp.Cast) and node.to.this == exp.DType.DATE) or isinstance(
         node, (exp.CurrentDate, exp.LastDay, exp.Date, exp.FromISO8601Date))
+
+
+def refuse_time_unit_on_date(node: exp.Expr) -> None:
+    """Trino's ``date_trunc``, ``date_add`` and ``date_diff`` of a DATE take only day, week, month, quarter
+    and year (``'hour' is not a valid DATE field``); DuckDB truncated the date (answering it unchanged),
+    added the hours (a TIMESTAMP) or counted them. Refused when the argument is visibly a DATE."""
+    if not isinstance(node, (exp.DateTrunc, exp.TimestampTrunc, exp.DateAdd, exp.DateDiff)):
+        return
+    unit = node.text("unit").lower()
+    dates = [node.this] + ([node.expression] if isinstance(node, exp.DateDiff) else [])
+    if unit and unit not in _DATE_UNITS and any(is_date(d) for d in dates):
+        raise ValidationError(f"'{unit}' is not a valid DATE field")
 
 
 def date_plus_interval(node: exp.Add | exp.Sub) -> exp.Expr | None:
