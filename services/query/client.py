@@ -33,7 +33,8 @@ class RemoteCellReader:
             table_id=spec.table_id, schema=spec.schema, columns=spec.columns, predicate=spec.predicate,
             start_ns=spec.start_ns, end_ns=spec.end_ns, allow_partial=allow_partial, with_keys=spec.with_keys,
             predicate_columns=spec.predicate_columns, range_los=spec.range_los,
-            dimension_in=value_filters(spec), measure_names=spec.measure_names)
+            dimension_in=value_filters(spec), measure_names=spec.measure_names,
+            latest_per_series=spec.latest_per_series)
         read = await self._on_any(nodes, lambda stub: stub.CellScan(request, timeout=self._timeout))
         read.tables = [t for t in read.tables if t.num_rows]
         return read

@@ -83,13 +83,28 @@ def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> S
     predicate = "" if merge_cells else _pushable(scan, schema_names)
     dimension_in, measure_names = _key_filters(predicate, route)
     keys = frozenset(c for c, _ in dimension_in) | ({layout.MEASURE_NAME} if measure_names else frozenset())
+    # Each series' newest rows suffice only if the replicas apply the whole WHERE the ranking reads.
+    latest = _latest_per_series(scan, route) if not merge_cells and predicate == scan.predicate else 0
     if pruning.covered_by_key_filters(predicate, keys):
         predicate = ""  # the time range and key filters select exactly these rows: no DuckDB pass per replica
     return ScanSpec(table_id=route.table_id, schema=stored, columns=tuple(wanted), predicate=predicate,
                     predicate_columns=tuple(scan.predicate_columns) if predicate else (),
                     dimension_in=dimension_in, measure_names=measure_names,
                     start_ns=MIN_NS if scan.start_ns is None else max(MIN_NS, scan.start_ns),
-                    end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns), with_keys=merge_cells)
+                    end_ns=MAX_NS if scan.end_ns is None else min(MAX_NS, scan.end_ns), with_keys=merge_cells,
+                    latest_per_series=latest)
+
+
+def _latest_per_series(scan: TableScan, route: common_pb2.TableRoute) -> int:
+    """The last-point pushdown's rows per series (``latest_rows``), if every column the ranking partitions
+    by is constant within a series: a dimension (not one DuckDB could confuse with another by case) or
+    ``measure_name``; else 0."""
+    if scan.latest is None:
+        return 0
+    dimensions = {c.name for c in route.columns if c.kind == "DIMENSION"}
+    constant = all(name == layout.MEASURE_NAME or (name in dimensions and not pruning.case_collides(route, name))
+                   for name in scan.latest.partition_by)
+    return scan.latest.per_series if constant else 0
 
 
 def _key_filters(predicate: str, route: common_pb2.TableRoute
@@ -353,7 +368,8 @@ class Coordinator:
         routes = [await self._routes.get(s.database, s.table) for s in translation.scans]
         plans = [pruning.plan(route, s) for route, s in zip(routes, translation.scans)]
         specs = [_spec(s, route, plan.merge_cells) for s, route, plan in zip(translation.scans, routes, plans)]
-        pushed = [explain.replica_filter(spec.predicate, spec.dimension_in, spec.measure_names) for spec in specs]
+        pushed = [explain.replica_filter(spec.predicate, spec.dimension_in, spec.measure_names,
+                                         spec.latest_per_series) for spec in specs]
         if not request.analyze:
             return QueryResult(explain.as_table(explain.lines(translation, plans, pushed)), 0)
         result = await self._execute(query_id, translation, allow_partial)

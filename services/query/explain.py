@@ -74,12 +74,15 @@ def _scan_lines(i: int, scan: TableScan, plan: RangePlan, filter_sql: str, stat:
 
 
 def replica_filter(predicate: str, dimension_in: Sequence[tuple[str, Sequence[str]]],
-                   measure_names: Sequence[str]) -> str:
-    """What a table's replicas filter by: the key filters their reads apply, then the predicate DuckDB runs."""
+                   measure_names: Sequence[str], latest_per_series: int = 0) -> str:
+    """What a table's replicas filter by: the key filters their reads apply, then the predicate DuckDB runs,
+    then the last-point pushdown (each series' newest rows)."""
     keys = [f"{name} IN ({', '.join(repr(v) for v in values)})" for name, values in dimension_in]
     if measure_names:
         keys.append(f"measure_name IN ({', '.join(repr(v) for v in measure_names)})")
     parts = ([f"keys {' AND '.join(keys)}"] if keys else []) + ([f"rows {predicate}"] if predicate else [])
+    if latest_per_series:
+        parts.append(f"then each series' newest {latest_per_series} row{'s' if latest_per_series > 1 else ''}")
     return "; ".join(parts)
 
 

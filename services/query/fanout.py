@@ -41,6 +41,7 @@ class ScanSpec:
     range_los: tuple[int, ...] = ()  # only tiles of the ranges starting here (partition-key pruning); () = all
     dimension_in: tuple[tuple[str, tuple[str, ...]], ...] = ()  # key-selecting filters replicas push down
     measure_names: tuple[str, ...] = ()  # likewise; () = any
+    latest_per_series: int = 0  # replicas return only each series' newest rows (last-point pushdown); 0 = all
 
 
 @dataclass
@@ -143,8 +144,10 @@ class TileReader:
         return storage_pb2.ScanRequest(tiles=tiles, schema=spec.schema, columns=spec.columns,
                                        predicate=spec.predicate, start_ns=spec.start_ns, end_ns=spec.end_ns,
                                        predicate_columns=spec.predicate_columns, mode=mode,
-                                       dimension_in=value_filters(spec), measure_names=spec.measure_names, table_id=spec.table_id, min_bucket=_buckets(spec)[0],
-                                       max_bucket=_buckets(spec)[1])
+                                       dimension_in=value_filters(spec), measure_names=spec.measure_names,
+                                       table_id=spec.table_id, min_bucket=_buckets(spec)[0],
+                                       max_bucket=_buckets(spec)[1],
+                                       latest_per_series=0 if mode == storage_pb2.SCAN_MERGE else spec.latest_per_series)
 
     async def _scan(self, node: common_pb2.NodeInfo, request: storage_pb2.ScanRequest) -> _Reply:
         parts: list[pa.Table] = []

@@ -171,7 +171,8 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
                         with_keys=request.with_keys, predicate_columns=tuple(request.predicate_columns),
                         range_los=tuple(request.range_los),
                         dimension_in=tuple((f.column, tuple(f.values)) for f in request.dimension_in),
-                        measure_names=tuple(request.measure_names))
+                        measure_names=tuple(request.measure_names),
+                        latest_per_series=0 if request.with_keys else request.latest_per_series)
         with budget.reading(self._coordinator.read_limit_bytes):  # the asking coordinator's query, read here
             read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:

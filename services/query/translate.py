@@ -32,8 +32,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from services.query import trino_numbers, trino_text, trino_timeseries
+from services.query import latest_rows, trino_numbers, trino_text, trino_timeseries
 from services.query.dialect import Timestream
+from services.query.latest_rows import LatestRows
 from services.query.literals import EPOCH, TIMESTAMP_NS, interval_ns, literal_ns, ns_literal
 from services.query.rewrites import is_call, rewrite_function
 from tessera import sqlsession
@@ -71,6 +72,9 @@ class TableScan:
     """DuckDB SQL of WHERE conjuncts safe to evaluate on this table's raw rows alone ('' = none)."""
     predicate_columns: tuple[str, ...]
     """The columns ``predicate`` references, unqualified."""
+    latest: LatestRows | None = None
+    """When the query ranks the rows by time and keeps the first few of each group: how many newest rows
+    of each series suffice (``latest_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,9 @@ def _is_time(node: exp.Expr, occ: _Occurrence) -> bool:
 def _scan(occ: _Occurrence, view: str, evaluator: _ConstantEvaluator) -> TableScan:
     start, end, pushed = _pushdown(occ, evaluator)
     stripped = [_unqualified(c.copy()) for c in pushed]
+    select = occ.scope.expression if occ.scope is not None else None
+    where = select.args.get("where") if isinstance(select, exp.Select) else None
+    all_pushed = where is None or len(pushed) == len(_conjuncts(where.this))
     return TableScan(
         view=view,
         database=occ.database,
@@ -364,6 +371,7 @@ def _scan(occ: _Occurrence, view: str, evaluator: _ConstantEvaluator) -> TableSc
         end_ns=end,
         predicate=exp.and_(*stripped).sql(dialect="duckdb") if stripped else "",
         predicate_columns=tuple(sorted({col.name for c in stripped for col in _table_columns(c)})),
+        latest=latest_rows.detect(select, occ.node, all_pushed) if select is not None else None,
     )
 
 

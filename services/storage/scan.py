@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from services.storage.memstore import empty_table
@@ -25,7 +26,7 @@ _DIGEST_COLUMNS = (layout.TIME, *layout.KEY_COLUMNS)
 
 @dataclass(frozen=True)
 class ScanResult:
-    """Rows of a scan (None in digest-only mode), digest of its input rows, row count, bytes read."""
+    """Rows of a scan (None in digest-only mode), digest and count of the rows that passed, bytes read."""
 
     table: pa.Table | None
     digest: int
@@ -85,12 +86,13 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
                columns: Sequence[str], predicate: str, start_ns: int, end_ns: int, with_keys: bool,
                want_rows: bool, predicate_columns: Sequence[str] = (), incomplete: Sequence[str] = (),
                dimension_in: Mapping[str, Sequence[str]] | None = None,
-               measure_names: Sequence[str] | None = None) -> ScanResult:
+               measure_names: Sequence[str] | None = None, latest_per_series: int = 0) -> ScanResult:
     """The blocking body of a scan, run in a worker thread.
 
     Only the columns the output, the digest and the predicate need are read, and DuckDB sees column names
     only through the predicate: it evaluates it over the rows and returns row numbers. (DuckDB matches names
-    regardless of case, Tessera does not: "Cpu" and "cpu" are two columns.)
+    regardless of case, Tessera does not: "Cpu" and "cpu" are two columns.) ``latest_per_series``: return
+    only the newest that many rows of each series of the passing rows (0: all); the digest covers them all.
     """
     wanted = output_columns(schema, columns, with_keys) if want_rows else [layout.TIME]
     has_predicate = bool(predicate.strip())
@@ -113,7 +115,24 @@ def scan_views(cursor: duckdb.DuckDBPyConnection, views: Sequence[TileView], sch
             read = read.take(sqlsession.passing_rows(cursor, table, predicate, predicate_columns))
         except duckdb.Error as exc:
             raise sqlsession.sql_error(exc, f"cannot evaluate scan predicate {predicate!r}") from exc
-    rows_digest = digest.rows_digest(read)
+    rows_digest, passing = digest.rows_digest(read), read.num_rows
+    if latest_per_series and want_rows:
+        read = newest_per_series(read, latest_per_series)
     out = read.select(wanted) if want_rows else None
-    return ScanResult(out, rows_digest, read.num_rows, bytes_scanned, tuple(incomplete))
+    return ScanResult(out, rows_digest, passing, bytes_scanned, tuple(incomplete))
 
+
+def newest_per_series(table: pa.Table, count: int) -> pa.Table:
+    """The newest ``count`` rows of each series (``ts_series``) by time, in (series, time) order: every row
+    a query for the latest rows per dimension set or measure name can pick (a series' dimensions and
+    measure name are constant, and a series has one row a time)."""
+    if table.num_rows <= count:
+        return table
+    series = table.column(layout.SERIES).to_numpy()
+    times = table.column(layout.TIME).cast(pa.int64()).to_numpy()
+    order = np.lexsort((times, series))
+    ordered = series[order]
+    last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))  # each series' last position
+    run_last = np.repeat(last, np.diff(np.append(-1, last)))  # for every position, its series' last one
+    keep = order[run_last - np.arange(len(order)) < count]
+    return table.take(pa.array(keep))

@@ -90,6 +90,9 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @stream_rpc
     async def Scan(self, request: storage_pb2.ScanRequest, context: grpc.aio.ServicerContext
                    ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        if request.latest_per_series and request.mode == storage_pb2.SCAN_MERGE:
+            raise errors.ValidationError("ScanRequest.latest_per_series cannot be used with SCAN_MERGE: merged rows "
+                                         "are filtered only after deduplication")
         if request.tiles:
             tiles = [_key(t) for t in request.tiles]
         elif request.table_id:
@@ -102,7 +105,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                 request.predicate, request.start_ns, request.end_ns, predicate_columns=list(request.predicate_columns),
                 dimension_in={f.column: list(f.values) for f in request.dimension_in},
                 measure_names=list(request.measure_names) or None,
-                with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST)
+                with_keys=request.mode == storage_pb2.SCAN_MERGE, want_rows=request.mode != storage_pb2.SCAN_DIGEST,
+                latest_per_series=request.latest_per_series)
         if result.table is not None:
             for offset in range(0, result.table.num_rows, SCAN_CHUNK_ROWS):
                 yield storage_pb2.ScanChunk(arrow_ipc=arrowipc.to_ipc(result.table.slice(offset, SCAN_CHUNK_ROWS)))

@@ -599,7 +599,7 @@ class TileStore:
     async def scan(self, tiles: Sequence[TileKey], schema: Sequence[tuple[str, str]], columns: Sequence[str],
                    predicate: str, start_ns: int, end_ns: int, with_keys: bool, want_rows: bool = True,
                    predicate_columns: Sequence[str] = (), dimension_in: Mapping[str, Sequence[str]] | None = None,
-                   measure_names: Sequence[str] | None = None) -> ScanResult:
+                   measure_names: Sequence[str] | None = None, latest_per_series: int = 0) -> ScanResult:
         """Filter the requested local tiles; return projected rows (unless digest-only) and the digest.
 
         ``dimension_in`` and ``measure_names`` select whole keys (the caller found them in the predicate);
@@ -624,7 +624,7 @@ class TileStore:
                 if reason := self.incomplete_reason:  # even a tile it does not know may have had rows here
                     incomplete = [k.dir_name() for k in dict.fromkeys(tiles)] or [f"every tile: {reason}"]
                 return scan_views(cursor, views, schema, columns, predicate, start_ns, end_ns, with_keys, want_rows,
-                                  predicate_columns, incomplete, dimension_in or {}, measure_names)
+                                  predicate_columns, incomplete, dimension_in or {}, measure_names, latest_per_series)
             finally:
                 for view in views:
                     view.release()

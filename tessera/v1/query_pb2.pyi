@@ -133,7 +133,7 @@ class CancelQueryResponse(_message.Message):
     def __init__(self, cancellation_message: _Optional[str] = ...) -> None: ...
 
 class CellScanRequest(_message.Message):
-    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys", "predicate_columns", "range_los", "dimension_in", "measure_names")
+    __slots__ = ("table_id", "schema", "columns", "predicate", "start_ns", "end_ns", "allow_partial", "with_keys", "predicate_columns", "range_los", "dimension_in", "measure_names", "latest_per_series")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,7 @@ class CellScanRequest(_message.Message):
     RANGE_LOS_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_IN_FIELD_NUMBER: _ClassVar[int]
     MEASURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    LATEST_PER_SERIES_FIELD_NUMBER: _ClassVar[int]
     table_id: str
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -158,7 +159,8 @@ class CellScanRequest(_message.Message):
     range_los: _containers.RepeatedScalarFieldContainer[int]
     dimension_in: _containers.RepeatedCompositeFieldContainer[_storage_pb2.ValueIn]
     measure_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., range_los: _Optional[_Iterable[int]] = ..., dimension_in: _Optional[_Iterable[_Union[_storage_pb2.ValueIn, _Mapping]]] = ..., measure_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    latest_per_series: int
+    def __init__(self, table_id: _Optional[str] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., with_keys: _Optional[bool] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., range_los: _Optional[_Iterable[int]] = ..., dimension_in: _Optional[_Iterable[_Union[_storage_pb2.ValueIn, _Mapping]]] = ..., measure_names: _Optional[_Iterable[str]] = ..., latest_per_series: _Optional[int] = ...) -> None: ...
 
 class CellQueryRequest(_message.Message):
     __slots__ = ("query_id", "query_string", "allow_partial", "routes")

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from tessera.v1 import common_pb2 as tessera_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tessera/v1/storage.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\"<\n\x06TileId\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x10\n\x08range_lo\x18\x02 \x01(\x04\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\x03\"D\n\rAppendRequest\x12 \n\x04tile\x18\x01 \x01(\x0b\x32\x12.tessera.v1.TileId\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\"d\n\x0e\x41ppendResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12,\n\x08rejected\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord\x12\x12\n\nincomplete\x18\x03 \x01(\x08\"w\n\x12TileDigestsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nmin_bucket\x18\x02 \x01(\x03\x12\x12\n\nmax_bucket\x18\x03 \x01(\x03\x12\x10\n\x08slice_ns\x18\x04 \x01(\x03\x12\x15\n\rskip_active_s\x18\x05 \x01(\x01\"=\n\x0bSliceDigest\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x04\"W\n\nTileDigest\x12 \n\x04tile\x18\x01 \x01(\x0b\x32\x12.tessera.v1.TileId\x12\'\n\x06slices\x18\x02 \x03(\x0b\x32\x17.tessera.v1.SliceDigest\"I\n\x12RepairTilesRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12!\n\x05tiles\x18\x02 \x03(\x0b\x32\x12.tessera.v1.TileId\"@\n\x13RepairTilesResponse\x12\x16\n\x0erows_installed\x18\x01 \x01(\x03\x12\x11\n\tundecided\x18\x02 \x01(\x03\"P\n\x13TileDigestsResponse\x12%\n\x05tiles\x18\x01 \x03(\x0b\x32\x16.tessera.v1.TileDigest\x12\x12\n\nincomplete\x18\x02 \x01(\x08\"L\n\x10ListTilesRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nmin_bucket\x18\x02 \x01(\x03\x12\x12\n\nmax_bucket\x18\x03 \x01(\x03\"6\n\x11ListTilesResponse\x12!\n\x05tiles\x18\x01 \x03(\x0b\x32\x12.tessera.v1.TileId\"\xd5\x02\n\x0bScanRequest\x12!\n\x05tiles\x18\x01 \x03(\x0b\x32\x12.tessera.v1.TileId\x12\"\n\x06schema\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\x11\n\tpredicate\x18\x04 \x01(\t\x12\x10\n\x08start_ns\x18\x05 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x06 \x01(\x03\x12\"\n\x04mode\x18\x07 \x01(\x0e\x32\x14.tessera.v1.ScanMode\x12\x10\n\x08table_id\x18\x08 \x01(\t\x12\x12\n\nmin_bucket\x18\t \x01(\x03\x12\x12\n\nmax_bucket\x18\n \x01(\x03\x12\x19\n\x11predicate_columns\x18\x0b \x03(\t\x12)\n\x0c\x64imension_in\x18\x0c \x03(\x0b\x32\x13.tessera.v1.ValueIn\x12\x15\n\rmeasure_names\x18\r \x03(\t\")\n\x07ValueIn\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xa5\x01\n\tScanChunk\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x15\n\rbytes_scanned\x18\x04 \x01(\x03\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12\x0f\n\x07partial\x18\x06 \x01(\x08\x12\x17\n\x0fpartial_reasons\x18\x07 \x03(\t\x12\x18\n\x10incomplete_tiles\x18\x08 \x03(\t\"q\n\x0fMaintainRequest\x12\x11\n\tflush_all\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ompact\x18\x02 \x01(\x08\x12\x0e\n\x06\x65xpire\x18\x03 \x01(\x08\x12\x11\n\tset_clock\x18\x04 \x01(\x08\x12\x17\n\x0f\x63lock_offset_ns\x18\x05 \x01(\x03\"\xba\x01\n\x10MaintainResponse\x12\x14\n\x0c\x66lushed_rows\x18\x01 \x01(\x03\x12\x18\n\x10\x66lushed_segments\x18\x02 \x01(\x03\x12\x1a\n\x12\x63ompacted_segments\x18\x03 \x01(\x03\x12\x14\n\x0c\x65xpired_rows\x18\x04 \x01(\x03\x12\x16\n\x0e\x64ropped_tables\x18\x05 \x01(\x03\x12\x16\n\x0e\x63heckpoint_lsn\x18\x06 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\"c\n\x13\x43laimColumnsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12#\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x15\n\rauthoritative\x18\x03 \x01(\x08\"O\n\x14\x43laimColumnsResponse\x12#\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x12\n\nincomplete\x18\x02 \x01(\x08\"\x13\n\x11ListClaimsRequest\"D\n\x0bTableClaims\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12#\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\"=\n\x12ListClaimsResponse\x12\'\n\x06tables\x18\x01 \x03(\x0b\x32\x17.tessera.v1.TableClaims*:\n\x08ScanMode\x12\r\n\tSCAN_DATA\x10\x00\x12\x0f\n\x0bSCAN_DIGEST\x10\x01\x12\x0e\n\nSCAN_MERGE\x10\x02\x32\xd5\x04\n\x07Storage\x12?\n\x06\x41ppend\x12\x19.tessera.v1.AppendRequest\x1a\x1a.tessera.v1.AppendResponse\x12H\n\tListTiles\x12\x1c.tessera.v1.ListTilesRequest\x1a\x1d.tessera.v1.ListTilesResponse\x12\x38\n\x04Scan\x12\x17.tessera.v1.ScanRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x12\x45\n\x08Maintain\x12\x1b.tessera.v1.MaintainRequest\x1a\x1c.tessera.v1.MaintainResponse\x12N\n\x0bTileDigests\x12\x1e.tessera.v1.TileDigestsRequest\x1a\x1f.tessera.v1.TileDigestsResponse\x12N\n\x0bRepairTiles\x12\x1e.tessera.v1.RepairTilesRequest\x1a\x1f.tessera.v1.RepairTilesResponse\x12Q\n\x0c\x43laimColumns\x12\x1f.tessera.v1.ClaimColumnsRequest\x1a .tessera.v1.ClaimColumnsResponse\x12K\n\nListClaims\x12\x1d.tessera.v1.ListClaimsRequest\x1a\x1e.tessera.v1.ListClaimsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tessera/v1/storage.proto\x12\ntessera.v1\x1a\x17tessera/v1/common.proto\"<\n\x06TileId\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x10\n\x08range_lo\x18\x02 \x01(\x04\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\x03\"D\n\rAppendRequest\x12 \n\x04tile\x18\x01 \x01(\x0b\x32\x12.tessera.v1.TileId\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\"d\n\x0e\x41ppendResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12,\n\x08rejected\x18\x02 \x03(\x0b\x32\x1a.tessera.v1.RejectedRecord\x12\x12\n\nincomplete\x18\x03 \x01(\x08\"w\n\x12TileDigestsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nmin_bucket\x18\x02 \x01(\x03\x12\x12\n\nmax_bucket\x18\x03 \x01(\x03\x12\x10\n\x08slice_ns\x18\x04 \x01(\x03\x12\x15\n\rskip_active_s\x18\x05 \x01(\x01\"=\n\x0bSliceDigest\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x04\"W\n\nTileDigest\x12 \n\x04tile\x18\x01 \x01(\x0b\x32\x12.tessera.v1.TileId\x12\'\n\x06slices\x18\x02 \x03(\x0b\x32\x17.tessera.v1.SliceDigest\"I\n\x12RepairTilesRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12!\n\x05tiles\x18\x02 \x03(\x0b\x32\x12.tessera.v1.TileId\"@\n\x13RepairTilesResponse\x12\x16\n\x0erows_installed\x18\x01 \x01(\x03\x12\x11\n\tundecided\x18\x02 \x01(\x03\"P\n\x13TileDigestsResponse\x12%\n\x05tiles\x18\x01 \x03(\x0b\x32\x16.tessera.v1.TileDigest\x12\x12\n\nincomplete\x18\x02 \x01(\x08\"L\n\x10ListTilesRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nmin_bucket\x18\x02 \x01(\x03\x12\x12\n\nmax_bucket\x18\x03 \x01(\x03\"6\n\x11ListTilesResponse\x12!\n\x05tiles\x18\x01 \x03(\x0b\x32\x12.tessera.v1.TileId\"\xf0\x02\n\x0bScanRequest\x12!\n\x05tiles\x18\x01 \x03(\x0b\x32\x12.tessera.v1.TileId\x12\"\n\x06schema\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\x11\n\tpredicate\x18\x04 \x01(\t\x12\x10\n\x08start_ns\x18\x05 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x06 \x01(\x03\x12\"\n\x04mode\x18\x07 \x01(\x0e\x32\x14.tessera.v1.ScanMode\x12\x10\n\x08table_id\x18\x08 \x01(\t\x12\x12\n\nmin_bucket\x18\t \x01(\x03\x12\x12\n\nmax_bucket\x18\n \x01(\x03\x12\x19\n\x11predicate_columns\x18\x0b \x03(\t\x12)\n\x0c\x64imension_in\x18\x0c \x03(\x0b\x32\x13.tessera.v1.ValueIn\x12\x15\n\rmeasure_names\x18\r \x03(\t\x12\x19\n\x11latest_per_series\x18\x0e \x01(\r\")\n\x07ValueIn\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xa5\x01\n\tScanChunk\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x15\n\rbytes_scanned\x18\x04 \x01(\x03\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12\x0f\n\x07partial\x18\x06 \x01(\x08\x12\x17\n\x0fpartial_reasons\x18\x07 \x03(\t\x12\x18\n\x10incomplete_tiles\x18\x08 \x03(\t\"q\n\x0fMaintainRequest\x12\x11\n\tflush_all\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ompact\x18\x02 \x01(\x08\x12\x0e\n\x06\x65xpire\x18\x03 \x01(\x08\x12\x11\n\tset_clock\x18\x04 \x01(\x08\x12\x17\n\x0f\x63lock_offset_ns\x18\x05 \x01(\x03\"\xba\x01\n\x10MaintainResponse\x12\x14\n\x0c\x66lushed_rows\x18\x01 \x01(\x03\x12\x18\n\x10\x66lushed_segments\x18\x02 \x01(\x03\x12\x1a\n\x12\x63ompacted_segments\x18\x03 \x01(\x03\x12\x14\n\x0c\x65xpired_rows\x18\x04 \x01(\x03\x12\x16\n\x0e\x64ropped_tables\x18\x05 \x01(\x03\x12\x16\n\x0e\x63heckpoint_lsn\x18\x06 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\"c\n\x13\x43laimColumnsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12#\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x15\n\rauthoritative\x18\x03 \x01(\x08\"O\n\x14\x43laimColumnsResponse\x12#\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x12.tessera.v1.Column\x12\x12\n\nincomplete\x18\x02 \x01(\x08\"\x13\n\x11ListClaimsRequest\"D\n\x0bTableClaims\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12#\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x12.tessera.v1.Column\"=\n\x12ListClaimsResponse\x12\'\n\x06tables\x18\x01 \x03(\x0b\x32\x17.tessera.v1.TableClaims*:\n\x08ScanMode\x12\r\n\tSCAN_DATA\x10\x00\x12\x0f\n\x0bSCAN_DIGEST\x10\x01\x12\x0e\n\nSCAN_MERGE\x10\x02\x32\xd5\x04\n\x07Storage\x12?\n\x06\x41ppend\x12\x19.tessera.v1.AppendRequest\x1a\x1a.tessera.v1.AppendResponse\x12H\n\tListTiles\x12\x1c.tessera.v1.ListTilesRequest\x1a\x1d.tessera.v1.ListTilesResponse\x12\x38\n\x04Scan\x12\x17.tessera.v1.ScanRequest\x1a\x15.tessera.v1.ScanChunk0\x01\x12\x45\n\x08Maintain\x12\x1b.tessera.v1.MaintainRequest\x1a\x1c.tessera.v1.MaintainResponse\x12N\n\x0bTileDigests\x12\x1e.tessera.v1.TileDigestsRequest\x1a\x1f.tessera.v1.TileDigestsResponse\x12N\n\x0bRepairTiles\x12\x1e.tessera.v1.RepairTilesRequest\x1a\x1f.tessera.v1.RepairTilesResponse\x12Q\n\x0c\x43laimColumns\x12\x1f.tessera.v1.ClaimColumnsRequest\x1a .tessera.v1.ClaimColumnsResponse\x12K\n\nListClaims\x12\x1d.tessera.v1.ListClaimsRequest\x1a\x1e.tessera.v1.ListClaimsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tessera.v1.storage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCANMODE']._serialized_start=2124
-  _globals['_SCANMODE']._serialized_end=2182
+  _globals['_SCANMODE']._serialized_start=2151
+  _globals['_SCANMODE']._serialized_end=2209
   _globals['_TILEID']._serialized_start=65
   _globals['_TILEID']._serialized_end=125
   _globals['_APPENDREQUEST']._serialized_start=127
@@ -57,25 +57,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTILESRESPONSE']._serialized_start=873
   _globals['_LISTTILESRESPONSE']._serialized_end=927
   _globals['_SCANREQUEST']._serialized_start=930
-  _globals['_SCANREQUEST']._serialized_end=1271
-  _globals['_VALUEIN']._serialized_start=1273
-  _globals['_VALUEIN']._serialized_end=1314
-  _globals['_SCANCHUNK']._serialized_start=1317
-  _globals['_SCANCHUNK']._serialized_end=1482
-  _globals['_MAINTAINREQUEST']._serialized_start=1484
-  _globals['_MAINTAINREQUEST']._serialized_end=1597
-  _globals['_MAINTAINRESPONSE']._serialized_start=1600
-  _globals['_MAINTAINRESPONSE']._serialized_end=1786
-  _globals['_CLAIMCOLUMNSREQUEST']._serialized_start=1788
-  _globals['_CLAIMCOLUMNSREQUEST']._serialized_end=1887
-  _globals['_CLAIMCOLUMNSRESPONSE']._serialized_start=1889
-  _globals['_CLAIMCOLUMNSRESPONSE']._serialized_end=1968
-  _globals['_LISTCLAIMSREQUEST']._serialized_start=1970
-  _globals['_LISTCLAIMSREQUEST']._serialized_end=1989
-  _globals['_TABLECLAIMS']._serialized_start=1991
-  _globals['_TABLECLAIMS']._serialized_end=2059
-  _globals['_LISTCLAIMSRESPONSE']._serialized_start=2061
-  _globals['_LISTCLAIMSRESPONSE']._serialized_end=2122
-  _globals['_STORAGE']._serialized_start=2185
-  _globals['_STORAGE']._serialized_end=2782
+  _globals['_SCANREQUEST']._serialized_end=1298
+  _globals['_VALUEIN']._serialized_start=1300
+  _globals['_VALUEIN']._serialized_end=1341
+  _globals['_SCANCHUNK']._serialized_start=1344
+  _globals['_SCANCHUNK']._serialized_end=1509
+  _globals['_MAINTAINREQUEST']._serialized_start=1511
+  _globals['_MAINTAINREQUEST']._serialized_end=1624
+  _globals['_MAINTAINRESPONSE']._serialized_start=1627
+  _globals['_MAINTAINRESPONSE']._serialized_end=1813
+  _globals['_CLAIMCOLUMNSREQUEST']._serialized_start=1815
+  _globals['_CLAIMCOLUMNSREQUEST']._serialized_end=1914
+  _globals['_CLAIMCOLUMNSRESPONSE']._serialized_start=1916
+  _globals['_CLAIMCOLUMNSRESPONSE']._serialized_end=1995
+  _globals['_LISTCLAIMSREQUEST']._serialized_start=1997
+  _globals['_LISTCLAIMSREQUEST']._serialized_end=2016
+  _globals['_TABLECLAIMS']._serialized_start=2018
+  _globals['_TABLECLAIMS']._serialized_end=2086
+  _globals['_LISTCLAIMSRESPONSE']._serialized_start=2088
+  _globals['_LISTCLAIMSRESPONSE']._serialized_end=2149
+  _globals['_STORAGE']._serialized_start=2212
+  _globals['_STORAGE']._serialized_end=2809
 # @@protoc_insertion_point(module_scope)

@@ -118,7 +118,7 @@ class ListTilesResponse(_message.Message):
     def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket", "predicate_columns", "dimension_in", "measure_names")
+    __slots__ = ("tiles", "schema", "columns", "predicate", "start_ns", "end_ns", "mode", "table_id", "min_bucket", "max_bucket", "predicate_columns", "dimension_in", "measure_names", "latest_per_series")
     TILES_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class ScanRequest(_message.Message):
     PREDICATE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_IN_FIELD_NUMBER: _ClassVar[int]
     MEASURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    LATEST_PER_SERIES_FIELD_NUMBER: _ClassVar[int]
     tiles: _containers.RepeatedCompositeFieldContainer[TileId]
     schema: _containers.RepeatedCompositeFieldContainer[_common_pb2.Column]
     columns: _containers.RepeatedScalarFieldContainer[str]
@@ -145,7 +146,8 @@ class ScanRequest(_message.Message):
     predicate_columns: _containers.RepeatedScalarFieldContainer[str]
     dimension_in: _containers.RepeatedCompositeFieldContainer[ValueIn]
     measure_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., dimension_in: _Optional[_Iterable[_Union[ValueIn, _Mapping]]] = ..., measure_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    latest_per_series: int
+    def __init__(self, tiles: _Optional[_Iterable[_Union[TileId, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[_common_pb2.Column, _Mapping]]] = ..., columns: _Optional[_Iterable[str]] = ..., predicate: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., mode: _Optional[_Union[ScanMode, str]] = ..., table_id: _Optional[str] = ..., min_bucket: _Optional[int] = ..., max_bucket: _Optional[int] = ..., predicate_columns: _Optional[_Iterable[str]] = ..., dimension_in: _Optional[_Iterable[_Union[ValueIn, _Mapping]]] = ..., measure_names: _Optional[_Iterable[str]] = ..., latest_per_series: _Optional[int] = ...) -> None: ...
 
 class ValueIn(_message.Message):
     __slots__ = ("column", "values")

@@ -489,6 +489,25 @@ CASES: list[tuple[str, Reference]] = [
      "ORDER BY load DESC, machine, time) AS rn FROM {fleet}) WHERE rn = 1 ORDER BY region"), None),
     (("SELECT machine, time, load FROM (SELECT machine, time, load, row_number() OVER (PARTITION BY machine "
      "ORDER BY time DESC) AS rn FROM {fleet}) WHERE rn = 1 ORDER BY machine"), None),
+    # --- the newest rows of each group (the last-point pushdown: replicas return each series' newest rows)
+    (("SELECT region, machine, time, rk FROM (SELECT region, machine, time, rank() OVER (PARTITION BY region "
+     "ORDER BY time DESC) AS rk FROM {fleet}) WHERE rk <= 5 ORDER BY region, rk, machine, time"), None),
+    (("SELECT region, machine, time, load, dr FROM (SELECT region, machine, time, load, dense_rank() OVER "
+     "(PARTITION BY region ORDER BY time DESC) AS dr FROM {fleet} WHERE load > 500) WHERE dr < 3 "
+     "ORDER BY region, dr, machine"), None),
+    (("WITH newest AS (SELECT measure_name, host, time, measure_value::double AS v, row_number() OVER (PARTITION BY "
+     "measure_name, host ORDER BY time DESC) AS rn FROM {readings}) SELECT measure_name, host, time, v FROM newest "
+     "WHERE rn <= 2 ORDER BY measure_name, host, time"),
+     ("WITH newest AS (SELECT measure_name, host, time, mv_double AS v, row_number() OVER (PARTITION "
+     "BY measure_name, host ORDER BY time DESC) AS rn FROM readings) SELECT measure_name, host, time, v FROM "
+     "newest WHERE rn <= 2 ORDER BY measure_name, host, time")),
+    (("SELECT status, machine, time FROM (SELECT status, machine, time, row_number() OVER (PARTITION BY status "
+     "ORDER BY time DESC, machine) AS rn FROM {fleet}) WHERE rn = 1 ORDER BY status"), None),
+    (("SELECT machine, time, load FROM (SELECT machine, time, load, row_number() OVER (PARTITION BY machine "
+     "ORDER BY time DESC) AS rn FROM {fleet} WHERE time < from_milliseconds({O})) WHERE rn = 1 "
+     "ORDER BY machine"),
+     ("SELECT machine, time, load FROM (SELECT machine, time, load, row_number() OVER (PARTITION BY machine "
+     "ORDER BY time DESC) AS rn FROM fleet WHERE time < epoch_ms({O})) WHERE rn = 1 ORDER BY machine")),
     # --- CTEs, subqueries, joins, set operations
     (("WITH per AS (SELECT machine, avg(load) AS a FROM {fleet} GROUP BY machine) SELECT count(*) AS above FROM per "
      "WHERE a > (SELECT avg(load) FROM {fleet})"), None),
@@ -630,6 +649,22 @@ def test_each_answer_equals_the_independent_reference(client: Client, data: Data
     assert got and want or not got and not want, f"one side is empty: got {got[:3]}, want {want[:3]}"
     assert len(got) == len(want) and all(same(a, b) for a, b in zip(got, want)), (
         f"\n got ({len(got)}): {got[:6]}\nwant ({len(want)}): {want[:6]}")
+
+
+def test_the_newest_rows_of_each_group_come_from_the_replicas_only_where_that_is_exact(
+        client: Client, data: Data) -> None:
+    def replica_filter(sql: str) -> str:
+        plan = [str(v) for v in client.query("EXPLAIN " + sql.format(**placeholders(data, True))).column(0).to_pylist()]
+        return " ".join(line for line in plan if "filter on the replicas" in line)
+
+    newest = ("SELECT machine, load FROM (SELECT machine, load, row_number() OVER (PARTITION BY {by} ORDER BY time "
+              "DESC) AS rn FROM {fleet} {where}) WHERE rn <= 2")
+    assert "newest 2 rows" in replica_filter(newest.format(by="machine", where="", fleet="{fleet}"))
+    assert "newest 2 rows" in replica_filter(newest.format(by="region, machine", where="WHERE load > 3",
+                                                           fleet="{fleet}"))
+    assert "newest" not in replica_filter(newest.format(by="status", where="", fleet="{fleet}"))  # a measure
+    assert "newest" not in replica_filter(newest.format(by="machine", where="WHERE load > (SELECT 3)",
+                                                        fleet="{fleet}"))  # a filter left to the final stage
 
 
 def test_the_data_spans_both_tiers_and_both_cells(client: Client, data: Data) -> None:

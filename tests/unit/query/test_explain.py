@@ -40,3 +40,5 @@ def test_the_replica_filter_names_key_filters_and_the_predicate() -> None:
         "keys host IN ('a', 'b') AND measure_name IN ('cpu')"
     assert explain.replica_filter("v > 1", (), ()) == "rows v > 1"
     assert explain.replica_filter("", (), ()) == ""
+    assert explain.replica_filter("v > 1", (), (), 1) == "rows v > 1; then each series' newest 1 row"
+    assert explain.replica_filter("", (), (), 3) == "then each series' newest 3 rows"

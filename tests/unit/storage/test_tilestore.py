@@ -331,3 +331,30 @@ def test_dropping_a_tile_removes_its_rows_from_both_tiers_and_keeps_its_neighbou
     dropped, gone, kept, tiles = run(tmp_path, body)
     assert (dropped, gone, kept) == (6, 0, 3 + 10)
     assert TILE_A not in tiles and TILE_LATER in tiles and TILE_B in tiles
+
+
+def test_a_last_point_scan_returns_each_series_newest_rows_of_those_passing_and_digests_them_all(
+        tmp_path: Path) -> None:
+    async def body(store: TileStore) -> list[ScanResult]:
+        await load(store)
+        await store.append(TILE_LATER, make_rows([Rec(BASE_NS + layout.TILE_BUCKET_NS, dims={"host": "h0"},
+                                                      value=50.0)]))
+        tiles = [TILE_A, TILE_B, TILE_LATER]
+        end = BASE_NS + 2 * layout.TILE_BUCKET_NS
+        return [await scan(store, tiles=tiles, end_ns=end, **kw) for kw in (
+            {}, {"latest_per_series": 1}, {"latest_per_series": 2},
+            {"latest_per_series": 1, "predicate": '"measure_value::double" < 4'})]
+
+    every, newest, two, passing = run(tmp_path, body)
+    assert every.table is not None and newest.table is not None and two.table is not None
+    assert passing.table is not None
+
+    def values(result: ScanResult) -> list[tuple[str, float]]:
+        assert result.table is not None
+        return sorted(zip(result.table.column("host").to_pylist(),
+                          result.table.column("measure_value::double").to_pylist()))
+
+    assert values(newest) == [("h0", 50.0), ("h1", 5.0), ("h9", 99.0)]
+    assert values(two) == [("h0", 4.0), ("h0", 50.0), ("h1", 3.0), ("h1", 5.0), ("h9", 99.0)]
+    assert values(passing) == [("h0", 2.0), ("h1", 3.0)]  # the newest of the rows that pass
+    assert newest.digest == two.digest == every.digest and newest.rows == every.rows == 8
