@@ -224,10 +224,12 @@ def unnest(node: exp.Unnest) -> exp.Expr | None:
     """``UNNEST(ts) AS t (time, value)`` (one array, two column names, or none) as DuckDB's recursive unnest
     in a lateral subquery, so a timeseries (or any array of rows) gives one column per field, named as
     Timestream names them (``time``, ``value`` by default); ``WITH ORDINALITY AS t(time, value, n)`` adds the
-    position. Other UNNESTs are left as they are."""
+    position. Several arrays go side by side (``_unnest_side_by_side``). Other UNNESTs are left as they are."""
     alias = node.args.get("alias")
     columns = alias.columns if isinstance(alias, exp.TableAlias) else []
     ordinality = node.args.get("offset") or None  # WITH ORDINALITY AS t(time, value, n): sqlglot keeps n here
+    if len(node.expressions) > 1:
+        return _unnest_side_by_side(node, alias, list(columns), ordinality)
     if ordinality is not None and not (isinstance(ordinality, exp.Identifier) and len(columns) == 2):
         return None  # of an array of scalars (one column and the ordinal): DuckDB's own UNNEST answers it
     if len(node.expressions) != 1 or len(columns) not in (0, 2):
@@ -244,4 +246,30 @@ def unnest(node: exp.Unnest) -> exp.Expr | None:
     table_alias = exp.TableAlias(this=exp.to_identifier(alias.name if isinstance(alias, exp.TableAlias) and alias.name
                                                          else "unnested"),
                                  columns=[c.copy() for c in columns])
+    return exp.Lateral(this=exp.Subquery(this=inner), alias=table_alias)
+
+
+def _unnest_side_by_side(node: exp.Unnest, alias: exp.Expr | None, columns: list[exp.Identifier],
+                         ordinality: exp.Expr | None) -> exp.Expr | None:
+    """``UNNEST(a, b, …) [WITH ORDINALITY] AS t(x, y, …[, n])``: the arrays side by side, the shorter ones padded
+    with NULL (a NULL array counts as empty), as Trino does; DuckDB's UNNEST takes one array. As DuckDB's
+    unnests in one SELECT of a lateral subquery, which pad the same way. Only arrays of scalars named one
+    column each (an array of rows would spread into its fields in Trino): None (DuckDB's error) otherwise."""
+    arrays = list(node.expressions)
+    if isinstance(ordinality, exp.Identifier):
+        columns = [*columns, ordinality]
+    elif ordinality is not None:
+        return None
+    if len(columns) != len(arrays) + (ordinality is not None):
+        return None
+    projections: list[exp.Expr] = [exp.Anonymous(this="unnest", expressions=[a.copy()]) for a in arrays]
+    if ordinality is not None:
+        longest = exp.Anonymous(this="greatest", expressions=[exp.Anonymous(this="len", expressions=[a.copy()])
+                                                              for a in arrays])
+        positions = exp.Anonymous(this="range", expressions=[exp.Literal.number(1), exp.Add(
+            this=longest, expression=exp.Literal.number(1))])
+        projections.append(exp.Anonymous(this="unnest", expressions=[positions]))
+    inner = exp.select(*(exp.alias_(p, f"_u{i}") for i, p in enumerate(projections)))
+    name = alias.name if isinstance(alias, exp.TableAlias) and alias.name else "unnested"
+    table_alias = exp.TableAlias(this=exp.to_identifier(name), columns=[c.copy() for c in columns])
     return exp.Lateral(this=exp.Subquery(this=inner), alias=table_alias)

@@ -937,3 +937,13 @@ def test_a_values_statement_is_a_query_whose_unnamed_columns_are_named_as_trino_
         names = [d[0] for d in con.execute(translate(query, NOW_NS).sql).description]
         assert names == ["_col0", "_col1"], query
     assert run("SELECT * FROM (VALUES (1, 'x')) t(a, b) WHERE a = 1") == [(1, "x")]
+
+
+def test_unnest_of_several_arrays_puts_them_side_by_side_padded_with_nulls() -> None:
+    assert run("SELECT x, y FROM UNNEST(ARRAY[1, 2], ARRAY['a']) AS t(x, y)") == [(1, "a"), (2, None)]
+    assert run("SELECT x, y, n FROM UNNEST(ARRAY[1, 2], ARRAY['a', 'b', 'c']) WITH ORDINALITY AS t(x, y, n)") == [
+        (1, "a", 1), (2, "b", 2), (None, "c", 3)]
+    assert run("SELECT h, x, y FROM (VALUES ('h', ARRAY[1, 2], CAST(NULL AS ARRAY(INTEGER)))) s(h, a, b) "
+               "CROSS JOIN UNNEST(a, b) AS t(x, y)") == [("h", 1, None), ("h", 2, None)]
+    assert run("SELECT host, x, y FROM db.cpu CROSS JOIN UNNEST(ARRAY[1], ARRAY[2]) AS t(x, y) "
+               "WHERE host = 'h1' AND measure_name = 'cpu' ORDER BY time LIMIT 1") == [("h1", 1, 2)]
