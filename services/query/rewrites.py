@@ -55,6 +55,8 @@ def _rewrite_semantics(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Div) and (trino_numbers.statically_floating(node.this)
                                       or trino_numbers.statically_floating(node.expression)):
         return trino_numbers.ieee_divide(node)
+    if isinstance(node, exp.Window):
+        trino_aggregates.refuse_distinct_window(node)
     if (aggregate := trino_aggregates.aggregate_of(node)) is not None:
         return trino_aggregates.rewrite(node, aggregate)
     if isinstance(node, (exp.NthValue, exp.Lag, exp.Lead)):

@@ -14,6 +14,8 @@
 
 Each rule holds under ``FILTER (WHERE …)`` and ``OVER (…)`` too: the wrapper goes around the whole window.
 
+A window aggregate over DISTINCT values is refused, as Trino refuses it.
+
 Window offsets: ``nth_value(x, n)`` is Trino's error for an ``n`` below 1 (DuckDB: NULL); ``lag``/``lead`` for
 a negative offset (DuckDB looks the other way) or a NULL one (DuckDB: NULL).
 """
@@ -32,6 +34,16 @@ REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.R
 """The aggregates rewritten here: ``rewrite`` is called on the outermost of the aggregate, its ``FILTER``
 and its ``OVER`` (the wrappers go around all three, and every aggregate a rewrite adds gets them too)."""
 _CONTEXTS = (exp.Window, exp.Filter)
+
+
+def refuse_distinct_window(node: exp.Window) -> None:
+    """Trino refuses DISTINCT in a window aggregate (``count(DISTINCT x) OVER ()``); DuckDB answered it."""
+    inner = node.this
+    while isinstance(inner, exp.Filter):
+        inner = inner.this
+    if isinstance(inner, exp.AggFunc) and isinstance(inner.this, exp.Distinct):
+        raise ValidationError("DISTINCT in window function parameters not yet supported: "
+                              f"{inner.sql(dialect='trino')}")
 
 
 def aggregate_of(node: exp.Expr) -> exp.Expr | None:
