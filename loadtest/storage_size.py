@@ -2,6 +2,7 @@
 
     python -m loadtest.storage_size --dataset tsbs --scale 100 --hours 24 --span-hours 1 6 24
     python -m loadtest.storage_size --dataset decimals2 --scale 1000 --hours 24 --span-hours 1 6 24
+    python -m loadtest.storage_size --dataset floats --span-hours 1 --level 15 --columns
 
 No cluster: the rows are built the way ingest builds them (``validate_write_batch`` then
 ``layout.with_key_columns``), cut into tiles of ``--span-hours`` (one hash range), and each tile is encoded
@@ -20,11 +21,20 @@ Datasets:
   DOUBLE measures every 10, 15, 20, 30 or 60 s (per device), stamped to the second (``--jitter-ms``
   adds uniform jitter of up to that many milliseconds).
 - ``iot``: the seeds' factory scenario (``loadtest.iot``), 6 measures of mixed types.
+- ``floats``, ``counters``, ``sparse``, ``strings``, ``jitter``, ``highcard``, ``requests``, ``single``, ``wide``:
+  the shapes of ``loadtest.shapes`` (each with its own default scale and hours).
+
+Each span's row also gives the same tiles written by plain ``pyarrow.parquet.write_table`` (sorted the same
+way, zstd at the same level, ts_vhash left out) and a tuned variant (dictionaries for strings only,
+BYTE_STREAM_SPLIT for doubles); ``--columns`` prints bytes per column of all three and each measure's
+zero-order floor (``column_floor``). Values are the non-NULL measure values.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -34,17 +44,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from loadtest import iot, tsbs
+from loadtest import iot, shapes, tsbs
 from services.storage.blobstore import LocalBlobStore
+from services.storage.segment_codecs import combined
 from services.storage.segments import DEFAULT_OPTIONS, SegmentOptions, encode_segment, read_segment
-from tessera import arrowipc, layout
+from tessera import arrowipc, layout, record_columns
 from tessera.v1 import ingest_pb2
-from tessera.validation import TableContext, validate_write_batch
+from tessera.validation import TableContext, validate_write_batch, validate_write_records
 
 HOUR_NS = 3600 * 1_000_000_000
 SECOND_NS = 1_000_000_000
 DEFAULT_START_NS = tsbs.DEFAULT_START_NS
+DATASETS = ("tsbs", "decimals2", "iot", *shapes.SHAPES)
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ def _keyed(chunks: Iterator[pa.Table], dimensions: Sequence[str], measure_name: 
     ctx = TableContext(columns={}, memory_retention_ns=10**18, magnetic_retention_ns=10**18, magnetic_writes=True,
                        now_ns=now_ns)
     out: list[pa.Table] = []
-    measures: list[str] = []
+    measures: set[str] = set()  # every batch's: a sparse batch may leave out a measure another has
     for chunk in chunks:
         for lo in range(0, chunk.num_rows, batch_rows):
             request = ingest_pb2.WriteBatchRequest(arrow_ipc=arrowipc.to_ipc(chunk.slice(lo, batch_rows)),
@@ -145,13 +159,44 @@ def _keyed(chunks: Iterator[pa.Table], dimensions: Sequence[str], measure_name: 
             keyed, _ = layout.with_key_columns(valid.rows, valid.dimension_columns, valid.measure_columns,
                                                valid.versions)
             out.append(keyed)
-            measures = valid.measure_columns
-    return pa.concat_tables(out, promote_options="default"), measures
+            measures.update(valid.measure_columns)
+    rows = pa.concat_tables(out, promote_options="default")
+    return rows, [c for c in rows.column_names if c in measures]
 
 
-def build(dataset: str, scale: int | None, hours: int, *, two_decimals: bool = False, jitter_ms: int = 0,
+def _keyed_records(batches: Sequence[pa.RecordBatch], now_ns: int) -> tuple[pa.Table, list[str]]:
+    """validate_write_records (the records_arrow form) + layout.with_key_columns over each batch."""
+    ctx = TableContext(columns={}, memory_retention_ns=10**18, magnetic_retention_ns=10**18, magnetic_writes=True,
+                       now_ns=now_ns)
+    out: list[pa.Table] = []
+    measures: set[str] = set()
+    for batch in batches:
+        request = ingest_pb2.WriteRecordsRequest(records_arrow=record_columns.to_ipc(batch))
+        valid = validate_write_records(request, ctx)
+        if valid.rejected:
+            raise RuntimeError(f"the generator made rejected records: {valid.rejected[0]}")
+        keyed, _ = layout.with_key_columns(valid.rows, valid.dimension_columns, valid.measure_columns, valid.versions)
+        out.append(keyed)
+        measures.update(valid.measure_columns)
+    rows = pa.concat_tables(out, promote_options="default")
+    return rows, [c for c in rows.column_names if c in measures]
+
+
+def build(dataset: str, scale: int | None, hours: int | None, *, two_decimals: bool = False, jitter_ms: int = 0,
           seed: int | None = None) -> Dataset:
-    """The rows of ``dataset`` (tsbs, decimals2 or iot) over ``hours`` from TSBS's start (2016-01-01)."""
+    """The rows of ``dataset`` (tsbs, decimals2, iot or a ``loadtest.shapes`` shape) over ``hours`` (None: 24,
+    or the shape's default) from TSBS's start (2016-01-01)."""
+    if dataset in shapes.SHAPES:
+        shape = shapes.SHAPES[dataset]
+        hours = hours or shape.hours
+        now = DEFAULT_START_NS + (hours + 1) * HOUR_NS
+        made = shape.make(scale or shape.scale, hours, shape.seed if seed is None else seed)
+        if made.table is None:
+            rows, measures = _keyed_records(made.records, now)
+        else:
+            rows, measures = _keyed(iter([made.table]), made.dimensions, made.measure_name, now)
+        return Dataset(dataset, rows, measures)
+    hours = hours or 24
     end = DEFAULT_START_NS + hours * HOUR_NS
     now = end + HOUR_NS
     if dataset == "tsbs":
@@ -168,7 +213,7 @@ def build(dataset: str, scale: int | None, hours: int, *, two_decimals: bool = F
         factory = iot.Iot(factories=scale or 3, end_ns=end, **({} if seed is None else {"seed": seed}))
         rows, measures = _keyed(factory.chunks(360), iot.DIMENSIONS, iot.MEASURE_NAME, now)
         return Dataset("iot", rows, measures)
-    raise ValueError(f"unknown dataset {dataset!r}: tsbs, decimals2 or iot")
+    raise ValueError(f"unknown dataset {dataset!r}: {', '.join(DATASETS)}")
 
 
 # --- measuring --------------------------------------------------------------------------------------------
@@ -183,6 +228,7 @@ class Result:
     tiles: int
     rows: int
     values: int
+    """Non-NULL measure values (rows × measures when no measure is NULL)."""
     bytes: int
     summary_bytes: int
     """JSON of the SegmentInfos (what the manifests hold), key summary included."""
@@ -190,6 +236,12 @@ class Result:
     read_s: float
     exact: bool
     """Every tile read back bit for bit as encoded."""
+    baseline_bytes: int
+    """The same tiles' rows by plain ``pyarrow.parquet.write_table`` (zstd at the same level, else defaults)."""
+    tuned_bytes: int
+    """The same with dictionaries for strings only and BYTE_STREAM_SPLIT for doubles."""
+    columns: dict[str, tuple[int, int, int]]
+    """Per column, its column chunks' compressed bytes: ours, the baseline's, the tuned baseline's."""
 
     @property
     def bytes_per_value(self) -> float:
@@ -199,13 +251,15 @@ class Result:
     def markdown_row(self) -> str:
         """The result as a row of ``HEADER``'s table."""
         return (f"| {self.dataset} | {self.span_hours} h | {self.tiles} | {self.rows:,} | {self.values:,} | "
-                f"{self.bytes:,} | **{self.bytes_per_value:.3f}** | {self.summary_bytes / self.values:.4f} | "
+                f"{self.bytes:,} | **{self.bytes_per_value:.3f}** | {self.baseline_bytes / self.values:.3f} | "
+                f"{self.tuned_bytes / self.values:.3f} | {self.summary_bytes / self.values:.4f} | "
                 f"{self.rows / self.encode_s:,.0f} | {self.rows / self.read_s:,.0f} | "
                 f"{'yes' if self.exact else 'NO'} |")
 
 
-HEADER = ("| dataset | span | tiles | rows | values | bytes | bytes/value | manifest info B/value | encode rows/s | "
-          "full-read rows/s | exact round trip |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+HEADER = ("| dataset | span | tiles | rows | values | bytes | bytes/value | plain Parquet | tuned Parquet | "
+          "manifest info B/value | encode rows/s | full-read rows/s | exact round trip |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def identical(got: pa.Table, want: pa.Table) -> bool:
@@ -233,13 +287,39 @@ def tiles(rows: pa.Table, span_hours: int) -> Iterator[pa.Table]:
         yield rows.filter(pa.array(bucket == b))
 
 
-def measure(data: Dataset, span_hours: int, options: SegmentOptions = DEFAULT_OPTIONS) -> Result:
-    """Encode every tile of the span, store it, read it back whole and compare."""
-    import json
+def column_bytes(data: bytes) -> dict[str, int]:
+    """A Parquet file's compressed column-chunk bytes per column; the rest (footer, magic) as ``(footer)``."""
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    out: dict[str, int] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            out[chunk.path_in_schema] = out.get(chunk.path_in_schema, 0) + chunk.total_compressed_size
+    out["(footer)"] = len(data) - sum(out.values())
+    return out
 
-    count = size = summary = 0
+
+def baseline(rows: pa.Table, level: int, tuned: bool) -> bytes:
+    """The rows sorted by (ts_series, time), ts_vhash left out (ours recomputes it), written by
+    ``pyarrow.parquet.write_table`` with zstd at ``level``; ``tuned``: dictionaries for strings and the series
+    only, BYTE_STREAM_SPLIT for doubles."""
+    rows = rows.sort_by([(layout.SERIES, "ascending"), (layout.TIME, "ascending")]).drop_columns([layout.VALUE_HASH])
+    options: dict[str, Any] = {}
+    if tuned:
+        options["use_dictionary"] = [f.name for f in rows.schema if pa.types.is_string(f.type) or f.name == layout.SERIES]
+        options["use_byte_stream_split"] = [f.name for f in rows.schema if pa.types.is_floating(f.type)]
+    sink = io.BytesIO()
+    pq.write_table(rows, sink, compression="zstd", compression_level=level, **options)
+    return sink.getvalue()
+
+
+def measure(data: Dataset, span_hours: int, options: SegmentOptions = DEFAULT_OPTIONS) -> Result:
+    """Encode every tile of the span, store it, read it back whole and compare; write the baselines."""
+    count = size = summary = plain = tuned = 0
     encode_s = read_s = 0.0
     exact = True
+    columns: dict[str, tuple[int, int, int]] = {}
     with tempfile.TemporaryDirectory(prefix="storage-size-") as tmp:
         store = LocalBlobStore(Path(tmp))
         for tile in tiles(data.rows, span_hours):
@@ -256,8 +336,21 @@ def measure(data: Dataset, span_hours: int, options: SegmentOptions = DEFAULT_OP
             size += encoded.info.bytes
             summary += len(json.dumps(encoded.info.to_json()))
             count += 1
-    values = data.rows.num_rows * len(data.measures)
-    return Result(data.name, span_hours, count, data.rows.num_rows, values, size, summary, encode_s, read_s, exact)
+            files = [encoded.data, baseline(tile, options.compression_level, False),
+                     baseline(tile, options.compression_level, True)]
+            plain += len(files[1])
+            tuned += len(files[2])
+            for i, sizes in enumerate(column_bytes(f) for f in files):
+                for name, b in sizes.items():
+                    was = list(columns.get(name, (0, 0, 0)))
+                    was[i] += b
+                    columns[name] = (was[0], was[1], was[2])
+    values = sum(len(data.rows) - data.rows.column(m).null_count for m in data.measures)
+    return Result(data.name, span_hours, count, data.rows.num_rows, values, size, summary, encode_s, read_s, exact,
+                  plain, tuned, columns)
+
+
+# --- the zero-order entropy floor -------------------------------------------------------------------------
 
 
 def _integers(values: np.ndarray) -> np.ndarray | None:
@@ -273,57 +366,118 @@ def _integers(values: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def entropy_floor(data: Dataset) -> float | None:
-    """Zero-order entropy, in bytes per value, of each series' successive value differences (measures
-    that are not integers or short decimals excluded; None if none is)."""
+def _entropy_bits(symbols: np.ndarray) -> float:
+    """Zero-order entropy of a sequence, in bits in all (its length × bits a symbol)."""
+    if not len(symbols):
+        return 0.0
+    _, freq = np.unique(symbols, return_counts=True)
+    p = freq / freq.sum()
+    return float(-(p * np.log2(p)).sum()) * len(symbols)
+
+
+def column_floor(column: pa.Array, series: np.ndarray) -> tuple[float, str]:
+    """Zero-order entropy, in bits in all, of one column in (series, time) order, and how it was taken:
+
+    - ``diff``: integers and short decimals: each series' successive differences of its non-NULL values;
+    - ``xor``: other doubles: the eight byte planes of each value XOR the series' previous one, each plane
+      on its own (what a byte-wise coder of XORs can reach; no floor for a coder that predicts);
+    - ``change``: strings and booleans: per value, "same as the series' previous" or the value itself, plus
+      each distinct string's bytes once at their own byte entropy; for strings that are mostly distinct,
+      the bytes of every value at their byte entropy instead, if less;
+    plus, where some are NULL, the entropy of the NULL mask."""
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    bits = _entropy_bits(valid) if column.null_count else 0.0
+    present = column.filter(pa.array(valid))
+    own = series[valid]
+    first = np.ones(len(own), dtype=np.bool_)
+    first[1:] = own[1:] != own[:-1]
+    t = column.type
+    if pa.types.is_timestamp(t):
+        present, t = present.cast(pa.int64()), pa.int64()
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        values = present.to_numpy(zero_copy_only=False)
+        ints = _integers(values)
+        if ints is not None:
+            return bits + _entropy_bits(np.diff(ints)[~first[1:]]), "diff"
+        raw = values.view(np.uint64)
+        xored = raw ^ np.r_[np.uint64(0), raw[:-1]]
+        planes = xored[~first].view(np.uint8).reshape(-1, 8)
+        return bits + sum(_entropy_bits(planes[:, b]) for b in range(8)), "xor"
+    codes = pc.dictionary_encode(present).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    same = np.zeros(len(codes), dtype=np.bool_)
+    same[1:] = (codes[1:] == codes[:-1]) & ~first[1:]
+    bits += _entropy_bits(np.where(same, -1, codes))
+    if pa.types.is_string(t):
+        distinct = pc.unique(present)
+        def text_bits(strings: pa.Array) -> float:
+            raw = np.frombuffer(strings.buffers()[2] or b"", dtype=np.uint8)[:pc.sum(pc.binary_length(strings)).as_py() or 0]
+            return _entropy_bits(raw)
+        every = _entropy_bits(valid) if column.null_count else 0.0
+        bits = min(bits + text_bits(distinct), every + text_bits(present))
+    return bits, "change"
+
+
+def entropy_floors(data: Dataset) -> dict[str, tuple[float, str]]:
+    """``column_floor`` of the time column and of each measure."""
     rows = data.rows.sort_by([(layout.SERIES, "ascending"), (layout.TIME, "ascending")])
     series = rows.column(layout.SERIES).to_numpy()
-    same = series[1:] == series[:-1]
-    bits = 0.0
-    counted = 0
-    for name in data.measures:
-        column = rows.column(name)
-        if column.null_count or not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            continue
-        ints = _integers(column.to_numpy())
-        if ints is None:
-            continue
-        diffs = np.diff(ints)[same]
-        _, freq = np.unique(diffs, return_counts=True)
-        p = freq / freq.sum()
-        bits += float(-(p * np.log2(p)).sum()) * len(ints)
-        counted += len(ints)
-    return bits / 8 / counted if counted else None
+    return {name: column_floor(combined(rows.column(name)), series) for name in [layout.TIME, *data.measures]}
+
+
+def column_table(data: Dataset, result: Result, floors: dict[str, tuple[float, str]]) -> str:
+    """Markdown: per column, bytes per row (keys, dimensions, time) or per non-NULL value (measures) of ours, the
+    plain and tuned baselines, and the column's zero-order floor."""
+    lines = ["| column | ours | plain Parquet | tuned Parquet | zero-order floor (how) |",
+             "|---|---:|---:|---:|---:|"]
+    rows = data.rows.num_rows
+    for name, (ours, plain, tuned) in sorted(result.columns.items(), key=lambda kv: -kv[1][0]):
+        per = rows - data.rows.column(name).null_count if name in data.measures else rows
+        floor = floors.get(name)
+        shown = f"{floor[0] / 8 / per:.3f} ({floor[1]})" if floor and per else ""
+        lines.append(f"| {name}{' (measure)' if name in data.measures else ''} | {ours / per:.3f} | "
+                     f"{plain / per:.3f} | {tuned / per:.3f} | {shown} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: build the data set, measure each span, print the table."""
+    """The command line: build the data set, measure each span, print the tables."""
     p = argparse.ArgumentParser(prog="python -m loadtest.storage_size", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=("tsbs", "decimals2", "iot"), default="tsbs")
+    p.add_argument("--dataset", choices=DATASETS, default="tsbs")
     p.add_argument("--scale", type=int, default=None,
-                   help="hosts (tsbs, default 100), devices (decimals2, default 1000) or factories (iot, default 3)")
-    p.add_argument("--hours", type=int, default=24)
+                   help="hosts (tsbs, default 100), devices (decimals2, default 1000), factories (iot, default 3), "
+                        "series or services (shapes: see loadtest.shapes)")
+    p.add_argument("--hours", type=int, default=None, help="hours of data (default 24; shapes: their own)")
     p.add_argument("--span-hours", type=int, nargs="+", default=[1, 6, 24], help="tile time spans to report")
     p.add_argument("--float", action="store_true", help="tsbs: two-decimal DOUBLE values instead of BIGINT")
     p.add_argument("--jitter-ms", type=int, default=0, help="decimals2: uniform jitter of the readings' times")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--level", type=int, default=DEFAULT_OPTIONS.compression_level, help="zstd level (1..22)")
     p.add_argument("--row-group-rows", type=int, default=DEFAULT_OPTIONS.row_group_rows)
+    p.add_argument("--columns", action="store_true", help="also print bytes per column (of the last span)")
     a = p.parse_args(argv)
-    if a.hours < 1 or any(s < 1 for s in a.span_hours) or (a.scale is not None and a.scale < 1):
+    if (a.hours is not None and a.hours < 1) or any(s < 1 for s in a.span_hours) or (a.scale is not None and a.scale < 1):
         p.error("--hours, --span-hours and --scale must be at least 1")
     if not 0 <= a.jitter_ms < 5000:
         p.error("--jitter-ms must be 0..4999 (under half the shortest period, 10 s)")
     options = SegmentOptions(compression_level=a.level, row_group_rows=a.row_group_rows)
     data = build(a.dataset, a.scale, a.hours, two_decimals=a.float, jitter_ms=a.jitter_ms, seed=a.seed)
     print(HEADER)
-    for span in a.span_hours:
-        print(measure(data, span, options).markdown_row(), flush=True)
-    floor = entropy_floor(data)
+    results = [measure(data, span, options) for span in a.span_hours]
+    for result in results:
+        print(result.markdown_row(), flush=True)
+    floors = entropy_floors(data)
+    values = results[-1].values
+    total = sum(bits for bits, _ in floors.values()) / 8 / values
+    measured = sum(bits for name, (bits, _) in floors.items() if name != layout.TIME) / 8 / values
     print(f"\nzstd level {options.compression_level}, row groups of up to {options.row_group_rows:,} rows; "
-          f"{data.rows.num_rows:,} rows of {len(data.measures)} measures. Entropy of successive differences per "
-          f"series: {'n/a' if floor is None else f'{floor:.3f} bytes/value'}.")
+          f"{data.rows.num_rows:,} rows of {len(data.measures)} measures, {values:,} non-NULL values. Zero-order "
+          f"floor of the measures (see column_floor): {measured:.3f} bytes/value; with the time column "
+          f"{total:.3f}.")
+    if a.columns:
+        print("\nPer column (bytes per row, or per non-NULL value of a measure), tiles of "
+              f"{results[-1].span_hours} h:\n")
+        print(column_table(data, results[-1], floors))
 
 
 if __name__ == "__main__":

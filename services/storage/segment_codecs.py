@@ -26,7 +26,24 @@ data sets are in ``loadtest/storage_size.py``):
 - DOUBLE columns whose every value is a short decimal (``float(n) / 10**k == v`` bit for bit for some
   k in 0..9, tried from 0 up; -0.0, NaN, infinities and huge values never qualify) are stored as the
   integers n with the integer treatment above and their k in the file's metadata: 21.37 °C costs a few
-  bits of change, not 8 bytes of mantissa. Other doubles are stored as they are with BYTE_STREAM_SPLIT.
+  bits of change, not 8 bytes of mantissa. Other DOUBLE columns take the cheapest of three by an estimate
+  over the first row group (``_plan_doubles``; format 2 for the first and last):
+
+  - ``DECIMAL_X``, mostly short decimals: the exact values as DECIMAL, the others (a -0.0, a computed
+    average among two-decimal readings) NULL there and as they are in a companion column
+    ``EXCEPTIONS_PREFIX + name`` that is NULL elsewhere (a NULL costs a bit of definition level). One -0.0
+    among a million two-decimal readings cost the whole column 8 bytes a value before.
+  - ``FLOAT`` with a Parquet dictionary: few distinct values (°F converted from two-decimal °C, averages
+    of a few readings): ~1.6 bytes a value where the byte-split doubles took ~5.8.
+  - ``FLOAT_BITS``, the rest (full-precision random walks, integrals): each double's 64 bits as an integer,
+    given the integer treatment above (differences of the bit patterns within a series, zigzag,
+    BYTE_STREAM_SPLIT). A slow walk's neighbours share sign, exponent and top mantissa bits, so their
+    difference has zero high bytes: 5-15 % under byte-split doubles, and exact whatever the bits (NaN
+    payloads, -0.0, subnormals), since it is integer arithmetic modulo 2**64.
+
+- ``ts_series`` when series are short (few rows each, e.g. 100,000 devices or a request id in a dimension):
+  DELTA_BINARY_PACKED (the column is sorted: a new series costs its gap, ~6 bytes, not 8 in a dictionary
+  page plus an index); otherwise a dictionary, as above.
 - BOOLEAN: plain bit-packed.
 
 Every series restarts its differences at each row group, so a row group decodes on its own and readers
@@ -44,11 +61,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tessera import layout
 
 FORMAT_VERSION = 1
-"""Version of the segment format: of each file's ``tessera.segment`` metadata and of each ``SegmentInfo``."""
+"""Version of each ``SegmentInfo``, and of the ``tessera.segment`` metadata of a file that uses only the
+codecs of the first format (which earlier builds read)."""
+FILE_FORMATS = (1, 2)
+"""Versions of a file's ``tessera.segment`` metadata this build reads. 2 adds DECIMAL_X and FLOAT_BITS, which
+a build that reads only 1 would misdecode, so a file is marked 2 only when it uses one of them."""
 METADATA_KEY = b"tessera.segment"
 NULL_TYPE = "NULL"
 """Type name of a column whose Arrow type is ``null`` (every value NULL, type never learnt)."""
@@ -61,8 +83,15 @@ INT = "int"  # zigzag differences of order 0..2 per series and row group, BYTE_S
 DECIMAL = "decimal"  # doubles as integers scaled by 10**k, then as INT
 FLOAT = "float"  # doubles as they are, BYTE_STREAM_SPLIT
 COMPUTED = "computed"  # not stored: ts_vhash, recomputed from the measures
+DECIMAL_X = "decimal_x"  # DECIMAL, with the values not exact at the scale in a companion column (format 2)
+FLOAT_BITS = "float_bits"  # doubles' bit patterns as INT (format 2)
+DELTA = "delta"  # as is, DELTA_BINARY_PACKED (a sorted ts_series of short series)
+_FORMAT_2 = frozenset({DECIMAL_X, FLOAT_BITS})
+EXCEPTIONS_PREFIX = "ts_x:"
+"""A DECIMAL_X column's companion is named this plus the column's name (no user name starts with ts_)."""
 
 _MAX_SCALE = 9
+_MAX_EXCEPTIONS = 0.25  # DECIMAL_X only when at most this share of the values are not exact at the scale
 _SCALE_LIMIT = float(2**62)  # |v * 10**k| must stay below this for the scaled value to be an int64
 _SAMPLE = 1024  # values tried first when looking for a decimal scale
 
@@ -86,6 +115,16 @@ class Column:
         """Inverse of ``to_json``."""
         name, type_name, codec, order, scale = doc
         return cls(str(name), str(type_name), str(codec), int(order), int(scale))
+
+
+def file_format(columns: Sequence[Column]) -> int:
+    """The ``tessera.segment`` format a file of these columns is marked with: the lowest that has their codecs."""
+    return 2 if any(c.codec in _FORMAT_2 for c in columns) else 1
+
+
+def companion(name: str) -> str:
+    """The name of a DECIMAL_X column's companion, which holds its values not exact at the scale."""
+    return EXCEPTIONS_PREFIX + name
 
 
 def _type_name(arrow_type: pa.DataType) -> str:
@@ -153,6 +192,15 @@ class Plan:
 
     column: Column
     stored_type: pa.DataType
+    dictionary: bool = False
+    """FLOAT: written with a Parquet dictionary (few distinct values), not BYTE_STREAM_SPLIT."""
+
+    def stored(self) -> list[tuple[str, pa.DataType]]:
+        """The file's columns for this one: itself and, for DECIMAL_X, its companion."""
+        fields = [(self.column.name, self.stored_type)]
+        if self.column.codec == DECIMAL_X:
+            fields.append((companion(self.column.name), pa.float64()))
+        return fields
 
 
 def plan_reads_values(name: str, arrow_type: pa.DataType) -> bool:
@@ -162,6 +210,17 @@ def plan_reads_values(name: str, arrow_type: pa.DataType) -> bool:
         return False
     return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
                 or pa.types.is_timestamp(arrow_type))
+
+
+def plan_series(series: npt.NDArray[np.uint64]) -> Plan:
+    """The codec of the sorted ts_series column: DELTA when its series are short, else DICT."""
+    distinct = int(np.count_nonzero(series[1:] != series[:-1])) + 1 if len(series) else 0
+    short = distinct * _SHORT_SERIES_ROWS > len(series)
+    return Plan(Column(layout.SERIES, str(pa.uint64()), DELTA if short else DICT), pa.uint64())
+
+
+_SHORT_SERIES_ROWS = 32
+"""Series of fewer rows than this, on average, make ts_series DELTA_BINARY_PACKED (see the module docstring)."""
 
 
 def plan_column(name: str, arr: pa.Array | pa.ChunkedArray, sample: pa.Array,
@@ -187,10 +246,12 @@ def plan_column(name: str, arr: pa.Array | pa.ChunkedArray, sample: pa.Array,
     if pa.types.is_floating(t):
         values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
         found = _decimal_scale(values if valid is None else values[valid])
-        if found is None:
-            return Plan(Column(name, type_name, FLOAT), t)
-        scale, ints = found
         sample_values = sample.fill_null(0.0).to_numpy(zero_copy_only=False)
+        if found is None:
+            return _plan_doubles(name, type_name, values if valid is None else values[valid],
+                                 sample_values if sample_valid is None else sample_values[sample_valid],
+                                 sample_nn_starts)
+        scale, ints = found
         sample_ints = _scaled(sample_values if sample_valid is None else sample_values[sample_valid], scale)
         assert sample_ints is not None  # the sample's values are among those just scaled exactly
         order = _choose_order(sample_ints.view(np.uint64), sample_nn_starts)
@@ -199,6 +260,63 @@ def plan_column(name: str, arr: pa.Array | pa.ChunkedArray, sample: pa.Array,
     sample_u = _int_values(sample)
     order = _choose_order(sample_u if sample_valid is None else sample_u[sample_valid], sample_nn_starts)
     return Plan(Column(name, type_name, INT, order), _stored_int_type(ints if valid is None else ints[valid]))
+
+
+def _plan_doubles(name: str, type_name: str, values: npt.NDArray[np.float64], sample: npt.NDArray[np.float64],
+                  sample_starts: npt.NDArray[np.bool_]) -> Plan:
+    """The codec of a DOUBLE column that is not all short decimals: DECIMAL_X, FLOAT with a dictionary or
+    FLOAT_BITS, whichever ``_cost`` (bits a value) estimates least over the sample (``values``: the column's
+    non-NULL values; ``sample``: those of the first row group in written order, its ``starts``)."""
+    n = max(len(sample), 1)
+    bits = sample.view(np.uint64)
+    bits_order = _choose_order(bits, sample_starts)
+    options: list[tuple[float, Plan]] = [
+        (_cost(_zigzag(_nth_differences(bits, bits_order, sample_starts))) / n,
+         Plan(Column(name, type_name, FLOAT_BITS, bits_order), pa.int64()))]
+    head = bits[:_SAMPLE * 4]
+    if pc.count_distinct(pa.array(head)).as_py() < 0.75 * len(head):  # else a dictionary costs ~8 bytes a value
+        distinct = pc.count_distinct(pa.array(bits)).as_py()
+        options.append((np.log2(max(distinct, 2)) + 64.0 * distinct / n,
+                        Plan(Column(name, type_name, FLOAT), pa.float64(), dictionary=True)))
+    scale = _exceptions_scale(sample[:_SAMPLE * 4])
+    if scale is not None:
+        ok = _exact(values, scale)
+        if np.count_nonzero(~ok) <= _MAX_EXCEPTIONS * len(values):
+            sample_ok = _exact(sample, scale)
+            ints = _scaled(sample[sample_ok], scale)
+            assert ints is not None
+            starts = _non_null(sample_ok, sample_starts)
+            order = _choose_order(ints.view(np.uint64), starts)
+            cost = (_cost(_zigzag(_nth_differences(ints.view(np.uint64), order, starts)))
+                    + 64.0 * np.count_nonzero(~sample_ok)) / n
+            exact = _scaled(values[ok], scale)
+            assert exact is not None
+            stored = _stored_int_type(exact)
+            options.append((cost, Plan(Column(name, type_name, DECIMAL_X, order, scale), stored)))
+    return min(options, key=lambda option: option[0])[1]
+
+
+def _exact(values: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.bool_]:
+    """Per value, whether it is n / 10**scale bit for bit for an int64 n (not NaN, infinite, huge or -0.0)."""
+    power = 10.0**scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(values) & (np.abs(values) * power < _SCALE_LIMIT)
+        ints = np.zeros(len(values), dtype=np.int64)
+        ints[ok] = np.rint(values[ok] * power).astype(np.int64)
+    same: npt.NDArray[np.bool_] = ok & ((ints.astype(np.float64) / power).view(np.uint64) == values.view(np.uint64))
+    return same
+
+
+def _exceptions_scale(sample: npt.NDArray[np.float64]) -> int | None:
+    """The smallest scale at which the sample's values are exact but for about the fewest of any scale, or None
+    when more than ``_MAX_EXCEPTIONS`` of them are not exact at every scale."""
+    if not len(sample):
+        return None
+    misses = [int(np.count_nonzero(~_exact(sample, k))) for k in range(_MAX_SCALE + 1)]
+    fewest = min(misses)
+    if fewest > _MAX_EXCEPTIONS * len(sample):
+        return None
+    return next(k for k, m in enumerate(misses) if m <= fewest + len(sample) // 64)
 
 
 _NARROW = 2**27
@@ -214,14 +332,29 @@ def _stored_int_type(values: npt.NDArray[np.int64]) -> pa.DataType:
     return pa.int64()
 
 
-def encode_group(plan: Plan, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> pa.Array:
-    """What the file stores for the rows of one row group of a planned column (``starts`` of those rows:
-    the first is always one, so the group decodes on its own)."""
+def encode_group(plan: Plan, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> list[pa.Array]:
+    """What the file stores for the rows of one row group of a planned column, one array for each of
+    ``plan.stored()`` (``starts`` of those rows: the first is always one, so the group decodes on its own)."""
     column = plan.column
-    if column.codec not in (INT, DECIMAL):
-        return arr.cast(plan.stored_type) if arr.type != plan.stored_type else arr
+    if column.codec not in (INT, DECIMAL, DECIMAL_X, FLOAT_BITS):
+        return [arr.cast(plan.stored_type) if arr.type != plan.stored_type else arr]
     valid = _validity(arr)
-    if column.codec == DECIMAL:
+    extra: list[pa.Array] = []
+    if column.codec == DECIMAL_X:  # the values not exact at the scale go to the companion, NULL in the column
+        values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
+        present = np.ones(len(values), dtype=np.bool_) if valid is None else valid
+        ok = present.copy()
+        ok[present] = _exact(values[present], column.scale)
+        extra.append(pa.array(values, mask=ok | ~present))
+        valid = None if ok.all() else ok
+        ints = _scaled(values[ok], column.scale)
+        assert ints is not None  # _exact checked these
+        values_u = ints.view(np.uint64)
+    elif column.codec == FLOAT_BITS:
+        values_u = arr.fill_null(0.0).to_numpy(zero_copy_only=False).view(np.uint64)
+        if valid is not None:
+            values_u = values_u[valid]
+    elif column.codec == DECIMAL:
         values = arr.fill_null(0.0).to_numpy(zero_copy_only=False)
         ints = _scaled(values if valid is None else values[valid], column.scale)
         if ints is None:  # the plan verified the scale over every value of the column
@@ -234,7 +367,7 @@ def encode_group(plan: Plan, arr: pa.Array, starts: npt.NDArray[np.bool_]) -> pa
             values_u = values_u[valid]
     zz = _zigzag(_nth_differences(values_u, column.order, _non_null(valid, starts)))
     stored = zz.view(np.int64) if plan.stored_type == pa.int64() else zz.astype(np.int32)
-    return _with_nulls(stored, valid)
+    return [_with_nulls(stored, valid), *extra]
 
 
 def combined(column: pa.ChunkedArray) -> pa.Array:
@@ -246,17 +379,24 @@ def decode_columns(columns: Mapping[str, Column], table: pa.Table, starts: npt.N
     """The stored columns back to the rows' own: undo differences and scales, cast to the exact types.
 
     ``starts`` marks the rows where differences restart (``run_starts`` of the rows as stored); the table may
-    hold any subset of whole runs."""
+    hold any subset of whole runs, and must hold the companion of each DECIMAL_X column it holds."""
     out = {}
     for name in table.column_names:
+        if name.startswith(EXCEPTIONS_PREFIX):
+            continue  # merged into its column below
         column = columns[name]
         arr = combined(table.column(name))
-        if column.codec in (INT, DECIMAL):
+        if column.codec in (INT, DECIMAL, DECIMAL_X, FLOAT_BITS):
             valid = _validity(arr)
             stored = arr.fill_null(0).to_numpy(zero_copy_only=False)
             ints = _decode_ints(stored if valid is None else stored[valid], column.order, _non_null(valid, starts))
             if column.codec == DECIMAL:
                 arr = _with_nulls(_unscale(ints, column.scale), valid)
+            elif column.codec == FLOAT_BITS:
+                arr = _with_nulls(ints.view(np.float64), valid)
+            elif column.codec == DECIMAL_X:
+                arr = _with_exceptions(_unscale(ints, column.scale), valid,
+                                       combined(table.column(companion(name))))
             else:
                 arr = _with_nulls(ints, valid)
         target = arrow_type(column)
@@ -264,6 +404,19 @@ def decode_columns(columns: Mapping[str, Column], table: pa.Table, starts: npt.N
             arr = arr.cast(target)
         out[name] = arr
     return pa.table(out)
+
+
+def _with_exceptions(exact: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_] | None,
+                     exceptions: pa.Array) -> pa.Array:
+    """A DECIMAL_X column's doubles: its decoded values at its valid rows, the companion's elsewhere."""
+    if not exceptions.null_count and len(exceptions):  # every value an exception
+        return exceptions
+    if valid is None:
+        return pa.array(exact)
+    present = exceptions.is_valid().to_numpy(zero_copy_only=False)
+    full = exceptions.fill_null(0.0).to_numpy(zero_copy_only=False).copy()
+    full[valid] = exact
+    return pa.array(full, mask=~(valid | present))
 
 
 # --- integer and decimal transforms -------------------------------------------------------------------------

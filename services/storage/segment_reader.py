@@ -27,11 +27,13 @@ from services.storage.blobstore import BlobStore
 from services.storage.keyindex import key_fingerprints
 from services.storage.segment_codecs import (
     COMPUTED,
+    DECIMAL_X,
     DICT,
-    FORMAT_VERSION,
+    FILE_FORMATS,
     METADATA_KEY,
     Column,
     arrow_type,
+    companion,
     decode_columns,
     run_starts,
 )
@@ -60,8 +62,9 @@ class _Footer:
     def read(file: pa.NativeFile) -> _Footer:
         meta = pq.read_metadata(file)
         doc = json.loads((meta.metadata or {}).get(METADATA_KEY, b"null"))
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
-            raise ValueError(f"no {METADATA_KEY.decode()} metadata of format {FORMAT_VERSION}")
+        if not isinstance(doc, dict) or doc.get("format") not in FILE_FORMATS:
+            raise ValueError(f"no {METADATA_KEY.decode()} metadata of a format this build reads "
+                             f"({', '.join(map(str, FILE_FORMATS))})")
         return _Footer(meta, tuple(Column.from_json(c) for c in doc["columns"]), tuple(doc["measures"]))
 
 
@@ -126,8 +129,10 @@ class _Segment:
         return [self.meta.row_group(g).num_rows for g in groups]
 
     def read(self, groups: Sequence[int], names: Sequence[str]) -> pa.Table:
-        """Columns of the row groups as stored, counting the compressed bytes of the chunks read."""
+        """Columns of the row groups as stored (a DECIMAL_X column with its companion), counting the compressed
+        bytes of the chunks read."""
         names = [n for n in names if n in self.index]
+        names += [companion(n) for n in names if n in self.by_name and self.by_name[n].codec == DECIMAL_X]
         for g in groups:
             rg = self.meta.row_group(g)
             self.bytes_read += sum(rg.column(self.index[n]).total_compressed_size for n in names)

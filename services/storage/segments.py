@@ -34,8 +34,11 @@ import pyarrow.parquet as pq
 from services.storage.segment_codecs import (
     COMPUTED,
     DECIMAL,
+    DECIMAL_X,
+    DELTA,
     DICT,
     FLOAT,
+    FLOAT_BITS,
     FORMAT_VERSION,
     INT,
     METADATA_KEY,
@@ -46,8 +49,10 @@ from services.storage.segment_codecs import (
     Plan,
     combined,
     encode_group,
+    file_format,
     plan_column,
     plan_reads_values,
+    plan_series,
     run_starts,
 )
 from services.storage.segment_info import KeySummary, SegmentInfo, may_contain
@@ -173,6 +178,8 @@ def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *, options: S
         if name == layout.VALUE_HASH:  # compared over every given row: no order needed
             same_hash = np.array_equal(layout.value_hashes(rows, measures), column.to_numpy())
             plans[name] = Plan(Column(name, str(column.type), COMPUTED if same_hash else PLAIN), column.type)
+        elif name == layout.SERIES:
+            plans[name] = plan_series(series)
         else:
             arr = combined(column) if plan_reads_values(name, column.type) else column
             plans[name] = plan_column(name, arr, combined(first.column(name)), starts[:group_rows[0]])
@@ -180,7 +187,7 @@ def encode_segment(rows: pa.Table, measure_columns: Sequence[str], *, options: S
     del first
 
     columns = [p.column for p in plans.values()]
-    metadata = {"format": FORMAT_VERSION, "columns": [c.to_json() for c in columns], "measures": measures}
+    metadata = {"format": file_format(columns), "columns": [c.to_json() for c in columns], "measures": measures}
     data = _write_parquet(rows, order, plans, starts, group_rows, json.dumps(metadata, separators=(",", ":")),
                           options)
 
@@ -199,14 +206,17 @@ def _write_parquet(rows: pa.Table, order: np.ndarray | None, plans: dict[str, Pl
     """The file's bytes, encoded and written one row group at a time, so that the encoded form of only one
     row group is in memory at once (next to the rows themselves)."""
     in_file = [p for p in plans.values() if p.column.codec != COMPUTED]
-    schema = pa.schema([(p.column.name, p.stored_type) for p in in_file])
-    encodings = {p.column.name: "DELTA_BINARY_PACKED" for p in in_file if p.column.codec == TIME}
-    encodings |= {p.column.name: "BYTE_STREAM_SPLIT" for p in in_file if p.column.codec in (INT, DECIMAL, FLOAT)}
+    schema = pa.schema([f for p in in_file for f in p.stored()])
+    encodings = {p.column.name: "DELTA_BINARY_PACKED" for p in in_file if p.column.codec in (TIME, DELTA)}
+    encodings |= {name: "BYTE_STREAM_SPLIT" for p in in_file if p.column.codec in (INT, DECIMAL, DECIMAL_X, FLOAT_BITS)
+                  or (p.column.codec == FLOAT and not p.dictionary) for name, _ in p.stored()}
+    dictionary = [p.column.name for p in in_file if p.column.codec == DICT or p.dictionary]
+    transformed = (INT, DECIMAL, DECIMAL_X, FLOAT_BITS)  # statistics of their stored values would mislead
     sink = pa.BufferOutputStream()
     with pq.ParquetWriter(
         sink, schema, compression="zstd", compression_level=options.compression_level,
-        use_dictionary=[p.column.name for p in in_file if p.column.codec == DICT], column_encoding=encodings,
-        write_statistics=[p.column.name for p in in_file if p.column.codec not in (INT, DECIMAL)],
+        use_dictionary=dictionary, column_encoding=encodings,
+        write_statistics=[p.column.name for p in in_file if p.column.codec not in transformed],
         write_page_index=True, store_schema=False,
         sorting_columns=[pq.SortingColumn(schema.names.index(layout.SERIES)),
                          pq.SortingColumn(schema.names.index(layout.TIME))],
@@ -214,7 +224,8 @@ def _write_parquet(rows: pa.Table, order: np.ndarray | None, plans: dict[str, Pl
         lo = 0
         for count in group_rows:  # one call a row group, so the groups end where the differences restart
             group = rows.slice(lo, count) if order is None else rows.take(order[lo:lo + count])
-            arrays = [encode_group(p, combined(group.column(p.column.name)), starts[lo:lo + count]) for p in in_file]
+            arrays = [a for p in in_file for a in encode_group(p, combined(group.column(p.column.name)),
+                                                                starts[lo:lo + count])]
             writer.write_table(pa.table(arrays, schema=schema), row_group_size=count)
             del group, arrays
             pa.default_memory_pool().release_unused()

@@ -74,6 +74,10 @@ def random_floats(rng: np.random.Generator, n: int, style: str) -> np.ndarray:
         return np.where(rng.random(n) < 0.3, rng.choice(WILD_FLOATS, n), rng.normal(0, 1e6, n))
     if style == "tiny":
         return rng.choice(np.array([1e-9, 2e-9, -3e-9, 1.5e-9]), n)
+    if style == "mostly_decimal":  # DECIMAL_X: a few values that are no short decimal
+        return np.where(rng.random(n) < 0.05, rng.choice(WILD_FLOATS, n), np.round(rng.normal(0, 50, n), 2))
+    if style == "few":  # a Parquet dictionary
+        return rng.choice(rng.normal(0, 1, 7), n)
     return rng.normal(0, 1, n)
 
 
@@ -115,7 +119,8 @@ def random_rows(seed: int) -> tuple[pa.Table, list[str]]:
         name = f"m{i}_{kind}"
         null_share = float(rng.choice([0.0, 0.0, 0.1, 0.6]))
         if kind == "float":
-            arr = pa.array(random_floats(rng, n, str(rng.choice(["decimal", "whole", "wild", "tiny", "normal"]))))
+            arr = pa.array(random_floats(rng, n, str(rng.choice(["decimal", "whole", "wild", "tiny", "normal",
+                                                                 "mostly_decimal", "few"]))))
         elif kind == "int":
             arr = pa.array(random_ints(rng, n, str(rng.choice(["walk", "edges", "counter", "constant", "any"]))))
         elif kind == "string":
@@ -235,7 +240,8 @@ def one_series(**measures: Any) -> tuple[pa.Table, list[str]]:
     return rows, list(measures)
 
 
-def test_short_decimals_are_stored_as_scaled_integers_and_other_doubles_as_doubles(store: LocalBlobStore) -> None:
+def test_short_decimals_are_stored_as_scaled_integers_and_a_few_other_values_beside_them(
+        store: LocalBlobStore) -> None:
     rng = np.random.default_rng(3)
     two = np.round(rng.normal(20, 5, 500), 2)
     rows, measures = one_series(
@@ -243,14 +249,74 @@ def test_short_decimals_are_stored_as_scaled_integers_and_other_doubles_as_doubl
         with_null=pa.array(np.r_[two[:-1], np.nan], mask=np.r_[np.zeros(499, bool), True]),
         negative_zero=pa.array(np.r_[two[:-1], -0.0]), nan=pa.array(np.r_[two[:-1], np.nan]),
         inexact=pa.array(np.r_[two[:-1], 0.1 + 0.2]), huge=pa.array(np.r_[two[:-1], 1e300]),
-        inf=pa.array(np.r_[two[:-1], np.inf]), noise=pa.array(rng.normal(0, 1, 500)))
+        inf=pa.array(np.r_[two[:-1], np.inf]), subnormal=pa.array(np.r_[5e-324, two[1:]]),
+        exceptions_and_nulls=pa.array(np.r_[two[:-3], -0.0, 0.1 + 0.2, 1.0], mask=np.r_[np.zeros(499, bool), True]))
     stored(store, rows, measures)
     got = {name: (codec, scale) for name, (_, codec, _, scale) in codecs(store).items()}
     assert got["two"] == ("decimal", 2) and got["with_null"] == ("decimal", 2)
     assert got["whole"] == ("decimal", 0) and got["nines"] == ("decimal", 9)
-    for name in ("negative_zero", "nan", "inexact", "huge", "inf", "noise"):
-        assert got[name][0] == "float", name
+    for name in ("negative_zero", "nan", "inexact", "huge", "inf", "subnormal", "exceptions_and_nulls"):
+        assert got[name] == ("decimal_x", 2), name
+    file_columns = pq.read_schema(store.open_read("t/seg.parquet")).names
+    assert "ts_x:negative_zero" in file_columns and "ts_x:two" not in file_columns
+    assert json.loads(pq.read_metadata(store.open_read("t/seg.parquet")).metadata[METADATA_KEY])["format"] == 2
     identical(read_segment(store, "t/seg.parquet").table, rows)
+    projected = read_segment(store, "t/seg.parquet", columns=["nan"], value_hash=False).table
+    assert "nan" in projected.column_names and layout.VALUE_HASH not in projected.column_names
+    identical(projected, rows.select(projected.column_names))
+
+
+def test_doubles_that_are_no_short_decimals_take_a_dictionary_when_few_else_their_bits_as_integers(
+        store: LocalBlobStore) -> None:
+    rng = np.random.default_rng(4)
+    walk = 20 + np.cumsum(rng.normal(0, 0.01, 3000))
+    few = np.round(rng.normal(20, 2, 3000), 2) * 9 / 5 + 32
+    wild = rng.choice(np.r_[WILD_FLOATS[~np.isnan(WILD_FLOATS)], walk[:20]], 3000)
+    rows, measures = one_series(walk=pa.array(walk), few=pa.array(rng.choice(few[:40], 3000)), wild=pa.array(wild),
+                                noise=pa.array(rng.normal(0, 1, 3000), mask=rng.random(3000) < 0.3))
+    stored(store, rows, measures)
+    got = {name: codec for name, (_, codec, _, _) in codecs(store).items()}
+    assert got["walk"] == "float_bits" and got["noise"] == "float_bits" and got["few"] == "float"
+    meta = pq.read_metadata(store.open_read("t/seg.parquet"))
+    few_chunk = meta.row_group(0).column(meta.schema.names.index("few"))
+    assert few_chunk.has_dictionary_page
+    identical(read_segment(store, "t/seg.parquet").table, rows)
+    identical(read_segment(store, "t/seg.parquet", start_ns=T0 + 1500 * 10**9).table,
+              rows.filter(pc.greater_equal(rows.column("time"), pa.scalar(T0 + 1500 * 10**9, pa.timestamp("ns")))))
+
+
+def test_a_file_of_the_first_format_still_reads_back_exactly(store: LocalBlobStore) -> None:
+    data = Path(__file__).parent / "data"
+    store.put("t/old.parquet", (data / "segment_format1.parquet").read_bytes())
+    rows = pa.ipc.open_file(data / "segment_format1_rows.arrow").read_all()
+    assert json.loads(pq.read_metadata(store.open_read("t/old.parquet")).metadata[METADATA_KEY])["format"] == 1
+    identical(read_segment(store, "t/old.parquet").table, sort_keys(rows))
+    keys = sort_keys(rows).slice(5, 3)
+    identical(lookup_keys(store, "t/old.parquet", keys.column("ts_series").to_numpy(),
+                          keys.column("time").cast(pa.int64()).to_numpy()), keys)
+
+
+def test_a_file_of_only_first_format_codecs_is_marked_as_the_first_format(store: LocalBlobStore) -> None:
+    rows, measures = one_series(two=pa.array(np.round(np.linspace(0, 9, 100), 2)), n=pa.array(np.arange(100)))
+    stored(store, rows, measures)
+    assert json.loads(pq.read_metadata(store.open_read("t/seg.parquet")).metadata[METADATA_KEY])["format"] == 1
+
+
+def test_short_series_store_their_sorted_hashes_as_deltas_and_keep_statistics(store: LocalBlobStore) -> None:
+    n = 5000
+    table = pa.table({"time": pa.array(T0 + np.arange(n) * 10**6, pa.timestamp("ns")), "measure_name": ["m"] * n,
+                      "request_id": [f"r{i}" for i in range(n)], "v": np.arange(n)})
+    rows, _ = layout.with_key_columns(table, ["request_id"], ["v"], pa.array(np.ones(n, np.int64)))
+    stored(store, rows, ["v"])
+    assert codecs(store)["ts_series"][1] == "delta"
+    meta = pq.read_metadata(store.open_read("t/seg.parquet"))
+    assert meta.row_group(0).column(meta.schema.names.index("ts_series")).statistics.has_min_max
+    identical(read_segment(store, "t/seg.parquet").table, sort_keys(rows))
+    identical(read_segment(store, "t/seg.parquet", dimension_in={"request_id": ["r7", "r4000"]}).table,
+              sort_keys(rows.filter(pc.is_in(rows.column("request_id"), pa.array(["r7", "r4000"])))))
+    keys = sort_keys(rows).slice(4000, 2)
+    identical(lookup_keys(store, "t/seg.parquet", keys.column("ts_series").to_numpy(),
+                          keys.column("time").cast(pa.int64()).to_numpy()), keys)
 
 
 def test_times_are_stored_in_the_coarsest_exact_unit(store: LocalBlobStore) -> None:
