@@ -101,6 +101,9 @@ def _latest_per_series(scan: TableScan, route: common_pb2.TableRoute) -> int:
     ``measure_name``; else 0."""
     if scan.latest is None:
         return 0
+    names = {layout.TIME, layout.MEASURE_NAME} | {name for name, _ in layout.stored_columns(route.columns)}
+    if scan.latest.rank_column and sqlsession.fold(scan.latest.rank_column) in {sqlsession.fold(n) for n in names}:
+        return 0  # `SELECT *, … AS x` where the table has a column x: a reference to x means the table's
     dimensions = {c.name for c in route.columns if c.kind == "DIMENSION"}
     constant = all(name == layout.MEASURE_NAME or (name in dimensions and not pruning.case_collides(route, name))
                    for name in scan.latest.partition_by)

@@ -21,9 +21,14 @@ That holds only when nothing but the ranked rows is used. ``detect`` accepts a t
 2. that SELECT has exactly one window function, ``row_number``, ``rank`` or ``dense_rank``, ordered by the
    table's ``time`` descending first, partitioned by plain columns (the caller checks they are
    dimensions or ``measure_name``), and no output column renames another expression ``time``;
-3. that SELECT is a FROM subquery or a CTE used once, and the SELECT reading it keeps only rows whose rank
-   is at most k, as a top-level conjunct of its WHERE (``rn = 1``, ``rn <= k``, ``rn < k`` or
-   ``rn = k``; qualified by the subquery's alias unless it is the only source).
+3. that SELECT is a FROM subquery or a CTE used once, neither renaming its columns (``AS s(a, b)``), and
+   the SELECT reading it keeps only rows whose rank is at most k, as a top-level conjunct of its WHERE
+   (``rn = 1``, ``rn <= k``, ``rn < k`` or ``rn = k``; qualified by the subquery's alias unless it is the
+   only source), where ``rn`` names the rank alone: no other output column of the window's SELECT has
+   that name (with a ``*`` among its outputs, the caller checks the table's columns).
+
+Ties: ``row_number`` over rows of several series at the same time picks any of them, with or without the
+pushdown; the answer may name another of the tied rows, as two runs of the query over every row may.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class LatestRows:
 
     per_series: int
     partition_by: tuple[str, ...]
+    rank_column: str = ""
+    """The rank's output name, when the SELECT also outputs ``*``: the caller checks that no column of the
+    table has that name (a consumer's reference to it would mean the first of the two)."""
 
 
 def detect(select: exp.Expr, table: exp.Table, all_pushed: bool) -> LatestRows | None:
@@ -58,12 +66,20 @@ def detect(select: exp.Expr, table: exp.Table, all_pushed: bool) -> LatestRows |
     if partition is None or not _ordered_by_time_desc(window, table) or _renames_time(select):
         return None
     alias = window.parent
-    if not isinstance(alias, exp.Alias) or alias.parent is not select:
+    if not isinstance(alias, exp.Alias) or alias.parent is not select or _named_twice(select, alias.alias):
         return None
     limit = _rank_limit(select, alias.alias)
     if limit is None or not 1 <= limit <= MAX_ROWS_PER_SERIES:
         return None
-    return LatestRows(limit, partition)
+    star = any(isinstance(p, exp.Star) or isinstance(p, exp.Column) and isinstance(p.this, exp.Star)
+               for p in select.expressions)
+    return LatestRows(limit, partition, alias.alias if star else "")
+
+
+def _named_twice(select: exp.Select, name: str) -> bool:
+    """Another output column of the SELECT has the rank's name (DuckDB would bind a reference to the first;
+    names compare without case, as DuckDB compares them)."""
+    return sum(1 for p in select.expressions if p.alias_or_name.lower() == name.lower()) > 1
 
 
 def _plain(select: exp.Select, table: exp.Table) -> bool:
@@ -126,6 +142,8 @@ def _consumer(select: exp.Select) -> tuple[exp.Select | None, str, bool]:
     """The SELECT whose FROM or JOIN reads ``select`` (as a subquery, or as a CTE referenced once), the
     name it reads it under, and whether it is that SELECT's only source."""
     parent = select.parent
+    if _renames_columns(parent):
+        return None, "", False  # `AS s(a, b, …)` renames the outputs by position: `rn` may be another column
     if isinstance(parent, exp.Subquery):
         holder = parent.parent
         name = parent.alias_or_name
@@ -135,7 +153,7 @@ def _consumer(select: exp.Select) -> tuple[exp.Select | None, str, bool]:
         if query is None:
             return None, "", False
         uses = [t for t in query.find_all(exp.Table) if not t.args.get("db") and t.name.lower() == parent.alias.lower()]
-        if len(uses) != 1:
+        if len(uses) != 1 or _renames_columns(uses[0]):
             return None, "", False
         holder = uses[0].parent
         name = uses[0].alias_or_name
@@ -145,6 +163,11 @@ def _consumer(select: exp.Select) -> tuple[exp.Select | None, str, bool]:
         return None, "", False
     consumer = holder.parent
     return consumer, name, not consumer.args.get("joins") and not consumer.args.get("laterals")
+
+
+def _renames_columns(node: exp.Expr | None) -> bool:
+    alias = node.args.get("alias") if node is not None else None
+    return isinstance(alias, exp.TableAlias) and bool(alias.columns)
 
 
 def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:

@@ -166,13 +166,16 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
     @stream_rpc
     async def CellScan(self, request: query_pb2.CellScanRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[storage_pb2.ScanChunk]:
+        if request.latest_per_series and request.with_keys:
+            raise errors.ValidationError("CellScanRequest.latest_per_series cannot be used with with_keys: rows merged "
+                                         "across cells are filtered only after deduplication")
         spec = ScanSpec(table_id=request.table_id, schema=tuple(request.schema), columns=tuple(request.columns),
                         predicate=request.predicate, start_ns=request.start_ns, end_ns=request.end_ns,
                         with_keys=request.with_keys, predicate_columns=tuple(request.predicate_columns),
                         range_los=tuple(request.range_los),
                         dimension_in=tuple((f.column, tuple(f.values)) for f in request.dimension_in),
                         measure_names=tuple(request.measure_names),
-                        latest_per_series=0 if request.with_keys else request.latest_per_series)
+                        latest_per_series=request.latest_per_series)
         with budget.reading(self._coordinator.read_limit_bytes):  # the asking coordinator's query, read here
             read = await self._coordinator.read_local(spec, request.allow_partial)
         for table in read.tables:

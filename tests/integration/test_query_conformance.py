@@ -501,6 +501,8 @@ CASES: list[tuple[str, Reference]] = [
      ("WITH newest AS (SELECT measure_name, host, time, mv_double AS v, row_number() OVER (PARTITION "
      "BY measure_name, host ORDER BY time DESC) AS rn FROM readings) SELECT measure_name, host, time, v FROM "
      "newest WHERE rn <= 2 ORDER BY measure_name, host, time")),
+    (("SELECT m, k FROM (SELECT machine, load, row_number() OVER (PARTITION BY machine ORDER BY time DESC) AS rn "
+     "FROM {fleet}) AS s(m, rn, k) WHERE rn < 500 ORDER BY m, k LIMIT 40"), None),  # rn renamed: load
     (("SELECT status, machine, time FROM (SELECT status, machine, time, row_number() OVER (PARTITION BY status "
      "ORDER BY time DESC, machine) AS rn FROM {fleet}) WHERE rn = 1 ORDER BY status"), None),
     (("SELECT machine, time, load FROM (SELECT machine, time, load, row_number() OVER (PARTITION BY machine "

@@ -27,7 +27,7 @@ INNER = 'SELECT time, host, cpu, {fn} OVER (PARTITION BY {by} ORDER BY time DESC
     (f"WITH last AS ({INNER.format(fn='row_number()', by='host')}) SELECT * FROM last WHERE rn = 2",
      LatestRows(2, ("host",))),
     (('SELECT * FROM (SELECT *, row_number() OVER (ORDER BY time DESC, cpu) AS rn FROM "db"."t" '
-     "WHERE time > ago(1h)) WHERE rn = 1"), LatestRows(1, ())),
+     "WHERE time > ago(1h)) WHERE rn = 1"), LatestRows(1, (), "rn")),
     ((f"SELECT * FROM ({INNER.format(fn='row_number()', by='host')}) x JOIN (SELECT 1 AS k) y ON true "
      "WHERE x.rn = 1"), LatestRows(1, ("host",))),
 ])
@@ -59,6 +59,14 @@ def test_a_rank_filter_over_time_descending_needs_only_the_newest_rows_of_each_s
     f"SELECT * FROM ({INNER.format(fn='row_number()', by='host')}) x JOIN (SELECT 1 AS rn) y ON true WHERE rn = 1",
     f"SELECT * FROM ({INNER.format(fn='row_number()', by='host')}) WHERE rn = 1 OR cpu > 3",
     f"SELECT * FROM ({INNER.format(fn='row_number()', by='host')}) WHERE rn <= 5000",
+    # Columns renamed by position, or the rank's name given to another output column too.
+    f"SELECT * FROM ({INNER.format(fn='row_number()', by='host')}) AS s(host, rn, k, x) WHERE rn <= 3",
+    f"WITH x(rn, h, c, r) AS ({INNER.format(fn='row_number()', by='host')}) SELECT * FROM x WHERE rn = 1",
+    f"WITH x AS ({INNER.format(fn='row_number()', by='host')}) SELECT * FROM x AS y(a, b, c, rn) WHERE rn = 1",
+    ('SELECT * FROM (SELECT host, cpu, row_number() OVER (PARTITION BY host ORDER BY time DESC) AS cpu FROM '
+     '"db"."t") WHERE cpu <= 3'),
+    ('SELECT * FROM (SELECT 7 AS rn, row_number() OVER (PARTITION BY host ORDER BY time DESC) AS RN FROM '
+     '"db"."t") WHERE rn <= 3'),
     # The window's SELECT joins, or reads the table in a plain query.
     ('SELECT * FROM (SELECT t.time, row_number() OVER (PARTITION BY t.host ORDER BY t.time DESC) AS rn '
     'FROM "db"."t" t JOIN (SELECT 1 AS k) u ON true) WHERE rn = 1'),
@@ -66,6 +74,12 @@ def test_a_rank_filter_over_time_descending_needs_only_the_newest_rows_of_each_s
 ])
 def test_anything_else_reads_every_row(sql: str) -> None:
     assert _detect(sql) is None
+
+
+def test_with_a_star_the_rank_name_is_left_for_the_caller_to_check_against_the_table() -> None:
+    sql = ('SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY host ORDER BY time DESC) AS rn FROM "db"."t") '
+           "WHERE rn = 1")
+    assert _detect(sql) == LatestRows(1, ("host",), "rn")
 
 
 def test_a_where_conjunct_left_to_the_final_stage_stops_the_pushdown() -> None:
