@@ -183,9 +183,13 @@ def _strings_in(column: pa.ChunkedArray, values: Sequence[str]) -> npt.NDArray[n
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
             hit = pc.is_in(chunk.dictionary, value_set=value_set).to_numpy(zero_copy_only=False)
-            indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
-            parts.append(hit[indices] & chunk.is_valid().to_numpy(zero_copy_only=False) if len(hit)
-                         else np.zeros(len(chunk), np.bool_))
+            if not hit.any():  # no listed value in this chunk's dictionary (or an empty one)
+                parts.append(np.zeros(len(chunk), np.bool_))
+            elif chunk.null_count:
+                indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
+                parts.append(hit[indices] & chunk.is_valid().to_numpy(zero_copy_only=False))
+            else:
+                parts.append(hit[chunk.indices.to_numpy(zero_copy_only=False)])
         else:
             parts.append(pc.fill_null(pc.is_in(chunk, value_set=value_set), False).to_numpy(zero_copy_only=False))
     return np.concatenate(parts) if parts else np.zeros(0, np.bool_)
@@ -380,10 +384,19 @@ def _near_keys(seg: _Segment, group: int, series: npt.NDArray[np.uint64], times:
     return bool(near.any())
 
 
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
 def _times_ns(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """A stored time column (whatever its unit) as int64 nanoseconds."""
-    out: npt.NDArray[np.int64] = column.cast(layout.TIME_TYPE).cast(pa.int64()).to_numpy()
-    return out
+    """A stored time column (whatever its unit) as int64 nanoseconds: its integers scaled in numpy (valid
+    times, 1970 to 2262, fit in int64 nanoseconds; Arrow's unit cast would check each value for overflow)."""
+    if not pa.types.is_timestamp(column.type):
+        out: npt.NDArray[np.int64] = column.cast(layout.TIME_TYPE).cast(pa.int64()).to_numpy()
+        return out
+    raw = [chunk.cast(pa.int64()).to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    values = np.concatenate(raw) if len(raw) != 1 else raw[0]
+    scale = _NS_PER_UNIT[column.type.unit]
+    return values.astype(np.int64, copy=False) * scale if scale != 1 else values.astype(np.int64, copy=False)
 
 
 def _unsigned(value: int) -> int:
