@@ -407,6 +407,32 @@ class Catalog:
             await self._store.create({keys.column(table_id, layout.column_key(c)): dumps(doc)})
         return await self.columns(table_id)
 
+    async def migrate_column_keys(self) -> int:
+        """Re-key schema entries written before single-measure names had a namespace of their own (a
+        single-measure name under its bare name, where a multi-measure attribute of that name now goes):
+        each moves to its ``layout.schema_key``. Idempotent (a move cut short is finished next time); an
+        entry whose new key already holds another kind or type is left where it is, and logged. Returns
+        how many moved."""
+        moved = 0
+        for key, raw in await self._store.get_prefix(keys.COLUMNS):
+            doc = json.loads(raw)
+            table_id = key[len(keys.COLUMNS):].split("/", 1)[0]
+            wanted = keys.column(table_id, layout.schema_key(doc["kind"], doc["name"]))
+            if key == wanted:
+                continue
+            await self._store.create({wanted: raw})  # no-op when a move cut short already made it
+            now = await self._store.get(wanted)
+            if now is None or json.loads(now) != doc:
+                log.error("a schema entry cannot move to its key: the key holds another column", old_key=key,
+                          key=wanted, old=doc, new=json.loads(now) if now else None)
+                continue
+            await self._store.delete([key])
+            moved += 1
+        if moved:
+            log.info("schema entries moved to their keys (single-measure names in a namespace of their own)",
+                     moved=moved)
+        return moved
+
     async def table_counts(self) -> dict[str, int]:
         """How many tables each cell owns ranges of."""
         return await routing_map.table_counts(self._store)

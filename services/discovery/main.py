@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
+import structlog
 
 from services.discovery.catalog import Catalog
 from services.discovery.config import DiscoveryConfig
 from services.discovery.kv import EtcdStore
 from services.discovery.registry import Registry
 from services.discovery.server import DiscoveryServicer
-from tessera import runtime
+from tessera import errors, runtime
 from tessera.v1 import catalog_pb2_grpc
+
+log = structlog.get_logger()
+MIGRATION_RETRY_S = 5.0
 
 
 class DiscoveryService:
@@ -21,15 +27,31 @@ class DiscoveryService:
     def __init__(self, config: DiscoveryConfig) -> None:
         self._store = EtcdStore(config.etcd)
         registry = Registry(self._store)
-        self._servicer = DiscoveryServicer(Catalog(self._store, registry), registry)
+        self._catalog = Catalog(self._store, registry)
+        self._servicer = DiscoveryServicer(self._catalog, registry)
+        self._migration: asyncio.Task[None] | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         catalog_pb2_grpc.add_DiscoveryServicer_to_server(self._servicer, server)
 
     async def start(self, address: str) -> None:
         self._servicer.address = address
+        self._migration = asyncio.create_task(self._migrate_column_keys())
+
+    async def _migrate_column_keys(self) -> None:
+        """Once etcd answers (discovery serves meanwhile: etcd may be down when it starts)."""
+        while True:
+            try:
+                await self._catalog.migrate_column_keys()
+                return
+            except errors.TesseraError as exc:
+                log.warning("cannot move old schema entries to their keys yet; retrying", error=str(exc))
+                await asyncio.sleep(MIGRATION_RETRY_S)
 
     async def stop(self) -> None:
+        if self._migration is not None:
+            self._migration.cancel()
+            await asyncio.gather(self._migration, return_exceptions=True)
         await self._store.close()
 
 

@@ -113,6 +113,10 @@ class Writer:
                 route = await self._routes.get(db, table)
                 v, rows, dim_hash = await asyncio.to_thread(_prepare, route, validate)
                 groups = self._tiles(route, rows, dim_hash) if rows is not None else []
+            unknown = [layout.schema_name(k) for k in v.new_columns if k not in mine]
+            if unknown:  # rows in a column the table's schema would not show: never acknowledge them
+                raise errors.Unavailable(f"columns {', '.join(unknown)} of table {db}.{table} could not be added to "
+                                         "its schema now; retry")
         rejected = {r.record_index: r for r in v.rejected}
         memory = magnetic = 0
         if rows is not None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.discovery import routing_map
+from services.discovery import keys, routing_map
 from services.discovery.catalog import Catalog
 from services.discovery.kv import MemoryStore
 from services.discovery.registry import Registry
@@ -136,3 +136,27 @@ def test_creating_a_table_over_unknown_cells_is_rejected_and_stores_nothing() ->
         assert (await catalog.list_tables("dbx", 0, ""))[0] == []
 
     asyncio.run(run())
+
+
+def test_schema_entries_of_single_measure_names_under_bare_keys_move_to_their_namespace() -> None:
+    """etcd written before single-measure names had a namespace of their own keeps them under their bare
+    name, where a multi-measure attribute of that name now goes: discovery moves them at start."""
+    catalog, _ = _catalog_with_cells("c1")
+    store = catalog._store  # noqa: SLF001 - the test seeds entries as an older version wrote them
+
+    async def run() -> tuple[int, int, list[tuple[str, str, str]], list[str]]:
+        await catalog.create_database("dbm", "")
+        table = await catalog.create_table(catalog_pb2.CreateTableRequest(database_name="dbm", table_name="tab"))
+        tid = table.table_id
+        await store.put(keys.column(tid, "cpu"), b'{"name": "cpu", "kind": "MEASURE", "type": "DOUBLE"}')
+        await store.put(keys.column(tid, "host"), b'{"name": "host", "kind": "DIMENSION", "type": "VARCHAR"}')
+        moved = await catalog.migrate_column_keys()
+        again = await catalog.migrate_column_keys()
+        schema = await catalog.register_columns(tid, [common_pb2.Column(name="cpu", kind="MULTI", type="BIGINT")])
+        stored = [k.rsplit("/", 1)[1] for k, _ in await store.get_prefix(keys.columns_of(tid))]
+        return moved, again, sorted((c.name, c.kind, c.type) for c in schema), stored
+
+    moved, again, schema, stored = asyncio.run(run())
+    assert (moved, again) == (1, 0)
+    assert schema == [("cpu", "MEASURE", "DOUBLE"), ("cpu", "MULTI", "BIGINT"), ("host", "DIMENSION", "VARCHAR")]
+    assert sorted(stored) == ["cpu", "host", "measure_name%3A%3Acpu"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +13,8 @@ from services.ingest.replication import QuorumWriter
 from services.ingest.writer import Writer
 from tessera import errors, layout
 from tessera.layout import HASH_SPACE
-from tessera.v1 import common_pb2
+from tessera.v1 import common_pb2, ingest_pb2
+from tessera.validation import validate_write_records
 
 HALF = HASH_SPACE // 2
 ROUTE = common_pb2.TableRoute(table_id="t1", epoch=3, ranges=[
@@ -96,3 +98,45 @@ def test_a_caller_whose_route_names_another_table_makes_the_node_confirm_its_own
     writer._write = write_once  # type: ignore[method-assign,assignment]
     assert asyncio.run(writer.write("db", "tbl", 0, lambda ctx: None, table_id="new")) == "stored"  # type: ignore[arg-type,comparison-overlap]
     assert tried == ["new"] and routes.looked_up and routes.invalidated == 0
+
+
+class _SchemaRoutes:
+    """One table whose route starts with no columns and takes what registration returns."""
+
+    def __init__(self) -> None:
+        self.route = common_pb2.TableRoute(table_id="t1", epoch=1, memory_retention_hours=6,
+                                           ranges=[common_pb2.HashRange(lo=0, hi=0, cell="mine")])
+
+    async def get(self, db: str, table: str, min_epoch: int = 0, table_id: str = "") -> common_pb2.TableRoute:
+        return self.route
+
+    def update_columns(self, db: str, table: str, columns: list[common_pb2.Column]) -> None:
+        route = common_pb2.TableRoute()
+        route.CopyFrom(self.route)
+        del route.columns[:]
+        route.columns.extend(columns)
+        self.route = route
+
+
+class _SilentCatalog:
+    """A catalog that answers with the schema it has, without the columns asked for (an entry of an older
+    version blocked their key, say)."""
+
+    async def add(self, route: common_pb2.TableRoute, columns: list[common_pb2.Column]) -> list[common_pb2.Column]:
+        return list(route.columns)
+
+
+class _NoAppends:
+    async def append(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("rows were sent although their column is not in the table's schema")
+
+
+def test_rows_whose_new_column_the_catalog_did_not_take_are_not_written() -> None:
+    record = common_pb2.Record(measure_name="cpu", measure_value="1.5", measure_value_type="DOUBLE",
+                               time=str(time.time_ns() // 1_000_000),
+                               dimensions=[common_pb2.Dimension(name="host", value="a")])
+    request = ingest_pb2.WriteRecordsRequest(database_name="db", table_name="tbl", records=[record])
+    writer = Writer("mine", routes=_SchemaRoutes(), new_columns=_SilentCatalog(), members=None,  # type: ignore[arg-type]
+                    quorum=_NoAppends())  # type: ignore[arg-type]
+    with pytest.raises(errors.Unavailable, match="could not be added to its schema now; retry"):
+        asyncio.run(writer.write("db", "tbl", 0, lambda ctx: validate_write_records(request, ctx)))
