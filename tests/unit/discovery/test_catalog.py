@@ -142,7 +142,7 @@ def test_schema_entries_of_single_measure_names_under_bare_keys_move_to_their_na
     """etcd written before single-measure names had a namespace of their own keeps them under their bare
     name, where a multi-measure attribute of that name now goes: discovery moves them at start."""
     catalog, _ = _catalog_with_cells("c1")
-    store = catalog._store  # noqa: SLF001 - the test seeds entries as an older version wrote them
+    store = catalog._store  # the test seeds entries as an older version wrote them
 
     async def run() -> tuple[int, int, list[tuple[str, str, str]], list[str]]:
         await catalog.create_database("dbm", "")
