@@ -3,7 +3,8 @@
     /tessera/catalog/databases/{db}                 Database (JSON)
     /tessera/catalog/tables/{db}/{table}            Table (JSON, with its table_id)
     /tessera/catalog/columns/{table_id}/{key}       {"name", "kind", "type"}: the table's flexible schema, by
-                                                    layout.schema_key (single-measure names apart)
+                                                    layout.schema_key (single-measure names apart; entries an
+                                                    older version keyed by bare name move at start)
     /tessera/routing/{table_id}                     {"epoch", "ranges": [{"lo","hi","cell","readers"}]}
     /tessera/cells/{cell}/members/{node_id}         NodeInfo (JSON), persistent: tile placement uses it
     /tessera/cells/{cell}/live/{node_id}            NodeInfo (JSON), under the node's lease: liveness
