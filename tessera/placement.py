@@ -49,3 +49,18 @@ def replicas(tile: str, storage_nodes: Sequence[common_pb2.NodeInfo]) -> list[co
             f"tile {tile} needs storage nodes in {REPLICAS} zones; the cell has zones {sorted(best_in_zone)}")
     ranked = sorted(best_in_zone.values(), key=lambda wn: wn[0], reverse=True)
     return [n for _, n in ranked[:REPLICAS]]
+
+
+def not_a_replica(node_id: str, tile: str, storage_nodes: Sequence[common_pb2.NodeInfo]) -> str | None:
+    """Why ``node_id`` is not one of the tile's replicas among ``storage_nodes`` (a node's view of its cell),
+    or None: it is one, or the view cannot tell (it does not show the node, or has fewer than three zones)."""
+    if not any(n.node_id == node_id for n in storage_nodes):
+        return None
+    try:
+        chosen = replicas(tile, storage_nodes)
+    except errors.Unavailable:
+        return None
+    if any(n.node_id == node_id for n in chosen):
+        return None
+    return (f"storage node {node_id} is not a replica of tile {tile} in the cell's membership as it sees it "
+            f"(its replicas: {', '.join(n.node_id for n in chosen)}): the writer's view of the cell is out of date")

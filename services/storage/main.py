@@ -13,8 +13,9 @@ from services.storage.client import StoragePool
 from services.storage.column_claims import ClaimSync, ColumnClaims, adopt_peers_claims
 from services.storage.config import StorageConfig
 from services.storage.server import StorageServicer
+from services.storage.tilekey import TileKey
 from services.storage.tilestore import TileStore
-from tessera import memory, runtime
+from tessera import memory, placement, runtime
 from tessera.errors import ValidationError
 from tessera.v1 import storage_pb2_grpc
 
@@ -47,7 +48,12 @@ class StorageService:
     def add_to_server(self, server: grpc.aio.Server) -> None:
         storage_pb2_grpc.add_StorageServicer_to_server(StorageServicer(self._store, self._storage.test_hooks,
                                                                               self._repair.repair_tiles,
-                                                                              self._claims), server)
+                                                                              self._claims, self._not_mine), server)
+
+    def _not_mine(self, key: TileKey) -> str | None:
+        """Why this node is no replica of the tile in its view of the cell (see placement.not_a_replica)."""
+        name = placement.tile_name(key.table_id, key.range_lo, key.bucket)
+        return placement.not_a_replica(self._config.node_id, name, self._cell.by_role("storage"))
 
     async def start(self, address: str) -> None:
         await self._registration.start(address)

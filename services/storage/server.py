@@ -29,11 +29,14 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     """Thin translation between the Storage RPCs and the TileStore."""
 
     def __init__(self, store: TileStore, test_hooks: bool = False, repair: RepairTiles | None = None,
-                 claims: ColumnClaims | None = None) -> None:
+                 claims: ColumnClaims | None = None, not_mine: Callable[[TileKey], str | None] | None = None
+                 ) -> None:
         self._store = store
         self._test_hooks = test_hooks
         self._repair = repair
         self._claims = claims or ColumnClaims(store.store, store.table_deleted)
+        self._not_mine = not_mine
+        """Why this node is not a replica of a tile in its view of the cell, or None (see Append)."""
 
     @rpc
     async def ClaimColumns(self, request: storage_pb2.ClaimColumnsRequest, context: grpc.aio.ServicerContext
@@ -44,9 +47,14 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @rpc
     async def Append(self, request: storage_pb2.AppendRequest, context: grpc.aio.ServicerContext
                      ) -> storage_pb2.AppendResponse:
+        key = _key(request.tile)
+        # A writer whose view of the cell is older than this node's (placement moved the tile since) must
+        # not get its append acknowledged here: the tile's replicas would never hear of the rows.
+        if self._not_mine is not None and (why := self._not_mine(key)) is not None:
+            raise errors.FailedPrecondition(why)
         with self._store.peaks.activity("append"):
             rows = arrowipc.from_ipc(request.arrow_ipc)
-            result = await self._store.append(_key(request.tile), rows, request.arrow_ipc)
+            result = await self._store.append(key, rows, request.arrow_ipc)
         return storage_pb2.AppendResponse(accepted=result.accepted, rejected=[
             common_pb2.RejectedRecord(record_index=r.index, reason=r.reason, existing_version=r.existing_version)
             for r in result.rejected], incomplete=self._store.incomplete_reason is not None)

@@ -78,6 +78,17 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
     wait_for("the new node holds the rows of its tiles",
              lambda: replica_rows(new.address, route).num_rows == placed_on(client, new.name, times_ns, route.table_id))
     assert 0 < placed_on(client, new.name, times_ns, route.table_id) < n  # rendezvous: a share of the tiles
+    # A writer with a view from before the join would send a moved tile to the old node: it refuses.
+    (rng,) = route.ranges
+    moved = next(t // TILE_BUCKET_NS for t in times_ns if "solo-storage-a" not in {nd.node_id for nd in placement.replicas(
+        placement.tile_name(route.table_id, rng.lo, t // TILE_BUCKET_NS), [x for c in client.cells() for x in c.nodes
+                                                                           if x.role == "storage"])})
+    old_node = next(p for p in cluster.nodes("storage", "solo") if p.name == "solo-storage-a")
+    with grpc.insecure_channel(old_node.address) as ch, pytest.raises(grpc.RpcError) as refused:
+        storage_pb2_grpc.StorageStub(ch).Append(storage_pb2.AppendRequest(tile=storage_pb2.TileId(
+            table_id=route.table_id, range_lo=rng.lo, bucket=moved)), timeout=20)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is not a replica of tile" in (refused.value.details() or "")
     # The old zone-a node deletes its copies of the tiles that moved, once their replicas hold the same rows.
     old_address = next(p.address for p in cluster.nodes("storage", "solo") if p.name == "solo-storage-a")
     wait_for("the old node deletes the moved tiles' copies", lambda: replica_rows(old_address, route).num_rows

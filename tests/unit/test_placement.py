@@ -95,3 +95,17 @@ def test_a_dimension_column_that_is_null_in_every_row_hashes_like_an_absent_dime
     a, a_dims = layout.with_key_columns(with_nulls, ["host", "rack"], ["v"], pa.array([1, 1]))
     b, b_dims = layout.with_key_columns(without, ["host"], ["v"], pa.array([1, 1]))
     assert a.column(layout.SERIES).equals(b.column(layout.SERIES)) and a_dims.tolist() == b_dims.tolist()
+
+
+def test_a_node_placement_moved_a_tile_from_says_so_and_a_view_that_cannot_tell_says_nothing() -> None:
+    before = [_node(0, "a"), _node(1, "b"), _node(2, "c")]
+    after = [*before, _node(3, "a"), _node(4, "b")]  # two nodes joined: some tiles left n0 and n1
+    moved = next(f"t/{i:016x}/0" for i in range(1000)
+                 if {n.node_id for n in placement.replicas(f"t/{i:016x}/0", after)} == {"n3", "n4", "n2"})
+    assert placement.not_a_replica("n2", moved, after) is None
+    assert placement.not_a_replica("n3", moved, after) is None
+    why = placement.not_a_replica("n0", moved, after)
+    assert why is not None and "n0 is not a replica" in why and "out of date" in why
+    assert placement.not_a_replica("n0", moved, before) is None  # in its old view it still is
+    assert placement.not_a_replica("n9", moved, after) is None  # a view without the node tells nothing
+    assert placement.not_a_replica("n0", moved, after[:2]) is None  # nor one with fewer than three zones
