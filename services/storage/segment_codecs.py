@@ -262,17 +262,26 @@ def plan_column(name: str, arr: pa.Array | pa.ChunkedArray, sample: pa.Array,
     return Plan(Column(name, type_name, INT, order), _stored_int_type(ints if valid is None else ints[valid]))
 
 
+FLOAT_BITS_MAX_COST = 56.0
+"""Bits a value above which FLOAT_BITS is not chosen over plain byte-split FLOAT."""
+
+
 def _plan_doubles(name: str, type_name: str, values: npt.NDArray[np.float64], sample: npt.NDArray[np.float64],
                   sample_starts: npt.NDArray[np.bool_]) -> Plan:
     """The codec of a DOUBLE column that is not all short decimals: DECIMAL_X, FLOAT with a dictionary or
     FLOAT_BITS, whichever ``_cost`` (bits a value) estimates least over the sample (``values``: the column's
     non-NULL values; ``sample``: those of the first row group in written order, its ``starts``)."""
+    if not len(values):  # every value NULL: nothing to code (and no reason to need format 2)
+        return Plan(Column(name, type_name, FLOAT), pa.float64())
     n = max(len(sample), 1)
     bits = sample.view(np.uint64)
     bits_order = _choose_order(bits, sample_starts)
+    bits_cost = _cost(_zigzag(_nth_differences(bits, bits_order, sample_starts))) / n
+    # Differences of bit patterns pay only when they are clearly narrower than the doubles themselves,
+    # which byte-split zstd already packs to ~7 bytes (noise): else plain FLOAT, readable by format 1.
     options: list[tuple[float, Plan]] = [
-        (_cost(_zigzag(_nth_differences(bits, bits_order, sample_starts))) / n,
-         Plan(Column(name, type_name, FLOAT_BITS, bits_order), pa.int64()))]
+        (bits_cost, Plan(Column(name, type_name, FLOAT_BITS, bits_order), pa.int64())) if bits_cost < FLOAT_BITS_MAX_COST
+        else (FLOAT_BITS_MAX_COST, Plan(Column(name, type_name, FLOAT), pa.float64()))]
     head = bits[:_SAMPLE * 4]
     if pc.count_distinct(pa.array(head)).as_py() < 0.75 * len(head):  # else a dictionary costs ~8 bytes a value
         distinct = pc.count_distinct(pa.array(bits)).as_py()
