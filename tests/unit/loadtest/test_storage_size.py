@@ -16,13 +16,13 @@ def test_the_report_has_a_row_per_span_with_every_figure_and_an_exact_round_trip
     storage_size.main(["--dataset", "tsbs", "--scale", "3", "--hours", "2", "--span-hours", "1", "2"])
     lines = capsys.readouterr().out.splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header == ["dataset", "span", "tiles", "rows", "values", "bytes", "bytes/value", "manifest info B/value",
-                      "encode rows/s", "full-read rows/s", "exact round trip"]
+    assert header == ["dataset", "span", "tiles", "rows", "values", "bytes", "bytes/value", "plain Parquet",
+                      "tuned Parquet", "manifest info B/value", "encode rows/s", "full-read rows/s", "exact round trip"]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:4]]
     assert [r[:5] for r in rows] == [["tsbs", "1 h", "2", "2,160", "21,600"], ["tsbs", "2 h", "1", "2,160", "21,600"]]
     for r in rows:
-        assert float(r[6].strip("*")) > 0 and r[10] == "yes"
-    assert "Entropy of successive differences per series" in lines[-1]
+        assert 0 < float(r[6].strip("*")) < float(r[7]) and float(r[8]) > 0 and r[12] == "yes"  # under plain Parquet
+    assert "Zero-order floor of the measures" in lines[-1]
 
 
 def test_two_decimal_devices_report_on_their_own_periods_with_two_decimal_doubles() -> None:
