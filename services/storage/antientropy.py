@@ -263,20 +263,42 @@ class AntiEntropy:
     async def _drop_moved(self, foreign: dict[TileKey, set[str]], ours: dict[Slice, tuple[int, int]],
                           by_id: dict[str, _Peer]) -> int:
         """Delete this replica's copies of tiles placement moved to other nodes, once each of their replicas
-        answered as a complete replica with exactly the slices held here (so nothing is only here). A copy
-        that differs (behind the tile's new writes, or holding rows its replicas lack) is kept."""
+        answered as a complete replica holding every row held here: with exactly the slices held here, or
+        (a copy behind the writes the tile took after it moved) each row as it is here or in a newer
+        version. A copy holding a row a replica lacks, or holds otherwise, is kept."""
         drop = []
         for key, replicas in foreign.items():
             mine = {s: d for (k, s), d in ours.items() if k == key}
             if not mine or not all(r in by_id and by_id[r].complete for r in replicas):
                 continue
-            if all({s: d for (k, s), d in by_id[r].slices.items() if k == key} == mine for r in replicas):
+            same = all({s: d for (k, s), d in by_id[r].slices.items() if k == key} == mine for r in replicas)
+            if same or await self._covered(key, [by_id[r].node for r in replicas]):
                 drop.append(key)
         if not drop:
             return 0
         rows = await self._store.drop_tiles(drop)
         _log.info("anti-entropy deleted copies of tiles placement moved to other nodes", tiles=len(drop), rows=rows)
         return len(drop)
+
+    async def _covered(self, key: TileKey, replicas: Sequence[common_pb2.NodeInfo]) -> bool:
+        """Whether every row of this replica's copy of a tile is on each of ``replicas``, as it is here (same
+        version and values) or in a newer version."""
+        lo = key.bucket * layout.TILE_BUCKET_NS
+        hi = lo + layout.TILE_BUCKET_NS
+        here = _held((await self._store.scan([key], [], [layout.TIME], "", lo, hi, with_keys=True)).table)
+        request = storage_pb2.ScanRequest(
+            tiles=[storage_pb2.TileId(table_id=key.table_id, range_lo=key.range_lo, bucket=key.bucket)],
+            columns=[layout.TIME], start_ns=lo, end_ns=hi, mode=storage_pb2.SCAN_MERGE)
+        for node in replicas:
+            rows = await self._rows(node, request)
+            if rows is None:
+                return False
+            there = _held(rows)
+            for row_key, (version, value_hash) in here.items():
+                theirs = there.get(row_key)
+                if theirs is None or theirs[0] < version or (theirs[0] == version and theirs[1] != value_hash):
+                    return False
+        return True
 
     async def _digests(self, peer: common_pb2.NodeInfo, table_id: str, skip_active_s: float,
                        low: int = 0, high: int = MAX_BUCKET) -> _Peer | None:

@@ -84,12 +84,32 @@ def test_a_dead_storage_node_is_replaced_and_removed_without_losing_a_row(
         placement.tile_name(route.table_id, rng.lo, t // TILE_BUCKET_NS), [x for c in client.cells() for x in c.nodes
                                                                            if x.role == "storage"])})
     old_node = next(p for p in cluster.nodes("storage", "solo") if p.name == "solo-storage-a")
-    with grpc.insecure_channel(old_node.address) as ch, pytest.raises(grpc.RpcError) as refused:
-        storage_pb2_grpc.StorageStub(ch).Append(storage_pb2.AppendRequest(tile=storage_pb2.TileId(
-            table_id=route.table_id, range_lo=rng.lo, bucket=moved)), timeout=20)
-    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "is not a replica of tile" in (refused.value.details() or "")
-    # The old zone-a node deletes its copies of the tiles that moved, once their replicas hold the same rows.
+
+    def refuses_moved_tile() -> bool:
+        """The old node refuses the (empty) append at its placement check, once its own view of the cell
+        shows the new node (it looks every two seconds); before that the empty payload fails validation."""
+        with grpc.insecure_channel(old_node.address) as ch:
+            try:
+                storage_pb2_grpc.StorageStub(ch).Append(storage_pb2.AppendRequest(tile=storage_pb2.TileId(
+                    table_id=route.table_id, range_lo=rng.lo, bucket=moved)), timeout=20)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    return "is not a replica of tile" in (exc.details() or "")
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc  # past the check: no rows, refused
+                return False
+        raise AssertionError("an append without rows was accepted")
+
+    wait_for("the old node refuses appends for a tile that moved", refuses_moved_tile)
+    # The moved tile takes more rows after the move: the old node's copy falls behind (nothing only there).
+    later = [t + 1 for t in times_ms if (t + 1) * 1_000_000 // TILE_BUCKET_NS == moved][:10]
+    assert later
+    client.write_arrow("rmdb", "tbl", pa.table({"time": later, "host": ["h"] * len(later),
+                                                "v": list(range(n, n + len(later)))}), ["host"], measure_name="m")
+    times_ms += later
+    times_ns = [t * 1_000_000 for t in times_ms]
+    n = len(times_ms)
+    # The old zone-a node deletes its copies of the tiles that moved once their replicas hold every row it
+    # holds: the same rows, or (the tile that took more rows) more.
     old_address = next(p.address for p in cluster.nodes("storage", "solo") if p.name == "solo-storage-a")
     wait_for("the old node deletes the moved tiles' copies", lambda: replica_rows(old_address, route).num_rows
              == placed_on(client, "solo-storage-a", times_ns, route.table_id))
