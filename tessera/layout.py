@@ -259,6 +259,17 @@ def stored_columns(columns: Iterable[Any]) -> list[tuple[str, str]]:
     return list(out.items())
 
 
+def select_star_order(columns: Iterable[Any]) -> list[str]:
+    """A table's columns as ``SELECT *`` and ``DESCRIBE`` list them, as Timestream does: the dimensions,
+    ``measure_name``, ``time``, then the measure columns (multi-measure attributes and
+    ``measure_value::<type>``), each group by name."""
+    columns = list(columns)
+    dimensions = {c.name for c in columns if c.kind == "DIMENSION"}
+    stored = sorted(name for name, _ in stored_columns(columns))
+    return ([n for n in stored if n in dimensions] + [MEASURE_NAME, TIME]
+            + [n for n in stored if n not in dimensions])
+
+
 SINGLE_MEASURE_KEY = f"{MEASURE_NAME}::"
 
 

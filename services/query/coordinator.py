@@ -74,7 +74,7 @@ def _arrow_schema(columns: Sequence[common_pb2.Column], names: Sequence[str]) ->
 
 def _spec(scan: TableScan, route: common_pb2.TableRoute, merge_cells: bool) -> ScanSpec:
     stored = _stored(route)
-    schema_names = [layout.TIME, layout.MEASURE_NAME] + [c.name for c in stored]
+    schema_names = layout.select_star_order(route.columns)  # the views' column order is SELECT *'s
     wanted = schema_names if scan.columns is None else [n for n in schema_names if n in set(scan.columns)]
     if layout.TIME not in wanted:
         wanted.insert(0, layout.TIME)

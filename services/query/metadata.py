@@ -161,14 +161,13 @@ async def run(statement: Statement, catalog: Catalog, query: Query) -> pa.Table:
 
 
 def _describe(columns: Sequence[common_pb2.Column]) -> pa.Table:
-    stored = dict(layout.stored_columns(columns))
+    """The columns in ``SELECT *``'s order (``layout.select_star_order``)."""
+    stored = {**dict(layout.stored_columns(columns)), layout.MEASURE_NAME: "VARCHAR", layout.TIME: "TIMESTAMP"}
     kinds = {c.name: c.kind for c in columns if c.kind != "MEASURE"}
-    rows = [(name, kind_type.lower(), "DIMENSION") for name, kind_type in stored.items()
-            if kinds.get(name) == "DIMENSION"]
-    rows.append((layout.MEASURE_NAME, "varchar", "MEASURE_NAME"))
-    rows.append((layout.TIME, "timestamp", "TIMESTAMP"))
-    rows += [(name, kind_type.lower(), "MULTI" if kinds.get(name) == "MULTI" else "MEASURE_VALUE")
-             for name, kind_type in stored.items() if kinds.get(name) != "DIMENSION"]
+    attribute = {layout.MEASURE_NAME: "MEASURE_NAME", layout.TIME: "TIMESTAMP", **{
+        n: "DIMENSION" if k == "DIMENSION" else "MULTI" for n, k in kinds.items()}}
+    rows = [(name, stored[name].lower(), attribute.get(name, "MEASURE_VALUE"))
+            for name in layout.select_star_order(columns)]
     return pa.table({"Column": [r[0] for r in rows], "Type": [r[1] for r in rows],
                      "Timestream attribute type": [r[2] for r in rows]})
 

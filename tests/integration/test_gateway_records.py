@@ -105,6 +105,10 @@ def test_a_single_measure_name_may_also_name_a_multi_measure_attribute(write: An
                   for r in described["Rows"]}
     assert attributes["cpu_utilization"] == ("bigint", "MULTI")
     assert attributes["measure_value::double"] == ("double", "MEASURE_VALUE")
+    # SELECT * lists the columns as DESCRIBE does, as Timestream: dimensions, measure_name, time, measures.
+    star = [c["Name"] for c in query.query(QueryString=f"SELECT * FROM {source} LIMIT 1")["ColumnInfo"]]
+    assert star == list(attributes) == ["hostId", "region", "measure_name", "time", "cpu_utilization",
+                                        "measure_value::bigint", "measure_value::double", "memory_utilization"]
     measures = query.query(QueryString=f"SHOW MEASURES FROM {source}")
     assert {r["Data"][0]["ScalarValue"]: r["Data"][1]["ScalarValue"] for r in measures["Rows"]} == {
         "cpu_memory": "multi", "cpu_utilization": "double", "memory_utilization": "double", "disk_io": "bigint"}
