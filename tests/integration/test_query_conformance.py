@@ -577,11 +577,12 @@ CASES: list[tuple[str, Reference]] = [
      ("SELECT c.host, c.time, c.mv_double AS cpu, m.mv_bigint AS mem FROM readings c JOIN readings m ON "
      "c.host = m.host AND c.time = m.time AND m.measure_name = 'mem' WHERE c.measure_name = 'cpu' AND "
      "c.host = 'h2' ORDER BY c.time LIMIT 5")),
-    (("SELECT bin(time, 10m) AS b, round(avg(measure_value::double), 3) AS cpu FROM {readings} WHERE measure_name = "
-     "'cpu' GROUP BY 1 ORDER BY 1"),
-     ("SELECT time_bucket(INTERVAL 10 MINUTE, time) AS b, round(avg(mv_double) * 1000) / 1000 AS cpu FROM "
-     "readings WHERE "
-     "measure_name = 'cpu' GROUP BY 1 ORDER BY 1")),
+    # A sum of 3-decimal readings rounded to 3 decimals: never near a half, whatever order each side adds in
+    # (an average of them can land exactly on one, where one ulp of summation order flips the rounding).
+    (("SELECT bin(time, 10m) AS b, round(sum(measure_value::double), 3) AS cpu, count(*) AS n FROM {readings} "
+     "WHERE measure_name = 'cpu' GROUP BY 1 ORDER BY 1"),
+     ("SELECT time_bucket(INTERVAL 10 MINUTE, time) AS b, round(sum(mv_double) * 1000) / 1000 AS cpu, count(*) AS n "
+     "FROM readings WHERE measure_name = 'cpu' GROUP BY 1 ORDER BY 1")),
     (("SELECT host, max_by(measure_value::varchar, time) AS latest FROM {readings} WHERE measure_name = 'note' "
      "GROUP BY host ORDER BY host"),
      ("SELECT host, arg_max(mv_varchar, time) AS latest FROM readings WHERE measure_name = 'note' GROUP BY host "
