@@ -511,19 +511,24 @@ def _scaled(values: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.int64
 
 
 def _decimal_scale(values: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[np.int64]] | None:
-    """The smallest k in 0..9 that stores every value exactly as an integer n (v == n / 10**k), or None."""
-    if not len(values) or not np.isfinite(values).all():
-        return None
+    """The smallest k in 0..9 that stores every value exactly as an integer n (v == n / 10**k), or None.
+
+    A scale is tried on the first values, then on those the last full try found inexact (most scales fail
+    there, without another pass over the column), and only then on every value."""
+    if not len(values) or not np.isfinite(values).all() or np.signbit(values[values == 0.0]).any():
+        return None  # NaN, an infinity or -0.0 is exact at no scale
     largest = float(np.abs(values).max())
     sample = values[:_SAMPLE]
+    inexact: npt.NDArray[np.float64] | None = None
     for scale in range(_MAX_SCALE + 1):
         if largest * 10.0**scale >= _SCALE_LIMIT:
             return None  # too big for an int64 at this scale, and at every larger one
-        if _scaled(sample, scale) is None:
+        if _scaled(sample, scale) is None or inexact is not None and _scaled(inexact, scale) is None:
             continue
         ints = _scaled(values, scale)
         if ints is not None:
             return scale, ints
+        inexact = values[~_exact(values, scale)]
     return None
 
 
