@@ -333,13 +333,6 @@ def rewrite_function(node: exp.Expr) -> exp.Expr | None:
         return trino_arrays.rewrite("codepoint", list(node.expressions))
     if is_call(node, "millisecond", 1):  # Trino: the millisecond of the second; DuckDB adds the seconds * 1000
         return exp.Mod(this=exp.paren(node.copy()), expression=exp.Literal.number(1000))
-    if isinstance(node, exp.ApproxQuantile) and node.args.get("weight") is not None:
-        weight = node.args["weight"]
-        if isinstance(weight, exp.Literal) and not weight.is_string and not weight.name.isdigit():
-            # approx_percentile(x, percentage, accuracy): the second argument is the percentage (sqlglot
-            # reads it as a weight); the accuracy asks for no more than the sketch already gives.
-            return exp.ApproxQuantile(this=node.this.copy(), quantile=weight.copy())
-        return trino_aggregates.weighted_percentile(node)
     if isinstance(node, exp.Sub):
         trino_time.refuse_date_difference(node)
     if isinstance(node, (exp.Add, exp.Sub)) and (as_date := trino_time.date_plus_interval(node)) is not None:

@@ -6,6 +6,12 @@
   not, but takes no ``n``).
 - ``corr``, ``regr_slope``, ``regr_intercept``: NULL where the value is not a number (a constant column, one
   row); DuckDB gives NaN.
+- ``approx_percentile(x, p)``: the value at 0-based position ``min(floor(p * n), n - 1)`` of the n non-NULL
+  values in order, which is what Trino's digests answer exactly while they hold every value (its t-digest for
+  DOUBLE keeps single values apart up to some 70 of them, its q-digest for BIGINT up to 100; beyond, Trino's
+  answer is an estimate near this one). DuckDB's ``approx_quantile`` interpolates between values, and with a
+  FLOAT fraction (``approx_percentile(x, 0.3)`` over 1..4 gave 1.7000000476837158 where Trino gives 2).
+  The position is computed in DOUBLE arithmetic, as Trino does. An array of percentiles keeps DuckDB's sketch.
 - ``approx_percentile(x, w, p)``: DuckDB has no weighted quantile; the exact weighted percentile is computed.
 - ``approx_distinct(x[, e])``: the exact distinct count, which every error bound admits. Trino's sparse
   HyperLogLog is exact for small sets; DuckDB's estimate is not (16 distinct values counted 15).
@@ -30,7 +36,7 @@ from services.query import sql_templates
 from tessera.errors import ValidationError
 
 REWRITTEN = (exp.CountIf, exp.ArgMax, exp.ArgMin, exp.Corr, exp.RegrSlope, exp.RegrIntercept, exp.Skewness,
-             exp.ApproxDistinct)
+             exp.ApproxDistinct, exp.ApproxQuantile)
 """The aggregates rewritten here: ``rewrite`` is called on the outermost of the aggregate, its ``FILTER``
 and its ``OVER`` (the wrappers go around all three, and every aggregate a rewrite adds gets them too)."""
 _CONTEXTS = (exp.Window, exp.Filter)
@@ -78,11 +84,39 @@ def rewrite(node: exp.Expr, aggregate: exp.Expr) -> exp.Expr:
     if isinstance(aggregate, exp.ApproxDistinct):
         _check_standard_error(aggregate.args.get("accuracy"))
         return framed(exp.Count(this=exp.Distinct(expressions=[aggregate.this.copy()])))
+    if isinstance(aggregate, exp.ApproxQuantile):
+        return _approx_percentile(node, aggregate, framed)
     if isinstance(aggregate, exp.Skewness):
         x = aggregate.this
         return sql_templates.duckdb("__s * (__n - 2) / sqrt(__n * (__n - 1))",
                                     s=framed(exp.Skewness(this=x.copy())), n=framed(exp.Count(this=x.copy())))
     return sql_templates.duckdb("CASE WHEN isnan(__v) THEN NULL ELSE __v END", v=framed(aggregate.copy()))
+
+
+_PERCENTILE = """
+CASE WHEN CAST(__p AS DOUBLE) < 0 OR CAST(__p AS DOUBLE) > 1
+     THEN error('approx_percentile: percentile must be between 0 and 1')
+     ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))[
+          least(CAST(floor(CAST(__p AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END
+"""
+
+
+def _approx_percentile(node: exp.Expr, aggregate: exp.ApproxQuantile, framed: Callable[[exp.Expr], exp.Expr]
+                       ) -> exp.Expr:
+    """``approx_percentile`` (module docstring): ``(x, p)``, ``(x, p, accuracy)``, ``(x, w, p)``."""
+    percentile, weight = aggregate.args["quantile"], aggregate.args.get("weight")
+    if weight is not None:
+        if not (isinstance(weight, exp.Literal) and not weight.is_string and not weight.name.isdigit()):
+            return weighted_percentile(aggregate)
+        # approx_percentile(x, percentage, accuracy): sqlglot reads the percentage as a weight; the accuracy
+        # asks for no more than the exact value gives.
+        percentile = weight
+    if isinstance(percentile, exp.Array):
+        return node if weight is None else framed(exp.ApproxQuantile(this=aggregate.this.copy(),
+                                                                     quantile=percentile.copy()))
+    x = aggregate.this
+    return sql_templates.duckdb(_PERCENTILE, p=percentile, values=framed(exp.func("list", x.copy())),
+                                n=framed(exp.Count(this=x.copy())))
 
 
 _STANDARD_ERROR = (0.0040625, 0.26)

@@ -702,6 +702,7 @@ def test_scalar_expressions_evaluate_like_timestream(expression: str, expected: 
         ("approx_percentile(load, 0, 0.5)", "weight must be at least 1"),
         ("approx_percentile(load, 1, 1.5)", "percentile must be between 0 and 1"),
         ("approx_percentile(load, 1, ARRAY[0.5])", "one percentile at a time"),
+        ("approx_percentile(load, 1.5)", "percentile must be between 0 and 1"),
         ("approx_distinct(load, 0.5)", "max standard error must be in"),
         ("regexp_replace('x1', 'a*', x -> 'N')", "can match the empty string"),
         ("regexp_replace('x1', region, x -> 'N')", "needs a string literal pattern"),
@@ -819,6 +820,18 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
         (("SELECT approx_distinct(CAST(x AS varchar)) FROM (SELECT * FROM UNNEST(sequence(1, 5000)) AS t(x))"),
          [(5000,)]),
         ("SELECT approx_percentile(x, 0.5, 0.01) FROM (VALUES 1.0, 2.0, 3.0) t(x)", [(2.0,)]),
+        # The value at position floor(p * n) of the ordered non-NULL values (Trino's digests while they hold
+        # every value): not DuckDB's interpolation (0.5 over 1..4 gave 2.5, 0.3 gave 1.7000000476837158).
+        (("SELECT approx_percentile(x, 0.5), approx_percentile(x, 0.3), approx_percentile(x, 0.0), "
+          "approx_percentile(x, 1.0), approx_percentile(x, 0.75) FROM (VALUES 4.0, NULL, 2.0, 1.0, 3.0) t(x)"),
+         [(3.0, 2.0, 1.0, 4.0, 4.0)]),
+        (("SELECT approx_percentile(x, 0.29), typeof(approx_percentile(x, 0.29)) FROM (SELECT CAST(x AS BIGINT) AS x "
+          "FROM UNNEST(sequence(1, 100)) AS t(x))"), [(29, "bigint")]),  # 0.29 * 100 is 28.999999999999996
+        (("SELECT g, approx_percentile(v, 0.9), approx_percentile(v, 0.5) FILTER (WHERE v > 5) FROM (VALUES (1, 10), "
+          "(1, 20), (2, 5), (1, 30), (2, 7)) t(g, v) GROUP BY g ORDER BY g"), [(1, 30, 20), (2, 7, 7)]),
+        (("SELECT x, approx_percentile(x, 0.5) OVER (ORDER BY x ROWS UNBOUNDED PRECEDING) FROM (VALUES 1.0, 2.0, 3.0) "
+          "t(x) ORDER BY x"), [(1.0, 1.0), (2.0, 2.0), (3.0, 2.0)]),
+        ("SELECT approx_percentile(x, 0.5) FROM (SELECT 1.0 x WHERE false)", [(None,)]),
         # Weighted: each x counts w times; NULL x or w rows are skipped; the answer keeps x's type.
         (("SELECT approx_percentile(x, w, 0.5), approx_percentile(x, w, 0.1), approx_percentile(x, w, 0.0), "
           "approx_percentile(x, w, 1.0, 0.01), typeof(approx_percentile(x, 2, 0.5)) "

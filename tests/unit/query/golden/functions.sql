@@ -60,7 +60,7 @@ SELECT (EPOCH_NS((CAST('2026-11-22 10:00:00.123456789' AS TIMESTAMP_NS))) - EPOC
 -- input
 SELECT approx_percentile(cpu, 0.9), approx_distinct(host) FROM db.t
 -- sql
-SELECT APPROX_QUANTILE(cpu, 0.9) AS "_col0", COUNT(DISTINCT host) AS "_col1" FROM t0 AS t
+SELECT CASE WHEN CAST((0.9) AS DOUBLE) < 0 OR CAST((0.9) AS DOUBLE) > 1 THEN ERROR('approx_percentile: percentile must be between 0 and 1') ELSE (LIST_SORT(LIST_FILTER((LIST(cpu)), LAMBDA tessera_v : NOT tessera_v IS NULL)))[LEAST(CAST(FLOOR(CAST((0.9) AS DOUBLE) * (COUNT(cpu))) AS BIGINT), (COUNT(cpu)) - 1) + 1] END AS "_col0", COUNT(DISTINCT host) AS "_col1" FROM t0 AS t
 -- scans
 {"view": "t0", "database": "db", "table": "t", "columns": ["cpu", "host"], "start_ns": null, "end_ns": null, "predicate": "", "predicate_columns": []}
 
