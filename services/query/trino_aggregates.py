@@ -11,7 +11,7 @@
   DOUBLE keeps single values apart up to some 70 of them, its q-digest for BIGINT up to 100; beyond, Trino's
   answer is an estimate near this one). DuckDB's ``approx_quantile`` interpolates between values, and with a
   FLOAT fraction (``approx_percentile(x, 0.3)`` over 1..4 gave 1.7000000476837158 where Trino gives 2).
-  The position is computed in DOUBLE arithmetic, as Trino does. An array of percentiles keeps DuckDB's sketch.
+  The position is computed in DOUBLE arithmetic, as Trino does; an array of percentiles gets an array of them.
 - ``approx_percentile(x, w, p)``: DuckDB has no weighted quantile; the exact weighted percentile is computed.
 - ``approx_distinct(x[, e])``: the exact distinct count, which every error bound admits. Trino's sparse
   HyperLogLog is exact for small sets; DuckDB's estimate is not (16 distinct values counted 15).
@@ -99,6 +99,13 @@ CASE WHEN CAST(__p AS DOUBLE) < 0 OR CAST(__p AS DOUBLE) > 1
      ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))[
           least(CAST(floor(CAST(__p AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END
 """
+_PERCENTILES = """
+CASE WHEN __n > 0 THEN list_transform(__ps, lambda tessera_p:
+  CASE WHEN CAST(tessera_p AS DOUBLE) < 0 OR CAST(tessera_p AS DOUBLE) > 1
+       THEN error('approx_percentile: percentile must be between 0 and 1')
+       ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))[
+            least(CAST(floor(CAST(tessera_p AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END) END
+"""
 
 
 def _approx_percentile(node: exp.Expr, aggregate: exp.ApproxQuantile, framed: Callable[[exp.Expr], exp.Expr]
@@ -111,12 +118,11 @@ def _approx_percentile(node: exp.Expr, aggregate: exp.ApproxQuantile, framed: Ca
         # approx_percentile(x, percentage, accuracy): sqlglot reads the percentage as a weight; the accuracy
         # asks for no more than the exact value gives.
         percentile = weight
-    if isinstance(percentile, exp.Array):
-        return node if weight is None else framed(exp.ApproxQuantile(this=aggregate.this.copy(),
-                                                                     quantile=percentile.copy()))
     x = aggregate.this
-    return sql_templates.duckdb(_PERCENTILE, p=percentile, values=framed(exp.func("list", x.copy())),
-                                n=framed(exp.Count(this=x.copy())))
+    values, n = framed(exp.func("list", x.copy())), framed(exp.Count(this=x.copy()))
+    if isinstance(percentile, exp.Array):  # one answer per percentile, in an array
+        return sql_templates.duckdb(_PERCENTILES, ps=percentile, values=values, n=n)
+    return sql_templates.duckdb(_PERCENTILE, p=percentile, values=values, n=n)
 
 
 _STANDARD_ERROR = (0.0040625, 0.26)

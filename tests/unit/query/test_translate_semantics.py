@@ -832,6 +832,11 @@ def test_string_functions_refuse_what_trino_refuses_or_tessera_cannot_translate(
         (("SELECT x, approx_percentile(x, 0.5) OVER (ORDER BY x ROWS UNBOUNDED PRECEDING) FROM (VALUES 1.0, 2.0, 3.0) "
           "t(x) ORDER BY x"), [(1.0, 1.0), (2.0, 2.0), (3.0, 2.0)]),
         ("SELECT approx_percentile(x, 0.5) FROM (SELECT 1.0 x WHERE false)", [(None,)]),
+        (("SELECT approx_percentile(x, ARRAY[0.5, 0.9, 0.0]), approx_percentile(CAST(x AS BIGINT), ARRAY[0.25, 0.75]) "
+          "FILTER (WHERE x > 1) FROM (VALUES 1.0, 2.0, 3.0, 4.0, NULL) t(x)"), [([3.0, 4.0, 1.0], [2, 4])]),
+        (("SELECT x, approx_percentile(x, ARRAY[0.5, 0.9]) OVER (ORDER BY x ROWS UNBOUNDED PRECEDING) FROM "
+          "(VALUES 1.0, 2.0, 3.0) t(x) ORDER BY x"), [(1.0, [1.0, 1.0]), (2.0, [2.0, 2.0]), (3.0, [2.0, 3.0])]),
+        ("SELECT approx_percentile(x, ARRAY[0.5]) FROM (SELECT 1.0 x WHERE false)", [(None,)]),
         # Weighted: each x counts w times; NULL x or w rows are skipped; the answer keeps x's type.
         (("SELECT approx_percentile(x, w, 0.5), approx_percentile(x, w, 0.1), approx_percentile(x, w, 0.0), "
           "approx_percentile(x, w, 1.0, 0.01), typeof(approx_percentile(x, 2, 0.5)) "
