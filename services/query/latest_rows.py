@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from services.query.conditions import conjuncts
+
 MAX_ROWS_PER_SERIES = 1000
 """Beyond this a rank filter saves little: the pushdown is not used."""
 _RANKING = (exp.RowNumber, exp.Rank, exp.DenseRank)
@@ -131,7 +133,7 @@ def _rank_limit(select: exp.Select, rank_name: str) -> int | None:
     if consumer is None or consumer.args.get("where") is None:
         return None
     best: int | None = None
-    for conjunct in _conjuncts(consumer.args["where"].this):
+    for conjunct in conjuncts(consumer.args["where"].this):
         limit = _limit_of(conjunct, rank_name, source_alias, only_source)
         if limit is not None:
             best = limit if best is None else min(best, limit)
@@ -168,13 +170,6 @@ def _consumer(select: exp.Select) -> tuple[exp.Select | None, str, bool]:
 def _renames_columns(node: exp.Expr | None) -> bool:
     alias = node.args.get("alias") if node is not None else None
     return isinstance(alias, exp.TableAlias) and bool(alias.columns)
-
-
-def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
-    condition = condition.unnest()
-    if isinstance(condition, exp.And):
-        return _conjuncts(condition.this) + _conjuncts(condition.expression)
-    return [condition]
 
 
 def _limit_of(conjunct: exp.Expr, rank_name: str, source: str, only_source: bool) -> int | None:

@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from services.query.conditions import conjuncts
 from services.query.literals import literal_ns
 from services.query.translate import TableScan
 from tessera import layout, partition_key, placement, sqlsession
@@ -111,11 +112,11 @@ def case_collides(route: common_pb2.TableRoute, column: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _top_level_conjuncts(predicate: str) -> tuple[exp.Expr, ...] | None:
+def _top_levelconjuncts(predicate: str) -> tuple[exp.Expr, ...] | None:
     """The parsed top-level conjuncts of a predicate, parsed once for every column asked about (a query's
     predicate carries its own time literal, so each query parses it once, not once per column). Read only."""
     try:
-        return tuple(_conjuncts(sqlglot.parse_one(predicate, read="duckdb")))
+        return tuple(conjuncts(sqlglot.parse_one(predicate, read="duckdb")))
     except SqlglotError:
         return None
 
@@ -124,7 +125,7 @@ def _top_level_conjuncts(predicate: str) -> tuple[exp.Expr, ...] | None:
 def pinned_values(predicate: str, column: str) -> frozenset[str] | None:
     """The string values the top-level conjuncts of ``predicate`` (DuckDB SQL) restrict ``column`` to, or
     None when none of them restricts it to a list of string literals."""
-    conjuncts = _top_level_conjuncts(predicate) if predicate else None
+    conjuncts = _top_levelconjuncts(predicate) if predicate else None
     if conjuncts is None:
         return None
     found: frozenset[str] | None = None
@@ -143,7 +144,7 @@ def covered_by_key_filters(predicate: str, key_columns: frozenset[str]) -> bool:
     ``time`` compared with a timestamp literal (the scan's time range holds it), or a ``key_columns`` column
     (dimensions and measure_name sent as key filters) ``= 'v'`` / ``IN ('a', …)``. The replica then need
     not run the predicate through DuckDB. (The coordinator's final stage applies the whole WHERE anyway.)"""
-    conjuncts = _top_level_conjuncts(predicate) if predicate else None
+    conjuncts = _top_levelconjuncts(predicate) if predicate else None
     if not conjuncts:
         return False
     for conjunct in conjuncts:
@@ -160,13 +161,6 @@ def covered_by_key_filters(predicate: str, key_columns: frozenset[str]) -> bool:
         if not any(_equality_values(conjunct, column) is not None for column in key_columns):
             return False
     return True
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    node = node.unnest()
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
 
 
 def _is_column(node: exp.Expr, column: str) -> bool:

@@ -33,6 +33,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
 from services.query import latest_rows, trino_numbers, trino_text, trino_timeseries
+from services.query.conditions import conjuncts
 from services.query.dialect import Timestream
 from services.query.latest_rows import LatestRows
 from services.query.literals import EPOCH, TIMESTAMP_NS, interval_ns, literal_ns, ns_literal
@@ -361,7 +362,7 @@ def _scan(occ: _Occurrence, view: str, evaluator: _ConstantEvaluator) -> TableSc
     stripped = [_unqualified(c.copy()) for c in pushed]
     select = occ.scope.expression if occ.scope is not None else None
     where = select.args.get("where") if isinstance(select, exp.Select) else None
-    all_pushed = where is None or len(pushed) == len(_conjuncts(where.this))
+    all_pushed = where is None or len(pushed) == len(conjuncts(where.this))
     return TableScan(
         view=view,
         database=occ.database,
@@ -436,7 +437,7 @@ def _pushdown(
     ):
         return None, None, []
     strict = _maybe_correlated(occ.scope)
-    pushed = [c for c in _conjuncts(select.args["where"].this) if _pushable(c, occ, strict)]
+    pushed = [c for c in conjuncts(select.args["where"].this) if _pushable(c, occ, strict)]
     start: int | None = None
     end: int | None = None
     for conjunct in pushed:
@@ -455,13 +456,6 @@ def _maybe_correlated(scope: Scope) -> bool:
             return True
         current = current.parent
     return False
-
-
-def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
-    condition = condition.unnest()
-    if isinstance(condition, exp.And):
-        return _conjuncts(condition.this) + _conjuncts(condition.expression)
-    return [condition]
 
 
 def _deterministic_scalar(node: exp.Expr) -> bool:

@@ -93,19 +93,17 @@ def rewrite(node: exp.Expr, aggregate: exp.Expr) -> exp.Expr:
     return sql_templates.duckdb("CASE WHEN isnan(__v) THEN NULL ELSE __v END", v=framed(aggregate.copy()))
 
 
-_PERCENTILE = """
-CASE WHEN CAST(__p AS DOUBLE) < 0 OR CAST(__p AS DOUBLE) > 1
-     THEN error('approx_percentile: percentile must be between 0 and 1')
-     ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))[
-          least(CAST(floor(CAST(__p AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END
-"""
-_PERCENTILES = """
-CASE WHEN __n > 0 THEN list_transform(__ps, lambda tessera_p:
-  CASE WHEN CAST(tessera_p AS DOUBLE) < 0 OR CAST(tessera_p AS DOUBLE) > 1
-       THEN error('approx_percentile: percentile must be between 0 and 1')
-       ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))[
-            least(CAST(floor(CAST(tessera_p AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END) END
-"""
+def _at_percentile(p: str) -> str:
+    """DuckDB SQL of the value at Trino's position for percentile ``p`` (SQL text) among ``__values`` (the
+    group's list of x) with ``__n`` non-NULL values; Trino's error for a percentile outside [0, 1]."""
+    return (f"CASE WHEN CAST({p} AS DOUBLE) < 0 OR CAST({p} AS DOUBLE) > 1 "
+            "THEN error('approx_percentile: percentile must be between 0 and 1') "
+            "ELSE (list_sort(list_filter(__values, lambda tessera_v: tessera_v IS NOT NULL)))["
+            f"least(CAST(floor(CAST({p} AS DOUBLE) * __n) AS BIGINT), __n - 1) + 1] END")
+
+
+_PERCENTILE = _at_percentile("__p")
+_PERCENTILES = f"CASE WHEN __n > 0 THEN list_transform(__ps, lambda tessera_p: {_at_percentile('tessera_p')}) END"
 
 
 def _approx_percentile(node: exp.Expr, aggregate: exp.ApproxQuantile, framed: Callable[[exp.Expr], exp.Expr]
